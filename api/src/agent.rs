@@ -1,0 +1,117 @@
+//! The agent protocol: registration, the command stream `GET /v1/agents/{id}/commands`, and
+//! status updates.
+
+use crate::ids::{AgentId, FrameworkId, TaskId, UpdateId};
+use crate::resources::Resources;
+use crate::types::{TaskInfo, TaskStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// `POST /v1/agents`: register, or re-register with `agent_id` and the tasks the agent runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterAgent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    pub hostname: String,
+    pub resources: Resources,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// The tasks the agent runs now, with their resources, so the master can account for them.
+    #[serde(default)]
+    pub tasks: Vec<RunningTask>,
+}
+
+/// A task an agent reports at re-registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunningTask {
+    pub framework_id: FrameworkId,
+    pub task: TaskInfo,
+    pub status: TaskStatus,
+}
+
+/// The answer to an agent's registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentRegistered {
+    pub agent_id: AgentId,
+    /// How often the agent must call `POST /v1/agents/{id}/heartbeat`.
+    pub heartbeat_interval_secs: f64,
+}
+
+/// `POST /v1/agents/{id}/updates`: task status updates, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusUpdates {
+    pub updates: Vec<TaskStatus>,
+}
+
+/// Data of the `launch` command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LaunchCommand {
+    pub framework_id: FrameworkId,
+    pub task: TaskInfo,
+}
+
+/// Data of the `kill` command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KillCommand {
+    pub framework_id: FrameworkId,
+    pub task_id: TaskId,
+    /// Seconds between SIGTERM and SIGKILL.
+    pub grace_period_secs: f64,
+}
+
+/// Data of the `acknowledge` command: the framework has the update, send the next one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AcknowledgeCommand {
+    pub framework_id: FrameworkId,
+    pub task_id: TaskId,
+    pub update_id: UpdateId,
+}
+
+/// One command of an agent's stream, by its SSE event name.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentCommand {
+    Launch(LaunchCommand),
+    Kill(KillCommand),
+    Acknowledge(AcknowledgeCommand),
+    /// The master no longer knows this agent: kill everything and register afresh.
+    Shutdown,
+    Ping,
+}
+
+impl AgentCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentCommand::Launch(_) => "launch",
+            AgentCommand::Kill(_) => "kill",
+            AgentCommand::Acknowledge(_) => "acknowledge",
+            AgentCommand::Shutdown => "shutdown",
+            AgentCommand::Ping => "ping",
+        }
+    }
+
+    pub fn data(&self) -> String {
+        let json = match self {
+            AgentCommand::Launch(c) => serde_json::to_string(c),
+            AgentCommand::Kill(c) => serde_json::to_string(c),
+            AgentCommand::Acknowledge(c) => serde_json::to_string(c),
+            AgentCommand::Shutdown | AgentCommand::Ping => Ok("{}".to_string()),
+        };
+        json.unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// Reads a command from its SSE name and data; `None` for names this version does not know.
+    pub fn parse(name: &str, data: &str) -> Result<Option<AgentCommand>, serde_json::Error> {
+        Ok(Some(match name {
+            "launch" => AgentCommand::Launch(serde_json::from_str(data)?),
+            "kill" => AgentCommand::Kill(serde_json::from_str(data)?),
+            "acknowledge" => AgentCommand::Acknowledge(serde_json::from_str(data)?),
+            "shutdown" => AgentCommand::Shutdown,
+            "ping" => AgentCommand::Ping,
+            _ => return Ok(None),
+        }))
+    }
+}

@@ -1,0 +1,215 @@
+//! The framework API: request bodies and the events of `GET /v1/frameworks/{id}/events`.
+
+use crate::ids::{AgentId, FrameworkId, OfferId, TaskId, UpdateId};
+use crate::types::{ErrorBody, Offer, TaskInfo, TaskStatus, DEFAULT_ROLE};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Optional behaviours a framework opts in to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// Receive `unreachable` instead of `lost` when an agent goes silent.
+    PartitionAware,
+    /// Receive a `killing` update when a kill starts.
+    TaskKillingState,
+}
+
+fn default_roles() -> Vec<String> {
+    vec![DEFAULT_ROLE.to_string()]
+}
+
+/// `POST /v1/frameworks`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFramework {
+    /// Set to re-register after a disconnect, within `failover_timeout_secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<FrameworkId>,
+    pub name: String,
+    #[serde(default = "default_roles")]
+    pub roles: Vec<String>,
+    /// How long the framework may stay disconnected before it is torn down with its tasks.
+    #[serde(default)]
+    pub failover_timeout_secs: f64,
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+}
+
+/// The answer to a registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FrameworkRegistered {
+    pub framework_id: FrameworkId,
+    pub heartbeat_interval_secs: f64,
+}
+
+/// Offer filters set by accept and decline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    /// How long this agent's resources are kept from the framework (decline default: 5 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refuse_secs: Option<f64>,
+}
+
+/// An operation applied to the resources of accepted offers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// Launch tasks on the offers' agent.
+    Launch { tasks: Vec<TaskInfo> },
+}
+
+/// `POST /v1/frameworks/{id}/accept`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Accept {
+    pub offer_ids: Vec<OfferId>,
+    pub operations: Vec<Operation>,
+    #[serde(default)]
+    pub filters: Filters,
+}
+
+/// `POST /v1/frameworks/{id}/decline`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decline {
+    pub offer_ids: Vec<OfferId>,
+    #[serde(default)]
+    pub filters: Filters,
+}
+
+/// `POST /v1/frameworks/{id}/revive` and `/suppress`: the roles concerned, all when empty.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// `POST /v1/frameworks/{id}/acknowledge`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledge {
+    pub task_id: TaskId,
+    pub agent_id: AgentId,
+    pub update_id: UpdateId,
+}
+
+/// One task named in a reconcile request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileTask {
+    pub task_id: TaskId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+}
+
+/// `POST /v1/frameworks/{id}/reconcile`: the named tasks, or all of the framework's when empty.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reconcile {
+    #[serde(default)]
+    pub tasks: Vec<ReconcileTask>,
+}
+
+/// The latest status of each task asked about; unknown tasks come back `unknown`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Reconciled {
+    pub statuses: Vec<TaskStatus>,
+}
+
+/// `POST /v1/frameworks/{id}/tasks/{task_id}/kill`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Kill {
+    /// Overrides the task's grace period between SIGTERM and SIGKILL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period_secs: Option<f64>,
+}
+
+/// Data of the `subscribed` event, the first on every connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Subscribed {
+    pub framework_id: FrameworkId,
+    pub heartbeat_interval_secs: f64,
+}
+
+/// Data of the `offers` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Offers {
+    pub offers: Vec<Offer>,
+}
+
+/// Data of the `rescind` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Rescind {
+    pub offer_id: OfferId,
+}
+
+/// Data of the `update` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Update {
+    pub status: TaskStatus,
+}
+
+/// Data of the `failure` event: an agent was removed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Failure {
+    pub agent_id: AgentId,
+}
+
+/// One event of a framework's stream, by its SSE event name.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrameworkEvent {
+    Subscribed(Subscribed),
+    Offers(Offers),
+    Rescind(Rescind),
+    Update(Update),
+    Failure(Failure),
+    Error(ErrorBody),
+    Heartbeat,
+}
+
+impl FrameworkEvent {
+    /// The SSE `event:` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FrameworkEvent::Subscribed(_) => "subscribed",
+            FrameworkEvent::Offers(_) => "offers",
+            FrameworkEvent::Rescind(_) => "rescind",
+            FrameworkEvent::Update(_) => "update",
+            FrameworkEvent::Failure(_) => "failure",
+            FrameworkEvent::Error(_) => "error",
+            FrameworkEvent::Heartbeat => "heartbeat",
+        }
+    }
+
+    /// The SSE `data:` JSON.
+    pub fn data(&self) -> String {
+        let json = match self {
+            FrameworkEvent::Subscribed(e) => serde_json::to_string(e),
+            FrameworkEvent::Offers(e) => serde_json::to_string(e),
+            FrameworkEvent::Rescind(e) => serde_json::to_string(e),
+            FrameworkEvent::Update(e) => serde_json::to_string(e),
+            FrameworkEvent::Failure(e) => serde_json::to_string(e),
+            FrameworkEvent::Error(e) => serde_json::to_string(e),
+            FrameworkEvent::Heartbeat => Ok("{}".to_string()),
+        };
+        json.unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// Reads an event from its SSE name and data; `None` for names this version does not know.
+    pub fn parse(name: &str, data: &str) -> Result<Option<FrameworkEvent>, serde_json::Error> {
+        Ok(Some(match name {
+            "subscribed" => FrameworkEvent::Subscribed(serde_json::from_str(data)?),
+            "offers" => FrameworkEvent::Offers(serde_json::from_str(data)?),
+            "rescind" => FrameworkEvent::Rescind(serde_json::from_str(data)?),
+            "update" => FrameworkEvent::Update(serde_json::from_str(data)?),
+            "failure" => FrameworkEvent::Failure(serde_json::from_str(data)?),
+            "error" => FrameworkEvent::Error(serde_json::from_str(data)?),
+            "heartbeat" => FrameworkEvent::Heartbeat,
+            _ => return Ok(None),
+        }))
+    }
+}

@@ -1,0 +1,156 @@
+//! The HTTP interface, described for the OpenAPI document. The functions are never called:
+//! each one carries the description of one (method, path) that `agora-server` implements, and a
+//! test in the server checks that every one of them reaches a route.
+#![allow(dead_code)]
+
+use crate::agent::{AgentRegistered, RegisterAgent, StatusUpdates};
+use crate::framework::{
+    Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
+};
+use crate::operator::{AgentList, AgentView, ClusterView, FrameworkList, FrameworkView, OfferList, TaskList};
+use crate::types::ErrorBody;
+
+macro_rules! sse_doc {
+    () => {
+        "A Server-Sent Events stream. Every event has an `id:`; reconnect with `Last-Event-ID` to resume."
+    };
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "The process is up", body = String)))]
+fn healthz() {}
+
+#[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, description = "The server can serve requests", body = String)))]
+fn readyz() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
+fn metrics() {}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "This document", body = Object)))]
+fn openapi_json() {}
+
+#[utoipa::path(post, path = "/v1/frameworks", tag = "frameworks", request_body = RegisterFramework, security(("bearer" = [])),
+    responses((status = 200, description = "Registered", body = FrameworkRegistered),
+              (status = 400, description = "Bad input", body = ErrorBody),
+              (status = 401, description = "No valid token", body = ErrorBody),
+              (status = 409, description = "The framework was torn down", body = ErrorBody)))]
+fn register_framework() {}
+
+#[utoipa::path(get, path = "/v1/frameworks", tag = "operators", security(("bearer" = [])),
+    responses((status = 200, description = "All frameworks", body = FrameworkList), (status = 401, description = "No valid token", body = ErrorBody)))]
+fn list_frameworks() {}
+
+#[utoipa::path(get, path = "/v1/frameworks/{id}", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    responses((status = 200, description = "One framework", body = FrameworkView), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn get_framework() {}
+
+#[utoipa::path(delete, path = "/v1/frameworks/{id}", tag = "frameworks", security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    responses((status = 204, description = "Torn down: its tasks are killed"), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn teardown_framework() {}
+
+#[utoipa::path(get, path = "/v1/frameworks/{id}/events", tag = "frameworks", security(("bearer" = [])), description = sse_doc!(),
+    params(("id" = String, Path, description = "Framework id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "Events: subscribed, offers, rescind, update, failure, error, heartbeat", body = String, content_type = "text/event-stream"),
+              (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn framework_events() {}
+
+#[utoipa::path(post, path = "/v1/frameworks/{id}/accept", tag = "frameworks", request_body = Accept, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    responses((status = 202, description = "Applied: all operations or none"), (status = 400, description = "Bad input; nothing changed", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn accept() {}
+
+#[utoipa::path(post, path = "/v1/frameworks/{id}/decline", tag = "frameworks", request_body = Decline, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    responses((status = 202, description = "Declined"), (status = 400, description = "Bad input; nothing changed", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn decline() {}
+
+#[utoipa::path(post, path = "/v1/frameworks/{id}/revive", tag = "frameworks", request_body = Roles, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    responses((status = 202, description = "Filters cleared and roles unsuppressed"), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn revive() {}
+
+#[utoipa::path(post, path = "/v1/frameworks/{id}/suppress", tag = "frameworks", request_body = Roles, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    responses((status = 202, description = "No more offers until revive"), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn suppress() {}
+
+#[utoipa::path(post, path = "/v1/frameworks/{id}/acknowledge", tag = "frameworks", request_body = Acknowledge, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    responses((status = 202, description = "Acknowledged"), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn acknowledge() {}
+
+#[utoipa::path(post, path = "/v1/frameworks/{id}/reconcile", tag = "frameworks", request_body = Reconcile, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    responses((status = 200, description = "Latest status of each task", body = Reconciled), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn reconcile() {}
+
+#[utoipa::path(post, path = "/v1/frameworks/{id}/tasks/{task_id}/kill", tag = "frameworks", request_body = Kill, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Framework id"), ("task_id" = String, Path, description = "Task id")),
+    responses((status = 202, description = "SIGTERM sent; SIGKILL follows after the grace period"), (status = 404, description = "Unknown framework or task", body = ErrorBody)))]
+fn kill_task() {}
+
+#[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = RegisterAgent, security(("bearer" = [])),
+    responses((status = 200, description = "Registered", body = AgentRegistered), (status = 400, description = "Bad input", body = ErrorBody)))]
+fn register_agent() {}
+
+#[utoipa::path(get, path = "/v1/agents", tag = "operators", security(("bearer" = [])),
+    responses((status = 200, description = "All agents", body = AgentList)))]
+fn list_agents() {}
+
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "One agent", body = AgentView), (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn get_agent() {}
+
+#[utoipa::path(get, path = "/v1/agents/{id}/commands", tag = "agents", security(("bearer" = [])), description = sse_doc!(),
+    params(("id" = String, Path, description = "Agent id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this command")),
+    responses((status = 200, description = "Commands: launch, kill, acknowledge, shutdown, ping", body = String, content_type = "text/event-stream"),
+              (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn agent_commands() {}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/updates", tag = "agents", request_body = StatusUpdates, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    responses((status = 202, description = "Forwarded to the frameworks"), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn agent_updates() {}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/heartbeat", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    responses((status = 204, description = "Seen"), (status = 404, description = "Unknown agent: register again", body = ErrorBody)))]
+fn agent_heartbeat() {}
+
+#[utoipa::path(get, path = "/v1/cluster", tag = "operators", security(("bearer" = [])),
+    responses((status = 200, description = "Totals and counts", body = ClusterView)))]
+fn cluster() {}
+
+#[utoipa::path(get, path = "/v1/tasks", tag = "operators", security(("bearer" = [])),
+    params(("framework_id" = Option<String>, Query, description = "Only this framework's tasks"),
+           ("agent_id" = Option<String>, Query, description = "Only tasks on this agent"),
+           ("state" = Option<String>, Query, description = "Only tasks in this state")),
+    responses((status = 200, description = "Active and recently completed tasks", body = TaskList), (status = 400, description = "Bad filter", body = ErrorBody)))]
+fn list_tasks() {}
+
+#[utoipa::path(get, path = "/v1/offers", tag = "operators", security(("bearer" = [])),
+    responses((status = 200, description = "Outstanding offers", body = OfferList)))]
+fn list_offers() {}
+
+/// The OpenAPI document of Agora's native API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
+    modifiers(&BearerAuth),
+    paths(
+        healthz, readyz, metrics, openapi_json,
+        register_framework, list_frameworks, get_framework, teardown_framework, framework_events,
+        accept, decline, revive, suppress, acknowledge, reconcile, kill_task,
+        register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat,
+        cluster, list_tasks, list_offers,
+    ),
+    components(schemas(
+        crate::framework::Subscribed, crate::framework::Offers, crate::framework::Rescind, crate::framework::Update,
+        crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand,
+    ))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

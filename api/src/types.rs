@@ -1,0 +1,171 @@
+//! The JSON shapes that clients in any language read and write (design.md section 5).
+
+use crate::ids::{AgentId, FrameworkId, OfferId, TaskId, UpdateId};
+use crate::resources::Resources;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// The role every framework and resource belongs to unless told otherwise.
+pub const DEFAULT_ROLE: &str = "*";
+
+/// A task's lifecycle state, as in Mesos (`TASK_STAGING` is `staging`, and so on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Staging,
+    Starting,
+    Running,
+    Killing,
+    Finished,
+    Failed,
+    Killed,
+    Error,
+    Lost,
+    Dropped,
+    Unreachable,
+    Gone,
+    Unknown,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 13] = [
+        TaskState::Staging,
+        TaskState::Starting,
+        TaskState::Running,
+        TaskState::Killing,
+        TaskState::Finished,
+        TaskState::Failed,
+        TaskState::Killed,
+        TaskState::Error,
+        TaskState::Lost,
+        TaskState::Dropped,
+        TaskState::Unreachable,
+        TaskState::Gone,
+        TaskState::Unknown,
+    ];
+
+    /// Terminal states never change again and free the task's resources. `lost` and
+    /// `unreachable` are not terminal: the agent may come back with the task still running.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::Finished
+                | TaskState::Failed
+                | TaskState::Killed
+                | TaskState::Error
+                | TaskState::Dropped
+                | TaskState::Gone
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Staging => "staging",
+            TaskState::Starting => "starting",
+            TaskState::Running => "running",
+            TaskState::Killing => "killing",
+            TaskState::Finished => "finished",
+            TaskState::Failed => "failed",
+            TaskState::Killed => "killed",
+            TaskState::Error => "error",
+            TaskState::Lost => "lost",
+            TaskState::Dropped => "dropped",
+            TaskState::Unreachable => "unreachable",
+            TaskState::Gone => "gone",
+            TaskState::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskState> {
+        TaskState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// Reason codes carried by status updates (Mesos's `REASON_*`, in snake case).
+pub mod reason {
+    pub const COMMAND_EXITED: &str = "command_exited";
+    pub const COMMAND_SIGNALED: &str = "command_signaled";
+    pub const LAUNCH_FAILED: &str = "launch_failed";
+    pub const KILLED_BY_FRAMEWORK: &str = "killed_by_framework";
+    pub const FRAMEWORK_REMOVED: &str = "framework_removed";
+    pub const AGENT_REMOVED: &str = "agent_removed";
+    pub const AGENT_RESTARTED: &str = "agent_restarted";
+    pub const RECONCILIATION: &str = "reconciliation";
+    pub const TASK_UNKNOWN: &str = "task_unknown";
+}
+
+/// What a task runs: a shell line (`sh -c`) or an argument vector executed directly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// A task to launch, as a framework sends it in a `launch` operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskInfo {
+    pub task_id: TaskId,
+    #[serde(default)]
+    pub name: String,
+    pub agent_id: AgentId,
+    pub resources: Resources,
+    pub command: Command,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Seconds between SIGTERM and SIGKILL when the task is killed; 5 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_grace_period_secs: Option<f64>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A task's status, as carried by `update` events and reported by agents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskStatus {
+    pub task_id: TaskId,
+    pub framework_id: FrameworkId,
+    pub agent_id: AgentId,
+    pub state: TaskState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// Present when the update must be acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_id: Option<UpdateId>,
+    /// Seconds since the Unix epoch.
+    pub timestamp: f64,
+}
+
+/// Resources of one agent offered to one framework.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Offer {
+    pub id: OfferId,
+    pub framework_id: FrameworkId,
+    pub agent_id: AgentId,
+    pub hostname: String,
+    pub role: String,
+    pub resources: Resources,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The error body of every 4xx and 5xx answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code such as `unknown_offer`.
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+/// Seconds since the Unix epoch, as timestamps are written on the wire.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
