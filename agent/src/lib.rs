@@ -1,1 +1,1 @@
-
+//! Agora node agent (being written).
