@@ -1,1 +1,36 @@
+//! Agora's master: the HTTP API, the allocator, event streams and metrics, on the embedded
+//! store. [`serve`] runs it on a listener until a shutdown future resolves.
 
+pub mod allocator;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod master;
+pub mod metrics;
+
+pub use auth::{Keys, Kind};
+pub use error::ServerError;
+pub use master::{Master, MasterConfig};
+
+use std::future::Future;
+use std::sync::Arc;
+
+/// Serves the API on `listener` and runs the allocator until `shutdown` resolves; then open
+/// streams end and in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    master: Arc<Master>,
+    keys: Arc<Keys>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let allocator = tokio::spawn(master.clone().run_allocator(stop_rx.clone()));
+    let ctx = Arc::new(http::Ctx { master, keys, shutdown: stop_rx });
+    let graceful = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    warp::serve(http::routes(ctx)).incoming(listener).graceful(graceful).run().await;
+    allocator.abort();
+}

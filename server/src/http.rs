@@ -1,0 +1,496 @@
+//! HTTP routes (warp): authentication, body limits and JSON parsing at the edge, then a call
+//! into the master. Every failure leaves as `{"code","message"}` with a 4xx or 5xx status.
+
+use crate::auth::{Area, Claims, Keys, Kind};
+use crate::error::{error_response, ServerError};
+use crate::master::{Master, StreamKey, StreamRead};
+use agora_api::agent::{RegisterAgent, StatusUpdates};
+use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
+use agora_api::operator::{AgentList, FrameworkList, OfferList, TaskList};
+use agora_api::{AgentId, FrameworkId, TaskId, TaskState};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// The largest request body accepted: a launch of 1,000 tasks fits comfortably.
+pub const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+/// Events read from a log per wake-up, and buffered per stream: a slow reader holds back
+/// only its own stream (the writer waits), never the master.
+const STREAM_BATCH: usize = 256;
+
+/// What every handler needs.
+pub struct Ctx {
+    pub master: Arc<Master>,
+    pub keys: Arc<Keys>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+type Reply_ = Result<Response, ServerError>;
+
+fn respond(result: Reply_) -> Response {
+    result.unwrap_or_else(Reply::into_response)
+}
+
+fn accepted() -> Reply_ {
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Reply_ {
+    Ok(warp::reply::json(value).into_response())
+}
+
+/// Parses a JSON body; an empty body means the type's default where `allow_empty`.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ServerError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let code = if e.is_syntax() || e.is_eof() { "malformed_json" } else { "invalid_body" };
+        ServerError::bad(code, format!("the request body is not valid: {e}"))
+    })
+}
+
+fn parse_or_default<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ServerError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse(body)
+    }
+}
+
+fn with_ctx(ctx: Arc<Ctx>) -> impl Filter<Extract = (Arc<Ctx>,), Error = Infallible> + Clone {
+    warp::any().map(move || ctx.clone())
+}
+
+fn authorization() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::header::optional::<String>("authorization").or(warp::any().map(|| None)).unify()
+}
+
+fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(MAX_BODY_BYTES).and(warp::body::bytes())
+}
+
+impl Ctx {
+    fn authorize(&self, header: &Option<String>, area: Area) -> Result<Claims, ServerError> {
+        self.keys.authorize(header.as_deref(), area)
+    }
+
+    /// A framework token acts only on frameworks its principal registered.
+    fn authorize_framework(&self, header: &Option<String>, id: &FrameworkId) -> Result<Claims, ServerError> {
+        let claims = self.authorize(header, Area::FrameworkApi)?;
+        if claims.kind == Kind::Framework {
+            match self.master.framework_principal(id) {
+                Some(principal) if principal != claims.sub => {
+                    return Err(ServerError::Forbidden {
+                        message: format!("framework {id} belongs to another principal"),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(claims)
+    }
+}
+
+/// All routes, with rejections turned into JSON errors.
+pub fn routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
+    let system = system_routes(ctx.clone());
+    let frameworks = framework_routes(ctx.clone());
+    let agents = agent_routes(ctx.clone());
+    let operators = operator_routes(ctx);
+    system.or(frameworks).unify().or(agents).unify().or(operators).unify().recover(handle_rejection).unify().boxed()
+}
+
+fn system_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
+    let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response());
+    let readyz = warp::path!("readyz").and(warp::get()).map(|| "ready".into_response());
+    let metrics = warp::path!("metrics").and(warp::get()).and(with_ctx(ctx)).map(|ctx: Arc<Ctx>| {
+        let text = ctx.master.metrics.render(&ctx.master.gauges());
+        warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
+    });
+    let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
+        warp::reply::with_header(agora_api::openapi_json(), "content-type", "application/json").into_response()
+    });
+    healthz.or(readyz).unify().or(metrics).unify().or(openapi).unify().boxed()
+}
+
+fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
+    let c = || with_ctx(ctx.clone()).and(authorization());
+    let register = warp::path!("v1" / "frameworks").and(warp::post()).and(c()).and(body()).then(
+        |ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
+            respond((|| {
+                let claims = ctx.authorize(&auth, Area::FrameworkApi)?;
+                let req: RegisterFramework = parse(&body)?;
+                if let (Some(id), Kind::Framework) = (&req.id, claims.kind) {
+                    ctx.authorize_framework(&auth, id)?;
+                }
+                json(&ctx.master.register_framework(req, &claims.sub)?)
+            })())
+        },
+    );
+    let teardown = warp::path!("v1" / "frameworks" / FrameworkId).and(warp::delete()).and(c()).then(
+        |id: FrameworkId, ctx: Arc<Ctx>, auth: Option<String>| async move {
+            respond((|| {
+                ctx.authorize_framework(&auth, &id)?;
+                ctx.master.teardown(&id)?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            })())
+        },
+    );
+    let events = warp::path!("v1" / "frameworks" / FrameworkId / "events")
+        .and(warp::get())
+        .and(c())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .then(|id: FrameworkId, ctx: Arc<Ctx>, auth: Option<String>, last: Option<String>| async move {
+            respond((|| {
+                ctx.authorize_framework(&auth, &id)?;
+                let last = parse_last_event_id(last)?;
+                let (subscribed, position, generation) = ctx.master.open_framework_stream(&id, last)?;
+                let first = (subscribed.name(), subscribed.data());
+                Ok(event_stream(ctx.clone(), StreamKey::Framework(id), generation, position, Some(first)))
+            })())
+        });
+
+    /// A `POST /v1/frameworks/{id}/<verb>` route whose body parses to `T`.
+    fn verb<T, F>(ctx: &Arc<Ctx>, name: &'static str, empty_ok: bool, call: F) -> BoxedFilter<(Response,)>
+    where
+        T: DeserializeOwned + Default + Send + 'static,
+        F: Fn(&Master, &FrameworkId, T) -> Reply_ + Clone + Send + Sync + 'static,
+    {
+        warp::path("v1")
+            .and(warp::path("frameworks"))
+            .and(warp::path::param::<FrameworkId>())
+            .and(warp::path(name))
+            .and(warp::path::end())
+            .and(warp::post())
+            .and(with_ctx(ctx.clone()))
+            .and(authorization())
+            .and(body())
+            .then(move |id: FrameworkId, ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| {
+                let call = call.clone();
+                async move {
+                    respond((|| {
+                        ctx.authorize_framework(&auth, &id)?;
+                        let req: T = if empty_ok { parse_or_default(&body)? } else { parse(&body)? };
+                        call(&ctx.master, &id, req)
+                    })())
+                }
+            })
+            .boxed()
+    }
+
+    let accept = verb(&ctx, "accept", false, |m, id, req: AcceptBody| {
+        m.accept(id, req.0)?;
+        accepted()
+    });
+    let decline = verb(&ctx, "decline", false, |m, id, req: DeclineBody| {
+        m.decline(id, req.0)?;
+        accepted()
+    });
+    let revive = verb(&ctx, "revive", true, |m, id, _: Roles| {
+        m.revive(id)?;
+        accepted()
+    });
+    let suppress = verb(&ctx, "suppress", true, |m, id, _: Roles| {
+        m.suppress(id)?;
+        accepted()
+    });
+    let acknowledge = verb(&ctx, "acknowledge", false, |m, id, req: AckBody| {
+        m.acknowledge(id, req.0)?;
+        accepted()
+    });
+    let reconcile = verb(&ctx, "reconcile", true, |m, id, req: Reconcile| json(&m.reconcile(id, req)?));
+    let kill = warp::path!("v1" / "frameworks" / FrameworkId / "tasks" / TaskId / "kill")
+        .and(warp::post())
+        .and(c())
+        .and(body())
+        .then(|id: FrameworkId, task_id: TaskId, ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
+            respond((|| {
+                ctx.authorize_framework(&auth, &id)?;
+                let req: Kill = parse_or_default(&body)?;
+                ctx.master.kill(&id, &task_id, req)?;
+                accepted()
+            })())
+        });
+    register
+        .or(teardown)
+        .unify()
+        .or(events)
+        .unify()
+        .boxed()
+        .or(accept)
+        .unify()
+        .or(decline)
+        .unify()
+        .or(revive)
+        .unify()
+        .or(suppress)
+        .unify()
+        .or(acknowledge)
+        .unify()
+        .or(reconcile)
+        .unify()
+        .or(kill)
+        .unify()
+        .boxed()
+}
+
+/// Wrappers that give bodies without a natural default one, so `verb` can treat all alike;
+/// the default is never used because those verbs refuse an empty body.
+macro_rules! required_body {
+    ($name:ident, $inner:ty, $default:expr) => {
+        struct $name($inner);
+        impl Default for $name {
+            fn default() -> Self {
+                $name($default)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <$inner>::deserialize(d).map($name)
+            }
+        }
+    };
+}
+required_body!(AcceptBody, Accept, Accept { offer_ids: vec![], operations: vec![], filters: Default::default() });
+required_body!(DeclineBody, Decline, Decline { offer_ids: vec![], filters: Default::default() });
+required_body!(
+    AckBody,
+    Acknowledge,
+    Acknowledge { task_id: TaskId::from(""), agent_id: AgentId::from(""), update_id: agora_api::UpdateId::from("") }
+);
+
+fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
+    let c = || with_ctx(ctx.clone()).and(authorization());
+    let register = warp::path!("v1" / "agents").and(warp::post()).and(c()).and(body()).then(
+        |ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
+            respond((|| {
+                ctx.authorize(&auth, Area::AgentApi)?;
+                let req: RegisterAgent = parse(&body)?;
+                json(&ctx.master.register_agent(req)?)
+            })())
+        },
+    );
+    let commands = warp::path!("v1" / "agents" / AgentId / "commands")
+        .and(warp::get())
+        .and(c())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .then(|id: AgentId, ctx: Arc<Ctx>, auth: Option<String>, last: Option<String>| async move {
+            respond((|| {
+                ctx.authorize(&auth, Area::AgentApi)?;
+                let last = parse_last_event_id(last)?;
+                let (position, generation) = ctx.master.open_agent_stream(&id, last)?;
+                Ok(event_stream(ctx.clone(), StreamKey::Agent(id), generation, position, None))
+            })())
+        });
+    let updates = warp::path!("v1" / "agents" / AgentId / "updates").and(warp::post()).and(c()).and(body()).then(
+        |id: AgentId, ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
+            respond((|| {
+                ctx.authorize(&auth, Area::AgentApi)?;
+                let req: StatusUpdates = parse(&body)?;
+                ctx.master.agent_updates(&id, req)?;
+                accepted()
+            })())
+        },
+    );
+    let heartbeat = warp::path!("v1" / "agents" / AgentId / "heartbeat").and(warp::post()).and(c()).then(
+        |id: AgentId, ctx: Arc<Ctx>, auth: Option<String>| async move {
+            respond((|| {
+                ctx.authorize(&auth, Area::AgentApi)?;
+                ctx.master.agent_heartbeat(&id)?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            })())
+        },
+    );
+    register.or(commands).unify().or(updates).unify().or(heartbeat).unify().boxed()
+}
+
+fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
+    let c = || with_ctx(ctx.clone()).and(authorization());
+    let read = |ctx: &Ctx, auth: &Option<String>| ctx.authorize(auth, Area::Read).map(|_| ());
+    let cluster = warp::path!("v1" / "cluster")
+        .and(warp::get())
+        .and(c())
+        .map(move |ctx: Arc<Ctx>, auth| respond(read(&ctx, &auth).and_then(|_| json(&ctx.master.cluster()))));
+    let agents = warp::path!("v1" / "agents").and(warp::get()).and(c()).map(move |ctx: Arc<Ctx>, auth| {
+        respond(read(&ctx, &auth).and_then(|_| json(&AgentList { agents: ctx.master.agents() })))
+    });
+    let agent = warp::path!("v1" / "agents" / AgentId)
+        .and(warp::get())
+        .and(c())
+        .map(move |id, ctx: Arc<Ctx>, auth| respond(read(&ctx, &auth).and_then(|_| json(&ctx.master.agent(&id)?))));
+    let frameworks = warp::path!("v1" / "frameworks").and(warp::get()).and(c()).map(move |ctx: Arc<Ctx>, auth| {
+        respond(read(&ctx, &auth).and_then(|_| json(&FrameworkList { frameworks: ctx.master.frameworks() })))
+    });
+    let framework = warp::path!("v1" / "frameworks" / FrameworkId)
+        .and(warp::get())
+        .and(c())
+        .map(move |id, ctx: Arc<Ctx>, auth| respond(read(&ctx, &auth).and_then(|_| json(&ctx.master.framework(&id)?))));
+    let tasks = warp::path!("v1" / "tasks")
+        .and(warp::get())
+        .and(c())
+        .and(warp::query::<HashMap<String, String>>().or(warp::any().map(HashMap::new)).unify())
+        .map(move |ctx: Arc<Ctx>, auth, query: HashMap<String, String>| {
+            respond(read(&ctx, &auth).and_then(|_| {
+                let state = match query.get("state") {
+                    Some(s) => Some(
+                        TaskState::parse(s)
+                            .ok_or_else(|| ServerError::bad("invalid_state", format!("`{s}` is not a task state")))?,
+                    ),
+                    None => None,
+                };
+                let framework_id = query.get("framework_id").map(|f| FrameworkId::from(f.as_str()));
+                let agent_id = query.get("agent_id").map(|a| AgentId::from(a.as_str()));
+                json(&TaskList { tasks: ctx.master.tasks(framework_id.as_ref(), agent_id.as_ref(), state) })
+            }))
+        });
+    let offers = warp::path!("v1" / "offers").and(warp::get()).and(c()).map(move |ctx: Arc<Ctx>, auth| {
+        respond(read(&ctx, &auth).and_then(|_| json(&OfferList { offers: ctx.master.offers() })))
+    });
+    cluster
+        .or(agents)
+        .unify()
+        .or(agent)
+        .unify()
+        .or(frameworks)
+        .unify()
+        .or(framework)
+        .unify()
+        .or(tasks)
+        .unify()
+        .or(offers)
+        .unify()
+        .boxed()
+}
+
+fn parse_last_event_id(value: Option<String>) -> Result<Option<u64>, ServerError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+            ServerError::bad("invalid_last_event_id", "Last-Event-ID must be an event id from this stream")
+        }),
+    }
+}
+
+/// Ends the stream's bookkeeping when its connection task stops, however it stops.
+struct StreamGuard {
+    master: Arc<Master>,
+    key: StreamKey,
+    generation: u64,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.master.close_stream(&self.key, self.generation);
+    }
+}
+
+/// Serves a log as Server-Sent Events: `first` (if any), then every event after `position`,
+/// then new events as they come, with a heartbeat each interval. A task per connection feeds a
+/// bounded channel; when the client goes away the channel closes and the task ends.
+fn event_stream(
+    ctx: Arc<Ctx>,
+    key: StreamKey,
+    generation: u64,
+    position: u64,
+    first: Option<(&'static str, String)>,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<warp::sse::Event>(STREAM_BATCH);
+    let sse = |id: u64, name: &str, data: &str| warp::sse::Event::default().id(id.to_string()).event(name).data(data);
+    let heartbeat_name = match key {
+        StreamKey::Framework(_) => "heartbeat",
+        StreamKey::Agent(_) => "ping",
+    };
+    tokio::spawn(async move {
+        let master = ctx.master.clone();
+        let _guard = StreamGuard { master: master.clone(), key: key.clone(), generation };
+        let mut shutdown = ctx.shutdown.clone();
+        let mut after = position;
+        if let Some((name, data)) = first {
+            if tx.send(sse(after, name, &data)).await.is_err() {
+                return;
+            }
+        }
+        let mut heartbeat = tokio::time::interval(master.config.heartbeat_interval);
+        heartbeat.tick().await;
+        loop {
+            let (read, notify) = master.read_stream(&key, generation, after, STREAM_BATCH);
+            let events = match read {
+                StreamRead::Events(read) => {
+                    if read.trimmed {
+                        let message = "events before this point were trimmed; reconcile to catch up";
+                        let data = serde_json::json!({"code": "events_trimmed", "message": message}).to_string();
+                        if tx.send(sse(after, "error", &data)).await.is_err() {
+                            return;
+                        }
+                    }
+                    read.events
+                }
+                StreamRead::Ended { code, message } => {
+                    let data = serde_json::json!({"code": code, "message": message}).to_string();
+                    let _ = tx.send(sse(after, "error", &data)).await;
+                    return;
+                }
+            };
+            if !events.is_empty() {
+                for event in events {
+                    after = event.id;
+                    if tx.send(sse(event.id, event.name, &event.data)).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            let Some(notify) = notify else { return };
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Re-check after registering for the wake-up, so an event appended in between is not missed.
+            if let (StreamRead::Events(read), _) = master.read_stream(&key, generation, after, 1) {
+                if !read.events.is_empty() {
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = heartbeat.tick() => {
+                    if tx.send(sse(after, heartbeat_name, "{}")).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let stream = futures::StreamExt::map(stream, Ok::<_, Infallible>);
+    warp::sse::reply(stream).into_response()
+}
+
+async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
+    let (status, code, message) = if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "not_found", "no such path".to_string())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "length_required", "send a Content-Length header".to_string())
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this path does not take that method".to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        (StatusCode::BAD_REQUEST, "invalid_query", e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        (StatusCode::BAD_REQUEST, "invalid_header", e.to_string())
+    } else {
+        (StatusCode::BAD_REQUEST, "bad_request", format!("{rejection:?}"))
+    };
+    Ok(error_response(status, code, &message))
+}

@@ -1,0 +1,123 @@
+//! Prometheus metrics (`GET /metrics`), with the Prometheus project's own `prometheus-client`.
+//! Counters and the round histogram are updated where things happen; gauges are set from a
+//! snapshot of the state at scrape time, so they can never drift from it.
+
+use agora_api::{Resources, TaskState};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+
+type Labels = Vec<(String, String)>;
+
+/// Counts read off the state at scrape time.
+#[derive(Default)]
+pub struct Snapshot {
+    pub agents_active: usize,
+    pub agents_unreachable: usize,
+    pub frameworks: usize,
+    pub frameworks_connected: usize,
+    pub offers: usize,
+    pub tasks: BTreeMap<TaskState, usize>,
+    pub total: Resources,
+    pub used: Resources,
+    pub offered: Resources,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    agents: Family<Labels, Gauge>,
+    frameworks: Family<Labels, Gauge>,
+    offers_outstanding: Gauge,
+    tasks: Family<Labels, Gauge>,
+    resources_total: Family<Labels, Gauge<f64, AtomicU64>>,
+    resources_used: Family<Labels, Gauge<f64, AtomicU64>>,
+    resources_offered: Family<Labels, Gauge<f64, AtomicU64>>,
+    pub round_duration: Histogram,
+    pub offers_made: Counter,
+    pub tasks_launched: Counter,
+    pub status_updates: Counter,
+}
+
+fn label(name: &str, value: &str) -> Labels {
+    vec![(name.to_string(), value.to_string())]
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("agora");
+        let m = Metrics {
+            agents: Family::default(),
+            frameworks: Family::default(),
+            offers_outstanding: Gauge::default(),
+            tasks: Family::default(),
+            resources_total: Family::default(),
+            resources_used: Family::default(),
+            resources_offered: Family::default(),
+            // 10 µs to about 5 s.
+            round_duration: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
+            offers_made: Counter::default(),
+            tasks_launched: Counter::default(),
+            status_updates: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("agents", "Agents by state (active, unreachable)", m.agents.clone());
+        registry.register("frameworks", "Frameworks by connection (connected, disconnected)", m.frameworks.clone());
+        registry.register(
+            "offers_outstanding",
+            "Offers sent and not yet used, declined or rescinded",
+            m.offers_outstanding.clone(),
+        );
+        registry.register("tasks", "Known tasks by state", m.tasks.clone());
+        registry.register("resources_total", "Resources of active agents, by resource name", m.resources_total.clone());
+        registry.register("resources_used", "Resources held by tasks, by resource name", m.resources_used.clone());
+        registry.register(
+            "resources_offered",
+            "Resources held by outstanding offers, by resource name",
+            m.resources_offered.clone(),
+        );
+        registry.register("allocation_round_duration_seconds", "Time one offer round takes", m.round_duration.clone());
+        registry.register("offers", "Offers sent", m.offers_made.clone());
+        registry.register("tasks_launched", "Tasks launched through accepts", m.tasks_launched.clone());
+        registry.register("status_updates", "Task status updates received from agents", m.status_updates.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// Sets the gauges from `snapshot` and renders the text exposition format.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        self.agents.get_or_create(&label("state", "active")).set(snapshot.agents_active as i64);
+        self.agents.get_or_create(&label("state", "unreachable")).set(snapshot.agents_unreachable as i64);
+        self.frameworks.get_or_create(&label("state", "connected")).set(snapshot.frameworks_connected as i64);
+        let disconnected = snapshot.frameworks.saturating_sub(snapshot.frameworks_connected);
+        self.frameworks.get_or_create(&label("state", "disconnected")).set(disconnected as i64);
+        self.offers_outstanding.set(snapshot.offers as i64);
+        for state in TaskState::ALL {
+            let count = snapshot.tasks.get(&state).copied().unwrap_or(0);
+            self.tasks.get_or_create(&label("state", state.as_str())).set(count as i64);
+        }
+        for (family, resources) in [
+            (&self.resources_total, &snapshot.total),
+            (&self.resources_used, &snapshot.used),
+            (&self.resources_offered, &snapshot.offered),
+        ] {
+            for (name, value) in agora_api::resources::SCALAR_NAMES.iter().zip(resources.scalars()) {
+                family.get_or_create(&label("resource", name)).set(value);
+            }
+            family.get_or_create(&label("resource", "ports")).set(resources.port_count() as f64);
+        }
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
