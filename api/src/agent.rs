@@ -71,12 +71,60 @@ pub struct AcknowledgeCommand {
     pub update_id: UpdateId,
 }
 
+/// Which of a task's output files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+impl LogStream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Data of the `read_log` command: send bytes of a task's sandbox file to
+/// `POST /v1/agents/{id}/logs/{request_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReadLogCommand {
+    pub request_id: String,
+    pub framework_id: FrameworkId,
+    pub task_id: TaskId,
+    pub stream: LogStream,
+    /// Byte offset to read from.
+    pub offset: u64,
+    /// The most bytes to send.
+    pub max_bytes: u64,
+    /// If the file has nothing past `offset` and the task still runs, wait up to this long for
+    /// more before answering.
+    pub wait_secs: f64,
+}
+
+/// Query of `POST /v1/agents/{id}/logs/{request_id}`; the body is the bytes read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogChunkInfo {
+    /// The offset the bytes start at.
+    pub offset: u64,
+    /// Whether the file exists at all.
+    pub found: bool,
+    /// Whether the task has ended, so no more bytes will come.
+    pub task_ended: bool,
+}
+
 /// One command of an agent's stream, by its SSE event name.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AgentCommand {
     Launch(LaunchCommand),
     Kill(KillCommand),
     Acknowledge(AcknowledgeCommand),
+    ReadLog(ReadLogCommand),
     /// The master no longer knows this agent: kill everything and register afresh.
     Shutdown,
     Ping,
@@ -88,6 +136,7 @@ impl AgentCommand {
             AgentCommand::Launch(_) => "launch",
             AgentCommand::Kill(_) => "kill",
             AgentCommand::Acknowledge(_) => "acknowledge",
+            AgentCommand::ReadLog(_) => "read_log",
             AgentCommand::Shutdown => "shutdown",
             AgentCommand::Ping => "ping",
         }
@@ -98,6 +147,7 @@ impl AgentCommand {
             AgentCommand::Launch(c) => serde_json::to_string(c),
             AgentCommand::Kill(c) => serde_json::to_string(c),
             AgentCommand::Acknowledge(c) => serde_json::to_string(c),
+            AgentCommand::ReadLog(c) => serde_json::to_string(c),
             AgentCommand::Shutdown | AgentCommand::Ping => Ok("{}".to_string()),
         };
         json.unwrap_or_else(|_| "{}".to_string())
@@ -109,6 +159,7 @@ impl AgentCommand {
             "launch" => AgentCommand::Launch(serde_json::from_str(data)?),
             "kill" => AgentCommand::Kill(serde_json::from_str(data)?),
             "acknowledge" => AgentCommand::Acknowledge(serde_json::from_str(data)?),
+            "read_log" => AgentCommand::ReadLog(serde_json::from_str(data)?),
             "shutdown" => AgentCommand::Shutdown,
             "ping" => AgentCommand::Ping,
             _ => return Ok(None),

@@ -3,7 +3,7 @@
 //! test in the server checks that every one of them reaches a route.
 #![allow(dead_code)]
 
-use crate::agent::{AgentRegistered, RegisterAgent, StatusUpdates};
+use crate::agent::{AgentRegistered, LogChunkInfo, RegisterAgent, StatusUpdates};
 use crate::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
@@ -108,6 +108,25 @@ fn agent_updates() {}
     responses((status = 204, description = "Seen"), (status = 404, description = "Unknown agent: register again", body = ErrorBody)))]
 fn agent_heartbeat() {}
 
+#[utoipa::path(post, path = "/v1/agents/{id}/logs/{request_id}", tag = "agents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agent id"), ("request_id" = String, Path, description = "From the read_log command"), LogChunkInfo),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The bytes read"),
+    responses((status = 204, description = "Delivered to the waiting reader"), (status = 404, description = "No reader waits for this request", body = ErrorBody)))]
+fn agent_log_chunk() {}
+
+#[utoipa::path(get, path = "/v1/tasks/{task_id}/logs", tag = "operators", security(("bearer" = [])),
+    description = "A task's stdout or stderr, read from its agent's sandbox. To follow a task's output, call again from `X-Agora-Next-Offset` with `wait_secs` until `X-Agora-Task-Ended` is true and no bytes come back.",
+    params(("task_id" = String, Path, description = "Task id"),
+           ("framework_id" = Option<String>, Query, description = "The task's framework, when task ids collide"),
+           ("stream" = Option<String>, Query, description = "`stdout` (default) or `stderr`"),
+           ("offset" = Option<u64>, Query, description = "Byte offset to start from (default 0)"),
+           ("max_bytes" = Option<u64>, Query, description = "The most bytes to return (default and cap 1 MiB)"),
+           ("wait_secs" = Option<f64>, Query, description = "If nothing is past `offset` and the task runs, wait up to this long (cap 30 s) for more")),
+    responses((status = 200, description = "The bytes; `X-Agora-Next-Offset` tells where to continue and `X-Agora-Task-Ended` whether more may come", body = Vec<u8>, content_type = "application/octet-stream"),
+              (status = 404, description = "Unknown task", body = ErrorBody),
+              (status = 504, description = "The agent did not answer in time", body = ErrorBody)))]
+fn task_logs() {}
+
 #[utoipa::path(get, path = "/v1/cluster", tag = "operators", security(("bearer" = [])),
     responses((status = 200, description = "Totals and counts", body = ClusterView)))]
 fn cluster() {}
@@ -132,12 +151,12 @@ fn list_offers() {}
         healthz, readyz, metrics, openapi_json,
         register_framework, list_frameworks, get_framework, teardown_framework, framework_events,
         accept, decline, revive, suppress, acknowledge, reconcile, kill_task,
-        register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat,
-        cluster, list_tasks, list_offers,
+        register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat, agent_log_chunk,
+        cluster, list_tasks, list_offers, task_logs,
     ),
     components(schemas(
         crate::framework::Subscribed, crate::framework::Offers, crate::framework::Rescind, crate::framework::Update,
-        crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand,
+        crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand, crate::agent::ReadLogCommand,
     ))
 )]
 pub struct ApiDoc;

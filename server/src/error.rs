@@ -17,6 +17,9 @@ pub enum ServerError {
     NotFound { what: &'static str, code: &'static str, id: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Another part (an agent) did not answer in time.
+    #[error("{message}")]
+    Timeout { code: &'static str, message: String },
     #[error("I/O error: {context}")]
     Io {
         context: String,
@@ -47,13 +50,16 @@ impl ServerError {
             ServerError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ServerError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
+            ServerError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ServerError::Io { .. } | ServerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     pub fn code(&self) -> &'static str {
         match self {
-            ServerError::BadRequest { code, .. } | ServerError::Conflict { code, .. } => code,
+            ServerError::BadRequest { code, .. }
+            | ServerError::Conflict { code, .. }
+            | ServerError::Timeout { code, .. } => code,
             ServerError::Unauthorized { .. } => "unauthorized",
             ServerError::Forbidden { .. } => "forbidden",
             ServerError::NotFound { code, .. } => code,

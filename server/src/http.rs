@@ -3,8 +3,9 @@
 
 use crate::auth::{Area, Claims, Keys, Kind};
 use crate::error::{error_response, ServerError};
+use crate::logs::{Chunk, LogRelay, LogRequest};
 use crate::master::{Master, StreamKey, StreamRead};
-use agora_api::agent::{RegisterAgent, StatusUpdates};
+use agora_api::agent::{LogChunkInfo, LogStream, RegisterAgent, StatusUpdates};
 use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
 use agora_api::operator::{AgentList, FrameworkList, OfferList, TaskList};
 use agora_api::{AgentId, FrameworkId, TaskId, TaskState};
@@ -30,6 +31,7 @@ pub struct Ctx {
     pub master: Arc<Master>,
     pub keys: Arc<Keys>,
     pub shutdown: watch::Receiver<bool>,
+    pub logs: LogRelay,
 }
 
 type Reply_ = Result<Response, ServerError>;
@@ -306,7 +308,22 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             })())
         },
     );
-    register.or(commands).unify().or(updates).unify().or(heartbeat).unify().boxed()
+    let log_chunk = warp::path!("v1" / "agents" / AgentId / "logs" / String)
+        .and(warp::post())
+        .and(c())
+        .and(warp::query::<LogChunkInfo>())
+        .and(body())
+        .then(|_id: AgentId, request_id: String, ctx: Arc<Ctx>, auth: Option<String>, info, data: Bytes| async move {
+            respond((|| {
+                ctx.authorize(&auth, Area::AgentApi)?;
+                if ctx.logs.deliver(&request_id, Chunk { info, data }) {
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                } else {
+                    Err(ServerError::not_found("log request", "unknown_request", request_id))
+                }
+            })())
+        });
+    register.or(commands).unify().or(updates).unify().or(heartbeat).unify().or(log_chunk).unify().boxed()
 }
 
 fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
@@ -348,6 +365,13 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                 json(&TaskList { tasks: ctx.master.tasks(framework_id.as_ref(), agent_id.as_ref(), state) })
             }))
         });
+    let logs = warp::path!("v1" / "tasks" / TaskId / "logs")
+        .and(warp::get())
+        .and(c())
+        .and(warp::query::<HashMap<String, String>>().or(warp::any().map(HashMap::new)).unify())
+        .then(|task_id: TaskId, ctx: Arc<Ctx>, auth: Option<String>, query: HashMap<String, String>| async move {
+            respond(task_logs(&ctx, &auth, task_id, &query).await)
+        });
     let offers = warp::path!("v1" / "offers").and(warp::get()).and(c()).map(move |ctx: Arc<Ctx>, auth| {
         respond(read(&ctx, &auth).and_then(|_| json(&OfferList { offers: ctx.master.offers() })))
     });
@@ -364,7 +388,55 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(offers)
         .unify()
+        .or(logs)
+        .unify()
         .boxed()
+}
+
+async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &HashMap<String, String>) -> Reply_ {
+    ctx.authorize(auth, Area::Read)?;
+    let number = |name: &str, default: f64| -> Result<f64, ServerError> {
+        match query.get(name) {
+            None => Ok(default),
+            Some(v) => {
+                v.parse::<f64>().map_err(|_| ServerError::bad("invalid_query", format!("{name} must be a number")))
+            }
+        }
+    };
+    let stream = match query.get("stream").map(String::as_str) {
+        None | Some("stdout") => LogStream::Stdout,
+        Some("stderr") => LogStream::Stderr,
+        Some(other) => {
+            return Err(ServerError::bad("invalid_query", format!("stream `{other}` is not stdout or stderr")))
+        }
+    };
+    let offset = match query.get("offset") {
+        None => 0,
+        Some(v) => v.parse::<u64>().map_err(|_| ServerError::bad("invalid_query", "offset must be a byte offset"))?,
+    };
+    let request = LogRequest {
+        framework_id: query.get("framework_id").map(|f| FrameworkId::from(f.as_str())),
+        task_id,
+        stream,
+        offset,
+        max_bytes: number("max_bytes", crate::logs::MAX_CHUNK_BYTES as f64)?.max(0.0) as u64,
+        wait_secs: number("wait_secs", 0.0)?,
+    };
+    let chunk = ctx.logs.read(&ctx.master, request).await?;
+    if !chunk.info.found {
+        return Err(ServerError::not_found("log file", "log_not_found", stream.as_str()));
+    }
+    let next = chunk.info.offset + chunk.data.len() as u64;
+    let mut response = Response::new(chunk.data.into());
+    let headers = response.headers_mut();
+    headers.insert("content-type", warp::http::HeaderValue::from_static("application/octet-stream"));
+    headers.insert("x-agora-offset", chunk.info.offset.into());
+    headers.insert("x-agora-next-offset", next.into());
+    headers.insert(
+        "x-agora-task-ended",
+        warp::http::HeaderValue::from_static(if chunk.info.task_ended { "true" } else { "false" }),
+    );
+    Ok(response)
 }
 
 fn parse_last_event_id(value: Option<String>) -> Result<Option<u64>, ServerError> {

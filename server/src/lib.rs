@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod logs;
 pub mod master;
 pub mod metrics;
 
@@ -26,7 +27,7 @@ pub async fn serve(
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let allocator = tokio::spawn(master.clone().run_allocator(stop_rx.clone()));
-    let ctx = Arc::new(http::Ctx { master, keys, shutdown: stop_rx });
+    let ctx = Arc::new(http::Ctx { master, keys, shutdown: stop_rx, logs: logs::LogRelay::default() });
     let graceful = async move {
         shutdown.await;
         let _ = stop_tx.send(true);

@@ -1207,6 +1207,45 @@ impl Master {
         active
     }
 
+    /// Where a task runs: its framework, its agent, and whether it has ended. Without a
+    /// framework id the task id must name one task only.
+    pub fn task_location(
+        &self,
+        framework_id: Option<&FrameworkId>,
+        task_id: &TaskId,
+    ) -> Result<(FrameworkId, AgentId, bool), ServerError> {
+        let state = self.lock();
+        let matches = |t: &&TaskEntry| &t.info.task_id == task_id && framework_id.is_none_or(|f| &t.framework_id == f);
+        let active: Vec<&TaskEntry> = state.tasks.values().filter(matches).collect();
+        let found = match active.as_slice() {
+            [one] => Some((*one, false)),
+            [] => state.completed.iter().rev().find(matches).map(|t| (t, true)),
+            _ => {
+                return Err(ServerError::bad(
+                    "ambiguous_task",
+                    format!("several frameworks have a task {task_id}: give framework_id"),
+                ))
+            }
+        };
+        let (task, ended) = found.ok_or_else(|| ServerError::not_found("task", "unknown_task", task_id))?;
+        Ok((task.framework_id.clone(), task.info.agent_id.clone(), ended || task.status.state.is_terminal()))
+    }
+
+    /// Queues a command on an agent's stream.
+    pub fn send_agent_command(&self, agent_id: &AgentId, command: &AgentCommand) -> Result<(), ServerError> {
+        let mut state = self.lock();
+        let agent =
+            state.agents.get_mut(agent_id).ok_or_else(|| ServerError::not_found("agent", "unknown_agent", agent_id))?;
+        if agent.state != AgentState::Active {
+            return Err(ServerError::Timeout {
+                code: "agent_unreachable",
+                message: format!("agent {agent_id} is unreachable"),
+            });
+        }
+        agent.commands.append(command.name(), command.data());
+        Ok(())
+    }
+
     pub fn offers(&self) -> Vec<Offer> {
         self.lock().offers.values().cloned().collect()
     }
