@@ -1,1 +1,489 @@
-//! Agora node agent (being written).
+//! Agora's node agent: registers with the master, follows its command stream, runs tasks as
+//! local processes and reports their status until the framework acknowledges it.
+//!
+//! [`run`] is one loop that owns all task state. The network work of each registration (command
+//! stream, heartbeats, update posts) runs in tokio tasks of its own, as does the watcher of each
+//! task process; they report back over bounded channels, so the loop never waits on the network
+//! or a process.
+
+mod backoff;
+pub mod client;
+mod error;
+mod logs;
+mod process;
+mod resources;
+mod session;
+mod state;
+mod tasks;
+mod updates;
+
+pub use error::AgentError;
+pub use resources::{apply_overrides, default_hostname, discover_resources};
+
+use agora_api::agent::{
+    AcknowledgeCommand, AgentCommand, AgentRegistered, KillCommand, LaunchCommand, ReadLogCommand, RegisterAgent,
+    RunningTask, StatusUpdates,
+};
+use agora_api::{AgentId, Resources, TaskState, TaskStatus};
+use backoff::Backoff;
+use client::{Client, ClientError};
+use futures::future::BoxFuture;
+use process::Exit;
+use session::{Session, SessionEvent};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Semaphore};
+use updates::{Acked, TaskKey, UpdateManager};
+
+/// The status retry interval when the operator sets none.
+pub const DEFAULT_STATUS_RETRY_SECS: f64 = 2.0;
+/// The longest wait between resends of an unacknowledged status update.
+const MAX_STATUS_RETRY: Duration = Duration::from_secs(60);
+/// Registration attempts back off like stream reconnects.
+const REGISTER_FIRST_RETRY: Duration = Duration::from_millis(100);
+const REGISTER_MAX_RETRY: Duration = Duration::from_secs(5);
+/// Commands read but not yet handled. When full, the stream reader stops reading, so the
+/// master's socket buffers the rest.
+const COMMAND_QUEUE: usize = 64;
+/// Process exits not yet handled. When full, the watcher of an exited process waits.
+const EXIT_QUEUE: usize = 64;
+/// The most updates in one POST, keeping a batch well under the master's body limit.
+const MAX_BATCH: usize = 256;
+/// `read_log` commands answered at once; more are dropped (their readers time out), so a
+/// flood of log readers cannot pile up tasks and open files on the agent.
+const MAX_LOG_READS: usize = 64;
+/// Ended tasks remembered so that replayed launches are ignored (about 100 bytes each).
+const REMEMBERED_ENDED_TASKS: usize = 10_000;
+/// Bounds on the heartbeat interval the master asks for.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(50);
+const MAX_HEARTBEAT: Duration = Duration::from_secs(3600);
+const FALLBACK_HEARTBEAT: Duration = Duration::from_secs(15);
+/// When the agent stops, each task's kill grace is capped at this, so that stopping is bounded.
+const MAX_STOP_GRACE: Duration = Duration::from_secs(30);
+/// How long a stopping agent waits for its tasks beyond their grace periods.
+const STOP_SLACK: Duration = Duration::from_secs(2);
+/// The limit on the last, best-effort send of unacknowledged updates when stopping.
+const FINAL_SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How to run an agent.
+#[derive(Clone)]
+pub struct AgentConfig {
+    /// The master's base URL, e.g. `http://127.0.0.1:5050`, no trailing slash.
+    pub master: String,
+    pub token: String,
+    /// Holds `agent_id` and the task sandboxes; created if missing.
+    pub work_dir: PathBuf,
+    pub resources: Resources,
+    pub attributes: BTreeMap<String, String>,
+    pub hostname: String,
+    /// The wait before the first resend of an unacknowledged status update.
+    pub status_retry_secs: f64,
+}
+
+impl fmt::Debug for AgentConfig {
+    // By hand, so that the token never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("master", &self.master)
+            .field("token", &"<redacted>")
+            .field("work_dir", &self.work_dir)
+            .field("resources", &self.resources)
+            .field("attributes", &self.attributes)
+            .field("hostname", &self.hostname)
+            .field("status_retry_secs", &self.status_retry_secs)
+            .finish()
+    }
+}
+
+/// Runs the agent until `shutdown` resolves, then kills its tasks, waits for them (bounded)
+/// and returns. An unreachable master is retried forever; only a bad configuration or an
+/// unusable work directory is an error.
+pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), AgentError> {
+    let client = Client::new(&config.master, &config.token)?;
+    let first_retry =
+        Duration::try_from_secs_f64(config.status_retry_secs).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+            AgentError::Config(format!("status_retry_secs must be positive, not {}", config.status_retry_secs))
+        })?;
+    if !config.resources.is_well_formed() {
+        return Err(AgentError::Config("resources must be finite, non-negative, with ordered port ranges".to_string()));
+    }
+    std::fs::create_dir_all(&config.work_dir)
+        .map_err(|e| AgentError::io(format!("cannot create work dir {}", config.work_dir.display()), e))?;
+    let agent_id = state::load_agent_id(&config.work_dir)?;
+
+    let (events_tx, events_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (exits_tx, exits_rx) = mpsc::channel(EXIT_QUEUE);
+    let agent = Agent {
+        config,
+        client,
+        agent_id,
+        tasks: BTreeMap::new(),
+        ended: tasks::RecentlyEnded::new(REMEMBERED_ENDED_TASKS),
+        updates: UpdateManager::new(first_retry, MAX_STATUS_RETRY),
+        session: None,
+        generation: 0,
+        events_tx,
+        exits_tx,
+        log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
+    };
+    agent.run(shutdown, events_rx, exits_rx).await
+}
+
+/// A task the agent knows: running, or ended with its terminal update not yet acknowledged.
+struct Task {
+    launch: LaunchCommand,
+    /// The last update created for it; its `agent_id` is the one further updates carry.
+    latest: TaskStatus,
+    /// Kill requests (grace periods) for the process watcher; `None` once the process ended
+    /// or if it never started.
+    kill: Option<watch::Sender<Option<Duration>>>,
+    /// Set when the master shut this agent down: the process is being killed and nobody is
+    /// told how it ends.
+    discarded: bool,
+}
+
+impl Task {
+    fn is_running(&self) -> bool {
+        self.kill.is_some()
+    }
+}
+
+struct Agent {
+    config: AgentConfig,
+    client: Client,
+    agent_id: Option<AgentId>,
+    tasks: BTreeMap<TaskKey, Task>,
+    /// Tasks forgotten after their terminal update was acknowledged.
+    ended: tasks::RecentlyEnded,
+    updates: UpdateManager,
+    /// Present while registered.
+    session: Option<Session>,
+    generation: u64,
+    events_tx: mpsc::Sender<SessionEvent>,
+    exits_tx: mpsc::Sender<(TaskKey, Exit)>,
+    log_reads: Arc<Semaphore>,
+}
+
+type Registration = BoxFuture<'static, Result<AgentRegistered, ClientError>>;
+
+impl Agent {
+    async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send,
+        mut events: mpsc::Receiver<SessionEvent>,
+        mut exits: mpsc::Receiver<(TaskKey, Exit)>,
+    ) -> Result<(), AgentError> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut backoff = Backoff::new(REGISTER_FIRST_RETRY, REGISTER_MAX_RETRY);
+        let mut registering: Option<Registration> = Some(self.register(Duration::ZERO));
+        loop {
+            let resend_at = if self.session.is_some() { self.updates.next_due() } else { None };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some((key, exit)) = exits.recv() => self.on_exit(key, exit),
+                Some(event) = events.recv() => {
+                    if matches!(event, SessionEvent::Command(_)) {
+                        // Commands flowing show the session works; later trouble starts
+                        // its backoff afresh.
+                        backoff.reset();
+                    }
+                    self.on_session_event(event);
+                }
+                result = poll_option(&mut registering) => {
+                    registering = None;
+                    match result.map_err(AgentError::from).and_then(|r| self.on_registered(r)) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            let delay = backoff.next_delay();
+                            tracing::warn!(error = %e, retry_in = ?delay, master = %self.client.base(), "cannot register");
+                            registering = Some(self.register(delay));
+                        }
+                    }
+                }
+                () = sleep_until(resend_at), if resend_at.is_some() => {}
+            }
+            if self.session.is_none() && registering.is_none() {
+                registering = Some(self.register(backoff.next_delay()));
+            }
+            self.send_due_updates();
+        }
+        drop(registering);
+        self.stop(&mut exits).await;
+        Ok(())
+    }
+
+    /// A registration attempt after `delay`, reporting the tasks that run now.
+    fn register(&self, delay: Duration) -> Registration {
+        let running = self.tasks.values().filter(|t| t.is_running() && !t.discarded);
+        let body = RegisterAgent {
+            agent_id: self.agent_id.clone(),
+            hostname: self.config.hostname.clone(),
+            resources: self.config.resources.clone(),
+            attributes: self.config.attributes.clone(),
+            tasks: running
+                .map(|t| RunningTask {
+                    framework_id: t.launch.framework_id.clone(),
+                    task: t.launch.task.clone(),
+                    status: t.latest.clone(),
+                })
+                .collect(),
+        };
+        let client = self.client.clone();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            client.post("/v1/agents", &body).await
+        })
+    }
+
+    fn on_registered(&mut self, registered: AgentRegistered) -> Result<(), AgentError> {
+        let id = registered.agent_id;
+        if !id.is_valid() {
+            return Err(AgentError::Config(format!("the master gave an invalid agent id `{id}`")));
+        }
+        if self.agent_id.as_ref() != Some(&id) {
+            if let Some(old) = &self.agent_id {
+                tracing::warn!(old = %old, new = %id, "the master gave this agent a new id");
+            }
+            if let Err(e) = state::save_agent_id(&self.config.work_dir, &id) {
+                // The agent still works; it will only come back under a new id after a restart.
+                tracing::error!(error = %e, "cannot save the agent id");
+            }
+            self.updates.reassign(&id);
+            for task in self.tasks.values_mut() {
+                task.latest.agent_id = id.clone();
+            }
+        }
+        let heartbeat = Duration::try_from_secs_f64(registered.heartbeat_interval_secs)
+            .unwrap_or(FALLBACK_HEARTBEAT)
+            .clamp(MIN_HEARTBEAT, MAX_HEARTBEAT);
+        self.generation += 1;
+        self.session = Some(Session::start(&self.client, &id, self.generation, heartbeat, &self.events_tx));
+        tracing::info!(agent_id = %id, ?heartbeat, tasks = self.tasks.len(), "registered with the master");
+        self.agent_id = Some(id);
+        // The master may have missed earlier sends while it did not know us.
+        self.updates.resend_all(Instant::now());
+        Ok(())
+    }
+
+    fn on_session_event(&mut self, event: SessionEvent) {
+        match event {
+            // Commands of a replaced session are still facts from the master, so they are
+            // handled like any other.
+            SessionEvent::Command(command) => self.on_command(*command),
+            SessionEvent::Forgotten { generation, during } => {
+                if self.session.as_ref().is_some_and(|s| s.generation == generation) {
+                    tracing::info!(during, "registering again");
+                    self.session = None;
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: AgentCommand) {
+        match command {
+            AgentCommand::Launch(launch) => self.launch(launch),
+            AgentCommand::Kill(kill) => self.kill(kill),
+            AgentCommand::Acknowledge(ack) => self.acknowledge(ack),
+            AgentCommand::ReadLog(read) => self.read_log(read),
+            AgentCommand::Shutdown => self.shutdown_command(),
+            AgentCommand::Ping => tracing::trace!("ping"),
+        }
+    }
+
+    fn launch(&mut self, launch: LaunchCommand) {
+        let key = TaskKey::new(&launch.framework_id, &launch.task.task_id);
+        if self.tasks.contains_key(&key) || self.ended.contains(&key) {
+            tracing::debug!(task_id = %key.task_id, "ignoring a launch of a known task");
+            return;
+        }
+        let Some(agent_id) = self.agent_id.clone() else {
+            tracing::warn!(task_id = %key.task_id, "ignoring a launch while unregistered");
+            return;
+        };
+        let started = tasks::prepare_sandbox(&self.config.work_dir, &launch.framework_id, &launch.task.task_id)
+            .and_then(|sandbox| tasks::process_spec(&launch, &agent_id, &sandbox))
+            .and_then(|spec| process::spawn(&spec));
+        let (status, kill) = match started {
+            Ok(process) => {
+                tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid = process.pid(), "task started");
+                let (kill, kill_rx) = watch::channel(None);
+                let exits = self.exits_tx.clone();
+                let watched = key.clone();
+                tokio::spawn(async move {
+                    let exit = process.supervise(kill_rx).await;
+                    // Fails only once the agent loop has returned, when nobody needs to know.
+                    let _ = exits.send((watched, exit)).await;
+                });
+                (tasks::status(&launch, &agent_id, TaskState::Running), Some(kill))
+            }
+            Err(e) => {
+                tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, error = %e, "launch failed");
+                (tasks::launch_failed_status(&launch, &agent_id, &e), None)
+            }
+        };
+        self.updates.push(status.clone(), Instant::now());
+        self.tasks.insert(key, Task { launch, latest: status, kill, discarded: false });
+    }
+
+    fn kill(&mut self, kill: KillCommand) {
+        let key = TaskKey::new(&kill.framework_id, &kill.task_id);
+        match self.tasks.get(&key) {
+            Some(Task { kill: Some(sender), discarded: false, .. }) => {
+                let grace = tasks::grace_from_secs(kill.grace_period_secs);
+                tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, ?grace, "killing task");
+                sender.send_replace(Some(grace));
+            }
+            _ => tracing::debug!(task_id = %key.task_id, "ignoring a kill of an unknown or ended task"),
+        }
+    }
+
+    fn acknowledge(&mut self, ack: AcknowledgeCommand) {
+        let key = TaskKey::new(&ack.framework_id, &ack.task_id);
+        match self.updates.acknowledge(&key, &ack.update_id, Instant::now()) {
+            Acked::Finished => {
+                if self.tasks.get(&key).is_some_and(|t| !t.is_running()) {
+                    self.tasks.remove(&key);
+                    self.ended.insert(key);
+                }
+            }
+            Acked::Popped => {}
+            Acked::Ignored => {
+                tracing::debug!(task_id = %key.task_id, update_id = %ack.update_id, "ignoring an unknown ack")
+            }
+        }
+    }
+
+    /// Answers from a separate tokio task, as an answer may wait for output for a while.
+    fn read_log(&mut self, command: ReadLogCommand) {
+        let Some(agent_id) = self.agent_id.clone() else {
+            return;
+        };
+        let Ok(permit) = self.log_reads.clone().try_acquire_owned() else {
+            tracing::warn!(task_id = %command.task_id, "too many log reads at once; dropping one");
+            return;
+        };
+        let key = TaskKey::new(&command.framework_id, &command.task_id);
+        // The kill channel closes when the process ends, which is what a follower waits for.
+        let liveness = self.tasks.get(&key).and_then(|t| t.kill.as_ref()).map(watch::Sender::subscribe);
+        let file = tasks::sandbox_dir(&self.config.work_dir, &command.framework_id, &command.task_id)
+            .ok()
+            .map(|dir| dir.join(command.stream.as_str()));
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let running = move || liveness.as_ref().is_some_and(|rx| rx.has_changed().is_ok());
+            logs::answer(client, agent_id, file, command, running).await;
+            drop(permit);
+        });
+    }
+
+    /// The master no longer wants this agent: kill everything, forget the id and register as a
+    /// new agent. The tasks' ends are not reported, as the master has already written them off.
+    fn shutdown_command(&mut self) {
+        tracing::warn!(tasks = self.tasks.len(), "the master shut this agent down; registering afresh");
+        self.session = None;
+        for task in self.tasks.values_mut() {
+            task.discarded = true;
+            if let Some(kill) = &task.kill {
+                kill.send_replace(Some(tasks::kill_grace(&task.launch)));
+            }
+        }
+        self.tasks.retain(|_, t| t.is_running());
+        self.updates.clear();
+        // A new agent gets a new command log, so nothing old can be replayed to it.
+        self.ended.clear();
+        self.agent_id = None;
+        if let Err(e) = state::forget_agent_id(&self.config.work_dir) {
+            tracing::error!(error = %e, "cannot forget the agent id");
+        }
+    }
+
+    fn on_exit(&mut self, key: TaskKey, exit: Exit) {
+        let Some(task) = self.tasks.get_mut(&key) else {
+            return;
+        };
+        task.kill = None;
+        if task.discarded {
+            self.tasks.remove(&key);
+            return;
+        }
+        let status = tasks::exit_status(&task.launch, &task.latest.agent_id, &exit);
+        tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, state = status.state.as_str(), message = status.message.as_deref().unwrap_or(""), "task ended");
+        task.latest = status.clone();
+        self.updates.push(status, Instant::now());
+    }
+
+    /// Hands the updates that are due to the session's sender. A batch that does not fit is
+    /// dropped; those updates are already scheduled for a resend.
+    fn send_due_updates(&mut self) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let due = self.updates.due(Instant::now());
+        for batch in due.chunks(MAX_BATCH) {
+            if !session.send_updates(batch.to_vec()) {
+                tracing::debug!(count = batch.len(), "update sender busy; the batch will be retried");
+            }
+        }
+    }
+
+    /// Kills every task (SIGTERM, then SIGKILL after its grace), waits for them within a bound,
+    /// and makes one short attempt to tell the master how they ended.
+    async fn stop(&mut self, exits: &mut mpsc::Receiver<(TaskKey, Exit)>) {
+        let mut longest = Duration::ZERO;
+        for task in self.tasks.values() {
+            if let Some(kill) = &task.kill {
+                let grace = tasks::kill_grace(&task.launch).min(MAX_STOP_GRACE);
+                longest = longest.max(grace);
+                kill.send_replace(Some(grace));
+            }
+        }
+        let running = self.tasks.values().filter(|t| t.is_running()).count();
+        tracing::info!(running, "stopping: killing tasks");
+        let deadline = Instant::now() + longest + STOP_SLACK;
+        while self.tasks.values().any(Task::is_running) {
+            tokio::select! {
+                Some((key, exit)) = exits.recv() => self.on_exit(key, exit),
+                () = sleep_until(Some(deadline)) => {
+                    let left = self.tasks.values().filter(|t| t.is_running()).count();
+                    tracing::warn!(left, "tasks still running when the agent stopped");
+                    break;
+                }
+            }
+        }
+        if let (Some(_), Some(agent_id)) = (&self.session, &self.agent_id) {
+            let updates = self.updates.all_pending();
+            if !updates.is_empty() {
+                let path = format!("/v1/agents/{agent_id}/updates");
+                let body = StatusUpdates { updates };
+                let send = self.client.post_no_content(&path, &body);
+                match tokio::time::timeout(FINAL_SEND_TIMEOUT, send).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot send the last status updates"),
+                    Err(_) => tracing::warn!("timed out sending the last status updates"),
+                }
+            }
+        }
+        self.session = None;
+        tracing::info!("agent stopped");
+    }
+}
+
+/// Waits for the future in `slot`, or forever if there is none.
+async fn poll_option<F: Future + Unpin>(slot: &mut Option<F>) -> F::Output {
+    match slot {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -72,9 +72,45 @@ fn authorization() -> impl Filter<Extract = (Option<String>,), Error = Infallibl
     warp::header::optional::<String>("authorization").or(warp::any().map(|| None)).unify()
 }
 
+/// The request body, at most [`MAX_BODY_BYTES`], whether or not the client sent a length.
 fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(MAX_BODY_BYTES).and(warp::body::bytes())
+    warp::header::optional::<u64>("content-length").and(warp::body::stream()).and_then(
+        |length: Option<u64>, stream| async move {
+            if length.is_some_and(|l| l > MAX_BODY_BYTES) {
+                return Err(warp::reject::custom(BodyTooLarge));
+            }
+            collect_body(stream).await
+        },
+    )
 }
+
+async fn collect_body<B: bytes::Buf>(
+    stream: impl futures::Stream<Item = Result<B, warp::Error>>,
+) -> Result<Bytes, Rejection> {
+    use futures::StreamExt as _;
+    let mut stream = std::pin::pin!(stream);
+    let mut collected = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.map_err(|_| warp::reject::custom(BodyUnreadable))?;
+        if collected.len() + chunk.remaining() > MAX_BODY_BYTES as usize {
+            return Err(warp::reject::custom(BodyTooLarge));
+        }
+        while chunk.has_remaining() {
+            let n = chunk.chunk().len();
+            collected.extend_from_slice(chunk.chunk());
+            chunk.advance(n);
+        }
+    }
+    Ok(collected.freeze())
+}
+
+#[derive(Debug)]
+struct BodyTooLarge;
+impl warp::reject::Reject for BodyTooLarge {}
+
+#[derive(Debug)]
+struct BodyUnreadable;
+impl warp::reject::Reject for BodyUnreadable {}
 
 impl Ctx {
     fn authorize(&self, header: &Option<String>, area: Area) -> Result<Claims, ServerError> {
@@ -547,14 +583,14 @@ fn event_stream(
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
     let (status, code, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not_found", "no such path".to_string())
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+    } else if rejection.find::<BodyTooLarge>().is_some() {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
         )
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        (StatusCode::LENGTH_REQUIRED, "length_required", "send a Content-Length header".to_string())
+    } else if rejection.find::<BodyUnreadable>().is_some() {
+        (StatusCode::BAD_REQUEST, "body_unreadable", "the request body could not be read".to_string())
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this path does not take that method".to_string())
     } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {

@@ -100,6 +100,9 @@ struct AgentEntry {
     last_seen: Instant,
     last_seen_wall: f64,
     commands: EventLog,
+    /// The command log's position at the agent's latest registration: a stream opened without
+    /// `Last-Event-ID` starts here, so a re-registered agent is not sent old commands again.
+    registered_at_command: u64,
     /// Bumped by each new command stream, so an older connection knows it was replaced.
     stream_generation: u64,
     tasks: HashSet<(FrameworkId, TaskId)>,
@@ -358,7 +361,7 @@ impl Master {
         let agent = state.agents.get_mut(id).ok_or_else(|| ServerError::not_found("agent", "unknown_agent", id))?;
         let end = agent.commands.last_id();
         // A new connection without Last-Event-ID gets the commands queued since registration.
-        let position = last_event_id.filter(|&l| l <= end).unwrap_or(0);
+        let position = last_event_id.filter(|&l| l <= end).unwrap_or(agent.registered_at_command);
         agent.stream_generation += 1;
         agent.commands.wake();
         Ok((position, agent.stream_generation))
@@ -603,7 +606,7 @@ impl Master {
         offer_ids: &[OfferId],
     ) -> Result<(), ServerError> {
         for offer_id in offer_ids {
-            if !state.offers.get(offer_id).is_some_and(|o| &o.framework_id == framework_id) {
+            if state.offers.get(offer_id).is_none_or(|o| &o.framework_id != framework_id) {
                 return Err(ServerError::bad(
                     "unknown_offer",
                     format!(
@@ -802,11 +805,13 @@ impl Master {
             last_seen: Instant::now(),
             last_seen_wall: now_secs(),
             commands: EventLog::default(),
+            registered_at_command: 0,
             stream_generation: 0,
             tasks: HashSet::new(),
         };
         if let Some(previous) = previous {
             // Keep the command log, so a stream that resumes misses nothing.
+            entry.registered_at_command = previous.commands.last_id();
             entry.commands = previous.commands;
             entry.stream_generation = previous.stream_generation;
             entry.registered_at = previous.registered_at;

@@ -1,0 +1,32 @@
+//! The crate's one error type. Network errors of the reusable HTTP client keep their own type
+//! ([`ClientError`]) so the CLI can use the client without the agent.
+
+use crate::client::ClientError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A value in [`crate::AgentConfig`] or a flag cannot be used.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A resource flag such as `cpus:2,mem:1024` did not parse.
+    #[error("invalid resources: {0}")]
+    Resources(String),
+    /// A launch cannot go ahead, before any process exists (bad id, empty argv).
+    #[error("{0}")]
+    InvalidTask(String),
+    /// A local file or process operation failed; `context` says which.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+impl AgentError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> AgentError {
+        AgentError::Io { context: context.into(), source }
+    }
+}

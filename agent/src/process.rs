@@ -1,0 +1,323 @@
+//! Task processes: spawning one in its own process group, waiting for it, and signalling the
+//! group. The only module with OS process effects; what to run comes from [`crate::tasks`].
+
+use crate::AgentError;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Everything needed to start one task process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    /// The complete environment: the process inherits nothing else.
+    pub env: Vec<(OsString, OsString)>,
+    /// The working directory; it must exist.
+    pub dir: PathBuf,
+    /// Files that receive the output; created if missing, appended to otherwise.
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+/// How a task process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Code(i32),
+    /// Terminated by this signal number.
+    Signal(i32),
+    /// The process could not be waited for; it may still run.
+    WaitFailed(String),
+}
+
+/// The end of a task process, and whether the agent had signalled it before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exit {
+    pub ended: Ended,
+    pub killed: bool,
+}
+
+/// A running task process, the leader of its own process group.
+#[derive(Debug)]
+pub struct TaskProcess {
+    child: tokio::process::Child,
+    pid: i32,
+}
+
+/// Starts `spec` with stdin from /dev/null, in a new process group whose id is the child's pid.
+pub fn spawn(spec: &ProcessSpec) -> Result<TaskProcess, AgentError> {
+    let stdout = open_output(&spec.stdout)?;
+    let stderr = open_output(&spec.stderr)?;
+    let mut command = tokio::process::Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        // Its own group, so that a kill reaches every process the task starts.
+        .process_group(0)
+        // Tasks must outlive a dropped handle (the agent may be stopping without killing).
+        .kill_on_drop(false);
+    let child = command.spawn().map_err(|e| AgentError::io(format!("cannot run `{}`", spec.program), e))?;
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .ok_or_else(|| AgentError::InvalidTask("the spawned process has no pid".to_string()))?;
+    Ok(TaskProcess { child, pid })
+}
+
+fn open_output(path: &Path) -> Result<File, AgentError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| AgentError::io(format!("cannot open {}", path.display()), e))
+}
+
+impl TaskProcess {
+    /// The leader's pid, which is also the process group id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits for the leader to exit. Each value sent on `kills` is a kill request with its grace
+    /// period: the group gets SIGTERM at once and SIGKILL when the earliest grace so far ends,
+    /// if the leader is still there. A dropped sender just means no more kill requests.
+    pub async fn supervise(mut self, mut kills: watch::Receiver<Option<Duration>>) -> Exit {
+        let mut killed = false;
+        let mut kills_open = true;
+        let mut sigkill_at: Option<Instant> = None;
+        loop {
+            let deadline = sigkill_at;
+            tokio::select! {
+                status = self.child.wait() => {
+                    let ended = match status {
+                        Ok(status) => match (status.code(), status.signal()) {
+                            (Some(code), _) => Ended::Code(code),
+                            (None, Some(signal)) => Ended::Signal(signal),
+                            (None, None) => Ended::WaitFailed(format!("unexpected wait status {status}")),
+                        },
+                        Err(e) => Ended::WaitFailed(e.to_string()),
+                    };
+                    return Exit { ended, killed };
+                }
+                changed = kills.changed(), if kills_open => {
+                    if changed.is_err() {
+                        kills_open = false;
+                        continue;
+                    }
+                    let grace = *kills.borrow_and_update();
+                    if let Some(grace) = grace {
+                        // The leader has not been reaped (its wait is still pending), so the
+                        // group id cannot have been reused by another process.
+                        signal_group(self.pid, Signal::SIGTERM);
+                        killed = true;
+                        let at = Instant::now() + grace;
+                        sigkill_at = Some(sigkill_at.map_or(at, |earlier| earlier.min(at)));
+                    }
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    signal_group(self.pid, Signal::SIGKILL);
+                    sigkill_at = None;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn signal_group(pgid: i32, signal: Signal) {
+    match killpg(Pid::from_raw(pgid), signal) {
+        Ok(()) => tracing::debug!(pgid, %signal, "signalled task process group"),
+        // The whole group is already gone; the leader's exit is on its way.
+        Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => tracing::warn!(pgid, %signal, error = %e, "cannot signal task process group"),
+    }
+}
+
+/// A signal's name such as `SIGSEGV`, or its number if this platform does not know it.
+pub fn signal_name(signal: i32) -> String {
+    Signal::try_from(signal).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {signal}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks;
+    use agora_api::agent::LaunchCommand;
+    use agora_api::types::reason;
+    use agora_api::{AgentId, Command, FrameworkId, Resources, TaskId, TaskInfo, TaskState};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    const DEADLINE: Duration = Duration::from_secs(20);
+
+    fn launch(task: &str, command: Command) -> LaunchCommand {
+        LaunchCommand {
+            framework_id: FrameworkId::from("fw-1"),
+            task: TaskInfo {
+                task_id: TaskId::from(task),
+                name: task.to_string(),
+                agent_id: AgentId::from("agent-1"),
+                resources: Resources { ports: vec![[31005, 31006], [31010, 31010]], ..Resources::new(0.1, 32.0) },
+                command,
+                env: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
+                kill_grace_period_secs: None,
+                labels: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// Prepares the sandbox and starts the task, as the agent does for a `launch` command.
+    fn start(work_dir: &Path, launch: &LaunchCommand) -> (TaskProcess, PathBuf) {
+        let sandbox = tasks::prepare_sandbox(work_dir, &launch.framework_id, &launch.task.task_id).expect("sandbox");
+        let spec = tasks::process_spec(launch, &AgentId::from("agent-1"), &sandbox).expect("spec");
+        (spawn(&spec).expect("spawns"), sandbox)
+    }
+
+    async fn run_to_end(work_dir: &Path, launch: &LaunchCommand) -> (Exit, PathBuf) {
+        let (process, sandbox) = start(work_dir, launch);
+        let (_kill, kills) = watch::channel(None);
+        let exit = tokio::time::timeout(DEADLINE, process.supervise(kills)).await.expect("exits in time");
+        (exit, sandbox)
+    }
+
+    /// Polls `check` every 10 ms until it holds or the deadline passes.
+    async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        let end = Instant::now() + DEADLINE;
+        while !check() {
+            assert!(Instant::now() < end, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// Whether `pid` has exited: no /proc entry, or a zombie nobody has reaped yet.
+    fn is_gone(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        }
+    }
+
+    #[tokio::test]
+    async fn non_zero_exit_is_reported_as_failed_with_its_code() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let launch = launch("exit-3", Command::Shell("exit 3".to_string()));
+        let (exit, _) = run_to_end(dir.path(), &launch).await;
+        assert_eq!(exit, Exit { ended: Ended::Code(3), killed: false });
+        let status = tasks::exit_status(&launch, &AgentId::from("agent-1"), &exit);
+        assert_eq!(status.state, TaskState::Failed);
+        assert_eq!(status.exit_code, Some(3));
+        assert_eq!(status.reason.as_deref(), Some(reason::COMMAND_EXITED));
+        assert_eq!(status.message.as_deref(), Some("exited with code 3"));
+    }
+
+    #[tokio::test]
+    async fn output_lands_in_the_sandbox() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let launch = launch("echo", Command::Shell("echo hello; echo oops >&2; pwd".to_string()));
+        let (exit, sandbox) = run_to_end(dir.path(), &launch).await;
+        assert_eq!(exit.ended, Ended::Code(0));
+        assert_eq!(sandbox, dir.path().join("sandboxes/fw-1/echo").canonicalize().expect("exists"));
+        assert_eq!(read(&sandbox.join("stdout")), format!("hello\n{}\n", sandbox.display()));
+        assert_eq!(read(&sandbox.join("stderr")), "oops\n");
+    }
+
+    #[tokio::test]
+    async fn argv_commands_run_without_a_shell() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let argv = Command::Argv(vec!["echo".to_string(), "a b".to_string(), "$HOME".to_string()]);
+        let (exit, sandbox) = run_to_end(dir.path(), &launch("argv", argv)).await;
+        assert_eq!(exit.ended, Ended::Code(0));
+        assert_eq!(read(&sandbox.join("stdout")), "a b $HOME\n");
+    }
+
+    #[tokio::test]
+    async fn task_environment_is_set() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = r#"printf '%s\n' "$AGORA_TASK_ID" "$AGORA_FRAMEWORK_ID" "$AGORA_AGENT_ID" "$AGORA_SANDBOX" "$PORT0" "$PORT1" "$PORT2" "${PORT3-unset}" "$GREETING""#;
+        let (exit, sandbox) = run_to_end(dir.path(), &launch("env", Command::Shell(script.to_string()))).await;
+        assert_eq!(exit.ended, Ended::Code(0));
+        let expected = format!("env\nfw-1\nagent-1\n{}\n31005\n31006\n31010\nunset\nhi\n", sandbox.display());
+        assert_eq!(read(&sandbox.join("stdout")), expected);
+    }
+
+    #[tokio::test]
+    async fn kill_ends_the_whole_process_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let launch = launch("group", Command::Shell("sleep 1000 & echo $! > child.pid; wait".to_string()));
+        let (process, sandbox) = start(dir.path(), &launch);
+        let leader = process.pid();
+        let (kill, kills) = watch::channel(None);
+        let supervisor = tokio::spawn(process.supervise(kills));
+
+        let pid_file = sandbox.join("child.pid");
+        eventually("the child's pid", || read(&pid_file).ends_with('\n')).await;
+        let child: i32 = read(&pid_file).trim().parse().expect("a pid");
+        assert!(!is_gone(child));
+
+        kill.send_replace(Some(Duration::from_secs(30)));
+        let exit = tokio::time::timeout(DEADLINE, supervisor).await.expect("exits in time").expect("joins");
+        assert_eq!(exit, Exit { ended: Ended::Signal(Signal::SIGTERM as i32), killed: true });
+        eventually("the child to end", || is_gone(child)).await;
+        assert!(is_gone(leader));
+        let status = tasks::exit_status(&launch, &AgentId::from("agent-1"), &exit);
+        assert_eq!(status.state, TaskState::Killed);
+        assert_eq!(status.reason.as_deref(), Some(reason::KILLED_BY_FRAMEWORK));
+    }
+
+    #[tokio::test]
+    async fn a_task_ignoring_sigterm_is_killed_after_the_grace_period() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = "trap '' TERM; echo ready > ready; sleep 1000";
+        let (process, sandbox) = start(dir.path(), &launch("stubborn", Command::Shell(script.to_string())));
+        let (kill, kills) = watch::channel(None);
+        let supervisor = tokio::spawn(process.supervise(kills));
+        // Only once the trap is set does SIGTERM meet a process that ignores it.
+        let ready = sandbox.join("ready");
+        eventually("the trap to be set", || read(&ready) == "ready\n").await;
+
+        let grace = Duration::from_millis(500);
+        let sent = Instant::now();
+        kill.send_replace(Some(grace));
+        let exit = tokio::time::timeout(DEADLINE, supervisor).await.expect("exits in time").expect("joins");
+        assert_eq!(exit, Exit { ended: Ended::Signal(Signal::SIGKILL as i32), killed: true });
+        assert!(sent.elapsed() >= grace, "SIGKILL came before the grace period ended");
+    }
+
+    #[tokio::test]
+    async fn spawn_failures_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let launch = launch("missing", Command::Argv(vec!["/nonexistent/program".to_string()]));
+        let sandbox = tasks::prepare_sandbox(dir.path(), &launch.framework_id, &launch.task.task_id).expect("sandbox");
+        let spec = tasks::process_spec(&launch, &AgentId::from("agent-1"), &sandbox).expect("spec");
+        let err = spawn(&spec).expect_err("cannot spawn");
+        assert!(err.to_string().contains("/nonexistent/program"), "{err}");
+    }
+
+    #[test]
+    fn signals_have_names() {
+        assert_eq!(signal_name(9), "SIGKILL");
+        assert_eq!(signal_name(12345), "signal 12345");
+    }
+}

@@ -1,0 +1,245 @@
+//! The long-running verbs: `agora dev`, `agora server`, `agora agent`, and `agora token issue`.
+
+use crate::target::{self, ADDRESS_FILE, ADMIN_TOKEN_FILE};
+use agora_server::{Keys, Kind, Master, MasterConfig};
+use anyhow::{anyhow, bail, Context as _};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tokens `agora dev` mints for itself live this long; it mints fresh ones at every start.
+const DEV_TOKEN_TTL_SECS: u64 = 365 * 24 * 3600;
+
+#[derive(clap::Args)]
+pub struct MasterArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:5050", value_parser = crate::parse_listen)]
+    listen: SocketAddr,
+    /// Where the cluster key and tokens live (default: ~/.local/share/agora).
+    #[arg(long, env = "AGORA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Seconds of silence after which an agent is unreachable and its tasks lost.
+    #[arg(long, default_value_t = 15.0)]
+    agent_timeout: f64,
+    /// Seconds between heartbeats on event streams.
+    #[arg(long, default_value_t = 15.0)]
+    heartbeat_interval: f64,
+}
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    #[command(flatten)]
+    master: MasterArgs,
+    /// What the built-in agent offers, e.g. `cpus:2,mem:1024` (default: the host's own).
+    #[arg(long)]
+    resources: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    master: MasterArgs,
+}
+
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// The master's URL.
+    #[arg(long, env = "AGORA_MASTER")]
+    master: String,
+    /// A file holding the agent token.
+    #[arg(long, conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+    /// The agent token.
+    #[arg(long, env = "AGORA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// What this agent offers, e.g. `cpus:2,mem:1024` (default: the host's own).
+    #[arg(long)]
+    resources: Option<String>,
+    /// Attributes shown in offers, e.g. `rack:r1,zone:a`.
+    #[arg(long)]
+    attributes: Option<String>,
+    /// Where sandboxes and the agent id live.
+    #[arg(long, default_value = "/var/lib/agora/agent")]
+    work_dir: PathBuf,
+    /// The hostname to report (default: this machine's).
+    #[arg(long)]
+    hostname: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct TokenIssueArgs {
+    /// operator, viewer, framework or agent.
+    #[arg(long)]
+    kind: String,
+    /// The principal's name.
+    #[arg(long)]
+    name: String,
+    /// The data directory holding the cluster key.
+    #[arg(long, env = "AGORA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 30 * 24 * 3600)]
+    ttl_secs: u64,
+}
+
+fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
+    let secs = |name: &str, v: f64| -> anyhow::Result<Duration> {
+        if !v.is_finite() || v <= 0.0 {
+            bail!("--{name} must be a positive number of seconds");
+        }
+        Ok(Duration::from_secs_f64(v))
+    };
+    Ok(MasterConfig {
+        agent_timeout: secs("agent-timeout", args.agent_timeout)?,
+        heartbeat_interval: secs("heartbeat-interval", args.heartbeat_interval)?,
+        replica_name: format!("{}:{}", agora_agent::default_hostname(), args.listen.port()),
+        ..MasterConfig::default()
+    })
+}
+
+/// Resolves when the process gets SIGINT or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+struct Started {
+    url: String,
+    keys: Arc<Keys>,
+    server: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn start_master(args: &MasterArgs, data_dir: &Path) -> anyhow::Result<Started> {
+    let config = master_config(args)?;
+    let keys = Arc::new(Keys::load_or_create(data_dir)?);
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let master = Master::new(config);
+    let server = tokio::spawn(agora_server::serve(listener, master, keys.clone(), async move {
+        let _ = stopped.changed().await;
+    }));
+    Ok(Started { url, keys, server, stop })
+}
+
+pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let data_dir = target::data_dir(args.master.data_dir.as_deref());
+    let started = start_master(&args.master, &data_dir).await?;
+    let admin = started.keys.issue(Kind::Operator, "admin", DEV_TOKEN_TTL_SECS)?;
+    agora_server::auth::write_private(&data_dir.join(ADMIN_TOKEN_FILE), &format!("{admin}\n"))?;
+    let agent_token = started.keys.issue(Kind::Agent, "dev-agent", DEV_TOKEN_TTL_SECS)?;
+    let work_dir = data_dir.join("agent");
+    std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    let resources = agent_resources(&work_dir, args.resources.as_deref())?;
+    let agent_config = agora_agent::AgentConfig {
+        master: started.url.clone(),
+        token: agent_token,
+        work_dir,
+        resources,
+        attributes: BTreeMap::new(),
+        hostname: agora_agent::default_hostname(),
+        status_retry_secs: 2.0,
+    };
+    let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(agora_agent::run(agent_config, async move {
+        let _ = agent_stop_rx.await;
+    }));
+    // The address file is written last: once it exists, the cluster answers.
+    std::fs::write(data_dir.join(ADDRESS_FILE), format!("{}\n", started.url))
+        .with_context(|| format!("writing {}", data_dir.join(ADDRESS_FILE).display()))?;
+    println!("Agora is running at {}", started.url);
+    println!("Admin token (also in {}):", data_dir.join(ADMIN_TOKEN_FILE).display());
+    println!("{admin}");
+    println!("Try: agora run --cpus 0.1 --mem 32 -- echo hello");
+    stop_signal().await;
+    eprintln!("stopping: killing tasks and closing streams");
+    let _ = agent_stop_tx.send(());
+    match agent.await {
+        Ok(Err(e)) => eprintln!("agent: {e}"),
+        Err(e) => eprintln!("agent: {e}"),
+        Ok(Ok(())) => {}
+    }
+    let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
+    let _ = started.stop.send(true);
+    let _ = started.server.await;
+    Ok(())
+}
+
+pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let data_dir = target::data_dir(args.master.data_dir.as_deref());
+    let started = start_master(&args.master, &data_dir).await?;
+    println!("Agora server listening at {}", started.url);
+    stop_signal().await;
+    let _ = started.stop.send(true);
+    let _ = started.server.await;
+    Ok(())
+}
+
+fn agent_resources(work_dir: &Path, flag: Option<&str>) -> anyhow::Result<agora_api::Resources> {
+    let discovered = agora_agent::discover_resources(work_dir);
+    match flag {
+        Some(flag) => Ok(agora_agent::apply_overrides(discovered, flag)?),
+        None => Ok(discovered),
+    }
+}
+
+fn parse_attributes(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once(':').ok_or_else(|| anyhow!("attribute `{pair}` is not NAME:VALUE"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let token = match (&args.token, &args.token_file) {
+        (_, Some(file)) => {
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?.trim().to_string()
+        }
+        (Some(token), None) => token.clone(),
+        (None, None) => bail!("give the agent token with --token-file or AGORA_TOKEN"),
+    };
+    std::fs::create_dir_all(&args.work_dir).with_context(|| format!("creating {}", args.work_dir.display()))?;
+    let config = agora_agent::AgentConfig {
+        master: args.master.trim_end_matches('/').to_string(),
+        token,
+        resources: agent_resources(&args.work_dir, args.resources.as_deref())?,
+        attributes: parse_attributes(args.attributes.as_deref().unwrap_or(""))?,
+        work_dir: args.work_dir,
+        hostname: args.hostname.unwrap_or_else(agora_agent::default_hostname),
+        status_retry_secs: 2.0,
+    };
+    agora_agent::run(config, stop_signal()).await?;
+    Ok(())
+}
+
+pub fn token_issue(args: TokenIssueArgs) -> anyhow::Result<()> {
+    let kind = Kind::parse(&args.kind).ok_or_else(|| anyhow!("--kind must be operator, viewer, framework or agent"))?;
+    let data_dir = target::data_dir(args.data_dir.as_deref());
+    if !data_dir.join(agora_server::auth::KEY_FILE).exists() {
+        bail!("no cluster key in {}: start `agora dev` or `agora server` there first", data_dir.display());
+    }
+    let keys = Keys::load_or_create(&data_dir)?;
+    println!("{}", keys.issue(kind, &args.name, args.ttl_secs)?);
+    Ok(())
+}

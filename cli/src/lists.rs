@@ -1,0 +1,151 @@
+//! `agora agents`, `agora frameworks`, `agora tasks`: tables for people, JSON with `--json`.
+
+use crate::target;
+use crate::Target;
+use agora_api::operator::{AgentList, FrameworkList, TaskList};
+use agora_api::Resources;
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(clap::Args)]
+pub struct TaskListArgs {
+    #[command(flatten)]
+    list: ListArgs,
+    /// Only this framework's tasks.
+    #[arg(long)]
+    framework: Option<String>,
+    /// Only tasks on this agent.
+    #[arg(long)]
+    agent: Option<String>,
+    /// Only tasks in this state (running, finished, ...).
+    #[arg(long)]
+    state: Option<String>,
+}
+
+/// Prints rows under a header, each column as wide as its widest cell.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+fn num(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn cpus_mem(r: &Resources) -> (String, String) {
+    (num(r.cpus), num(r.mem))
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
+    let list: AgentList = target::client(&args.target)?.get("/v1/agents").await?;
+    if args.json {
+        return print_json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .agents
+        .iter()
+        .map(|a| {
+            let (cpus, mem) = cpus_mem(&a.total);
+            let (used_cpus, used_mem) = cpus_mem(&a.used);
+            let attributes: Vec<String> = a.attributes.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            vec![
+                a.id.to_string(),
+                a.hostname.clone(),
+                format!("{:?}", a.state).to_lowercase(),
+                format!("{used_cpus}/{cpus}"),
+                format!("{used_mem}/{mem}"),
+                a.tasks.to_string(),
+                attributes.join(","),
+            ]
+        })
+        .collect();
+    print_table(&["ID", "HOSTNAME", "STATE", "CPUS", "MEM", "TASKS", "ATTRIBUTES"], &rows);
+    Ok(())
+}
+
+pub async fn frameworks(args: ListArgs) -> anyhow::Result<()> {
+    let list: FrameworkList = target::client(&args.target)?.get("/v1/frameworks").await?;
+    if args.json {
+        return print_json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .frameworks
+        .iter()
+        .map(|f| {
+            let (cpus, mem) = cpus_mem(&f.used);
+            vec![
+                f.id.to_string(),
+                f.name.clone(),
+                f.roles.join(","),
+                if f.connected { "yes".into() } else { "no".into() },
+                f.tasks.to_string(),
+                cpus,
+                mem,
+            ]
+        })
+        .collect();
+    print_table(&["ID", "NAME", "ROLES", "CONNECTED", "TASKS", "CPUS", "MEM"], &rows);
+    Ok(())
+}
+
+pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
+    let mut query: Vec<String> = Vec::new();
+    for (key, value) in [("framework_id", &args.framework), ("agent_id", &args.agent), ("state", &args.state)] {
+        if let Some(v) = value {
+            query.push(format!("{key}={v}"));
+        }
+    }
+    let path = if query.is_empty() { "/v1/tasks".to_string() } else { format!("/v1/tasks?{}", query.join("&")) };
+    let list: TaskList = target::client(&args.list.target)?.get(&path).await?;
+    if args.list.json {
+        return print_json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .tasks
+        .iter()
+        .map(|t| {
+            let (cpus, mem) = cpus_mem(&t.resources);
+            vec![
+                t.task_id.to_string(),
+                t.name.clone(),
+                t.state.as_str().to_string(),
+                short(t.framework_id.as_str()),
+                short(t.agent_id.as_str()),
+                cpus,
+                mem,
+                t.status.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM", "EXIT"], &rows);
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! `agora`: the one binary. `agora dev` runs a whole cluster in one process; `agora server` and
+//! `agora agent` run the parts; the other verbs are the command-line client.
+
+mod cluster;
+mod lists;
+mod run;
+mod target;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "agora", version, about = "Agora: a cluster manager in the line of Apache Mesos")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the client verbs find the server and their token.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Target {
+    /// The server's URL (default: the one `agora dev` wrote to its data directory).
+    #[arg(long, env = "AGORA_ADDR", global = true)]
+    addr: Option<String>,
+    /// The bearer token (default: the admin token `agora dev` wrote to its data directory).
+    #[arg(long, env = "AGORA_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// The data directory of `agora dev` to read the URL and token from.
+    #[arg(long, env = "AGORA_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a server on the embedded store and one agent, in this process.
+    Dev(cluster::DevArgs),
+    /// Run the master API tier.
+    Server(cluster::ServerArgs),
+    /// Run a node agent that registers with a master.
+    Agent(cluster::AgentArgs),
+    /// Run a command on the cluster, stream its output, and exit with its exit code.
+    Run(run::RunArgs),
+    /// List agents.
+    Agents(lists::ListArgs),
+    /// List frameworks.
+    Frameworks(lists::ListArgs),
+    /// List tasks.
+    Tasks(lists::TaskListArgs),
+    /// Manage tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a token signed with the cluster key.
+    Issue(cluster::TokenIssueArgs),
+}
+
+/// Parses `127.0.0.1:5050` or a bare port.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|e| format!("`{s}` is not HOST:PORT: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AGORA_LOG")
+                .unwrap_or_else(|_| "info,hyper=warn,warp=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Dev(args) => cluster::dev(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Server(args) => cluster::server(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Agent(args) => cluster::agent(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Token(TokenCommand::Issue(args)) => cluster::token_issue(args).map(|_| ExitCode::SUCCESS),
+            Command::Run(args) => run::run(args).await,
+            Command::Agents(args) => lists::agents(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Frameworks(args) => lists::frameworks(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Tasks(args) => lists::tasks(args).await.map(|_| ExitCode::SUCCESS),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

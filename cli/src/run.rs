@@ -1,0 +1,308 @@
+//! `agora run`: a real framework in one command. It registers, waits for an offer that fits,
+//! launches the command, streams its output, acknowledges every update, and tears itself down;
+//! the exit code is the task's. Ctrl-C kills the task (a second Ctrl-C leaves at once).
+
+use crate::target;
+use crate::Target;
+use agora_agent::client::{Client, ClientError, EventStream};
+use agora_api::framework::{
+    Accept, Acknowledge, Capability, Decline, Filters, FrameworkEvent, FrameworkRegistered, Kill, Operation,
+    RegisterFramework, Roles,
+};
+use agora_api::{Command, FrameworkId, Offer, Resources, TaskId, TaskInfo, TaskState, TaskStatus};
+use anyhow::bail;
+use futures::StreamExt as _;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long `agora run` waits before saying that no offer fits yet.
+const WAITING_NOTE_AFTER: Duration = Duration::from_secs(5);
+/// How long one read of the task's output waits for new bytes.
+const LOG_WAIT_SECS: u64 = 10;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// CPUs for the task.
+    #[arg(long, default_value_t = 0.1)]
+    cpus: f64,
+    /// Memory for the task, in MiB.
+    #[arg(long, default_value_t = 32.0)]
+    mem: f64,
+    /// Disk for the task, in MiB.
+    #[arg(long, default_value_t = 0.0)]
+    disk: f64,
+    /// The task's name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Environment variables, NAME=VALUE; may be repeated.
+    #[arg(long = "env", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// The role to register with.
+    #[arg(long, default_value = "*")]
+    role: String,
+    /// Seconds between SIGTERM and SIGKILL when the task is killed.
+    #[arg(long)]
+    kill_grace: Option<f64>,
+    /// Print status updates to stderr.
+    #[arg(long, short)]
+    verbose: bool,
+    #[command(flatten)]
+    target: Target,
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, last = true)]
+    command: Vec<String>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let client = target::client(&args.target)?;
+    let registration = RegisterFramework {
+        id: None,
+        name: format!("agora-run:{}", args.name.clone().unwrap_or_else(|| args.command.join(" "))),
+        roles: vec![args.role.clone()],
+        failover_timeout_secs: 0.0,
+        capabilities: vec![Capability::PartitionAware],
+    };
+    let registered: FrameworkRegistered = client.post("/v1/frameworks", &registration).await?;
+    let framework_id = registered.framework_id;
+    let outcome = Runner::new(client.clone(), framework_id.clone(), args).drive().await;
+    // Tear down whatever happened: the framework is ours alone.
+    if let Err(e) = client.delete(&format!("/v1/frameworks/{framework_id}")).await {
+        if !e.is_not_found() {
+            eprintln!("warning: tearing down framework {framework_id}: {e}");
+        }
+    }
+    outcome
+}
+
+struct Runner {
+    client: Client,
+    framework_id: FrameworkId,
+    task_id: TaskId,
+    args: RunArgs,
+    wanted: Resources,
+    launched: bool,
+    interrupted: bool,
+    output: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Runner {
+    fn new(client: Client, framework_id: FrameworkId, args: RunArgs) -> Runner {
+        let wanted = Resources { cpus: args.cpus, mem: args.mem, disk: args.disk, ..Default::default() };
+        Runner {
+            client,
+            framework_id,
+            task_id: TaskId::from(format!("run-{}", &agora_api::TaskId::random().as_str()[..8]).as_str()),
+            args,
+            wanted,
+            launched: false,
+            interrupted: false,
+            output: Vec::new(),
+        }
+    }
+
+    fn path(&self, verb: &str) -> String {
+        format!("/v1/frameworks/{}/{verb}", self.framework_id)
+    }
+
+    async fn subscribe(&self, last_event_id: Option<&str>) -> anyhow::Result<EventStream> {
+        Ok(self.client.events(&self.path("events"), last_event_id).await?)
+    }
+
+    async fn drive(mut self) -> anyhow::Result<ExitCode> {
+        let mut events = self.subscribe(None).await?;
+        let mut last_event_id = String::new();
+        let mut reconnects = 0;
+        let waiting_note = tokio::time::sleep(WAITING_NOTE_AFTER);
+        tokio::pin!(waiting_note);
+        let mut noted = false;
+        loop {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(Ok(event)) => {
+                        reconnects = 0;
+                        last_event_id = event.id.clone();
+                        let Some(parsed) = FrameworkEvent::parse(&event.event, &event.data)? else { continue };
+                        if let Some(code) = self.handle(parsed).await? {
+                            return Ok(code);
+                        }
+                    }
+                    // The stream broke: resume where it stopped, as any framework should.
+                    Some(Err(_)) | None => {
+                        reconnects += 1;
+                        if reconnects > 10 {
+                            bail!("lost the event stream and could not resume it");
+                        }
+                        tokio::time::sleep(Duration::from_millis(100 * reconnects)).await;
+                        let last = (!last_event_id.is_empty()).then_some(last_event_id.as_str());
+                        if let Ok(stream) = self.subscribe(last).await {
+                            events = stream;
+                        }
+                    }
+                },
+                _ = &mut waiting_note, if !self.launched && !noted => {
+                    noted = true;
+                    eprintln!("waiting for an offer with cpus:{} mem:{} ...", self.wanted.cpus, self.wanted.mem);
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    if self.interrupted || !self.launched {
+                        bail!("interrupted");
+                    }
+                    self.interrupted = true;
+                    eprintln!("killing task {} (Ctrl-C again to leave without waiting)", self.task_id);
+                    let kill = Kill { grace_period_secs: self.args.kill_grace };
+                    let path = format!("/v1/frameworks/{}/tasks/{}/kill", self.framework_id, self.task_id);
+                    self.client.post_no_content(&path, &kill).await?;
+                }
+            }
+        }
+    }
+
+    /// Handles one event; returns the exit code once the task has ended.
+    async fn handle(&mut self, event: FrameworkEvent) -> anyhow::Result<Option<ExitCode>> {
+        match event {
+            FrameworkEvent::Offers(offers) => self.use_offers(offers.offers).await?,
+            FrameworkEvent::Update(update) => return self.on_update(update.status).await,
+            FrameworkEvent::Error(e) => bail!("the server ended the stream: {} ({})", e.message, e.code),
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    async fn use_offers(&mut self, offers: Vec<Offer>) -> anyhow::Result<()> {
+        let fitting = if self.launched { None } else { offers.iter().position(|o| self.wanted.fits_in(&o.resources)) };
+        let mut rest: Vec<_> = offers.iter().map(|o| o.id.clone()).collect();
+        if let Some(index) = fitting {
+            let offer = &offers[index];
+            rest.remove(index);
+            let task = TaskInfo {
+                task_id: self.task_id.clone(),
+                name: self.args.name.clone().unwrap_or_else(|| self.args.command.join(" ").chars().take(200).collect()),
+                agent_id: offer.agent_id.clone(),
+                resources: self.wanted.clone(),
+                command: Command::Argv(self.args.command.clone()),
+                env: self.args.env.iter().cloned().collect::<BTreeMap<_, _>>(),
+                kill_grace_period_secs: self.args.kill_grace,
+                labels: BTreeMap::new(),
+            };
+            let accept = Accept {
+                offer_ids: vec![offer.id.clone()],
+                operations: vec![Operation::Launch { tasks: vec![task] }],
+                filters: Filters::default(),
+            };
+            self.client.post_no_content(&self.path("accept"), &accept).await?;
+            self.launched = true;
+            // One task is all this framework wants: no more offers.
+            self.client.post_no_content(&self.path("suppress"), &Roles::default()).await?;
+        }
+        if !rest.is_empty() {
+            let decline = Decline { offer_ids: rest, filters: Filters { refuse_secs: Some(1.0) } };
+            if let Err(e) = self.client.post_no_content(&self.path("decline"), &decline).await {
+                // An offer rescinded meanwhile is not our problem.
+                if e.status() != Some(400) {
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_update(&mut self, status: TaskStatus) -> anyhow::Result<Option<ExitCode>> {
+        if let Some(update_id) = status.update_id.clone() {
+            let ack = Acknowledge { task_id: status.task_id.clone(), agent_id: status.agent_id.clone(), update_id };
+            if let Err(e) = self.client.post_no_content(&self.path("acknowledge"), &ack).await {
+                eprintln!("warning: acknowledging an update: {e}");
+            }
+        }
+        if status.task_id != self.task_id {
+            return Ok(None);
+        }
+        if self.args.verbose {
+            let why = status.message.as_deref().unwrap_or("");
+            eprintln!("[agora] task {} is {} {why}", status.task_id, status.state.as_str());
+        }
+        if status.state == TaskState::Running && self.output.is_empty() {
+            self.follow_output();
+        }
+        if !status.state.is_terminal() && !matches!(status.state, TaskState::Lost | TaskState::Unreachable) {
+            return Ok(None);
+        }
+        if status.state.is_terminal() {
+            // The output followers end by themselves once the task is over and its logs are read.
+            if self.output.is_empty() {
+                self.follow_output();
+            }
+            for follower in self.output.drain(..) {
+                let _ = tokio::time::timeout(Duration::from_secs(10), follower).await;
+            }
+        }
+        Ok(Some(exit_code(&status, self.interrupted)))
+    }
+
+    /// Streams the task's stdout and stderr to ours.
+    fn follow_output(&mut self) {
+        for stream in ["stdout", "stderr"] {
+            let client = self.client.clone();
+            let path = format!("/v1/tasks/{}/logs?framework_id={}&stream={stream}", self.task_id, self.framework_id);
+            self.output.push(tokio::spawn(async move {
+                if let Err(e) = copy_log(&client, &path, stream == "stdout").await {
+                    eprintln!("warning: reading the task's {stream}: {e}");
+                }
+            }));
+        }
+    }
+}
+
+/// Copies a task's output file to ours, following it (by long polling) until the task ends.
+async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<(), ClientError> {
+    let mut offset = 0u64;
+    loop {
+        let path = format!("{task_path}&offset={offset}&wait_secs={}", LOG_WAIT_SECS);
+        let (chunk, headers) = match client.get_bytes(&path).await {
+            Ok(answer) => answer,
+            // The file appears when the task starts; the task may not have started yet.
+            Err(e) if e.is_not_found() => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let ended = header("x-agora-task-ended").as_deref() == Some("true");
+        offset = header("x-agora-next-offset").and_then(|v| v.parse().ok()).unwrap_or(offset + chunk.len() as u64);
+        if !chunk.is_empty() {
+            let result = if to_stdout {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&chunk).and_then(|_| out.flush())
+            } else {
+                let mut err = std::io::stderr().lock();
+                err.write_all(&chunk).and_then(|_| err.flush())
+            };
+            if result.is_err() {
+                return Ok(()); // our own output is closed (a pipe to `head`, say): nothing more to do
+            }
+        } else if ended {
+            return Ok(());
+        }
+    }
+}
+
+fn exit_code(status: &TaskStatus, interrupted: bool) -> ExitCode {
+    let code: u8 = match (status.state, status.exit_code) {
+        (TaskState::Finished, _) => 0,
+        (_, Some(code)) => u8::try_from(code).unwrap_or(1),
+        // 130 is what a shell reports for a command stopped by Ctrl-C.
+        (TaskState::Killed, None) if interrupted => 130,
+        _ => {
+            let why = status.message.clone().or(status.reason.clone()).unwrap_or_default();
+            eprintln!("task {} ended {}: {why}", status.task_id, status.state.as_str());
+            1
+        }
+    };
+    ExitCode::from(code)
+}

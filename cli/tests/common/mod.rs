@@ -1,0 +1,298 @@
+//! The shared harness of the end-to-end tests: a real `agora dev` process (server and agent)
+//! on port 0 in a temporary directory, extra `agora agent` processes, the real CLI, and a
+//! small framework written against the HTTP API.
+#![allow(dead_code)]
+
+use agora_agent::client::{Client, ClientError, EventStream};
+use agora_api::framework::{Accept, FrameworkEvent, FrameworkRegistered, Operation, RegisterFramework};
+use agora_api::operator::AgentList;
+use agora_api::{AgentId, Command, FrameworkId, Offer, Resources, TaskId, TaskInfo, TaskStatus};
+use futures::StreamExt as _;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+pub const AGORA: &str = env!("CARGO_BIN_EXE_agora");
+/// Generous: CI machines are small and busy. Tests poll, so a fast run stays fast.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it yields a value or `within` passes.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends SIGTERM, then SIGKILL if the process has not left within a few seconds.
+pub fn stop(child: &mut Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub token: String,
+    dev: Child,
+    agents: Vec<Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for agent in &mut self.agents {
+            stop(agent);
+        }
+        stop(&mut self.dev);
+    }
+}
+
+impl Cluster {
+    /// `agora dev` with `cpus:4,mem:4096` unless `args` say otherwise; waits for its agent.
+    pub async fn start(args: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut all = vec!["dev", "--listen", "127.0.0.1:0", "--data-dir"];
+        let data_dir = dir.path().to_str().expect("utf-8 path").to_string();
+        all.push(&data_dir);
+        if !args.contains(&"--resources") {
+            all.extend(["--resources", "cpus:4,mem:4096,disk:1024"]);
+        }
+        all.extend(args);
+        let dev = std::process::Command::new(AGORA)
+            .args(&all)
+            .env("AGORA_LOG", "info")
+            .stdout(std::fs::File::create(dir.path().join("dev.stdout")).expect("stdout file"))
+            .stderr(std::fs::File::create(dir.path().join("dev.stderr")).expect("stderr file"))
+            .spawn()
+            .expect("agora dev starts");
+        let address = dir.path().join("address");
+        let url = eventually(DEADLINE, "agora dev to write its address", || {
+            let text = std::fs::read_to_string(&address).ok();
+            async move { text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) }
+        })
+        .await;
+        let token = std::fs::read_to_string(dir.path().join("admin.token")).expect("admin token").trim().to_string();
+        let cluster = Cluster { dir, url, token, dev, agents: Vec::new() };
+        cluster.wait_for_agents(1).await;
+        cluster
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url, &self.token).expect("client")
+    }
+
+    pub fn client_with(&self, token: &str) -> Client {
+        Client::new(&self.url, token).expect("client")
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn dev_stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dev.stdout")).unwrap_or_default()
+    }
+
+    /// The CLI with this cluster's address and token in its environment.
+    pub fn cli(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(AGORA);
+        cmd.args(args).env("AGORA_ADDR", &self.url).env("AGORA_TOKEN", &self.token).env_remove("AGORA_DATA_DIR");
+        cmd
+    }
+
+    /// Mints a token with `agora token issue`.
+    pub fn issue_token(&self, kind: &str, name: &str) -> String {
+        let out = std::process::Command::new(AGORA)
+            .args(["token", "issue", "--kind", kind, "--name", name, "--data-dir"])
+            .arg(self.dir.path())
+            .output()
+            .expect("agora token issue");
+        assert!(out.status.success(), "token issue failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+    }
+
+    /// Starts `agora agent` with its own work directory; returns its index for `agent_mut`.
+    pub fn spawn_agent(&mut self, name: &str, resources: &str) -> usize {
+        let token_file = self.dir.path().join(format!("{name}.token"));
+        std::fs::write(&token_file, self.issue_token("agent", name)).expect("token file");
+        let work_dir = self.agent_work_dir(name);
+        let child = std::process::Command::new(AGORA)
+            .args(["agent", "--master", &self.url, "--resources", resources, "--hostname", name])
+            .arg("--token-file")
+            .arg(&token_file)
+            .arg("--work-dir")
+            .arg(&work_dir)
+            .env("AGORA_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join(format!("{name}.stderr"))).expect("stderr file"))
+            .spawn()
+            .expect("agora agent starts");
+        self.agents.push(child);
+        self.agents.len() - 1
+    }
+
+    pub fn agent_work_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join("agents").join(name)
+    }
+
+    pub fn agent_process(&mut self, index: usize) -> &mut Child {
+        &mut self.agents[index]
+    }
+
+    pub async fn wait_for_agents(&self, active: usize) -> AgentList {
+        let client = self.client();
+        eventually(DEADLINE, "agents to register", || {
+            let client = client.clone();
+            async move {
+                let list: AgentList = client.get("/v1/agents").await.ok()?;
+                let n = list.agents.iter().filter(|a| a.state == agora_api::operator::AgentState::Active).count();
+                (n == active).then_some(list)
+            }
+        })
+        .await
+    }
+
+    pub async fn agent_id_by_hostname(&self, hostname: &str) -> AgentId {
+        let client = self.client();
+        eventually(DEADLINE, "the agent to register", || {
+            let client = client.clone();
+            async move {
+                let list: AgentList = client.get("/v1/agents").await.ok()?;
+                list.agents.into_iter().find(|a| a.hostname == hostname).map(|a| a.id)
+            }
+        })
+        .await
+    }
+}
+
+/// A framework written against the HTTP API, as any client would.
+pub struct Framework {
+    pub client: Client,
+    pub id: FrameworkId,
+    pub last_event_id: String,
+    events: EventStream,
+}
+
+pub fn registration(name: &str) -> RegisterFramework {
+    RegisterFramework {
+        id: None,
+        name: name.to_string(),
+        roles: vec!["*".into()],
+        failover_timeout_secs: 0.0,
+        capabilities: vec![],
+    }
+}
+
+pub fn shell_task(agent_id: &AgentId, task_id: &str, line: &str, cpus: f64, mem: f64) -> TaskInfo {
+    TaskInfo {
+        task_id: TaskId::from(task_id),
+        name: task_id.to_string(),
+        agent_id: agent_id.clone(),
+        resources: Resources::new(cpus, mem),
+        command: Command::Shell(line.to_string()),
+        env: BTreeMap::new(),
+        kill_grace_period_secs: None,
+        labels: BTreeMap::new(),
+    }
+}
+
+impl Framework {
+    pub async fn register(client: Client, registration: RegisterFramework) -> Framework {
+        let registered: FrameworkRegistered = client.post("/v1/frameworks", &registration).await.expect("register");
+        Framework::subscribe(client, registered.framework_id, None).await
+    }
+
+    /// Opens the event stream; the first event must be `subscribed`.
+    pub async fn subscribe(client: Client, id: FrameworkId, last_event_id: Option<&str>) -> Framework {
+        let events = client.events(&format!("/v1/frameworks/{id}/events"), last_event_id).await.expect("subscribe");
+        let mut framework = Framework { client, id, last_event_id: String::new(), events };
+        match framework.next_event().await {
+            FrameworkEvent::Subscribed(s) => assert_eq!(s.framework_id, framework.id),
+            other => panic!("the first event must be subscribed, got {other:?}"),
+        }
+        framework
+    }
+
+    pub fn path(&self, verb: &str) -> String {
+        format!("/v1/frameworks/{}/{verb}", self.id)
+    }
+
+    /// The next event other than a heartbeat, within [`DEADLINE`] (heartbeats do not extend it).
+    pub async fn next_event(&mut self) -> FrameworkEvent {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let event = tokio::time::timeout_at(until, self.events.next())
+                .await
+                .expect("an event within the deadline")
+                .expect("the stream stays open")
+                .expect("a well-formed event");
+            self.last_event_id = event.id.clone();
+            match FrameworkEvent::parse(&event.event, &event.data).expect("known event shape") {
+                Some(FrameworkEvent::Heartbeat) | None => continue,
+                Some(e) => return e,
+            }
+        }
+    }
+
+    /// Waits for an `offers` event, skipping others.
+    pub async fn offers(&mut self) -> Vec<Offer> {
+        loop {
+            if let FrameworkEvent::Offers(o) = self.next_event().await {
+                return o.offers;
+            }
+        }
+    }
+
+    /// Waits for the next update of `task_id` (skipping other events), acknowledging it if `ack`.
+    pub async fn update(&mut self, task_id: &str, ack: bool) -> TaskStatus {
+        loop {
+            if let FrameworkEvent::Update(u) = self.next_event().await {
+                if ack {
+                    self.ack(&u.status).await;
+                }
+                if u.status.task_id.as_str() == task_id {
+                    return u.status;
+                }
+            }
+        }
+    }
+
+    pub async fn ack(&self, status: &TaskStatus) {
+        if let Some(update_id) = &status.update_id {
+            let ack = agora_api::framework::Acknowledge {
+                task_id: status.task_id.clone(),
+                agent_id: status.agent_id.clone(),
+                update_id: update_id.clone(),
+            };
+            self.client.post_no_content(&self.path("acknowledge"), &ack).await.expect("acknowledge");
+        }
+    }
+
+    pub async fn launch(&self, offer: &Offer, tasks: Vec<TaskInfo>) -> Result<(), ClientError> {
+        let accept = Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![Operation::Launch { tasks }],
+            filters: Default::default(),
+        };
+        self.client.post_no_content(&self.path("accept"), &accept).await
+    }
+}

@@ -1,0 +1,666 @@
+//! End-to-end tests: a real `agora dev` (server and agent), real `agora agent` processes running
+//! real commands, the real CLI, and frameworks speaking the HTTP API. Numbers in test names
+//! refer to the points of the core issue.
+
+mod common;
+
+use agora_api::framework::{
+    Decline, Filters, FrameworkEvent, Kill, Reconcile, ReconcileTask, RegisterFramework, Roles,
+};
+use agora_api::operator::{AgentList, AgentState, FrameworkList, TaskList};
+use agora_api::{Resources, TaskState};
+use common::*;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p1_dev_prints_url_and_token_and_the_cli_finds_them() {
+    let cluster = Cluster::start(&[]).await;
+    let printed = cluster.dev_stdout();
+    assert!(printed.contains(&cluster.url), "agora dev prints its URL: {printed}");
+    assert!(printed.contains(&cluster.token), "agora dev prints the admin token");
+    // Without AGORA_ADDR or AGORA_TOKEN the CLI reads what agora dev wrote to its data directory.
+    let out = std::process::Command::new(AGORA)
+        .args(["agents", "--json"])
+        .env_remove("AGORA_ADDR")
+        .env_remove("AGORA_TOKEN")
+        .env("AGORA_DATA_DIR", cluster.data_dir())
+        .output()
+        .expect("agora agents");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: AgentList = serde_json::from_str(&stdout(&out)).expect("--json prints the API's JSON");
+    assert_eq!(list.agents.len(), 1);
+    assert_eq!(list.agents[0].total.cpus, 4.0, "--resources sets what the agent offers");
+    assert_eq!(list.agents[0].total.mem, 4096.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2_run_streams_output_and_exits_with_the_task_exit_code() {
+    let cluster = Cluster::start(&[]).await;
+    let out = cluster
+        .cli(&["run", "--cpus", "0.1", "--mem", "32", "--", "sh", "-c", "echo hello; echo oops >&2; exit 3"])
+        .output()
+        .expect("agora run");
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    assert!(stdout(&out).contains("hello"), "stdout: {}", stdout(&out));
+    assert!(stderr(&out).contains("oops"), "stderr: {}", stderr(&out));
+    let ok = cluster.cli(&["run", "--", "true"]).output().expect("agora run");
+    assert_eq!(ok.status.code(), Some(0), "stderr: {}", stderr(&ok));
+    // agora run tears its framework down when done.
+    let frameworks: FrameworkList = cluster.client().get("/v1/frameworks").await.expect("frameworks");
+    assert!(frameworks.frameworks.is_empty(), "{frameworks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2_ctrl_c_kills_the_task() {
+    let cluster = Cluster::start(&[]).await;
+    let marker = cluster.data_dir().join("started");
+    let line = format!("touch {}; sleep 1000", marker.display());
+    let mut child = cluster.cli(&["run", "--kill-grace", "1", "--", "sh", "-c", &line]).spawn().expect("agora run");
+    eventually(DEADLINE, "the task to start", || {
+        let exists = marker.exists();
+        async move { exists.then_some(()) }
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let tasks: TaskList = cluster.client().get("/v1/tasks").await.expect("tasks");
+    assert_eq!(tasks.tasks[0].state, TaskState::Killed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p3_lists_print_tables_and_json() {
+    let cluster = Cluster::start(&[]).await;
+    let run = cluster.cli(&["run", "--name", "listed", "--", "true"]).output().expect("run");
+    assert!(run.status.success(), "{}", stderr(&run));
+    let mut framework = Framework::register(cluster.client(), registration("lister")).await;
+    let offers = framework.offers().await;
+    framework
+        .launch(&offers[0], vec![shell_task(&offers[0].agent_id, "sleeper", "sleep 30", 0.5, 64.0)])
+        .await
+        .expect("launch");
+    framework.update("sleeper", true).await;
+
+    let agents = cluster.cli(&["agents"]).output().expect("agents");
+    assert!(stdout(&agents).starts_with("ID"), "{}", stdout(&agents));
+    assert!(stdout(&agents).contains("active"));
+    let frameworks = cluster.cli(&["frameworks"]).output().expect("frameworks");
+    assert!(stdout(&frameworks).contains("lister"), "{}", stdout(&frameworks));
+    let tasks = cluster.cli(&["tasks"]).output().expect("tasks");
+    assert!(stdout(&tasks).contains("sleeper") && stdout(&tasks).contains("listed"), "{}", stdout(&tasks));
+    let json = cluster.cli(&["tasks", "--json", "--state", "finished"]).output().expect("tasks --json");
+    let list: TaskList = serde_json::from_str(&stdout(&json)).expect("json");
+    assert_eq!(list.tasks.len(), 1);
+    assert_eq!(list.tasks[0].name, "listed");
+    let frameworks_json = cluster.cli(&["frameworks", "--json"]).output().expect("frameworks --json");
+    let list: FrameworkList = serde_json::from_str(&stdout(&frameworks_json)).expect("json");
+    assert_eq!(list.frameworks.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p4_offers_launch_and_updates_through_the_framework_api() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("api")).await;
+    let offers = framework.offers().await;
+    assert_eq!(offers.len(), 1);
+    let offer = &offers[0];
+    assert_eq!(offer.framework_id, framework.id);
+    assert_eq!(offer.resources.cpus, 4.0);
+    assert_eq!(offer.role, "*");
+    let agent = offer.agent_id.clone();
+    framework
+        .launch(
+            offer,
+            vec![shell_task(&agent, "ok", "echo hi", 0.1, 32.0), shell_task(&agent, "bad", "exit 7", 0.1, 32.0)],
+        )
+        .await
+        .expect("accept");
+    let mut states = std::collections::HashMap::<String, Vec<TaskState>>::new();
+    let mut last = std::collections::HashMap::new();
+    while states.values().filter(|s| s.last().is_some_and(|s| s.is_terminal())).count() < 2 {
+        if let FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+            assert!(u.status.update_id.is_some());
+            states.entry(u.status.task_id.to_string()).or_default().push(u.status.state);
+            last.insert(u.status.task_id.to_string(), u.status);
+        }
+    }
+    assert_eq!(states["ok"], vec![TaskState::Staging, TaskState::Running, TaskState::Finished]);
+    assert_eq!(states["bad"], vec![TaskState::Staging, TaskState::Running, TaskState::Failed]);
+    assert_eq!(last["bad"].exit_code, Some(7));
+    assert_eq!(last["bad"].reason.as_deref(), Some("command_exited"));
+    assert_eq!(last["ok"].exit_code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p4_unacknowledged_updates_are_sent_again() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("forgetful")).await;
+    let offers = framework.offers().await;
+    framework
+        .launch(&offers[0], vec![shell_task(&offers[0].agent_id, "t", "sleep 60", 0.1, 32.0)])
+        .await
+        .expect("accept");
+    assert_eq!(framework.update("t", false).await.state, TaskState::Staging);
+    let first = framework.update("t", false).await;
+    assert_eq!(first.state, TaskState::Running);
+    // Not acknowledged: the same update comes again, with the same id.
+    let again = framework.update("t", false).await;
+    assert_eq!((again.state, &again.update_id), (TaskState::Running, &first.update_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p4_decline_filters_an_agent_until_revive_while_others_get_it() {
+    let cluster = Cluster::start(&[]).await;
+    let mut first = Framework::register(cluster.client(), registration("first")).await;
+    let offers = first.offers().await;
+    let decline = Decline { offer_ids: vec![offers[0].id.clone()], filters: Filters { refuse_secs: Some(3600.0) } };
+    first.client.post_no_content(&first.path("decline"), &decline).await.expect("decline");
+    // A second framework gets the declined resources.
+    let mut second = Framework::register(cluster.client(), registration("second")).await;
+    let offers = second.offers().await;
+    assert_eq!(offers[0].resources.cpus, 4.0);
+    second
+        .client
+        .post_no_content(
+            &second.path("decline"),
+            &Decline { offer_ids: vec![offers[0].id.clone()], filters: Filters { refuse_secs: Some(3600.0) } },
+        )
+        .await
+        .expect("decline");
+    // Nobody gets an offer now: both filter the only agent.
+    let outstanding: agora_api::operator::OfferList = cluster.client().get("/v1/offers").await.expect("offers");
+    assert!(outstanding.offers.is_empty());
+    // Revive clears the filter and the offer comes back.
+    first.client.post_no_content(&first.path("revive"), &Roles::default()).await.expect("revive");
+    let offers = first.offers().await;
+    assert_eq!(offers[0].resources.cpus, 4.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p4_kill_sends_sigterm_then_sigkill_after_the_grace_period() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("killer")).await;
+    let offers = framework.offers().await;
+    let agent = offers[0].agent_id.clone();
+    let pid_file = cluster.data_dir().join("stubborn.pid");
+    let line = format!("trap '' TERM; echo $$ > {}; while true; do sleep 0.1; done", pid_file.display());
+    let mut stubborn = shell_task(&agent, "stubborn", &line, 0.1, 32.0);
+    stubborn.kill_grace_period_secs = Some(0.5);
+    let polite = shell_task(&agent, "polite", "sleep 1000", 0.1, 32.0);
+    framework.launch(&offers[0], vec![stubborn, polite]).await.expect("accept");
+    for task in ["stubborn", "polite"] {
+        while framework.update(task, true).await.state != TaskState::Running {}
+    }
+    for task in ["stubborn", "polite"] {
+        let path = format!("/v1/frameworks/{}/tasks/{task}/kill", framework.id);
+        framework.client.post_no_content(&path, &Kill::default()).await.expect("kill");
+    }
+    let mut killed = 0;
+    while killed < 2 {
+        if let FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+            if u.status.state.is_terminal() {
+                assert_eq!(u.status.state, TaskState::Killed, "{u:?}");
+                killed += 1;
+            }
+        }
+    }
+    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("pid");
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(), "the TERM-ignoring shell is gone");
+    let unknown = format!("/v1/frameworks/{}/tasks/nope/kill", framework.id);
+    let err = framework.client.post_no_content(&unknown, &Kill::default()).await.expect_err("unknown task");
+    assert_eq!(err.status(), Some(404));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p4_reconcile_returns_latest_states() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("reconciler")).await;
+    let offers = framework.offers().await;
+    let agent = offers[0].agent_id.clone();
+    framework
+        .launch(
+            &offers[0],
+            vec![shell_task(&agent, "long", "sleep 60", 0.1, 32.0), shell_task(&agent, "short", "true", 0.1, 32.0)],
+        )
+        .await
+        .expect("accept");
+    while framework.update("short", true).await.state != TaskState::Finished {}
+    let all: agora_api::framework::Reconciled =
+        framework.client.post(&framework.path("reconcile"), &Reconcile::default()).await.expect("reconcile all");
+    assert_eq!(all.statuses.len(), 1, "all active tasks: {all:?}");
+    assert_eq!(all.statuses[0].task_id.as_str(), "long");
+    let named = Reconcile {
+        tasks: vec![
+            ReconcileTask { task_id: "short".into(), agent_id: None },
+            ReconcileTask { task_id: "ghost".into(), agent_id: None },
+        ],
+    };
+    let some: agora_api::framework::Reconciled =
+        framework.client.post(&framework.path("reconcile"), &named).await.expect("reconcile named");
+    assert_eq!(some.statuses[0].state, TaskState::Finished);
+    assert_eq!(some.statuses[1].state, TaskState::Unknown);
+    assert!(some.statuses.iter().all(|s| s.reason.as_deref() == Some("reconciliation")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p4_teardown_and_failover_timeout_kill_tasks_and_reconnect_keeps_them() {
+    let cluster = Cluster::start(&[]).await;
+    let client = cluster.client();
+    // Torn down explicitly.
+    let mut doomed = Framework::register(client.clone(), registration("doomed")).await;
+    let offers = doomed.offers().await;
+    doomed
+        .launch(&offers[0], vec![shell_task(&offers[0].agent_id, "victim", "sleep 1000", 0.1, 32.0)])
+        .await
+        .expect("accept");
+    while doomed.update("victim", true).await.state != TaskState::Running {}
+    client.delete(&format!("/v1/frameworks/{}", doomed.id)).await.expect("teardown");
+    wait_for_task_state(&cluster, "victim", TaskState::Killed).await;
+    let again = RegisterFramework { id: Some(doomed.id.clone()), ..registration("doomed") };
+    let err = client.post::<_, serde_json::Value>("/v1/frameworks", &again).await.expect_err("torn down ids stay dead");
+    assert_eq!(err.status(), Some(409));
+
+    // Reconnects within its failover timeout: keeps its task.
+    let patient = RegisterFramework { failover_timeout_secs: 3600.0, ..registration("patient") };
+    let mut framework = Framework::register(client.clone(), patient.clone()).await;
+    let offers = framework.offers().await;
+    framework
+        .launch(&offers[0], vec![shell_task(&offers[0].agent_id, "kept", "sleep 1000", 0.1, 32.0)])
+        .await
+        .expect("accept");
+    while framework.update("kept", true).await.state != TaskState::Running {}
+    let id = framework.id.clone();
+    drop(framework);
+    wait_for_connected(&cluster, &id, false).await;
+    let back: agora_api::framework::FrameworkRegistered = client
+        .post("/v1/frameworks", &RegisterFramework { id: Some(id.clone()), ..patient })
+        .await
+        .expect("re-register");
+    assert_eq!(back.framework_id, id);
+    // It wants nothing more: suppressed, it leaves the agent's resources to the next framework.
+    client.post_no_content(&format!("/v1/frameworks/{id}/suppress"), &Roles::default()).await.expect("suppress");
+    let _framework = Framework::subscribe(client.clone(), id.clone(), None).await;
+    let tasks: TaskList = client.get(&format!("/v1/tasks?framework_id={id}")).await.expect("tasks");
+    assert_eq!(tasks.tasks[0].state, TaskState::Running);
+
+    // Does not come back within a 1 s failover timeout: torn down, task killed.
+    let hasty = RegisterFramework { failover_timeout_secs: 1.0, ..registration("hasty") };
+    let mut framework = Framework::register(client.clone(), hasty).await;
+    let offers = framework.offers().await;
+    framework
+        .launch(&offers[0], vec![shell_task(&offers[0].agent_id, "orphan", "sleep 1000", 0.1, 32.0)])
+        .await
+        .expect("accept");
+    while framework.update("orphan", true).await.state != TaskState::Running {}
+    drop(framework);
+    wait_for_task_state(&cluster, "orphan", TaskState::Killed).await;
+}
+
+async fn wait_for_task_state(cluster: &Cluster, task: &str, state: TaskState) {
+    let client = cluster.client();
+    eventually(DEADLINE, &format!("task {task} to be {}", state.as_str()), || {
+        let client = client.clone();
+        async move {
+            let tasks: TaskList = client.get("/v1/tasks").await.ok()?;
+            tasks.tasks.iter().any(|t| t.task_id.as_str() == task && t.state == state).then_some(())
+        }
+    })
+    .await
+}
+
+async fn wait_for_connected(cluster: &Cluster, id: &agora_api::FrameworkId, connected: bool) {
+    let client = cluster.client();
+    eventually(DEADLINE, "the framework's connection state", || {
+        let client = client.clone();
+        let path = format!("/v1/frameworks/{id}");
+        async move {
+            let view: agora_api::operator::FrameworkView = client.get(&path).await.ok()?;
+            (view.connected == connected).then_some(())
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p5_agents_join_are_lost_when_killed_and_come_back() {
+    let mut cluster = Cluster::start(&["--agent-timeout", "2", "--heartbeat-interval", "1"]).await;
+    let index = cluster.spawn_agent("second", "cpus:2,mem:1024");
+    let second = cluster.agent_id_by_hostname("second").await;
+    cluster.wait_for_agents(2).await;
+    let out = cluster.cli(&["agents"]).output().expect("agents");
+    assert!(stdout(&out).contains("second"));
+
+    // A partition-aware framework and one that is not both run a task on the second agent.
+    let aware = RegisterFramework {
+        capabilities: vec![agora_api::framework::Capability::PartitionAware],
+        ..registration("aware")
+    };
+    let mut frameworks = [
+        Framework::register(cluster.client(), aware).await,
+        Framework::register(cluster.client(), registration("classic")).await,
+    ];
+    for (i, framework) in frameworks.iter_mut().enumerate() {
+        let task_id = format!("on-second-{i}");
+        loop {
+            let offers = framework.offers().await;
+            let Some(offer) = offers.iter().find(|o| o.agent_id == second) else {
+                let ids = offers.iter().map(|o| o.id.clone()).collect();
+                framework
+                    .client
+                    .post_no_content(
+                        &framework.path("decline"),
+                        &Decline { offer_ids: ids, filters: Filters { refuse_secs: Some(3600.0) } },
+                    )
+                    .await
+                    .expect("decline");
+                continue;
+            };
+            framework
+                .launch(offer, vec![shell_task(&second, &task_id, "sleep 1000", 0.1, 32.0)])
+                .await
+                .expect("accept");
+            break;
+        }
+        while framework.update(&task_id, true).await.state != TaskState::Running {}
+    }
+
+    // SIGKILL the agent: within the agent timeout its tasks are unreachable (or lost).
+    cluster.agent_process(index).kill().expect("SIGKILL");
+    let aware_state = frameworks[0].update("on-second-0", true).await;
+    assert_eq!(aware_state.state, TaskState::Unreachable);
+    assert_eq!(aware_state.reason.as_deref(), Some("agent_removed"));
+    let classic_state = frameworks[1].update("on-second-1", true).await;
+    assert_eq!(classic_state.state, TaskState::Lost);
+    let agents: AgentList = cluster.client().get("/v1/agents").await.expect("agents");
+    assert!(agents.agents.iter().any(|a| a.id == second && a.state == AgentState::Unreachable));
+
+    // Started again, it registers again under the same id.
+    cluster.spawn_agent("second", "cpus:2,mem:1024");
+    cluster.wait_for_agents(2).await;
+    assert_eq!(cluster.agent_id_by_hostname("second").await, second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p6_concurrent_accepts_never_overcommit_and_drf_shares_offers() {
+    let mut cluster = Cluster::start(&["--resources", "cpus:2,mem:2048"]).await;
+    cluster.spawn_agent("b", "cpus:2,mem:2048");
+    cluster.wait_for_agents(2).await;
+    // The first framework to subscribe is offered both agents; once it declines them (with no
+    // filter), DRF splits the two agents between the two frameworks: equal shares.
+    let mut a = Framework::register(cluster.client(), registration("a")).await;
+    let mut first = Vec::new();
+    while first.len() < 2 {
+        first.extend(a.offers().await);
+    }
+    let mut b = Framework::register(cluster.client(), registration("b")).await;
+    let decline = Decline {
+        offer_ids: first.iter().map(|o| o.id.clone()).collect(),
+        filters: Filters { refuse_secs: Some(0.0) },
+    };
+    a.client.post_no_content(&a.path("decline"), &decline).await.expect("decline");
+    let offers_a = a.offers().await;
+    let offers_b = b.offers().await;
+    assert_eq!(offers_a.len() + offers_b.len(), 2, "{offers_a:?} {offers_b:?}");
+    assert_ne!(offers_a[0].agent_id, offers_b[0].agent_id);
+
+    // Many accepts race on the same offer: exactly one wins, and no agent is over-committed.
+    let offer = offers_a[0].clone();
+    let mut attempts = Vec::new();
+    for i in 0..16 {
+        let client = a.client.clone();
+        let path = a.path("accept");
+        let task = shell_task(&offer.agent_id, &format!("race-{i}"), "sleep 30", 1.5, 64.0);
+        let accept = agora_api::framework::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![agora_api::framework::Operation::Launch { tasks: vec![task] }],
+            filters: Default::default(),
+        };
+        attempts.push(tokio::spawn(async move { client.post_no_content(&path, &accept).await }));
+    }
+    let mut won = 0;
+    for attempt in attempts {
+        match attempt.await.expect("join") {
+            Ok(()) => won += 1,
+            Err(e) => assert_eq!(e.status(), Some(400), "{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let agents: AgentList = cluster.client().get("/v1/agents").await.expect("agents");
+    for agent in &agents.agents {
+        assert!(agent.used.plus(&agent.offered).fits_in(&agent.total), "over-committed: {agent:?}");
+    }
+    // Resources beyond the offer are refused and change nothing.
+    let greedy = shell_task(&offers_b[0].agent_id, "greedy", "true", 3.0, 64.0);
+    let err = b.launch(&offers_b[0], vec![greedy]).await.expect_err("too big");
+    assert_eq!(err.status(), Some(400));
+    b.launch(&offers_b[0], vec![shell_task(&offers_b[0].agent_id, "fits", "true", 2.0, 64.0)])
+        .await
+        .expect("the offer is intact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p7_tokens_are_required_and_checked() {
+    let cluster = Cluster::start(&[]).await;
+    let http = reqwest::Client::new();
+    for token in [None, Some("garbage"), Some("eyJhbGciOiJFZERTQSJ9.e30.AAAA")] {
+        let mut request = http.get(format!("{}/v1/agents", cluster.url));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status(), 401);
+        let body: agora_api::ErrorBody = response.json().await.expect("JSON error body");
+        assert_eq!(body.code, "unauthorized");
+    }
+    // A token from another cluster's key is forged as far as this one is concerned.
+    let other = tempfile::tempdir().expect("tempdir");
+    let keys = agora_server::Keys::load_or_create(other.path()).expect("keys");
+    let forged = keys.issue(agora_server::Kind::Operator, "mallory", 60).expect("token");
+    assert_eq!(
+        cluster.client_with(&forged).get::<AgentList>("/v1/agents").await.expect_err("forged").status(),
+        Some(401)
+    );
+    // Issued tokens work within their kind.
+    let framework_token = cluster.issue_token("framework", "fw");
+    let client = cluster.client_with(&framework_token);
+    let _framework = Framework::register(client.clone(), registration("with-own-token")).await;
+    let agent_token = cluster.issue_token("agent", "ag");
+    let err = cluster
+        .client_with(&agent_token)
+        .post::<_, serde_json::Value>("/v1/frameworks", &registration("nope"))
+        .await
+        .expect_err("agents cannot register frameworks");
+    assert_eq!(err.status(), Some(403));
+    for open in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert_eq!(http.get(format!("{}{open}", cluster.url)).send().await.expect("get").status(), 200, "{open}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p9_metrics_expose_the_cluster() {
+    let cluster = Cluster::start(&[]).await;
+    let run = cluster.cli(&["run", "--", "true"]).output().expect("run");
+    assert!(run.status.success());
+    let text = reqwest::get(format!("{}/metrics", cluster.url)).await.expect("metrics").text().await.expect("text");
+    for needle in [
+        "agora_agents{state=\"active\"} 1",
+        "agora_frameworks{state=\"connected\"} 0",
+        "agora_tasks{state=\"running\"} 0",
+        "agora_offers_outstanding 0",
+        "agora_allocation_round_duration_seconds_bucket",
+        "agora_resources_total{resource=\"cpus\"} 4.0",
+        "agora_resources_used{resource=\"mem\"}",
+        "agora_tasks_launched_total 1",
+    ] {
+        assert!(text.contains(needle), "metrics lack `{needle}`:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p11_bad_input_gets_a_clear_error_and_changes_nothing() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("careful")).await;
+    let offers = framework.offers().await;
+    let offer = &offers[0];
+    let agent = offer.agent_id.clone();
+    let http = reqwest::Client::new();
+    let accept_url = format!("{}{}", cluster.url, framework.path("accept"));
+    for (body, code) in [
+        ("{not json", "malformed_json"),
+        ("{\"offer_ids\": [], \"operations\": [], \"surprise\": 1}", "invalid_body"),
+        ("{\"offer_ids\": [\"no-such-offer\"], \"operations\": []}", "unknown_offer"),
+    ] {
+        let response = http.post(&accept_url).bearer_auth(&cluster.token).body(body).send().await.expect("post");
+        assert_eq!(response.status(), 400, "{body}");
+        let error: agora_api::ErrorBody = response.json().await.expect("JSON body");
+        assert_eq!(error.code, code, "{body}");
+    }
+    // Half-valid accepts apply nothing: a good task beside a bad one does not launch.
+    let good = shell_task(&agent, "good", "true", 0.1, 32.0);
+    let mut negative = shell_task(&agent, "negative", "true", 0.1, 32.0);
+    negative.resources = Resources::new(-1.0, 32.0);
+    let err = framework.launch(offer, vec![good.clone(), negative]).await.expect_err("negative resources");
+    assert_eq!(err.status(), Some(400));
+    let bad_id = shell_task(&agent, "bad id with spaces", "true", 0.1, 32.0);
+    assert_eq!(framework.launch(offer, vec![good.clone(), bad_id]).await.expect_err("bad id").status(), Some(400));
+    let tasks: TaskList = cluster.client().get("/v1/tasks").await.expect("tasks");
+    assert!(tasks.tasks.is_empty(), "nothing was launched: {tasks:?}");
+    // The offer is still good; used once, it is gone.
+    framework.launch(offer, vec![good.clone()]).await.expect("valid accept");
+    let twice =
+        framework.launch(offer, vec![shell_task(&agent, "again", "true", 0.1, 32.0)]).await.expect_err("used twice");
+    assert_eq!(twice.status(), Some(400));
+    // Oversized bodies are refused, before they are sent when the client announces the size...
+    let response = raw_request(
+        &cluster.url,
+        &format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+            framework.path("accept"),
+            cluster.token,
+            5 * 1024 * 1024
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("body_too_large"), "{response}");
+    // ...and as they arrive when it does not.
+    let chunked = futures::stream::iter((0..80).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 * 1024])));
+    let response =
+        http.post(&accept_url).bearer_auth(&cluster.token).body(reqwest::Body::wrap_stream(chunked)).send().await;
+    if let Ok(response) = response {
+        assert_eq!(response.status(), 413);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p10_streams_resume_exactly_after_a_cut_in_a_burst_of_1000_updates() {
+    use agora_api::agent::{AgentRegistered, RegisterAgent, StatusUpdates};
+    let cluster = Cluster::start(&[]).await;
+    // A simulated agent speaking the real agent protocol, so the burst is exactly known.
+    let agent_client = cluster.client_with(&cluster.issue_token("agent", "sim"));
+    let registered: AgentRegistered = agent_client
+        .post(
+            "/v1/agents",
+            &RegisterAgent {
+                agent_id: None,
+                hostname: "sim".into(),
+                resources: Resources::new(1.0, 1024.0),
+                attributes: Default::default(),
+                tasks: vec![],
+            },
+        )
+        .await
+        .expect("register the simulated agent");
+    let sim = registered.agent_id;
+    let mut framework = Framework::register(cluster.client(), registration("reader")).await;
+    loop {
+        let offers = framework.offers().await;
+        if let Some(offer) = offers.iter().find(|o| o.agent_id == sim) {
+            framework.launch(offer, vec![shell_task(&sim, "burst", "true", 0.5, 32.0)]).await.expect("accept");
+            break;
+        }
+        let ids = offers.iter().map(|o| o.id.clone()).collect();
+        let decline = Decline { offer_ids: ids, filters: Filters { refuse_secs: Some(3600.0) } };
+        framework.client.post_no_content(&framework.path("decline"), &decline).await.expect("decline");
+    }
+    assert_eq!(framework.update("burst", false).await.state, TaskState::Staging);
+
+    // The agent reports 1,000 updates in batches while the framework reads them.
+    let framework_id = framework.id.clone();
+    let poster = tokio::spawn(async move {
+        for batch in 0..20 {
+            let updates = (batch * 50..batch * 50 + 50)
+                .map(|n| agora_api::TaskStatus {
+                    task_id: "burst".into(),
+                    framework_id: framework_id.clone(),
+                    agent_id: sim.clone(),
+                    state: TaskState::Running,
+                    reason: None,
+                    message: None,
+                    exit_code: None,
+                    healthy: Some(n % 2 == 0),
+                    update_id: Some(agora_api::UpdateId::from(format!("u{n}").as_str())),
+                    timestamp: agora_api::types::now_secs(),
+                })
+                .collect();
+            let path = format!("/v1/agents/{sim}/updates");
+            agent_client.post_no_content(&path, &StatusUpdates { updates }).await.expect("post updates");
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 500 {
+        seen.push(framework.update("burst", false).await.update_id.expect("id").to_string());
+    }
+    // Cut the connection mid-burst and resume from the last event id on a new one.
+    let last = framework.last_event_id.clone();
+    let client = framework.client.clone();
+    let id = framework.id.clone();
+    drop(framework);
+    let mut framework = Framework::subscribe(client, id, Some(&last)).await;
+    while seen.len() < 1000 {
+        seen.push(framework.update("burst", false).await.update_id.expect("id").to_string());
+    }
+    poster.await.expect("poster");
+    let expected: Vec<String> = (0..1000).map(|n| format!("u{n}")).collect();
+    assert_eq!(seen, expected, "every update once, in order");
+}
+
+/// The README's Python framework runs as printed, against a real cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_python_framework_runs() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let start = readme.find("```python\n").expect("a python block") + "```python\n".len();
+    let script = &readme[start..start + readme[start..].find("```").expect("block end")];
+    let cluster = Cluster::start(&[]).await;
+    let path = cluster.data_dir().join("hello.py");
+    std::fs::write(&path, script).expect("write script");
+    let out = tokio::process::Command::new("python3")
+        .arg(&path)
+        .env("AGORA_ADDR", &cluster.url)
+        .env("AGORA_TOKEN", &cluster.token)
+        .output();
+    let out = tokio::time::timeout(DEADLINE, out).await.expect("the script ends").expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello staging\nhello running\nhello finished\n");
+}
+
+/// Sends raw request bytes and returns the first bytes the server answers.
+async fn raw_request(url: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(DEADLINE, stream.read(&mut answer)).await.expect("an answer").expect("read");
+    String::from_utf8_lossy(&answer[..n]).to_string()
+}
