@@ -340,38 +340,39 @@ async fn p5_agents_join_are_lost_when_killed_and_come_back() {
     let out = cluster.cli(&["agents"]).output().expect("agents");
     assert!(stdout(&out).contains("second"));
 
-    // A partition-aware framework and one that is not both run a task on the second agent.
+    // A partition-aware framework and one that is not both run a task on the second agent. Each
+    // refuses every other offer, and the rest of the agent once it has launched, so that the
+    // next framework is offered what it needs.
     let aware = RegisterFramework {
         capabilities: vec![agora_api::framework::Capability::PartitionAware],
         ..registration("aware")
     };
-    let mut frameworks = [
-        Framework::register(cluster.client(), aware).await,
-        Framework::register(cluster.client(), registration("classic")).await,
-    ];
-    for (i, framework) in frameworks.iter_mut().enumerate() {
+    let mut frameworks = Vec::new();
+    for (i, registration) in [aware, registration("classic")].into_iter().enumerate() {
+        let mut framework = Framework::register(cluster.client(), registration).await;
         let task_id = format!("on-second-{i}");
+        let refuse = Filters { refuse_secs: Some(3600.0) };
         loop {
             let offers = framework.offers().await;
-            let Some(offer) = offers.iter().find(|o| o.agent_id == second) else {
-                let ids = offers.iter().map(|o| o.id.clone()).collect();
-                framework
-                    .client
-                    .post_no_content(
-                        &framework.path("decline"),
-                        &Decline { offer_ids: ids, filters: Filters { refuse_secs: Some(3600.0) } },
-                    )
-                    .await
-                    .expect("decline");
-                continue;
+            let (mine, others): (Vec<_>, Vec<_>) = offers.into_iter().partition(|o| o.agent_id == second);
+            if !others.is_empty() {
+                let decline =
+                    Decline { offer_ids: others.iter().map(|o| o.id.clone()).collect(), filters: refuse.clone() };
+                framework.client.post_no_content(&framework.path("decline"), &decline).await.expect("decline");
+            }
+            let Some(offer) = mine.first() else { continue };
+            let accept = agora_api::framework::Accept {
+                offer_ids: vec![offer.id.clone()],
+                operations: vec![agora_api::framework::Operation::Launch {
+                    tasks: vec![shell_task(&second, &task_id, "sleep 1000", 0.1, 32.0)],
+                }],
+                filters: refuse.clone(),
             };
-            framework
-                .launch(offer, vec![shell_task(&second, &task_id, "sleep 1000", 0.1, 32.0)])
-                .await
-                .expect("accept");
+            framework.client.post_no_content(&framework.path("accept"), &accept).await.expect("accept");
             break;
         }
         while framework.update(&task_id, true).await.state != TaskState::Running {}
+        frameworks.push(framework);
     }
 
     // SIGKILL the agent: within the agent timeout its tasks are unreachable (or lost).
