@@ -375,8 +375,24 @@ async fn p5_agents_join_are_lost_when_killed_and_come_back() {
         frameworks.push(framework);
     }
 
-    // SIGKILL the agent: within the agent timeout its tasks are unreachable (or lost).
+    // A third framework holds the rest of the second agent as an outstanding offer.
+    let mut holder = Framework::register(cluster.client(), registration("holder")).await;
+    let held = loop {
+        if let Some(offer) = holder.offers().await.into_iter().find(|o| o.agent_id == second) {
+            break offer;
+        }
+    };
+
+    // SIGKILL the agent: within the agent timeout its offers are rescinded and its tasks are
+    // unreachable (or lost).
     cluster.agent_process(index).kill().expect("SIGKILL");
+    loop {
+        if let FrameworkEvent::Rescind(r) = holder.next_event().await {
+            if r.offer_id == held.id {
+                break;
+            }
+        }
+    }
     let aware_state = frameworks[0].update("on-second-0", true).await;
     assert_eq!(aware_state.state, TaskState::Unreachable);
     assert_eq!(aware_state.reason.as_deref(), Some("agent_removed"));
@@ -471,6 +487,18 @@ async fn p7_tokens_are_required_and_checked() {
         cluster.client_with(&forged).get::<AgentList>("/v1/agents").await.expect_err("forged").status(),
         Some(401)
     );
+    // An expired token, signed with this cluster's own key, is refused.
+    let keys = agora_server::Keys::load_or_create(cluster.data_dir()).expect("the cluster key");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+    let claims = agora_server::auth::Claims {
+        sub: "late".into(),
+        kind: agora_server::Kind::Operator,
+        iat: now - 7200,
+        exp: now - 3600,
+    };
+    let expired = keys.sign(&claims).expect("sign");
+    let err = cluster.client_with(&expired).get::<AgentList>("/v1/agents").await.expect_err("expired");
+    assert_eq!(err.status(), Some(401));
     // Issued tokens work within their kind.
     let framework_token = cluster.issue_token("framework", "fw");
     let client = cluster.client_with(&framework_token);
@@ -664,4 +692,78 @@ async fn raw_request(url: &str, request: &str) -> String {
     let mut answer = vec![0u8; 4096];
     let n = tokio::time::timeout(DEADLINE, stream.read(&mut answer)).await.expect("an answer").expect("read");
     String::from_utf8_lossy(&answer[..n]).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p6_several_frameworks_launching_concurrently_never_overcommit() {
+    let mut cluster = Cluster::start(&["--resources", "cpus:1,mem:512"]).await;
+    cluster.spawn_agent("b", "cpus:1,mem:512");
+    cluster.wait_for_agents(2).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A watcher checks invariant 1 the whole time through the operator API.
+    let watcher = {
+        let client = cluster.client();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut checks = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let agents: AgentList = client.get("/v1/agents").await.expect("agents");
+                for agent in &agents.agents {
+                    assert!(agent.used.plus(&agent.offered).fits_in(&agent.total), "over-committed: {agent:?}");
+                }
+                checks += 1;
+            }
+            checks
+        })
+    };
+    // Three frameworks race for the same two agents, each launching as many short tasks as
+    // every offer holds until it has launched 30.
+    let mut workers = Vec::new();
+    for f in 0..3 {
+        let client = cluster.client();
+        workers.push(tokio::spawn(async move {
+            let mut framework = Framework::register(client, registration(&format!("racer-{f}"))).await;
+            let mut launched = 0;
+            let mut round = 0;
+            while launched < 30 {
+                // Updates are acknowledged, as every framework must: the agent sends a task's
+                // next update, and so its end, only after the previous one is acknowledged.
+                let offers = match framework.next_event().await {
+                    FrameworkEvent::Offers(o) => o.offers,
+                    FrameworkEvent::Update(u) => {
+                        framework.ack(&u.status).await;
+                        continue;
+                    }
+                    _ => continue,
+                };
+                round += 1;
+                for (o, offer) in offers.iter().enumerate() {
+                    let n = (offer.resources.cpus / 0.1 + 1e-6).floor() as usize;
+                    if n == 0 {
+                        let decline =
+                            Decline { offer_ids: vec![offer.id.clone()], filters: Filters { refuse_secs: Some(0.0) } };
+                        let _ = framework.client.post_no_content(&framework.path("decline"), &decline).await;
+                        continue;
+                    }
+                    let tasks = (0..n)
+                        .map(|t| shell_task(&offer.agent_id, &format!("r{f}-{round}-{o}-{t}"), "true", 0.1, 16.0))
+                        .collect();
+                    // An accept may race with a rescind; a 400 then is the right answer.
+                    match framework.launch(offer, tasks).await {
+                        Ok(()) => launched += n,
+                        Err(e) => assert_eq!(e.status(), Some(400), "{e}"),
+                    }
+                }
+            }
+            launched
+        }));
+    }
+    let mut launched = 0;
+    for worker in workers {
+        launched += worker.await.expect("framework");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let checks = watcher.await.expect("watcher");
+    assert!(launched >= 3 * 30, "tasks were launched: {launched}");
+    assert!(checks > 0);
 }

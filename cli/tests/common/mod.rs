@@ -189,7 +189,8 @@ pub struct Framework {
     pub client: Client,
     pub id: FrameworkId,
     pub last_event_id: String,
-    events: EventStream,
+    /// In a mutex only so that `&Framework` may cross threads; `&mut self` reads it without locking.
+    events: tokio::sync::Mutex<EventStream>,
 }
 
 pub fn registration(name: &str) -> RegisterFramework {
@@ -224,7 +225,7 @@ impl Framework {
     /// Opens the event stream; the first event must be `subscribed`.
     pub async fn subscribe(client: Client, id: FrameworkId, last_event_id: Option<&str>) -> Framework {
         let events = client.events(&format!("/v1/frameworks/{id}/events"), last_event_id).await.expect("subscribe");
-        let mut framework = Framework { client, id, last_event_id: String::new(), events };
+        let mut framework = Framework { client, id, last_event_id: String::new(), events: events.into() };
         match framework.next_event().await {
             FrameworkEvent::Subscribed(s) => assert_eq!(s.framework_id, framework.id),
             other => panic!("the first event must be subscribed, got {other:?}"),
@@ -240,7 +241,7 @@ impl Framework {
     pub async fn next_event(&mut self) -> FrameworkEvent {
         let until = tokio::time::Instant::now() + DEADLINE;
         loop {
-            let event = tokio::time::timeout_at(until, self.events.next())
+            let event = tokio::time::timeout_at(until, self.events.get_mut().next())
                 .await
                 .expect("an event within the deadline")
                 .expect("the stream stays open")
@@ -287,12 +288,18 @@ impl Framework {
         }
     }
 
-    pub async fn launch(&self, offer: &Offer, tasks: Vec<TaskInfo>) -> Result<(), ClientError> {
+    /// Accepts `offer` with a launch. The future borrows nothing, so it may be sent to a task.
+    pub fn launch(
+        &self,
+        offer: &Offer,
+        tasks: Vec<TaskInfo>,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send + 'static {
         let accept = Accept {
             offer_ids: vec![offer.id.clone()],
             operations: vec![Operation::Launch { tasks }],
             filters: Default::default(),
         };
-        self.client.post_no_content(&self.path("accept"), &accept).await
+        let (client, path) = (self.client.clone(), self.path("accept"));
+        async move { client.post_no_content(&path, &accept).await }
     }
 }
