@@ -219,7 +219,9 @@ impl Agent {
 
     /// A registration attempt after `delay`, reporting the tasks that run now.
     fn register(&self, delay: Duration) -> Registration {
-        let running = self.tasks.values().filter(|t| t.is_running() && !t.discarded);
+        // Ended tasks whose last update is not yet acknowledged are reported too, with that
+        // update as their status, so the master does not mistake them for gone.
+        let running = self.tasks.values().filter(|t| !t.discarded);
         let body = RegisterAgent {
             agent_id: self.agent_id.clone(),
             hostname: self.config.hostname.clone(),

@@ -462,7 +462,7 @@ async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &Ha
     if !chunk.info.found {
         return Err(ServerError::not_found("log file", "log_not_found", stream.as_str()));
     }
-    let next = chunk.info.offset + chunk.data.len() as u64;
+    let next = chunk.info.offset.saturating_add(chunk.data.len() as u64);
     let mut response = Response::new(chunk.data.into());
     let headers = response.headers_mut();
     headers.insert("content-type", warp::http::HeaderValue::from_static("application/octet-stream"));
@@ -524,6 +524,7 @@ fn event_stream(
             }
         }
         let mut heartbeat = tokio::time::interval(master.config.heartbeat_interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
         loop {
             let (read, notify) = master.read_stream(&key, generation, after, STREAM_BATCH);
@@ -558,10 +559,9 @@ fn event_stream(
             tokio::pin!(notified);
             notified.as_mut().enable();
             // Re-check after registering for the wake-up, so an event appended in between is not missed.
-            if let (StreamRead::Events(read), _) = master.read_stream(&key, generation, after, 1) {
-                if !read.events.is_empty() {
-                    continue;
-                }
+            match master.read_stream(&key, generation, after, 1) {
+                (StreamRead::Events(read), _) if read.events.is_empty() && !read.trimmed => {}
+                _ => continue,
             }
             tokio::select! {
                 _ = &mut notified => {}

@@ -32,6 +32,13 @@ pub const DEFAULT_KILL_GRACE_SECS: f64 = 5.0;
 pub const DEFAULT_REFUSE_SECS: f64 = 5.0;
 /// Refuse filters are capped at a year, as in Mesos.
 const MAX_REFUSE_SECS: f64 = 31_536_000.0;
+/// The most tasks one reconcile may name.
+pub const MAX_RECONCILE_TASKS: usize = 10_000;
+/// The smallest CPU share a task may ask for, as Mesos's `MIN_CPUS`.
+pub const MIN_TASK_CPUS: f64 = 0.01;
+/// Limits on a task's environment and labels.
+const MAX_TASK_PAIRS: usize = 256;
+const MAX_TASK_VALUE_BYTES: usize = 32 * 1024;
 /// The most tasks one accept may launch.
 pub const MAX_LAUNCH_BATCH: usize = 1_000;
 /// How long a newly registered framework has to open its event stream before its failover
@@ -143,11 +150,48 @@ impl FrameworkEntry {
     }
 }
 
+type TaskKey = (FrameworkId, TaskId);
+
 #[derive(Clone)]
 struct TaskEntry {
     framework_id: FrameworkId,
     info: TaskInfo,
     status: TaskStatus,
+    /// The grace period of a kill asked for, so the kill is sent again if the agent
+    /// re-registers before it acted on it.
+    kill_requested: Option<f64>,
+}
+
+/// Terminal tasks, kept for views, reconciliation and resent updates; the oldest go first.
+#[derive(Default)]
+struct Completed {
+    order: VecDeque<TaskKey>,
+    tasks: HashMap<TaskKey, TaskEntry>,
+}
+
+impl Completed {
+    fn push(&mut self, key: TaskKey, task: TaskEntry) {
+        if self.tasks.insert(key.clone(), task).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > COMPLETED_TASKS_KEPT {
+            if let Some(oldest) = self.order.pop_front() {
+                self.tasks.remove(&oldest);
+            }
+        }
+    }
+
+    fn get(&self, key: &TaskKey) -> Option<&TaskEntry> {
+        self.tasks.get(key)
+    }
+
+    fn contains(&self, key: &TaskKey) -> bool {
+        self.tasks.contains_key(key)
+    }
+
+    fn newest_first(&self) -> impl Iterator<Item = &TaskEntry> {
+        self.order.iter().rev().filter_map(|k| self.tasks.get(k))
+    }
 }
 
 impl TaskEntry {
@@ -171,7 +215,7 @@ struct State {
     offers: HashMap<OfferId, Offer>,
     /// Non-terminal tasks, and tasks whose framework is gone but whose agent still runs them.
     tasks: HashMap<(FrameworkId, TaskId), TaskEntry>,
-    completed: VecDeque<TaskEntry>,
+    completed: Completed,
     removed_frameworks: VecDeque<FrameworkId>,
 }
 
@@ -254,7 +298,8 @@ impl Master {
     }
 
     fn agent_heartbeat_interval(&self) -> Duration {
-        (self.config.agent_timeout / 3).clamp(Duration::from_millis(200), self.config.heartbeat_interval)
+        // min then max, not clamp: clamp panics when a small heartbeat interval inverts the bounds.
+        (self.config.agent_timeout / 3).min(self.config.heartbeat_interval).max(Duration::from_millis(200))
     }
 
     // ----- frameworks -----
@@ -298,6 +343,15 @@ impl Master {
                 existing.capabilities = req.capabilities;
             }
             None => {
+                // Tasks its agents reported before it came back (after a master restart) are its own.
+                let mut used = Resources::default();
+                let mut tasks = HashSet::new();
+                for ((framework_id, task_id), task) in &state.tasks {
+                    if framework_id == &id {
+                        used.add(&task.info.resources);
+                        tasks.insert(task_id.clone());
+                    }
+                }
                 state.frameworks.insert(
                     id.clone(),
                     FrameworkEntry {
@@ -314,9 +368,9 @@ impl Master {
                         events: EventLog::default(),
                         filters: HashMap::new(),
                         suppressed: false,
-                        used: Resources::default(),
+                        used,
                         offered: Resources::default(),
-                        tasks: HashSet::new(),
+                        tasks,
                     },
                 );
             }
@@ -531,6 +585,12 @@ impl Master {
             if !ids.insert(&task.task_id) || framework.tasks.contains(&task.task_id) {
                 return Err(ServerError::bad("duplicate_task", format!("task id {} is already in use", task.task_id)));
             }
+            if state.completed.contains(&(framework_id.clone(), task.task_id.clone())) {
+                return Err(ServerError::bad(
+                    "duplicate_task",
+                    format!("task id {} belonged to a task that ended; use a new id", task.task_id),
+                ));
+            }
             if task.agent_id != agent_id {
                 return Err(ServerError::bad(
                     "wrong_agent",
@@ -538,6 +598,13 @@ impl Master {
                 ));
             }
             validate_task(task)?;
+            // Resources add ports as a set, so a port asked for twice would count once.
+            if wanted.plus(&task.resources).port_count() != wanted.port_count() + task.resources.port_count() {
+                return Err(ServerError::bad(
+                    "duplicate_port",
+                    format!("task {} asks for a port another task of this accept asks for", task.task_id),
+                ));
+            }
             wanted.add(&task.resources);
         }
         if !wanted.fits_in(&offered) {
@@ -580,7 +647,10 @@ impl Master {
             framework.tasks.insert(task.task_id.clone());
             framework.push(&FrameworkEvent::Update(Update { status: staging.clone() }));
         }
-        state.tasks.insert(key, TaskEntry { framework_id: framework_id.clone(), info: task, status: staging });
+        state.tasks.insert(
+            key,
+            TaskEntry { framework_id: framework_id.clone(), info: task, status: staging, kill_requested: None },
+        );
     }
 
     pub fn decline(&self, framework_id: &FrameworkId, req: Decline) -> Result<(), ServerError> {
@@ -635,8 +705,20 @@ impl Master {
     }
 
     pub fn acknowledge(&self, framework_id: &FrameworkId, ack: Acknowledge) -> Result<(), ServerError> {
+        check_id("task id", ack.task_id.as_str())?;
+        check_id("update id", ack.update_id.as_str())?;
         let mut state = self.lock();
         Self::framework_mut(&mut state, framework_id)?;
+        let key = (framework_id.clone(), ack.task_id.clone());
+        let on_agent =
+            state.tasks.get(&key).or_else(|| state.completed.get(&key)).map(|t| t.info.agent_id == ack.agent_id);
+        if on_agent != Some(true) {
+            return Err(ServerError::not_found(
+                "task",
+                "unknown_task",
+                format!("{} on agent {}", ack.task_id, ack.agent_id),
+            ));
+        }
         let agent = state
             .agents
             .get_mut(&ack.agent_id)
@@ -652,6 +734,12 @@ impl Master {
     }
 
     pub fn reconcile(&self, framework_id: &FrameworkId, req: Reconcile) -> Result<Reconciled, ServerError> {
+        if req.tasks.len() > MAX_RECONCILE_TASKS {
+            return Err(ServerError::bad(
+                "too_many_tasks",
+                format!("reconcile at most {MAX_RECONCILE_TASKS} tasks at once"),
+            ));
+        }
         let state = self.lock();
         let framework = state
             .frameworks
@@ -659,13 +747,7 @@ impl Master {
             .ok_or_else(|| ServerError::not_found("framework", "unknown_framework", framework_id))?;
         let latest = |task_id: &TaskId| -> Option<TaskStatus> {
             let key = (framework_id.clone(), task_id.clone());
-            state
-                .tasks
-                .get(&key)
-                .or_else(|| {
-                    state.completed.iter().rev().find(|t| &t.framework_id == framework_id && &t.info.task_id == task_id)
-                })
-                .map(|t| t.status.clone())
+            state.tasks.get(&key).or_else(|| state.completed.get(&key)).map(|t| t.status.clone())
         };
         let mut statuses = Vec::new();
         if req.tasks.is_empty() {
@@ -704,8 +786,9 @@ impl Master {
         let mut state = self.lock();
         Self::framework_mut(&mut state, framework_id)?;
         let key = (framework_id.clone(), task_id.clone());
-        let task = state.tasks.get(&key).ok_or_else(|| ServerError::not_found("task", "unknown_task", task_id))?;
+        let task = state.tasks.get_mut(&key).ok_or_else(|| ServerError::not_found("task", "unknown_task", task_id))?;
         let grace = req.grace_period_secs.or(task.info.kill_grace_period_secs).unwrap_or(DEFAULT_KILL_GRACE_SECS);
+        task.kill_requested = Some(grace);
         let agent_id = task.info.agent_id.clone();
         Self::send_kill(&mut state, &agent_id, framework_id, task_id, grace);
         Ok(())
@@ -741,8 +824,9 @@ impl Master {
         let Some(framework) = state.frameworks.remove(framework_id) else { return };
         for task_id in &framework.tasks {
             let key = (framework_id.clone(), task_id.clone());
-            if let Some(task) = state.tasks.get(&key) {
+            if let Some(task) = state.tasks.get_mut(&key) {
                 let grace = task.info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
+                task.kill_requested = Some(grace);
                 let agent_id = task.info.agent_id.clone();
                 Self::send_kill(state, &agent_id, framework_id, task_id, grace);
             }
@@ -827,37 +911,59 @@ impl Master {
             }
         }
         // The agent is the source of truth for what runs on it.
+        let mut kills: Vec<(TaskKey, f64)> = Vec::new();
         for running in req.tasks {
             let key = (running.framework_id.clone(), running.task.task_id.clone());
-            entry.used.add(&running.task.resources);
-            entry.tasks.insert(key.clone());
-            let mut task_status = running.status.clone();
-            task_status.agent_id = id.clone();
-            let mut task = running.task;
-            task.agent_id = id.clone();
-            match state.tasks.get_mut(&key) {
+            if entry.tasks.contains(&key) {
+                continue; // reported twice: count it once
+            }
+            let mut status = running.status;
+            (status.agent_id, status.framework_id, status.task_id) = (id.clone(), key.0.clone(), key.1.clone());
+            if status.state.is_terminal() {
+                // Ended, its last update not yet acknowledged: the agent sends that update again.
+                Self::finish_task_with(&mut state, &key, status);
+                continue;
+            }
+            let resources = match state.tasks.get_mut(&key) {
                 Some(known) => {
                     let was_unreachable = matches!(known.status.state, TaskState::Unreachable | TaskState::Lost);
-                    known.status = task_status.clone();
+                    known.status = status.clone();
+                    if let Some(grace) = known.kill_requested {
+                        kills.push((key.clone(), grace));
+                    }
+                    let resources = known.info.resources.clone();
                     if was_unreachable {
-                        if let Some(framework) = state.frameworks.get_mut(&running.framework_id) {
-                            framework.push(&FrameworkEvent::Update(Update { status: task_status }));
+                        if let Some(framework) = state.frameworks.get_mut(&key.0) {
+                            framework.push(&FrameworkEvent::Update(Update { status }));
                         }
                     }
+                    resources
                 }
                 None => {
-                    if let Some(framework) = state.frameworks.get_mut(&running.framework_id) {
-                        framework.used.add(&task.resources);
-                        framework.tasks.insert(task.task_id.clone());
+                    let mut task = running.task;
+                    task.agent_id = id.clone();
+                    // A task already reported ended, or whose framework was torn down, must not run on.
+                    if state.completed.contains(&key) || state.removed_frameworks.contains(&key.0) {
+                        kills.push((key.clone(), task.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS)));
                     }
-                    state
-                        .tasks
-                        .insert(key, TaskEntry { framework_id: running.framework_id, info: task, status: task_status });
+                    if let Some(framework) = state.frameworks.get_mut(&key.0) {
+                        framework.used.add(&task.resources);
+                        framework.tasks.insert(key.1.clone());
+                    }
+                    let resources = task.resources.clone();
+                    let entry = TaskEntry { framework_id: key.0.clone(), info: task, status, kill_requested: None };
+                    state.tasks.insert(key.clone(), entry);
+                    resources
                 }
-            }
+            };
+            entry.used.add(&resources);
+            entry.tasks.insert(key);
         }
         tracing::info!(agent = %id, hostname = %entry.hostname, "agent registered");
         state.agents.insert(id.clone(), entry);
+        for ((framework_id, task_id), grace) in kills {
+            Self::send_kill(&mut state, &id, &framework_id, &task_id, grace);
+        }
         drop(state);
         self.trigger_allocation();
         Ok(AgentRegistered { agent_id: id, heartbeat_interval_secs: self.agent_heartbeat_interval().as_secs_f64() })
@@ -883,7 +989,11 @@ impl Master {
         agent.last_seen = Instant::now();
         agent.last_seen_wall = now_secs();
         for update in &req.updates {
-            if &update.agent_id != agent_id {
+            let elsewhere = state
+                .tasks
+                .get(&(update.framework_id.clone(), update.task_id.clone()))
+                .is_some_and(|t| &t.info.agent_id != agent_id);
+            if &update.agent_id != agent_id || elsewhere {
                 return Err(ServerError::bad("wrong_agent", "an agent reports only its own tasks"));
             }
             if update.update_id.is_none() {
@@ -894,23 +1004,31 @@ impl Master {
         for update in req.updates {
             self.metrics.status_updates.inc();
             let key = (update.framework_id.clone(), update.task_id.clone());
-            let Some(task) = state.tasks.get_mut(&key) else {
-                Self::ack_orphan_update(&mut state, agent_id, &update);
-                continue;
-            };
-            let was_terminal = task.status.state.is_terminal();
-            task.status = update.clone();
-            let framework_known = state.frameworks.contains_key(&update.framework_id);
-            if update.state.is_terminal() && !was_terminal {
-                freed = true;
-                Self::finish_task_with(&mut state, &key, update.clone());
-            }
-            match state.frameworks.get_mut(&update.framework_id) {
-                Some(framework) if framework_known => {
-                    framework.push(&FrameworkEvent::Update(Update { status: update }))
+            let ended_before = state.completed.contains(&key);
+            match state.tasks.get_mut(&key) {
+                Some(task) => {
+                    let was_terminal = task.status.state.is_terminal();
+                    task.status = update.clone();
+                    if update.state.is_terminal() && !was_terminal {
+                        freed = true;
+                        Self::finish_task_with(&mut state, &key, update.clone());
+                    }
                 }
-                _ => Self::ack_orphan_update(&mut state, agent_id, &update),
+                // Neither running nor recently ended: this master never placed it. Kill it, as
+                // Mesos does, so it cannot hold resources nobody accounts for.
+                None if !ended_before && !update.state.is_terminal() => {
+                    Self::send_kill(&mut state, agent_id, &key.0, &key.1, DEFAULT_KILL_GRACE_SECS);
+                }
+                // A resend of an update for a task that has ended: deliver it again below.
+                None => {}
             }
+            if let Some(framework) = state.frameworks.get_mut(&update.framework_id) {
+                framework.push(&FrameworkEvent::Update(Update { status: update }));
+            } else if state.removed_frameworks.contains(&update.framework_id) {
+                Self::ack_orphan_update(&mut state, agent_id, &update);
+            }
+            // Otherwise the framework is unknown but may register again (after a master
+            // restart): the agent keeps the update and sends it again until it does.
         }
         drop(state);
         if freed {
@@ -953,10 +1071,7 @@ impl Master {
             framework.used.subtract(&task.info.resources);
             framework.tasks.remove(&key.1);
         }
-        if state.completed.len() == COMPLETED_TASKS_KEPT {
-            state.completed.pop_front();
-        }
-        state.completed.push_back(task);
+        state.completed.push(key.clone(), task);
     }
 
     // ----- timers -----
@@ -1208,7 +1323,7 @@ impl Master {
         };
         let mut active: Vec<TaskView> = state.tasks.values().filter(keep).map(TaskEntry::view).collect();
         active.sort_by(|a, b| a.status.timestamp.total_cmp(&b.status.timestamp));
-        active.extend(state.completed.iter().rev().filter(keep).map(TaskEntry::view));
+        active.extend(state.completed.newest_first().filter(keep).map(TaskEntry::view));
         active
     }
 
@@ -1224,7 +1339,7 @@ impl Master {
         let active: Vec<&TaskEntry> = state.tasks.values().filter(matches).collect();
         let found = match active.as_slice() {
             [one] => Some((*one, false)),
-            [] => state.completed.iter().rev().find(matches).map(|t| (t, true)),
+            [] => state.completed.newest_first().find(matches).map(|t| (t, true)),
             _ => {
                 return Err(ServerError::bad(
                     "ambiguous_task",
@@ -1283,8 +1398,19 @@ fn validate_task(task: &TaskInfo) -> Result<(), ServerError> {
     if !task.resources.is_well_formed() {
         return bad("invalid_resources", format!("task {}: resources must be finite and non-negative", task.task_id));
     }
-    if task.resources.cpus <= 0.0 && task.resources.mem <= 0.0 {
-        return bad("invalid_resources", format!("task {}: a task needs some cpus or mem", task.task_id));
+    if task.resources.cpus < MIN_TASK_CPUS {
+        return bad("invalid_resources", format!("task {}: a task needs at least {MIN_TASK_CPUS} cpus", task.task_id));
+    }
+    if task.env.len() > MAX_TASK_PAIRS || task.labels.len() > MAX_TASK_PAIRS {
+        return bad("invalid_env", format!("task {}: at most {MAX_TASK_PAIRS} env entries and labels", task.task_id));
+    }
+    let command_bytes = match &task.command {
+        agora_api::Command::Shell(line) => line.len(),
+        agora_api::Command::Argv(argv) => argv.iter().map(String::len).sum(),
+    };
+    let too_long = task.env.iter().chain(task.labels.iter()).any(|(k, v)| k.len() + v.len() > MAX_TASK_VALUE_BYTES);
+    if too_long || command_bytes > MAX_TASK_VALUE_BYTES {
+        return bad("invalid_env", format!("task {}: a command, env entry or label is over 32 KiB", task.task_id));
     }
     match &task.command {
         agora_api::Command::Shell(line) if line.trim().is_empty() => {
@@ -1323,4 +1449,164 @@ fn describe(r: &Resources) -> String {
         parts.push(format!("ports:{}", r.port_count()));
     }
     parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_api::agent::RunningTask;
+    use agora_api::framework::Operation;
+
+    fn registration() -> RegisterFramework {
+        RegisterFramework {
+            id: None,
+            name: "t".into(),
+            roles: vec!["*".into()],
+            failover_timeout_secs: 60.0,
+            capabilities: vec![],
+        }
+    }
+
+    fn agent_registration(id: Option<AgentId>, tasks: Vec<RunningTask>) -> RegisterAgent {
+        RegisterAgent {
+            agent_id: id,
+            hostname: "h".into(),
+            resources: Resources::parse("cpus:4,mem:4096,ports:[31000-31010]").expect("resources"),
+            attributes: BTreeMap::new(),
+            tasks,
+        }
+    }
+
+    /// A master with one agent and one connected framework holding an offer for all of it.
+    fn setup() -> (Arc<Master>, AgentId, FrameworkId, Offer) {
+        let master = Master::new(MasterConfig::default());
+        let agent = master.register_agent(agent_registration(None, vec![])).expect("agent").agent_id;
+        let framework = master.register_framework(registration(), "p").expect("framework").framework_id;
+        master.open_framework_stream(&framework, None).expect("stream");
+        master.allocate();
+        let offer = master.offers().pop().expect("an offer");
+        (master, agent, framework, offer)
+    }
+
+    fn task(agent: &AgentId, id: &str, ports: Vec<[u16; 2]>) -> TaskInfo {
+        TaskInfo {
+            task_id: TaskId::from(id),
+            name: id.into(),
+            agent_id: agent.clone(),
+            resources: Resources { cpus: 0.1, mem: 32.0, ports, ..Default::default() },
+            command: agora_api::Command::Shell("true".into()),
+            env: BTreeMap::new(),
+            kill_grace_period_secs: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    fn launch(offer: &Offer, tasks: Vec<TaskInfo>) -> Accept {
+        Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![Operation::Launch { tasks }],
+            filters: Default::default(),
+        }
+    }
+
+    fn events(master: &Master, key: StreamKey) -> Vec<(&'static str, String)> {
+        let generation = match &key {
+            StreamKey::Framework(id) => master.lock().frameworks.get(id).map(|f| f.stream_generation),
+            StreamKey::Agent(id) => master.lock().agents.get(id).map(|a| a.stream_generation),
+        };
+        match master.read_stream(&key, generation.unwrap_or(0), 0, usize::MAX).0 {
+            StreamRead::Events(read) => read.events.into_iter().map(|e| (e.name, e.data.to_string())).collect(),
+            StreamRead::Ended { .. } => Vec::new(),
+        }
+    }
+
+    fn status(task: &TaskInfo, framework: &FrameworkId, state: TaskState, update: &str) -> TaskStatus {
+        TaskStatus {
+            task_id: task.task_id.clone(),
+            framework_id: framework.clone(),
+            agent_id: task.agent_id.clone(),
+            state,
+            reason: None,
+            message: None,
+            exit_code: None,
+            healthy: None,
+            update_id: Some(UpdateId::from(update)),
+            timestamp: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_port_is_given_to_one_task_only() {
+        let (master, agent, framework, offer) = setup();
+        let both =
+            launch(&offer, vec![task(&agent, "a", vec![[31000, 31005]]), task(&agent, "b", vec![[31003, 31008]])]);
+        let err = master.accept(&framework, both).expect_err("overlapping ports");
+        assert_eq!(err.code(), "duplicate_port");
+        let apart =
+            launch(&offer, vec![task(&agent, "a", vec![[31000, 31001]]), task(&agent, "b", vec![[31002, 31003]])]);
+        master.accept(&framework, apart).expect("distinct ports");
+    }
+
+    #[test]
+    fn a_resent_terminal_update_reaches_the_framework_again_and_ids_are_not_reused() {
+        let (master, agent, framework, offer) = setup();
+        let t = task(&agent, "t", vec![]);
+        master.accept(&framework, launch(&offer, vec![t.clone()])).expect("launch");
+        let finished = status(&t, &framework, TaskState::Finished, "u1");
+        for _ in 0..2 {
+            master.agent_updates(&agent, StatusUpdates { updates: vec![finished.clone()] }).expect("update");
+        }
+        let delivered = events(&master, StreamKey::Framework(framework.clone()))
+            .into_iter()
+            .filter(|(name, data)| *name == "update" && data.contains("\"u1\""))
+            .count();
+        assert_eq!(delivered, 2, "the resend is delivered, not acknowledged by the master");
+        let commands = events(&master, StreamKey::Agent(agent.clone()));
+        assert!(!commands.iter().any(|(name, _)| *name == "acknowledge"));
+        master.allocate();
+        let offer = master.offers().pop().expect("an offer");
+        let err = master.accept(&framework, launch(&offer, vec![t])).expect_err("reused id");
+        assert_eq!(err.code(), "duplicate_task");
+    }
+
+    #[test]
+    fn a_kill_asked_for_is_sent_again_when_the_agent_registers_again() {
+        let (master, agent, framework, offer) = setup();
+        let t = task(&agent, "t", vec![]);
+        master.accept(&framework, launch(&offer, vec![t.clone()])).expect("launch");
+        master.kill(&framework, &t.task_id, Kill::default()).expect("kill");
+        let running = RunningTask {
+            framework_id: framework.clone(),
+            task: t.clone(),
+            status: status(&t, &framework, TaskState::Running, "u1"),
+        };
+        master.register_agent(agent_registration(Some(agent.clone()), vec![running])).expect("re-register");
+        let after = master.lock().agents.get(&agent).map(|a| a.registered_at_command).unwrap_or(0);
+        let generation = master.open_agent_stream(&agent, None).expect("stream").1;
+        let StreamRead::Events(read) = master.read_stream(&StreamKey::Agent(agent.clone()), generation, after, 100).0
+        else {
+            panic!("the stream is open");
+        };
+        assert!(read.events.iter().any(|e| e.name == "kill"), "the kill is queued after the registration");
+        // Used resources are the task's, counted once.
+        assert_eq!(master.agent(&agent).expect("agent").used.cpus, 0.1);
+    }
+
+    #[test]
+    fn a_framework_that_registers_after_its_agents_gets_its_tasks_back() {
+        let master = Master::new(MasterConfig::default());
+        let framework = FrameworkId::from("fw-1");
+        let agent = AgentId::from("agent-1");
+        let t = task(&agent, "t", vec![]);
+        let running = RunningTask {
+            framework_id: framework.clone(),
+            task: t.clone(),
+            status: status(&t, &framework, TaskState::Running, "u"),
+        };
+        master.register_agent(agent_registration(Some(agent.clone()), vec![running])).expect("agent");
+        let again = RegisterFramework { id: Some(framework.clone()), ..registration() };
+        master.register_framework(again, "p").expect("framework");
+        let view = master.framework(&framework).expect("view");
+        assert_eq!((view.tasks, view.used.cpus), (1, 0.1));
+    }
 }
