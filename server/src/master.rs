@@ -1154,6 +1154,17 @@ impl Master {
                 AgentSlot { available: a.total.minus(&a.used).minus(&a.offered) }
             })
             .collect();
+        // Tasks on unreachable agents are outside the cluster total, so they must not count
+        // towards their framework's share either, or it would be starved for as long as the
+        // agent stays away.
+        let mut unreachable: HashMap<FrameworkId, Resources> = HashMap::new();
+        for agent in state.agents.values().filter(|a| a.state == AgentState::Unreachable) {
+            for key in &agent.tasks {
+                if let Some(task) = state.tasks.get(key) {
+                    unreachable.entry(key.0.clone()).or_default().add(&task.info.resources);
+                }
+            }
+        }
         let mut framework_ids: Vec<FrameworkId> = Vec::new();
         let mut frameworks: Vec<FrameworkSlot> = Vec::new();
         for (id, f) in state.frameworks.iter_mut() {
@@ -1164,7 +1175,11 @@ impl Master {
             let filtered_agents: BTreeSet<usize> =
                 f.filters.keys().filter_map(|a| agent_index.get(a).copied()).collect();
             framework_ids.push(id.clone());
-            frameworks.push(FrameworkSlot { allocated: f.used.plus(&f.offered), filtered_agents });
+            let mut allocated = f.used.plus(&f.offered);
+            if let Some(away) = unreachable.get(id) {
+                allocated.subtract(away);
+            }
+            frameworks.push(FrameworkSlot { allocated, filtered_agents });
         }
         let grants = allocator::allocate(&total, &agents, &frameworks, &allocator::min_allocatable());
         let mut batches: HashMap<usize, Vec<Offer>> = HashMap::new();
@@ -1608,5 +1623,40 @@ mod tests {
         master.register_framework(again, "p").expect("framework");
         let view = master.framework(&framework).expect("view");
         assert_eq!((view.tasks, view.used.cpus), (1, 0.1));
+    }
+
+    #[test]
+    fn tasks_on_an_unreachable_agent_do_not_count_against_their_framework() {
+        let (master, first_agent, holder, offer) = setup();
+        // `holder` runs a big task on the first agent, which then goes silent.
+        let mut big = task(&first_agent, "big", vec![]);
+        big.resources.cpus = 3.9;
+        master.accept(&holder, launch(&offer, vec![big])).expect("launch");
+        suppress_all(&master);
+        Master::mark_unreachable(&mut master.lock(), &first_agent);
+        // A second framework runs a small task on a second agent.
+        let second_agent =
+            master.register_agent(RegisterAgent { hostname: "h2".into(), ..agent_registration(None, vec![]) });
+        let second_agent = second_agent.expect("agent").agent_id;
+        let other = master.register_framework(registration(), "p").expect("framework").framework_id;
+        master.open_framework_stream(&other, None).expect("stream");
+        master.revive(&other).expect("revive");
+        master.allocate();
+        let offer = master.offers().into_iter().find(|o| o.framework_id == other).expect("an offer");
+        master.accept(&other, launch(&offer, vec![task(&second_agent, "small", vec![])])).expect("launch");
+        // The rest of the second agent goes to `holder`, whose share in the reachable cluster is 0.
+        master.revive(&holder).expect("revive");
+        master.allocate();
+        let offers = master.offers();
+        assert_eq!(offers.len(), 1);
+        assert_eq!(offers[0].framework_id, holder);
+    }
+
+    /// Stops every framework from receiving offers, so a test decides who gets what.
+    fn suppress_all(master: &Master) {
+        let ids: Vec<FrameworkId> = master.lock().frameworks.keys().cloned().collect();
+        for id in ids {
+            let _ = master.suppress(&id);
+        }
     }
 }
