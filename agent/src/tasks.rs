@@ -102,6 +102,7 @@ pub fn status(launch: &LaunchCommand, agent_id: &AgentId, state: TaskState) -> T
         healthy: None,
         update_id: Some(UpdateId::random()),
         timestamp: now_secs(),
+        latest_state: None,
     }
 }
 

@@ -71,6 +71,8 @@ impl UpdateManager {
             due: now,
             interval: first_retry,
         });
+        // Not due any sooner for this: the acknowledgement of the head is usually on its way,
+        // and a resend now would duplicate it. The next resend carries `latest_state`.
         queue.updates.push_back(status);
     }
 
@@ -84,7 +86,9 @@ impl UpdateManager {
                 continue;
             }
             if let Some(head) = queue.updates.front() {
-                out.push(head.clone());
+                let mut head = head.clone();
+                head.latest_state = queue.updates.back().filter(|_| queue.updates.len() > 1).map(|u| u.state);
+                out.push(head);
                 queue.due = now + queue.interval;
                 queue.interval = (queue.interval * 2).min(max_retry);
             }
@@ -172,6 +176,7 @@ mod tests {
             healthy: None,
             update_id: Some(UpdateId::random()),
             timestamp: 0.0,
+            latest_state: None,
         }
     }
 
@@ -199,7 +204,9 @@ mod tests {
         assert_eq!(m.len(), 3);
 
         let sent = m.due(now);
-        assert_eq!(sent, vec![a1.clone(), b1.clone()]);
+        // The head of `a` says that `a` has since finished.
+        let a1_sent = TaskStatus { latest_state: Some(TaskState::Finished), ..a1.clone() };
+        assert_eq!(sent, vec![a1_sent, b1.clone()]);
         // Nothing more until an ack or the retry interval.
         assert!(m.due(now + RETRY / 2).is_empty());
 
@@ -281,5 +288,19 @@ mod tests {
         assert_eq!(m.due(now), sent);
         m.clear();
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_resent_head_carries_the_state_of_the_updates_behind_it() {
+        let now = Instant::now();
+        let mut manager = UpdateManager::new(Duration::from_secs(10), Duration::from_secs(60));
+        manager.push(status("t", TaskState::Running), now);
+        let first = manager.due(now);
+        assert_eq!(first[0].latest_state, None);
+        manager.push(status("t", TaskState::Finished), now);
+        assert!(manager.due(now).is_empty(), "not due again before its retry");
+        let resent = manager.due(now + Duration::from_secs(10));
+        assert_eq!((resent[0].state, resent[0].latest_state), (TaskState::Running, Some(TaskState::Finished)));
+        assert_eq!(resent[0].update_id, first[0].update_id);
     }
 }

@@ -142,6 +142,11 @@ pub struct TaskStatus {
     pub update_id: Option<UpdateId>,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
+    /// Set by agents only, on an update that later ones wait behind: the task's newest state.
+    /// It lets the master free a finished task's resources before the framework has
+    /// acknowledged its way to the terminal update (Mesos's `latest_state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_state: Option<TaskState>,
 }
 
 /// Resources of one agent offered to one framework.

@@ -640,6 +640,7 @@ async fn p10_streams_resume_exactly_after_a_cut_in_a_burst_of_1000_updates() {
                     healthy: Some(n % 2 == 0),
                     update_id: Some(agora_api::UpdateId::from(format!("u{n}").as_str())),
                     timestamp: agora_api::types::now_secs(),
+                    latest_state: None,
                 })
                 .collect();
             let path = format!("/v1/agents/{sim}/updates");

@@ -185,6 +185,12 @@ impl Completed {
         self.tasks.get(key)
     }
 
+    fn set_status(&mut self, key: &TaskKey, status: TaskStatus) {
+        if let Some(task) = self.tasks.get_mut(key) {
+            task.status = status;
+        }
+    }
+
     fn contains(&self, key: &TaskKey) -> bool {
         self.tasks.contains_key(key)
     }
@@ -239,6 +245,7 @@ fn status(task: &TaskInfo, framework_id: &FrameworkId, state: TaskState, reason:
         healthy: None,
         update_id: Some(UpdateId::random()),
         timestamp: now_secs(),
+        latest_state: None,
     }
 }
 
@@ -767,6 +774,7 @@ impl Master {
                     healthy: None,
                     update_id: None,
                     timestamp: now_secs(),
+                    latest_state: None,
                 }));
             }
         }
@@ -1005,15 +1013,26 @@ impl Master {
             self.metrics.status_updates.inc();
             let key = (update.framework_id.clone(), update.task_id.clone());
             let ended_before = state.completed.contains(&key);
+            let mut update = update;
+            let latest = update.latest_state.take();
             match state.tasks.get_mut(&key) {
                 Some(task) => {
-                    let was_terminal = task.status.state.is_terminal();
                     task.status = update.clone();
-                    if update.state.is_terminal() && !was_terminal {
+                    if update.state.is_terminal() {
                         freed = true;
                         Self::finish_task_with(&mut state, &key, update.clone());
+                    } else if let Some(ended) = latest.filter(|s| s.is_terminal()) {
+                        // Ended, though the framework has yet to acknowledge its way to the end:
+                        // free the resources now; the terminal update follows.
+                        let mut status = update.clone();
+                        status.state = ended;
+                        status.message = Some("ended; its final update follows the earlier ones".into());
+                        freed = true;
+                        Self::finish_task_with(&mut state, &key, status);
                     }
                 }
+                // The final update of a task already freed by `latest_state`: keep its details.
+                None if ended_before && update.state.is_terminal() => state.completed.set_status(&key, update.clone()),
                 // Neither running nor recently ended: this master never placed it. Kill it, as
                 // Mesos does, so it cannot hold resources nobody accounts for.
                 None if !ended_before && !update.state.is_terminal() => {
@@ -1547,6 +1566,7 @@ mod tests {
             healthy: None,
             update_id: Some(UpdateId::from(update)),
             timestamp: 0.0,
+            latest_state: None,
         }
     }
 
@@ -1658,5 +1678,27 @@ mod tests {
         for id in ids {
             let _ = master.suppress(&id);
         }
+    }
+
+    #[test]
+    fn latest_state_frees_a_finished_tasks_resources_before_the_acknowledgements() {
+        let (master, agent, framework, offer) = setup();
+        let t = task(&agent, "t", vec![]);
+        master.accept(&framework, launch(&offer, vec![t.clone()])).expect("launch");
+        // `running` was never acknowledged; its resend says the task has since finished.
+        let mut running = status(&t, &framework, TaskState::Running, "u1");
+        running.latest_state = Some(TaskState::Finished);
+        master.agent_updates(&agent, StatusUpdates { updates: vec![running] }).expect("update");
+        assert_eq!(master.agent(&agent).expect("agent").used.cpus, 0.0);
+        let forwarded = events(&master, StreamKey::Framework(framework.clone()));
+        assert!(forwarded.iter().all(|(_, data)| !data.contains("latest_state")), "frameworks get plain statuses");
+        // The final update, once it comes, is what the views and reconciliation show.
+        let mut finished = status(&t, &framework, TaskState::Finished, "u2");
+        finished.exit_code = Some(0);
+        master.agent_updates(&agent, StatusUpdates { updates: vec![finished] }).expect("update");
+        let reconciled = master.reconcile(&framework, Reconcile::default()).expect("reconcile");
+        assert!(reconciled.statuses.is_empty());
+        let task_view = master.tasks(Some(&framework), None, None).pop().expect("the task");
+        assert_eq!((task_view.state, task_view.status.exit_code), (TaskState::Finished, Some(0)));
     }
 }
