@@ -109,6 +109,10 @@ impl TaskProcess {
                         },
                         Err(e) => Ended::WaitFailed(e.to_string()),
                     };
+                    // The task is its process group, as a container would be: what the leader
+                    // left running in it ends with it. The kernel does not hand out a pid still
+                    // used as a group id, so the group cannot be someone else's yet.
+                    signal_group(self.pid, Signal::SIGKILL);
                     return Exit { ended, killed };
                 }
                 changed = kills.changed(), if kills_open => {
@@ -284,6 +288,16 @@ mod tests {
         let status = tasks::exit_status(&launch, &AgentId::from("agent-1"), &exit);
         assert_eq!(status.state, TaskState::Killed);
         assert_eq!(status.reason.as_deref(), Some(reason::KILLED_BY_FRAMEWORK));
+    }
+
+    #[tokio::test]
+    async fn what_a_task_leaves_running_ends_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let launch = launch("leaver", Command::Shell("sleep 1000 & echo $! > child.pid".to_string()));
+        let (exit, sandbox) = run_to_end(dir.path(), &launch).await;
+        assert_eq!(exit, Exit { ended: Ended::Code(0), killed: false });
+        let child: i32 = read(&sandbox.join("child.pid")).trim().parse().expect("a pid");
+        eventually("the background child to end", || is_gone(child)).await;
     }
 
     #[tokio::test]
