@@ -65,7 +65,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         id: None,
         name: format!("agora-run:{}", args.name.clone().unwrap_or_else(|| args.command.join(" "))),
         roles: vec![args.role.clone()],
-        failover_timeout_secs: 0.0,
+        // Long enough to ride out a dropped connection; agora run tears down explicitly when it
+        // ends, so this only matters if it is killed outright: then the task goes 30 s later.
+        failover_timeout_secs: 30.0,
         capabilities: vec![Capability::PartitionAware],
     };
     let registered: FrameworkRegistered = client.post("/v1/frameworks", &registration).await?;
