@@ -198,6 +198,11 @@ impl Agent {
                     registering = None;
                     match result.map_err(AgentError::from).and_then(|r| self.on_registered(r)) {
                         Ok(()) => {}
+                        // A refused token will not be accepted on a retry: stop and say so.
+                        Err(AgentError::Client(e)) if matches!(e.status(), Some(401 | 403)) => {
+                            self.stop(&mut exits).await;
+                            return Err(AgentError::Config(format!("the master refused the agent token: {e}")));
+                        }
                         Err(e) => {
                             let delay = backoff.next_delay();
                             tracing::warn!(error = %e, retry_in = ?delay, master = %self.client.base(), "cannot register");

@@ -29,22 +29,32 @@ pub struct TaskListArgs {
     state: Option<String>,
 }
 
+/// Writes to stdout; a closed pipe (`agora tasks | head`) ends the output quietly.
+fn write_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Prints rows under a header, each column as wide as its widest cell.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+fn print_table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| {
+    let line = |cells: &[String]| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        format!("{}\n", padded.join("  ").trim_end())
     };
-    line(header.iter().map(|h| h.to_string()).collect());
+    let mut text = line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
     for row in rows {
-        line(row.clone());
+        text.push_str(&line(row));
     }
+    write_out(&text)
 }
 
 fn num(v: f64) -> String {
@@ -56,13 +66,8 @@ fn cpus_mem(r: &Resources) -> (String, String) {
     (num(r.cpus), num(r.mem))
 }
 
-fn short(id: &str) -> String {
-    id.chars().take(8).collect()
-}
-
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    write_out(&format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 
 pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
@@ -88,8 +93,7 @@ pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print_table(&["ID", "HOSTNAME", "STATE", "CPUS", "MEM", "TASKS", "ATTRIBUTES"], &rows);
-    Ok(())
+    print_table(&["ID", "HOSTNAME", "STATE", "CPUS", "MEM", "TASKS", "ATTRIBUTES"], &rows)
 }
 
 pub async fn frameworks(args: ListArgs) -> anyhow::Result<()> {
@@ -113,8 +117,7 @@ pub async fn frameworks(args: ListArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print_table(&["ID", "NAME", "ROLES", "CONNECTED", "TASKS", "CPUS", "MEM"], &rows);
-    Ok(())
+    print_table(&["ID", "NAME", "ROLES", "CONNECTED", "TASKS", "CPUS", "MEM"], &rows)
 }
 
 pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
@@ -138,14 +141,13 @@ pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
                 t.task_id.to_string(),
                 t.name.clone(),
                 t.state.as_str().to_string(),
-                short(t.framework_id.as_str()),
-                short(t.agent_id.as_str()),
+                t.framework_id.to_string(),
+                t.agent_id.to_string(),
                 cpus,
                 mem,
                 t.status.exit_code.map(|c| c.to_string()).unwrap_or_default(),
             ]
         })
         .collect();
-    print_table(&["ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM", "EXIT"], &rows);
-    Ok(())
+    print_table(&["ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM", "EXIT"], &rows)
 }

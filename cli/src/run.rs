@@ -1,6 +1,7 @@
 //! `agora run`: a real framework in one command. It registers, waits for an offer that fits,
 //! launches the command, streams its output, acknowledges every update, and tears itself down;
-//! the exit code is the task's. Ctrl-C kills the task (a second Ctrl-C leaves at once).
+//! the exit code is the task's. Ctrl-C, SIGTERM or SIGHUP kill the task (a second one leaves at
+//! once), and so does closing its output (`agora run ... | head`).
 
 use crate::target;
 use crate::Target;
@@ -21,6 +22,9 @@ use std::time::Duration;
 const WAITING_NOTE_AFTER: Duration = Duration::from_secs(5);
 /// How long one read of the task's output waits for new bytes.
 const LOG_WAIT_SECS: u64 = 10;
+/// Attempts to resume a broken event stream, a second apart at most: long enough to ride out a
+/// server restart.
+const MAX_RECONNECTS: u32 = 60;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -50,8 +54,9 @@ pub struct RunArgs {
     verbose: bool,
     #[command(flatten)]
     target: Target,
-    /// The command and its arguments (after `--`).
-    #[arg(required = true, last = true)]
+    /// The command and its arguments. Options after the command belong to it; `--` before the
+    /// command is allowed.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     command: Vec<String>,
 }
 
@@ -72,7 +77,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let registered: FrameworkRegistered = client.post("/v1/frameworks", &registration).await?;
     let framework_id = registered.framework_id;
-    let outcome = Runner::new(client.clone(), framework_id.clone(), args).drive().await;
+    let registration = RegisterFramework { id: Some(framework_id.clone()), ..registration };
+    let outcome = Runner::new(client.clone(), registration, args).drive().await;
     // Tear down whatever happened: the framework is ours alone.
     if let Err(e) = client.delete(&format!("/v1/frameworks/{framework_id}")).await {
         if !e.is_not_found() {
@@ -85,26 +91,41 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 struct Runner {
     client: Client,
     framework_id: FrameworkId,
+    /// Sent again, with our id, if the server has forgotten us (it restarted).
+    registration: RegisterFramework,
     task_id: TaskId,
     args: RunArgs,
     wanted: Resources,
     launched: bool,
     interrupted: bool,
+    stop_reason: Stop,
     output: Vec<tokio::task::JoinHandle<()>>,
+    /// Told by an output follower when our own stdout or stderr is closed.
+    output_closed: (tokio::sync::mpsc::Sender<()>, tokio::sync::mpsc::Receiver<()>),
+}
+
+/// Why `agora run` stops its task early.
+#[derive(Clone, Copy)]
+enum Stop {
+    Signal,
+    OutputClosed,
 }
 
 impl Runner {
-    fn new(client: Client, framework_id: FrameworkId, args: RunArgs) -> Runner {
+    fn new(client: Client, registration: RegisterFramework, args: RunArgs) -> Runner {
         let wanted = Resources { cpus: args.cpus, mem: args.mem, disk: args.disk, ..Default::default() };
         Runner {
             client,
-            framework_id,
+            framework_id: registration.id.clone().unwrap_or_else(|| FrameworkId::from("")),
+            registration,
             task_id: TaskId::from(format!("run-{}", &agora_api::TaskId::random().as_str()[..8]).as_str()),
             args,
             wanted,
             launched: false,
             interrupted: false,
+            stop_reason: Stop::Signal,
             output: Vec::new(),
+            output_closed: tokio::sync::mpsc::channel(2),
         }
     }
 
@@ -116,7 +137,58 @@ impl Runner {
         Ok(self.client.events(&self.path("events"), last_event_id).await?)
     }
 
+    /// Opens the stream again after a break. A server that restarted no longer knows us: we
+    /// register again under our id, and it gives us back our task as its agent reports it.
+    async fn resubscribe(&self, last_event_id: &str) -> Result<EventStream, ClientError> {
+        let last = (!last_event_id.is_empty()).then_some(last_event_id);
+        match self.client.events(&self.path("events"), last).await {
+            Err(e) if e.is_not_found() => {
+                let _: FrameworkRegistered = self.client.post("/v1/frameworks", &self.registration).await?;
+                self.client.events(&self.path("events"), None).await
+            }
+            other => other,
+        }
+    }
+
+    /// Asks for the task to be killed, once; a second request leaves at once.
+    async fn stop(&mut self, why: Stop) -> anyhow::Result<Option<ExitCode>> {
+        if self.interrupted || !self.launched {
+            if matches!(why, Stop::Signal) {
+                eprintln!("interrupted");
+            }
+            return Ok(Some(ExitCode::from(exit_code_for_stop(why))));
+        }
+        self.interrupted = true;
+        self.stop_reason = why;
+        if matches!(why, Stop::Signal) {
+            eprintln!("killing task {} (interrupt again to leave without waiting)", self.task_id);
+        }
+        self.kill_task().await?;
+        Ok(None)
+    }
+
+    async fn kill_task(&self) -> Result<(), ClientError> {
+        let kill = Kill { grace_period_secs: self.args.kill_grace };
+        let path = format!("/v1/frameworks/{}/tasks/{}/kill", self.framework_id, self.task_id);
+        self.client.post_no_content(&path, &kill).await
+    }
+
+    /// Says why nothing fits, if no agent is big enough, once the wait has lasted a while.
+    async fn explain_wait(&self) {
+        let agents = self.client.get::<agora_api::operator::AgentList>("/v1/agents").await;
+        let none_big_enough = agents.is_ok_and(|list| !list.agents.iter().any(|a| self.wanted.fits_in(&a.total)));
+        let (cpus, mem) = (self.wanted.cpus, self.wanted.mem);
+        if none_big_enough {
+            eprintln!("no agent has cpus:{cpus} mem:{mem} in all; waiting in case one joins (Ctrl-C to stop)");
+        } else {
+            eprintln!("waiting for an offer with cpus:{cpus} mem:{mem} ...");
+        }
+    }
+
     async fn drive(mut self) -> anyhow::Result<ExitCode> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut hangup = signal(SignalKind::hangup())?;
         let mut events = self.subscribe(None).await?;
         let mut last_event_id = String::new();
         let mut reconnects = 0;
@@ -124,7 +196,7 @@ impl Runner {
         tokio::pin!(waiting_note);
         let mut noted = false;
         loop {
-            tokio::select! {
+            let stop = tokio::select! {
                 event = events.next() => match event {
                     Some(Ok(event)) => {
                         reconnects = 0;
@@ -133,34 +205,35 @@ impl Runner {
                         if let Some(code) = self.handle(parsed).await? {
                             return Ok(code);
                         }
+                        continue;
                     }
                     // The stream broke: resume where it stopped, as any framework should.
                     Some(Err(_)) | None => {
                         reconnects += 1;
-                        if reconnects > 10 {
+                        if reconnects > MAX_RECONNECTS {
+                            // Best effort: do not leave the task running behind us.
+                            let _ = self.kill_task().await;
                             bail!("lost the event stream and could not resume it");
                         }
-                        tokio::time::sleep(Duration::from_millis(100 * reconnects)).await;
-                        let last = (!last_event_id.is_empty()).then_some(last_event_id.as_str());
-                        if let Ok(stream) = self.subscribe(last).await {
+                        tokio::time::sleep(Duration::from_millis(100 * u64::from(reconnects.min(10)))).await;
+                        if let Ok(stream) = self.resubscribe(&last_event_id).await {
                             events = stream;
                         }
+                        continue;
                     }
                 },
                 _ = &mut waiting_note, if !self.launched && !noted => {
                     noted = true;
-                    eprintln!("waiting for an offer with cpus:{} mem:{} ...", self.wanted.cpus, self.wanted.mem);
+                    self.explain_wait().await;
+                    continue;
                 }
-                _ = tokio::signal::ctrl_c() => {
-                    if self.interrupted || !self.launched {
-                        bail!("interrupted");
-                    }
-                    self.interrupted = true;
-                    eprintln!("killing task {} (Ctrl-C again to leave without waiting)", self.task_id);
-                    let kill = Kill { grace_period_secs: self.args.kill_grace };
-                    let path = format!("/v1/frameworks/{}/tasks/{}/kill", self.framework_id, self.task_id);
-                    self.client.post_no_content(&path, &kill).await?;
-                }
+                _ = tokio::signal::ctrl_c() => Stop::Signal,
+                _ = terminate.recv() => Stop::Signal,
+                _ = hangup.recv() => Stop::Signal,
+                _ = self.output_closed.1.recv() => Stop::OutputClosed,
+            };
+            if let Some(code) = self.stop(stop).await? {
+                return Ok(code);
             }
         }
     }
@@ -243,7 +316,8 @@ impl Runner {
                 let _ = tokio::time::timeout(Duration::from_secs(10), follower).await;
             }
         }
-        Ok(Some(exit_code(&status, self.interrupted)))
+        let stopped = self.interrupted.then_some(self.stop_reason);
+        Ok(Some(exit_code(&status, stopped)))
     }
 
     /// Streams the task's stdout and stderr to ours.
@@ -251,17 +325,28 @@ impl Runner {
         for stream in ["stdout", "stderr"] {
             let client = self.client.clone();
             let path = format!("/v1/tasks/{}/logs?framework_id={}&stream={stream}", self.task_id, self.framework_id);
+            let closed = self.output_closed.0.clone();
             self.output.push(tokio::spawn(async move {
-                if let Err(e) = copy_log(&client, &path, stream == "stdout").await {
-                    eprintln!("warning: reading the task's {stream}: {e}");
+                match copy_log(&client, &path, stream == "stdout").await {
+                    Ok(Copied::All) => {}
+                    Ok(Copied::OutputClosed) => {
+                        let _ = closed.try_send(());
+                    }
+                    Err(e) => eprintln!("warning: reading the task's {stream}: {e}"),
                 }
             }));
         }
     }
 }
 
+enum Copied {
+    All,
+    /// Our own output is closed (a pipe to `head`, say).
+    OutputClosed,
+}
+
 /// Copies a task's output file to ours, following it (by long polling) until the task ends.
-async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<(), ClientError> {
+async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<Copied, ClientError> {
     let mut offset = 0u64;
     loop {
         let path = format!("{task_path}&offset={offset}&wait_secs={}", LOG_WAIT_SECS);
@@ -270,6 +355,11 @@ async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<(
             // The file appears when the task starts; the task may not have started yet.
             Err(e) if e.is_not_found() => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            // The server restarting, or the agent slow to answer: try again from the same offset.
+            Err(e) if e.status().is_none_or(|status| status >= 500) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
             }
             Err(e) => return Err(e),
@@ -286,20 +376,38 @@ async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<(
                 err.write_all(&chunk).and_then(|_| err.flush())
             };
             if result.is_err() {
-                return Ok(()); // our own output is closed (a pipe to `head`, say): nothing more to do
+                return Ok(Copied::OutputClosed);
             }
         } else if ended {
-            return Ok(());
+            return Ok(Copied::All);
         }
     }
 }
 
-fn exit_code(status: &TaskStatus, interrupted: bool) -> ExitCode {
+/// Exit codes as a shell gives them: 130 after an interrupt, 141 after a closed pipe.
+fn exit_code_for_stop(why: Stop) -> u8 {
+    match why {
+        Stop::Signal => 130,
+        Stop::OutputClosed => 141,
+    }
+}
+
+fn exit_code(status: &TaskStatus, stopped: Option<Stop>) -> ExitCode {
+    let launch_failed = status.reason.as_deref() == Some(agora_api::types::reason::LAUNCH_FAILED);
     let code: u8 = match (status.state, status.exit_code) {
         (TaskState::Finished, _) => 0,
         (_, Some(code)) => u8::try_from(code).unwrap_or(1),
-        // 130 is what a shell reports for a command stopped by Ctrl-C.
-        (TaskState::Killed, None) if interrupted => 130,
+        (TaskState::Killed, None) if stopped.is_some() => stopped.map_or(1, exit_code_for_stop),
+        // As a shell: 127 for a command not found, 126 for one that cannot run.
+        (TaskState::Failed, None) if launch_failed => {
+            let why = status.message.clone().unwrap_or_default();
+            eprintln!("agora run: {why}");
+            if why.contains("No such file") || why.contains("not found") {
+                127
+            } else {
+                126
+            }
+        }
         _ => {
             let why = status.message.clone().or(status.reason.clone()).unwrap_or_default();
             eprintln!("task {} ended {}: {why}", status.task_id, status.state.as_str());

@@ -312,7 +312,9 @@ async fn wait_for_task_state(cluster: &Cluster, task: &str, state: TaskState) {
         let client = client.clone();
         async move {
             let tasks: TaskList = client.get("/v1/tasks").await.ok()?;
-            tasks.tasks.iter().any(|t| t.task_id.as_str() == task && t.state == state).then_some(())
+            // An empty name matches any task.
+            let named = |t: &&agora_api::operator::TaskView| task.is_empty() || t.task_id.as_str() == task;
+            tasks.tasks.iter().filter(named).any(|t| t.state == state).then_some(())
         }
     })
     .await
@@ -767,4 +769,75 @@ async fn p6_several_frameworks_launching_concurrently_never_overcommit() {
     let checks = watcher.await.expect("watcher");
     assert!(launched >= 3 * 30, "tasks were launched: {launched}");
     assert!(checks > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2_run_behaves_like_a_local_command_in_a_pipeline() {
+    let cluster = Cluster::start(&[]).await;
+    // No `--` needed; options after the command are the command's.
+    let out = cluster.cli(&["run", "echo", "-n", "hi"]).output().expect("agora run");
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "hi"), "{}", stderr(&out));
+    // A command that does not exist: 127, as a shell says.
+    let out = cluster.cli(&["run", "--", "/no/such/program"]).output().expect("agora run");
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    // `agora run ... | head`: when our output closes, the task is killed and we leave (141).
+    let mut child = cluster
+        .cli(&["run", "--", "sh", "-c", "while true; do echo y; done"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("agora run");
+    let mut pipe = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 2];
+    std::io::Read::read_exact(&mut pipe, &mut first).expect("the task's output");
+    assert_eq!(&first, b"y\n");
+    drop(pipe);
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    assert_eq!(status.code(), Some(141));
+    wait_for_task_state(&cluster, "", TaskState::Killed).await;
+    // The lists stop quietly on a closed pipe too.
+    let mut list = cluster.cli(&["tasks"]).stdout(std::process::Stdio::piped()).spawn().expect("agora tasks");
+    drop(list.stdout.take());
+    let status = tokio::task::spawn_blocking(move || list.wait()).await.expect("join").expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p5_an_agent_with_a_refused_token_stops_and_says_why() {
+    let cluster = Cluster::start(&[]).await;
+    let out = std::process::Command::new(AGORA)
+        .args(["agent", "--master", &cluster.url, "--token", "not-a-token", "--work-dir"])
+        .arg(cluster.data_dir().join("refused"))
+        .output();
+    let out = tokio::time::timeout(DEADLINE, tokio::task::spawn_blocking(move || out)).await.expect("it stops");
+    let out = out.expect("join").expect("agora agent");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("refused the agent token"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2_run_rides_out_a_server_restart() {
+    // The built-in agent is too small for the task, so it runs on an agent of its own, which
+    // outlives the restart of `agora dev`.
+    let mut cluster = Cluster::start(&["--resources", "cpus:0.05,mem:64"]).await;
+    cluster.spawn_agent("outside", "cpus:1,mem:512");
+    cluster.wait_for_agents(2).await;
+    let gate = cluster.data_dir().join("gate");
+    let line = format!("echo started; while [ ! -e {} ]; do sleep 0.05; done; echo done; exit 4", gate.display());
+    let mut run = cluster
+        .cli(&["run", "--", "sh", "-c", &line])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("agora run");
+    let mut out = run.stdout.take().expect("stdout");
+    let mut started = [0u8; 8];
+    std::io::Read::read_exact(&mut out, &mut started).expect("the task starts");
+    assert_eq!(&started, b"started\n");
+    cluster.restart_dev().await;
+    std::fs::write(&gate, "").expect("open the gate");
+    let status = tokio::task::spawn_blocking(move || run.wait()).await.expect("join").expect("wait");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("the rest of the output");
+    assert_eq!((status.code(), rest.as_str()), (Some(4), "done\n"));
 }

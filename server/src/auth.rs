@@ -153,7 +153,7 @@ impl Keys {
         let claims = self.verify_header(header)?;
         if !claims.kind.may(area) {
             return Err(ServerError::Forbidden {
-                message: format!("a {:?} token may not call this endpoint", claims.kind).to_lowercase(),
+                message: format!("{:?} tokens may not call this endpoint", claims.kind).to_lowercase(),
             });
         }
         Ok(claims)

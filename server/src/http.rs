@@ -390,10 +390,10 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .map(move |ctx: Arc<Ctx>, auth, query: HashMap<String, String>| {
             respond(read(&ctx, &auth).and_then(|_| {
                 let state = match query.get("state") {
-                    Some(s) => Some(
-                        TaskState::parse(s)
-                            .ok_or_else(|| ServerError::bad("invalid_state", format!("`{s}` is not a task state")))?,
-                    ),
+                    Some(s) => Some(TaskState::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
+                        let states: Vec<&str> = TaskState::ALL.iter().map(|st| st.as_str()).collect();
+                        ServerError::bad("invalid_state", format!("`{s}` is not a task state: {}", states.join(", ")))
+                    })?),
                     None => None,
                 };
                 let framework_id = query.get("framework_id").map(|f| FrameworkId::from(f.as_str()));
@@ -458,7 +458,14 @@ async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &Ha
         max_bytes: number("max_bytes", crate::logs::MAX_CHUNK_BYTES as f64)?.max(0.0) as u64,
         wait_secs: number("wait_secs", 0.0)?,
     };
-    let chunk = ctx.logs.read(&ctx.master, request).await?;
+    // A long-polling reader must not hold up a shutdown.
+    let mut shutdown = ctx.shutdown.clone();
+    let chunk = tokio::select! {
+        chunk = ctx.logs.read(&ctx.master, request) => chunk?,
+        _ = shutdown.wait_for(|stopping| *stopping) => {
+            return Err(ServerError::Timeout { code: "shutting_down", message: "the server is shutting down".into() });
+        }
+    };
     if !chunk.info.found {
         return Err(ServerError::not_found("log file", "log_not_found", stream.as_str()));
     }

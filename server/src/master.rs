@@ -402,9 +402,9 @@ impl Master {
         let heartbeat_interval_secs = self.config.heartbeat_interval.as_secs_f64();
         let mut state = self.lock();
         let framework = Self::framework_mut(&mut state, id)?;
-        let end = framework.events.last_id();
-        // An id from the future belongs to a log this master never had: start at the end.
-        let position = last_event_id.filter(|&l| l <= end).unwrap_or(end);
+        // An id that is not of this log (from before a restart) cannot be resumed from: start
+        // at the end, as a new subscription does.
+        let position = framework.events.resume_point(last_event_id).unwrap_or(framework.events.last_id());
         framework.stream_generation += 1;
         framework.connected = true;
         framework.ever_connected = true;
@@ -420,9 +420,8 @@ impl Master {
     pub fn open_agent_stream(&self, id: &AgentId, last_event_id: Option<u64>) -> Result<(u64, u64), ServerError> {
         let mut state = self.lock();
         let agent = state.agents.get_mut(id).ok_or_else(|| ServerError::not_found("agent", "unknown_agent", id))?;
-        let end = agent.commands.last_id();
         // A new connection without Last-Event-ID gets the commands queued since registration.
-        let position = last_event_id.filter(|&l| l <= end).unwrap_or(agent.registered_at_command);
+        let position = agent.commands.resume_point(last_event_id).unwrap_or(agent.registered_at_command);
         agent.stream_generation += 1;
         agent.commands.wake();
         Ok((position, agent.stream_generation))
@@ -897,10 +896,11 @@ impl Master {
             last_seen: Instant::now(),
             last_seen_wall: now_secs(),
             commands: EventLog::default(),
-            registered_at_command: 0,
+            registered_at_command: 0, // set below, from the log this entry keeps
             stream_generation: 0,
             tasks: HashSet::new(),
         };
+        entry.registered_at_command = entry.commands.start();
         if let Some(previous) = previous {
             // Keep the command log, so a stream that resumes misses nothing.
             entry.registered_at_command = previous.commands.last_id();
@@ -929,7 +929,16 @@ impl Master {
             (status.agent_id, status.framework_id, status.task_id) = (id.clone(), key.0.clone(), key.1.clone());
             if status.state.is_terminal() {
                 // Ended, its last update not yet acknowledged: the agent sends that update again.
-                Self::finish_task_with(&mut state, &key, status);
+                // Remember the task even if this master never knew it (it restarted), so that
+                // its logs can be read and its update acknowledged.
+                if state.tasks.contains_key(&key) {
+                    Self::finish_task_with(&mut state, &key, status);
+                } else if !state.completed.contains(&key) {
+                    let mut task = running.task;
+                    task.agent_id = id.clone();
+                    let ended = TaskEntry { framework_id: key.0.clone(), info: task, status, kill_requested: None };
+                    state.completed.push(key, ended);
+                }
                 continue;
             }
             let resources = match state.tasks.get_mut(&key) {
@@ -1700,5 +1709,16 @@ mod tests {
         assert!(reconciled.statuses.is_empty());
         let task_view = master.tasks(Some(&framework), None, None).pop().expect("the task");
         assert_eq!((task_view.state, task_view.status.exit_code), (TaskState::Finished, Some(0)));
+    }
+
+    #[test]
+    fn an_event_id_from_before_a_restart_is_not_resumed_from() {
+        let (master, _agent, framework, _offer) = setup();
+        let end = master.lock().frameworks.get(&framework).map(|f| f.events.last_id()).unwrap_or(0);
+        // A client of the previous master saw events numbered from 1; it starts afresh here.
+        let (_, position, _) = master.open_framework_stream(&framework, Some(3)).expect("stream");
+        assert_eq!(position, end);
+        let (_, position, _) = master.open_framework_stream(&framework, Some(end)).expect("stream");
+        assert_eq!(position, end);
     }
 }

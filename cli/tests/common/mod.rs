@@ -54,6 +54,8 @@ pub struct Cluster {
     pub url: String,
     pub token: String,
     dev: Child,
+    /// The arguments `agora dev` was started with, to start it again.
+    dev_args: Vec<String>,
     agents: Vec<Child>,
 }
 
@@ -64,6 +66,27 @@ impl Drop for Cluster {
         }
         stop(&mut self.dev);
     }
+}
+
+/// Starts `agora dev` and waits for the address file it writes once it answers.
+async fn start_dev(dir: &Path, args: &[String]) -> (Child, String) {
+    let address = dir.join("address");
+    let _ = std::fs::remove_file(&address);
+    let dev = std::process::Command::new(AGORA)
+        .args(args)
+        .env("AGORA_LOG", "info")
+        .stdout(std::fs::File::create(dir.join("dev.stdout")).expect("stdout file"))
+        .stderr(
+            std::fs::OpenOptions::new().create(true).append(true).open(dir.join("dev.stderr")).expect("stderr file"),
+        )
+        .spawn()
+        .expect("agora dev starts");
+    let url = eventually(DEADLINE, "agora dev to write its address", || {
+        let text = std::fs::read_to_string(&address).ok();
+        async move { text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) }
+    })
+    .await;
+    (dev, url)
 }
 
 impl Cluster {
@@ -77,23 +100,28 @@ impl Cluster {
             all.extend(["--resources", "cpus:4,mem:4096,disk:1024"]);
         }
         all.extend(args);
-        let dev = std::process::Command::new(AGORA)
-            .args(&all)
-            .env("AGORA_LOG", "info")
-            .stdout(std::fs::File::create(dir.path().join("dev.stdout")).expect("stdout file"))
-            .stderr(std::fs::File::create(dir.path().join("dev.stderr")).expect("stderr file"))
-            .spawn()
-            .expect("agora dev starts");
-        let address = dir.path().join("address");
-        let url = eventually(DEADLINE, "agora dev to write its address", || {
-            let text = std::fs::read_to_string(&address).ok();
-            async move { text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) }
-        })
-        .await;
+        let dev_args: Vec<String> = all.iter().map(|a| a.to_string()).collect();
+        let (dev, url) = start_dev(dir.path(), &dev_args).await;
         let token = std::fs::read_to_string(dir.path().join("admin.token")).expect("admin token").trim().to_string();
-        let cluster = Cluster { dir, url, token, dev, agents: Vec::new() };
+        let cluster = Cluster { dir, url, token, dev, dev_args, agents: Vec::new() };
         cluster.wait_for_agents(1).await;
         cluster
+    }
+
+    /// Stops `agora dev` and starts it again on the same address and data directory: a master
+    /// restart, which the embedded store does not survive.
+    pub async fn restart_dev(&mut self) {
+        stop(&mut self.dev);
+        let address = self.url.trim_start_matches("http://").to_string();
+        let mut args = self.dev_args.clone();
+        if let Some(i) = args.iter().position(|a| a == "--listen") {
+            args[i + 1] = address;
+        }
+        let (dev, url) = start_dev(self.dir.path(), &args).await;
+        assert_eq!(url, self.url);
+        self.dev = dev;
+        self.token =
+            std::fs::read_to_string(self.dir.path().join("admin.token")).expect("admin token").trim().to_string();
     }
 
     pub fn client(&self) -> Client {
