@@ -60,6 +60,11 @@ impl ClientError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// Whether no connection could be made (nothing listens there, or it is unreachable).
+    pub fn is_connect(&self) -> bool {
+        matches!(self, ClientError::Http(e) if e.is_connect())
+    }
 }
 
 /// One Server-Sent Event. `id` is the stream's last event id (empty if the server never sent
@@ -96,6 +101,14 @@ impl Client {
     /// dropped) that sends `token` as a bearer token on every request.
     pub fn new(base: &str, token: &str) -> Result<Client, ClientError> {
         let base = base.trim_end_matches('/');
+        // `127.0.0.1:5050` means `http://127.0.0.1:5050`.
+        let with_scheme;
+        let base = if base.contains("://") {
+            base
+        } else {
+            with_scheme = format!("http://{base}");
+            with_scheme.as_str()
+        };
         let invalid = |reason: String| ClientError::InvalidBase { base: base.to_string(), reason };
         let url = reqwest::Url::parse(base).map_err(|e| invalid(e.to_string()))?;
         // Built without TLS support for now, so refuse https up front rather than at every call.
@@ -281,7 +294,8 @@ mod tests {
         assert_eq!(client.base(), "http://127.0.0.1:5050");
         assert_eq!(client.url("/v1/agents"), "http://127.0.0.1:5050/v1/agents");
         assert_eq!(client.url("v1/agents"), "http://127.0.0.1:5050/v1/agents");
-        assert!(matches!(Client::new("127.0.0.1:5050", "t"), Err(ClientError::InvalidBase { .. })));
+        assert_eq!(Client::new("127.0.0.1:5050", "t").expect("no scheme means http").base(), "http://127.0.0.1:5050");
+        assert!(matches!(Client::new("http://bad host", "t"), Err(ClientError::InvalidBase { .. })));
         assert!(matches!(Client::new("https://master", "t"), Err(ClientError::InvalidBase { .. })));
         assert!(!format!("{client:?}").contains("secret"));
     }

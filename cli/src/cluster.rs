@@ -235,6 +235,9 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
 
 pub fn token_issue(args: TokenIssueArgs) -> anyhow::Result<()> {
     let kind = Kind::parse(&args.kind).ok_or_else(|| anyhow!("--kind must be operator, viewer, framework or agent"))?;
+    if args.ttl_secs == 0 {
+        bail!("--ttl-secs must be at least 1: a token with no lifetime is expired when issued");
+    }
     let data_dir = target::data_dir(args.data_dir.as_deref());
     if !data_dir.join(agora_server::auth::KEY_FILE).exists() {
         bail!("no cluster key in {}: start `agora dev` or `agora server` there first", data_dir.display());

@@ -99,7 +99,14 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<agora_agent::client::ClientError>() {
+                Some(client_error) if client_error.is_connect() => {
+                    eprintln!(
+                        "error: cannot reach the server (connection refused or unreachable); is `agora dev` running?"
+                    )
+                }
+                _ => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

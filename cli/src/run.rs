@@ -298,8 +298,8 @@ impl Runner {
             return Ok(None);
         }
         if self.args.verbose {
-            let why = status.message.as_deref().unwrap_or("");
-            eprintln!("[agora] task {} is {} {why}", status.task_id, status.state.as_str());
+            let why = status.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            eprintln!("[agora] task {} is {}{why}", status.task_id, status.state.as_str());
         }
         if status.state == TaskState::Running && self.output.is_empty() {
             self.follow_output();

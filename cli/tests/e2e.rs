@@ -38,6 +38,15 @@ async fn p1_dev_prints_url_and_token_and_the_cli_finds_them() {
     assert_eq!(list.agents.len(), 1);
     assert_eq!(list.agents[0].total.cpus, 4.0, "--resources sets what the agent offers");
     assert_eq!(list.agents[0].total.mem, 4096.0);
+    // A server that is not there is reported plainly; an address without a scheme is HTTP.
+    let out = std::process::Command::new(AGORA)
+        .args(["agents"])
+        .env("AGORA_ADDR", "127.0.0.1:1")
+        .env("AGORA_TOKEN", &cluster.token)
+        .output()
+        .expect("agora agents");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot reach the server"), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
