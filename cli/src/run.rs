@@ -78,7 +78,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let registered: FrameworkRegistered = client.post("/v1/frameworks", &registration).await?;
     let framework_id = registered.framework_id;
     let registration = RegisterFramework { id: Some(framework_id.clone()), ..registration };
-    let outcome = Runner::new(client.clone(), registration, args).drive().await;
+    let outcome = Runner::new(client.clone(), framework_id.clone(), registration, args).drive().await;
     // Tear down whatever happened: the framework is ours alone.
     if let Err(e) = client.delete(&format!("/v1/frameworks/{framework_id}")).await {
         if !e.is_not_found() {
@@ -97,8 +97,8 @@ struct Runner {
     args: RunArgs,
     wanted: Resources,
     launched: bool,
-    interrupted: bool,
-    stop_reason: Stop,
+    /// Set once we have asked for the task to be killed, with the reason.
+    stopped: Option<Stop>,
     output: Vec<tokio::task::JoinHandle<()>>,
     /// Told by an output follower when our own stdout or stderr is closed.
     output_closed: (tokio::sync::mpsc::Sender<()>, tokio::sync::mpsc::Receiver<()>),
@@ -112,18 +112,17 @@ enum Stop {
 }
 
 impl Runner {
-    fn new(client: Client, registration: RegisterFramework, args: RunArgs) -> Runner {
+    fn new(client: Client, framework_id: FrameworkId, registration: RegisterFramework, args: RunArgs) -> Runner {
         let wanted = Resources { cpus: args.cpus, mem: args.mem, disk: args.disk, ..Default::default() };
         Runner {
             client,
-            framework_id: registration.id.clone().unwrap_or_else(|| FrameworkId::from("")),
+            framework_id,
             registration,
             task_id: TaskId::from(format!("run-{}", &agora_api::TaskId::random().as_str()[..8]).as_str()),
             args,
             wanted,
             launched: false,
-            interrupted: false,
-            stop_reason: Stop::Signal,
+            stopped: None,
             output: Vec::new(),
             output_closed: tokio::sync::mpsc::channel(2),
         }
@@ -152,14 +151,13 @@ impl Runner {
 
     /// Asks for the task to be killed, once; a second request leaves at once.
     async fn stop(&mut self, why: Stop) -> anyhow::Result<Option<ExitCode>> {
-        if self.interrupted || !self.launched {
+        if self.stopped.is_some() || !self.launched {
             if matches!(why, Stop::Signal) {
                 eprintln!("interrupted");
             }
             return Ok(Some(ExitCode::from(exit_code_for_stop(why))));
         }
-        self.interrupted = true;
-        self.stop_reason = why;
+        self.stopped = Some(why);
         if matches!(why, Stop::Signal) {
             eprintln!("killing task {} (interrupt again to leave without waiting)", self.task_id);
         }
@@ -316,8 +314,7 @@ impl Runner {
                 let _ = tokio::time::timeout(Duration::from_secs(10), follower).await;
             }
         }
-        let stopped = self.interrupted.then_some(self.stop_reason);
-        Ok(Some(exit_code(&status, stopped)))
+        Ok(Some(exit_code(&status, self.stopped)))
     }
 
     /// Streams the task's stdout and stderr to ours.
