@@ -351,7 +351,7 @@ async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<C
             Ok(answer) => answer,
             // The file appears when the task starts; the task may not have started yet.
             Err(e) if e.is_not_found() => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
             // The server restarting, or the agent slow to answer: try again from the same offset.
