@@ -115,11 +115,12 @@ fn agent_heartbeat() {}
 fn agent_log_chunk() {}
 
 #[utoipa::path(get, path = "/v1/tasks/{task_id}/logs", tag = "operators", security(("bearer" = [])),
-    description = "A task's stdout or stderr, read from its agent's sandbox. To follow a task's output, call again from `X-Agora-Next-Offset` with `wait_secs` until `X-Agora-Task-Ended` is true and no bytes come back.",
+    description = "A task's stdout or stderr, read from its agent's sandbox. With `follow=true` the answer streams the output as it is written and ends when the task has ended. Without it, one chunk comes back: call again from `X-Agora-Next-Offset` (with `wait_secs` to wait for more) until `X-Agora-Task-Ended` is true and no bytes come back.",
     params(("task_id" = String, Path, description = "Task id"),
            ("framework_id" = Option<String>, Query, description = "The task's framework, when task ids collide"),
            ("stream" = Option<String>, Query, description = "`stdout` (default) or `stderr`"),
            ("offset" = Option<u64>, Query, description = "Byte offset to start from (default 0)"),
+           ("follow" = Option<bool>, Query, description = "Stream the output until the task ends"),
            ("max_bytes" = Option<u64>, Query, description = "The most bytes to return (default and cap 1 MiB)"),
            ("wait_secs" = Option<f64>, Query, description = "If nothing is past `offset` and the task runs, wait up to this long (cap 30 s) for more")),
     responses((status = 200, description = "The bytes; `X-Agora-Next-Offset` tells where to continue and `X-Agora-Task-Ended` whether more may come", body = Vec<u8>, content_type = "application/octet-stream"),

@@ -20,8 +20,6 @@ use std::time::Duration;
 
 /// How long `agora run` waits before saying that no offer fits yet.
 const WAITING_NOTE_AFTER: Duration = Duration::from_secs(5);
-/// How long one read of the task's output waits for new bytes.
-const LOG_WAIT_SECS: u64 = 10;
 /// Attempts to resume a broken event stream, a second apart at most: long enough to ride out a
 /// server restart.
 const MAX_RECONNECTS: u32 = 60;
@@ -342,42 +340,52 @@ enum Copied {
     OutputClosed,
 }
 
-/// Copies a task's output file to ours, following it (by long polling) until the task ends.
+/// Copies a task's output file to ours as it is written, until the task ends. A follow that
+/// breaks (the server restarting, say) is resumed from the bytes already copied.
 async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<Copied, ClientError> {
     let mut offset = 0u64;
     loop {
-        let path = format!("{task_path}&offset={offset}&wait_secs={}", LOG_WAIT_SECS);
-        let (chunk, headers) = match client.get_bytes(&path).await {
-            Ok(answer) => answer,
-            // The file appears when the task starts; the task may not have started yet.
-            Err(e) if e.is_not_found() => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
+        match client.get_stream(&format!("{task_path}&offset={offset}&follow=true")).await {
+            Ok(mut body) => {
+                while let Some(chunk) = body.next().await {
+                    let Ok(chunk) = chunk else { break };
+                    offset += chunk.len() as u64;
+                    if write_out(&chunk, to_stdout).is_err() {
+                        return Ok(Copied::OutputClosed);
+                    }
+                }
             }
-            // The server restarting, or the agent slow to answer: try again from the same offset.
-            Err(e) if e.status().is_none_or(|status| status >= 500) => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            }
+            // Not there yet (the server restarted and the agent has not reported back), or
+            // the server is away: try again below.
+            Err(e) if e.is_not_found() || e.status().is_none_or(|status| status >= 500) => {}
             Err(e) => return Err(e),
-        };
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let ended = header("x-agora-task-ended").as_deref() == Some("true");
-        offset = header("x-agora-next-offset").and_then(|v| v.parse().ok()).unwrap_or(offset + chunk.len() as u64);
-        if !chunk.is_empty() {
-            let result = if to_stdout {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&chunk).and_then(|_| out.flush())
-            } else {
-                let mut err = std::io::stderr().lock();
-                err.write_all(&chunk).and_then(|_| err.flush())
-            };
-            if result.is_err() {
-                return Ok(Copied::OutputClosed);
-            }
-        } else if ended {
-            return Ok(Copied::All);
         }
+        // The follow ended: because the task did, or because it broke. One plain read tells.
+        match client.get_bytes(&format!("{task_path}&offset={offset}")).await {
+            Ok((chunk, headers)) => {
+                let ended = headers.get("x-agora-task-ended").is_some_and(|v| v.as_bytes() == b"true");
+                offset += chunk.len() as u64;
+                if write_out(&chunk, to_stdout).is_err() {
+                    return Ok(Copied::OutputClosed);
+                }
+                if ended && chunk.is_empty() {
+                    return Ok(Copied::All);
+                }
+            }
+            Err(e) if e.is_not_found() || e.status().is_none_or(|status| status >= 500) => {}
+            Err(e) => return Err(e),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn write_out(chunk: &[u8], to_stdout: bool) -> std::io::Result<()> {
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(chunk).and_then(|_| out.flush())
+    } else {
+        let mut err = std::io::stderr().lock();
+        err.write_all(chunk).and_then(|_| err.flush())
     }
 }
 

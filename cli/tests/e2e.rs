@@ -850,3 +850,48 @@ async fn p2_run_rides_out_a_server_restart() {
     std::io::Read::read_to_string(&mut out, &mut rest).expect("the rest of the output");
     assert_eq!((status.code(), rest.as_str()), (Some(4), "done\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_logs_follow_a_running_task_until_it_ends() {
+    use futures::StreamExt as _;
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("logs")).await;
+    let offers = framework.offers().await;
+    let gate = cluster.data_dir().join("log-gate");
+    let line =
+        format!("echo first; while [ ! -e {} ]; do sleep 0.05; done; echo second >&2; echo last", gate.display());
+    framework
+        .launch(&offers[0], vec![shell_task(&offers[0].agent_id, "chatty", &line, 0.1, 32.0)])
+        .await
+        .expect("accept");
+    while framework.update("chatty", true).await.state != TaskState::Running {}
+    let url = |stream: &str| format!("{}/v1/tasks/chatty/logs?stream={stream}&follow=true", cluster.url);
+    let http = reqwest::Client::new();
+    let response = http.get(url("stdout")).bearer_auth(&cluster.token).send().await.expect("follow");
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"first\n") {
+        seen.extend_from_slice(&body.next().await.expect("more output").expect("bytes"));
+    }
+    // The answer stays open while the task runs, and ends when it has.
+    std::fs::write(&gate, "").expect("open the gate");
+    while let Some(chunk) = body.next().await {
+        seen.extend_from_slice(&chunk.expect("bytes"));
+    }
+    assert_eq!(String::from_utf8_lossy(&seen), "first\nlast\n");
+    // Once the task is over, a follow returns what there is and ends; offsets are honoured.
+    let stderr = http.get(url("stderr")).bearer_auth(&cluster.token).send().await.expect("follow");
+    assert_eq!(stderr.text().await.expect("text"), "second\n");
+    let tail =
+        http.get(format!("{}&offset=6", url("stdout"))).bearer_auth(&cluster.token).send().await.expect("follow");
+    assert_eq!(tail.text().await.expect("text"), "last\n");
+    // Unknown tasks and missing tokens get JSON errors, as everywhere else.
+    let unknown =
+        http.get(format!("{}/v1/tasks/nope/logs?follow=true", cluster.url)).bearer_auth(&cluster.token).send().await;
+    assert_eq!(unknown.expect("answer").status(), 404);
+    let anonymous = http.get(url("stdout")).send().await.expect("answer");
+    assert_eq!(anonymous.status(), 401);
+    let error: agora_api::ErrorBody = anonymous.json().await.expect("JSON error");
+    assert_eq!(error.code, "unauthorized");
+}

@@ -429,8 +429,8 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &HashMap<String, String>) -> Reply_ {
-    ctx.authorize(auth, Area::Read)?;
+/// The parameters of a task log read, from its query.
+fn log_request(task_id: TaskId, query: &HashMap<String, String>) -> Result<LogRequest, ServerError> {
     let number = |name: &str, default: f64| -> Result<f64, ServerError> {
         match query.get(name) {
             None => Ok(default),
@@ -450,14 +450,20 @@ async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &Ha
         None => 0,
         Some(v) => v.parse::<u64>().map_err(|_| ServerError::bad("invalid_query", "offset must be a byte offset"))?,
     };
-    let request = LogRequest {
+    Ok(LogRequest {
         framework_id: query.get("framework_id").map(|f| FrameworkId::from(f.as_str())),
         task_id,
         stream,
         offset,
         max_bytes: number("max_bytes", crate::logs::MAX_CHUNK_BYTES as f64)?.max(0.0) as u64,
         wait_secs: number("wait_secs", 0.0)?,
-    };
+    })
+}
+
+async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &HashMap<String, String>) -> Reply_ {
+    ctx.authorize(auth, Area::Read)?;
+    let request = log_request(task_id, query)?;
+    let stream = request.stream;
     // A long-polling reader must not hold up a shutdown.
     let mut shutdown = ctx.shutdown.clone();
     let chunk = tokio::select! {
@@ -479,6 +485,88 @@ async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &Ha
         "x-agora-task-ended",
         warp::http::HeaderValue::from_static(if chunk.info.task_ended { "true" } else { "false" }),
     );
+    Ok(response)
+}
+
+/// How long each read of a followed log waits for new output before asking again.
+const FOLLOW_WAIT_SECS: f64 = 10.0;
+
+/// `GET /v1/tasks/{id}/logs?follow=true`: the task's output as it is written, until the task
+/// ends. `None` for any other request. Served outside warp, which cannot stream such a body.
+pub fn follow_logs(
+    ctx: &Arc<Ctx>,
+    request: &hyper::Request<hyper::body::Incoming>,
+) -> Option<impl std::future::Future<Output = hyper::Response<crate::serve::Body>>> {
+    if request.method() != warp::http::Method::GET {
+        return None;
+    }
+    let task_id = request.uri().path().strip_prefix("/v1/tasks/")?.strip_suffix("/logs")?;
+    if task_id.contains('/') {
+        return None;
+    }
+    let query: HashMap<String, String> = request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if query.get("follow").map(String::as_str) != Some("true") {
+        return None;
+    }
+    let auth = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (ctx, task_id) = (ctx.clone(), TaskId::from(task_id));
+    Some(async move {
+        let response = match start_follow(&ctx, &auth, task_id, &query) {
+            Ok(response) => return response,
+            Err(e) => e.into_response(),
+        };
+        use http_body_util::BodyExt as _;
+        response.map(|body| body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed())
+    })
+}
+
+fn start_follow(
+    ctx: &Arc<Ctx>,
+    auth: &Option<String>,
+    task_id: TaskId,
+    query: &HashMap<String, String>,
+) -> Result<hyper::Response<crate::serve::Body>, ServerError> {
+    use http_body_util::BodyExt as _;
+    ctx.authorize(auth, Area::Read)?;
+    let mut request = log_request(task_id, query)?;
+    request.wait_secs = FOLLOW_WAIT_SECS;
+    // Unknown tasks get a 404 now, rather than an empty stream.
+    ctx.master.task_location(request.framework_id.as_ref(), &request.task_id)?;
+    let chunks = futures::stream::unfold((ctx.clone(), request, false), |(ctx, mut request, done)| async move {
+        if done {
+            return None;
+        }
+        let mut shutdown = ctx.shutdown.clone();
+        loop {
+            let chunk = tokio::select! {
+                chunk = ctx.logs.read(&ctx.master, request.clone()) => chunk,
+                _ = shutdown.wait_for(|stopping| *stopping) => return None,
+            };
+            let chunk = match chunk {
+                Ok(chunk) if chunk.info.found => chunk,
+                // The agent is gone or the file is: the stream ends, and the reader can ask again.
+                _ => return None,
+            };
+            if !chunk.data.is_empty() {
+                request.offset = chunk.info.offset.saturating_add(chunk.data.len() as u64);
+                let frame = Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(chunk.data));
+                return Some((frame, (ctx, request, false)));
+            }
+            if chunk.info.task_ended {
+                return None;
+            }
+        }
+    });
+    let body = http_body_util::StreamBody::new(chunks).boxed();
+    let mut response = hyper::Response::new(body);
+    response.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/octet-stream"));
     Ok(response)
 }
 

@@ -9,6 +9,7 @@ pub mod http;
 pub mod logs;
 pub mod master;
 pub mod metrics;
+pub mod serve;
 
 pub use auth::{Keys, Kind};
 pub use error::ServerError;
@@ -28,10 +29,10 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let allocator = tokio::spawn(master.clone().run_allocator(stop_rx.clone()));
     let ctx = Arc::new(http::Ctx { master, keys, shutdown: stop_rx, logs: logs::LogRelay::default() });
-    let graceful = async move {
-        shutdown.await;
+    serve::run(listener, ctx, shutdown, move || {
+        // Event streams and log followers end when they see this.
         let _ = stop_tx.send(true);
-    };
-    warp::serve(http::routes(ctx)).incoming(listener).graceful(graceful).run().await;
+    })
+    .await;
     allocator.abort();
 }

@@ -32,6 +32,7 @@ pub struct LogRelay {
 }
 
 /// What a reader asks for.
+#[derive(Clone)]
 pub struct LogRequest {
     pub framework_id: Option<FrameworkId>,
     pub task_id: TaskId,
