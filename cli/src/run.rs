@@ -308,8 +308,13 @@ impl Runner {
             if self.output.is_empty() {
                 self.follow_output();
             }
+            // They have a while to copy what is left; if the server is gone, they stop there.
+            let until = tokio::time::Instant::now() + Duration::from_secs(5);
             for follower in self.output.drain(..) {
-                let _ = tokio::time::timeout(Duration::from_secs(10), follower).await;
+                let abort = follower.abort_handle();
+                if tokio::time::timeout_at(until, follower).await.is_err() {
+                    abort.abort();
+                }
             }
         }
         Ok(Some(exit_code(&status, self.stopped)))
@@ -344,9 +349,12 @@ enum Copied {
 /// breaks (the server restarting, say) is resumed from the bytes already copied.
 async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<Copied, ClientError> {
     let mut offset = 0u64;
+    // Between attempts after a break: short at first, a second at most while the server is away.
+    let mut pause = Duration::from_millis(20);
     loop {
         match client.get_stream(&format!("{task_path}&offset={offset}&follow=true")).await {
             Ok(mut body) => {
+                pause = Duration::from_millis(20);
                 while let Some(chunk) = body.next().await {
                     let Ok(chunk) = chunk else { break };
                     offset += chunk.len() as u64;
@@ -375,7 +383,8 @@ async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<C
             Err(e) if e.is_not_found() || e.status().is_none_or(|status| status >= 500) => {}
             Err(e) => return Err(e),
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 
