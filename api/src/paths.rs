@@ -44,6 +44,7 @@ fn list_frameworks() {}
 fn get_framework() {}
 
 #[utoipa::path(delete, path = "/v1/frameworks/{id}", tag = "frameworks", security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    description = "Kills the framework's tasks and forgets it; its id cannot register again. An operator may also tear down a framework that has not registered since a master restart, whose tasks agents still report.",
     responses((status = 204, description = "Torn down: its tasks are killed"), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn teardown_framework() {}
 

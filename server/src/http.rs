@@ -173,7 +173,12 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let teardown = warp::path!("v1" / "frameworks" / FrameworkId).and(warp::delete()).and(c()).then(
         |id: FrameworkId, ctx: Arc<Ctx>, auth: Option<String>| async move {
             respond((|| {
-                ctx.authorize_framework(&auth, &id)?;
+                let claims = ctx.authorize_framework(&auth, &id)?;
+                // Only an operator may tear down a framework that has not registered with this
+                // master (its tasks were reported by agents after a restart).
+                if claims.kind != Kind::Operator && ctx.master.framework_principal(&id).is_none() {
+                    return Err(ServerError::not_found("framework", "unknown_framework", &id));
+                }
                 ctx.master.teardown(&id)?;
                 Ok(StatusCode::NO_CONTENT.into_response())
             })())

@@ -813,9 +813,15 @@ impl Master {
     }
 
     /// Kills the framework's tasks, withdraws its offers and forgets it.
+    /// Tears a framework down. A framework this master does not know but whose tasks its agents
+    /// report (it has not registered again since a master restart) can be torn down too, so
+    /// that its tasks need not run on for ever.
     pub fn teardown(&self, framework_id: &FrameworkId) -> Result<(), ServerError> {
         let mut state = self.lock();
-        Self::framework_mut(&mut state, framework_id)?;
+        let has_orphans = state.tasks.keys().any(|(f, _)| f == framework_id);
+        if !state.frameworks.contains_key(framework_id) && !has_orphans {
+            return Err(ServerError::not_found("framework", "unknown_framework", framework_id));
+        }
         Self::remove_framework(&mut state, framework_id);
         drop(state);
         self.trigger_allocation();
@@ -828,8 +834,10 @@ impl Master {
         for offer_id in offer_ids {
             Self::take_offer(state, &offer_id);
         }
-        let Some(framework) = state.frameworks.remove(framework_id) else { return };
-        for task_id in &framework.tasks {
+        let framework = state.frameworks.remove(framework_id);
+        let task_ids: Vec<TaskId> =
+            state.tasks.keys().filter(|(f, _)| f == framework_id).map(|(_, t)| t.clone()).collect();
+        for task_id in &task_ids {
             let key = (framework_id.clone(), task_id.clone());
             if let Some(task) = state.tasks.get_mut(&key) {
                 let grace = task.info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
@@ -838,13 +846,16 @@ impl Master {
                 Self::send_kill(state, &agent_id, framework_id, task_id, grace);
             }
         }
-        // Wake its streams so they end now.
-        framework.events.wake();
+        if let Some(framework) = &framework {
+            // Wake its streams so they end now.
+            framework.events.wake();
+        }
         if state.removed_frameworks.len() == REMOVED_FRAMEWORKS_KEPT {
             state.removed_frameworks.pop_front();
         }
         state.removed_frameworks.push_back(framework_id.clone());
-        tracing::info!(framework = %framework_id, name = %framework.name, "framework removed");
+        let name = framework.map(|f| f.name).unwrap_or_default();
+        tracing::info!(framework = %framework_id, %name, tasks = task_ids.len(), "framework removed");
     }
 
     // ----- agents -----
@@ -1720,5 +1731,24 @@ mod tests {
         assert_eq!(position, end);
         let (_, position, _) = master.open_framework_stream(&framework, Some(end)).expect("stream");
         assert_eq!(position, end);
+    }
+
+    #[test]
+    fn tasks_of_a_framework_that_never_came_back_can_be_torn_down() {
+        let master = Master::new(MasterConfig::default());
+        let (framework, agent) = (FrameworkId::from("gone-fw"), AgentId::from("agent-1"));
+        let t = task(&agent, "t", vec![]);
+        let running = RunningTask {
+            framework_id: framework.clone(),
+            task: t.clone(),
+            status: status(&t, &framework, TaskState::Running, "u"),
+        };
+        master.register_agent(agent_registration(Some(agent.clone()), vec![running])).expect("agent");
+        master.teardown(&framework).expect("teardown of an orphaned framework");
+        let commands = events(&master, StreamKey::Agent(agent));
+        assert!(commands.iter().any(|(name, data)| *name == "kill" && data.contains("gone-fw")));
+        let again = RegisterFramework { id: Some(framework.clone()), ..registration() };
+        assert_eq!(master.register_framework(again, "p").expect_err("removed").code(), "framework_removed");
+        assert_eq!(master.teardown(&FrameworkId::from("never-seen")).expect_err("unknown").code(), "unknown_framework");
     }
 }
