@@ -48,7 +48,7 @@ fn json<T: serde::Serialize>(value: &T) -> Reply_ {
     Ok(warp::reply::json(value).into_response())
 }
 
-/// Parses a JSON body; an empty body means the type's default where `allow_empty`.
+/// Parses a JSON body.
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ServerError> {
     serde_json::from_slice(body).map_err(|e| {
         let code = if e.is_syntax() || e.is_eof() { "malformed_json" } else { "invalid_body" };
@@ -56,6 +56,7 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ServerError> {
     })
 }
 
+/// Parses a JSON body; an empty body means the type's default.
 fn parse_or_default<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ServerError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         Ok(T::default())
@@ -198,10 +199,15 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             })())
         });
 
-    /// A `POST /v1/frameworks/{id}/<verb>` route whose body parses to `T`.
-    fn verb<T, F>(ctx: &Arc<Ctx>, name: &'static str, empty_ok: bool, call: F) -> BoxedFilter<(Response,)>
+    /// A `POST /v1/frameworks/{id}/<verb>` route whose body `read` turns into a `T`.
+    fn verb<T, F>(
+        ctx: &Arc<Ctx>,
+        name: &'static str,
+        read: fn(&Bytes) -> Result<T, ServerError>,
+        call: F,
+    ) -> BoxedFilter<(Response,)>
     where
-        T: DeserializeOwned + Default + Send + 'static,
+        T: Send + 'static,
         F: Fn(&Master, &FrameworkId, T) -> Reply_ + Clone + Send + Sync + 'static,
     {
         warp::path("v1")
@@ -218,35 +224,34 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                 async move {
                     respond((|| {
                         ctx.authorize_framework(&auth, &id)?;
-                        let req: T = if empty_ok { parse_or_default(&body)? } else { parse(&body)? };
-                        call(&ctx.master, &id, req)
+                        call(&ctx.master, &id, read(&body)?)
                     })())
                 }
             })
             .boxed()
     }
 
-    let accept = verb(&ctx, "accept", false, |m, id, req: AcceptBody| {
-        m.accept(id, req.0)?;
+    let accept = verb(&ctx, "accept", parse::<Accept>, |m, id, req| {
+        m.accept(id, req)?;
         accepted()
     });
-    let decline = verb(&ctx, "decline", false, |m, id, req: DeclineBody| {
-        m.decline(id, req.0)?;
+    let decline = verb(&ctx, "decline", parse::<Decline>, |m, id, req| {
+        m.decline(id, req)?;
         accepted()
     });
-    let revive = verb(&ctx, "revive", true, |m, id, _: Roles| {
+    let revive = verb(&ctx, "revive", parse_or_default::<Roles>, |m, id, _| {
         m.revive(id)?;
         accepted()
     });
-    let suppress = verb(&ctx, "suppress", true, |m, id, _: Roles| {
+    let suppress = verb(&ctx, "suppress", parse_or_default::<Roles>, |m, id, _| {
         m.suppress(id)?;
         accepted()
     });
-    let acknowledge = verb(&ctx, "acknowledge", false, |m, id, req: AckBody| {
-        m.acknowledge(id, req.0)?;
+    let acknowledge = verb(&ctx, "acknowledge", parse::<Acknowledge>, |m, id, req| {
+        m.acknowledge(id, req)?;
         accepted()
     });
-    let reconcile = verb(&ctx, "reconcile", true, |m, id, req: Reconcile| json(&m.reconcile(id, req)?));
+    let reconcile = verb(&ctx, "reconcile", parse_or_default::<Reconcile>, |m, id, req| json(&m.reconcile(id, req)?));
     let kill = warp::path!("v1" / "frameworks" / FrameworkId / "tasks" / TaskId / "kill")
         .and(warp::post())
         .and(c())
@@ -281,31 +286,6 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .unify()
         .boxed()
 }
-
-/// Wrappers that give bodies without a natural default one, so `verb` can treat all alike;
-/// the default is never used because those verbs refuse an empty body.
-macro_rules! required_body {
-    ($name:ident, $inner:ty, $default:expr) => {
-        struct $name($inner);
-        impl Default for $name {
-            fn default() -> Self {
-                $name($default)
-            }
-        }
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                <$inner>::deserialize(d).map($name)
-            }
-        }
-    };
-}
-required_body!(AcceptBody, Accept, Accept { offer_ids: vec![], operations: vec![], filters: Default::default() });
-required_body!(DeclineBody, Decline, Decline { offer_ids: vec![], filters: Default::default() });
-required_body!(
-    AckBody,
-    Acknowledge,
-    Acknowledge { task_id: TaskId::from(""), agent_id: AgentId::from(""), update_id: agora_api::UpdateId::from("") }
-);
 
 fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let c = || with_ctx(ctx.clone()).and(authorization());
