@@ -48,8 +48,7 @@ fn label(name: &str, value: &str) -> Labels {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("agora");
-        let m = Metrics {
+        let mut m = Metrics {
             agents: Family::default(),
             frameworks: Family::default(),
             offers_outstanding: Gauge::default(),
@@ -62,8 +61,9 @@ impl Metrics {
             offers_made: Counter::default(),
             tasks_launched: Counter::default(),
             status_updates: Counter::default(),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("agora"),
         };
+        let registry = &mut m.registry;
         registry.register("agents", "Agents by state (active, unreachable)", m.agents.clone());
         registry.register("frameworks", "Frameworks by connection (connected, disconnected)", m.frameworks.clone());
         registry.register(
@@ -83,7 +83,7 @@ impl Metrics {
         registry.register("offers", "Offers sent", m.offers_made.clone());
         registry.register("tasks_launched", "Tasks launched through accepts", m.tasks_launched.clone());
         registry.register("status_updates", "Task status updates received from agents", m.status_updates.clone());
-        Metrics { registry, ..m }
+        m
     }
 
     /// Sets the gauges from `snapshot` and renders the text exposition format.
