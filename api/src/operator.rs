@@ -84,8 +84,15 @@ pub struct OfferList {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ClusterView {
     pub version: String,
-    /// The replica that runs the allocator.
+    /// The replica that holds the allocator lease (empty while none does).
     pub leader: String,
+    /// The lease's epoch: it rises each time a replica takes the lease, and every allocator
+    /// write checks it, so a deposed leader changes nothing.
+    pub epoch: u64,
+    /// The state store: `embedded` or `redis`.
+    pub store: String,
+    /// The replica that answered this request.
+    pub replica: String,
     pub total: Resources,
     pub used: Resources,
     pub offered: Resources,

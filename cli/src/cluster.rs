@@ -1,6 +1,7 @@
 //! The long-running verbs: `agora dev`, `agora server`, `agora agent`, and `agora token issue`.
 
 use crate::target::{self, ADDRESS_FILE, ADMIN_TOKEN_FILE};
+use agora_server::store::{Store, StoreConfig};
 use agora_server::{Keys, Kind, Master, MasterConfig};
 use anyhow::{anyhow, bail, Context as _};
 use std::collections::BTreeMap;
@@ -26,6 +27,15 @@ pub struct MasterArgs {
     /// Seconds between heartbeats on event streams.
     #[arg(long, default_value_t = 15.0)]
     heartbeat_interval: f64,
+    /// Where the cluster's state lives: `file:DIR` (embedded, default DATA_DIR/state),
+    /// `memory:` (kept nowhere), or `redis://HOST:PORT/DB` (shared by every replica; add
+    /// `?prefix=NAME` to share one Redis between clusters).
+    #[arg(long, env = "AGORA_STORE")]
+    store: Option<String>,
+    /// Seconds the allocator lease lasts without renewal: a new leader takes over within about
+    /// twice this after the old one dies.
+    #[arg(long, default_value_t = 3.0)]
+    lease_ttl: f64,
 }
 
 #[derive(clap::Args)]
@@ -95,6 +105,7 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
         agent_timeout: secs("agent-timeout", args.agent_timeout)?,
         heartbeat_interval: secs("heartbeat-interval", args.heartbeat_interval)?,
         replica_name: format!("{}:{}", agora_agent::default_hostname(), args.listen.port()),
+        lease_ttl: secs("lease-ttl", args.lease_ttl)?,
         ..MasterConfig::default()
     })
 }
@@ -120,8 +131,18 @@ async fn stop_signal() {
 struct Started {
     url: String,
     keys: Arc<Keys>,
+    store: Store,
     server: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Started {
+    /// Stops serving, then writes out what the store still holds.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.store.close().await;
+    }
 }
 
 async fn start_master(args: &MasterArgs, data_dir: &Path) -> anyhow::Result<Started> {
@@ -131,12 +152,18 @@ async fn start_master(args: &MasterArgs, data_dir: &Path) -> anyhow::Result<Star
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
+    let address = match &args.store {
+        Some(address) => address.clone(),
+        None => format!("file:{}", data_dir.join("state").display()),
+    };
+    let store = Store::open(&address, StoreConfig::default()).await?;
+    tracing::info!(store = store.kind(), "state store open");
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let master = Master::new(config);
+    let master = Master::new(config, store.clone());
     let server = tokio::spawn(agora_server::serve(listener, master, keys.clone(), async move {
         let _ = stopped.changed().await;
     }));
-    Ok(Started { url, keys, server, stop })
+    Ok(Started { url, keys, store, server, stop })
 }
 
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
@@ -177,8 +204,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         Ok(Ok(())) => {}
     }
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
-    let _ = started.stop.send(true);
-    let _ = started.server.await;
+    started.stop().await;
     Ok(())
 }
 
@@ -187,8 +213,7 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let started = start_master(&args.master, &data_dir).await?;
     println!("Agora server listening at {}", started.url);
     stop_signal().await;
-    let _ = started.stop.send(true);
-    let _ = started.server.await;
+    started.stop().await;
     Ok(())
 }
 

@@ -28,6 +28,9 @@ pub enum ServerError {
     },
     #[error("{0}")]
     Internal(String),
+    /// The state store did not answer; the client should try again.
+    #[error("the state store is unavailable: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl ServerError {
@@ -52,6 +55,7 @@ impl ServerError {
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
             ServerError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ServerError::Io { .. } | ServerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServerError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -64,6 +68,7 @@ impl ServerError {
             ServerError::Forbidden { .. } => "forbidden",
             ServerError::NotFound { code, .. } => code,
             ServerError::Io { .. } | ServerError::Internal(_) => "internal",
+            ServerError::Store(_) => "store_unavailable",
         }
     }
 

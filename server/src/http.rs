@@ -5,6 +5,7 @@ use crate::auth::{Area, Claims, Keys, Kind};
 use crate::error::{error_response, ServerError};
 use crate::logs::{Chunk, LogRelay, LogRequest};
 use crate::master::{Master, StreamKey, StreamRead};
+use crate::store::StreamId;
 use agora_api::agent::{LogChunkInfo, LogStream, RegisterAgent, StatusUpdates};
 use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
 use agora_api::operator::{AgentList, FrameworkList, OfferList, TaskList};
@@ -119,10 +120,10 @@ impl Ctx {
     }
 
     /// A framework token acts only on frameworks its principal registered.
-    fn authorize_framework(&self, header: &Option<String>, id: &FrameworkId) -> Result<Claims, ServerError> {
+    async fn authorize_framework(&self, header: &Option<String>, id: &FrameworkId) -> Result<Claims, ServerError> {
         let claims = self.authorize(header, Area::FrameworkApi)?;
         if claims.kind == Kind::Framework {
-            match self.master.framework_principal(id) {
+            match self.master.framework_principal(id).await? {
                 Some(principal) if principal != claims.sub => {
                     return Err(ServerError::Forbidden {
                         message: format!("framework {id} belongs to another principal"),
@@ -147,9 +148,15 @@ pub fn routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
 fn system_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response());
     let readyz = warp::path!("readyz").and(warp::get()).map(|| "ready".into_response());
-    let metrics = warp::path!("metrics").and(warp::get()).and(with_ctx(ctx)).map(|ctx: Arc<Ctx>| {
-        let text = ctx.master.metrics.render(&ctx.master.gauges());
-        warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
+    let metrics = warp::path!("metrics").and(warp::get()).and(with_ctx(ctx)).then(|ctx: Arc<Ctx>| async move {
+        respond(
+            async {
+                let text = ctx.master.metrics.render(&ctx.master.gauges().await?);
+                let content_type = "text/plain; version=0.0.4; charset=utf-8";
+                Ok(warp::reply::with_header(text, "content-type", content_type).into_response())
+            }
+            .await,
+        )
     });
     let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
         warp::reply::with_header(agora_api::openapi_json(), "content-type", "application/json").into_response()
@@ -161,28 +168,34 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let c = || with_ctx(ctx.clone()).and(authorization());
     let register = warp::path!("v1" / "frameworks").and(warp::post()).and(c()).and(body()).then(
         |ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
-            respond((|| {
-                let claims = ctx.authorize(&auth, Area::FrameworkApi)?;
-                let req: RegisterFramework = parse(&body)?;
-                if let (Some(id), Kind::Framework) = (&req.id, claims.kind) {
-                    ctx.authorize_framework(&auth, id)?;
+            respond(
+                async {
+                    let claims = ctx.authorize(&auth, Area::FrameworkApi)?;
+                    let req: RegisterFramework = parse(&body)?;
+                    if let (Some(id), Kind::Framework) = (&req.id, claims.kind) {
+                        ctx.authorize_framework(&auth, id).await?;
+                    }
+                    json(&ctx.master.register_framework(req, &claims.sub).await?)
                 }
-                json(&ctx.master.register_framework(req, &claims.sub)?)
-            })())
+                .await,
+            )
         },
     );
     let teardown = warp::path!("v1" / "frameworks" / FrameworkId).and(warp::delete()).and(c()).then(
         |id: FrameworkId, ctx: Arc<Ctx>, auth: Option<String>| async move {
-            respond((|| {
-                let claims = ctx.authorize_framework(&auth, &id)?;
-                // Only an operator may tear down a framework that has not registered with this
-                // master (its tasks were reported by agents after a restart).
-                if claims.kind != Kind::Operator && ctx.master.framework_principal(&id).is_none() {
-                    return Err(ServerError::not_found("framework", "unknown_framework", &id));
+            respond(
+                async {
+                    let claims = ctx.authorize_framework(&auth, &id).await?;
+                    // Only an operator may tear down a framework that is not registered (its tasks
+                    // were reported by agents after the store was lost).
+                    if claims.kind != Kind::Operator && ctx.master.framework_principal(&id).await?.is_none() {
+                        return Err(ServerError::not_found("framework", "unknown_framework", &id));
+                    }
+                    ctx.master.teardown(&id).await?;
+                    Ok(StatusCode::NO_CONTENT.into_response())
                 }
-                ctx.master.teardown(&id)?;
-                Ok(StatusCode::NO_CONTENT.into_response())
-            })())
+                .await,
+            )
         },
     );
     let events = warp::path!("v1" / "frameworks" / FrameworkId / "events")
@@ -190,13 +203,16 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .and(c())
         .and(warp::header::optional::<String>("last-event-id"))
         .then(|id: FrameworkId, ctx: Arc<Ctx>, auth: Option<String>, last: Option<String>| async move {
-            respond((|| {
-                ctx.authorize_framework(&auth, &id)?;
-                let last = parse_last_event_id(last)?;
-                let (subscribed, position, generation) = ctx.master.open_framework_stream(&id, last)?;
-                let first = (subscribed.name(), subscribed.data());
-                Ok(event_stream(ctx.clone(), StreamKey::Framework(id), generation, position, Some(first)))
-            })())
+            respond(
+                async {
+                    ctx.authorize_framework(&auth, &id).await?;
+                    let last = parse_last_event_id(last)?;
+                    let (subscribed, position, generation) = ctx.master.open_framework_stream(&id, last).await?;
+                    let first = (subscribed.name(), subscribed.data());
+                    Ok(event_stream(ctx.clone(), StreamKey::Framework(id), generation, position, Some(first)))
+                }
+                .await,
+            )
         });
 
     /// A `POST /v1/frameworks/{id}/<verb>` route whose body `read` turns into a `T`.
@@ -208,7 +224,11 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     ) -> BoxedFilter<(Response,)>
     where
         T: Send + 'static,
-        F: Fn(&Master, &FrameworkId, T) -> Reply_ + Clone + Send + Sync + 'static,
+        F: Fn(Arc<Master>, FrameworkId, T) -> futures::future::BoxFuture<'static, Reply_>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
     {
         warp::path("v1")
             .and(warp::path("frameworks"))
@@ -222,47 +242,51 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             .then(move |id: FrameworkId, ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| {
                 let call = call.clone();
                 async move {
-                    respond((|| {
-                        ctx.authorize_framework(&auth, &id)?;
-                        call(&ctx.master, &id, read(&body)?)
-                    })())
+                    respond(
+                        async {
+                            ctx.authorize_framework(&auth, &id).await?;
+                            call(ctx.master.clone(), id, read(&body)?).await
+                        }
+                        .await,
+                    )
                 }
             })
             .boxed()
     }
 
+    use futures::FutureExt as _;
     let accept = verb(&ctx, "accept", parse::<Accept>, |m, id, req| {
-        m.accept(id, req)?;
-        accepted()
+        async move { m.accept(&id, req).await.and_then(|_| accepted()) }.boxed()
     });
     let decline = verb(&ctx, "decline", parse::<Decline>, |m, id, req| {
-        m.decline(id, req)?;
-        accepted()
+        async move { m.decline(&id, req).await.and_then(|_| accepted()) }.boxed()
     });
     let revive = verb(&ctx, "revive", parse_or_default::<Roles>, |m, id, _| {
-        m.revive(id)?;
-        accepted()
+        async move { m.revive(&id).await.and_then(|_| accepted()) }.boxed()
     });
     let suppress = verb(&ctx, "suppress", parse_or_default::<Roles>, |m, id, _| {
-        m.suppress(id)?;
-        accepted()
+        async move { m.suppress(&id).await.and_then(|_| accepted()) }.boxed()
     });
     let acknowledge = verb(&ctx, "acknowledge", parse::<Acknowledge>, |m, id, req| {
-        m.acknowledge(id, req)?;
-        accepted()
+        async move { m.acknowledge(&id, req).await.and_then(|_| accepted()) }.boxed()
     });
-    let reconcile = verb(&ctx, "reconcile", parse_or_default::<Reconcile>, |m, id, req| json(&m.reconcile(id, req)?));
+    let reconcile = verb(&ctx, "reconcile", parse_or_default::<Reconcile>, |m, id, req| {
+        async move { json(&m.reconcile(&id, req).await?) }.boxed()
+    });
     let kill = warp::path!("v1" / "frameworks" / FrameworkId / "tasks" / TaskId / "kill")
         .and(warp::post())
         .and(c())
         .and(body())
         .then(|id: FrameworkId, task_id: TaskId, ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
-            respond((|| {
-                ctx.authorize_framework(&auth, &id)?;
-                let req: Kill = parse_or_default(&body)?;
-                ctx.master.kill(&id, &task_id, req)?;
-                accepted()
-            })())
+            respond(
+                async {
+                    ctx.authorize_framework(&auth, &id).await?;
+                    let req: Kill = parse_or_default(&body)?;
+                    ctx.master.kill(&id, &task_id, req).await?;
+                    accepted()
+                }
+                .await,
+            )
         });
     register
         .or(teardown)
@@ -291,11 +315,14 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let c = || with_ctx(ctx.clone()).and(authorization());
     let register = warp::path!("v1" / "agents").and(warp::post()).and(c()).and(body()).then(
         |ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
-            respond((|| {
-                ctx.authorize(&auth, Area::AgentApi)?;
-                let req: RegisterAgent = parse(&body)?;
-                json(&ctx.master.register_agent(req)?)
-            })())
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::AgentApi)?;
+                    let req: RegisterAgent = parse(&body)?;
+                    json(&ctx.master.register_agent(req).await?)
+                }
+                .await,
+            )
         },
     );
     let commands = warp::path!("v1" / "agents" / AgentId / "commands")
@@ -303,30 +330,39 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .and(c())
         .and(warp::header::optional::<String>("last-event-id"))
         .then(|id: AgentId, ctx: Arc<Ctx>, auth: Option<String>, last: Option<String>| async move {
-            respond((|| {
-                ctx.authorize(&auth, Area::AgentApi)?;
-                let last = parse_last_event_id(last)?;
-                let (position, generation) = ctx.master.open_agent_stream(&id, last)?;
-                Ok(event_stream(ctx.clone(), StreamKey::Agent(id), generation, position, None))
-            })())
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::AgentApi)?;
+                    let last = parse_last_event_id(last)?;
+                    let (position, generation) = ctx.master.open_agent_stream(&id, last).await?;
+                    Ok(event_stream(ctx.clone(), StreamKey::Agent(id), generation, position, None))
+                }
+                .await,
+            )
         });
     let updates = warp::path!("v1" / "agents" / AgentId / "updates").and(warp::post()).and(c()).and(body()).then(
         |id: AgentId, ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
-            respond((|| {
-                ctx.authorize(&auth, Area::AgentApi)?;
-                let req: StatusUpdates = parse(&body)?;
-                ctx.master.agent_updates(&id, req)?;
-                accepted()
-            })())
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::AgentApi)?;
+                    let req: StatusUpdates = parse(&body)?;
+                    ctx.master.agent_updates(&id, req).await?;
+                    accepted()
+                }
+                .await,
+            )
         },
     );
     let heartbeat = warp::path!("v1" / "agents" / AgentId / "heartbeat").and(warp::post()).and(c()).then(
         |id: AgentId, ctx: Arc<Ctx>, auth: Option<String>| async move {
-            respond((|| {
-                ctx.authorize(&auth, Area::AgentApi)?;
-                ctx.master.agent_heartbeat(&id)?;
-                Ok(StatusCode::NO_CONTENT.into_response())
-            })())
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::AgentApi)?;
+                    ctx.master.agent_heartbeat(&id).await?;
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                }
+                .await,
+            )
         },
     );
     let log_chunk = warp::path!("v1" / "agents" / AgentId / "logs" / String)
@@ -350,41 +386,81 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
 fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let c = || with_ctx(ctx.clone()).and(authorization());
     let read = |ctx: &Ctx, auth: &Option<String>| ctx.authorize(auth, Area::Read).map(|_| ());
-    let cluster = warp::path!("v1" / "cluster")
-        .and(warp::get())
-        .and(c())
-        .map(move |ctx: Arc<Ctx>, auth| respond(read(&ctx, &auth).and_then(|_| json(&ctx.master.cluster()))));
-    let agents = warp::path!("v1" / "agents").and(warp::get()).and(c()).map(move |ctx: Arc<Ctx>, auth| {
-        respond(read(&ctx, &auth).and_then(|_| json(&AgentList { agents: ctx.master.agents() })))
+    let cluster = warp::path!("v1" / "cluster").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
+        respond(
+            async {
+                read(&ctx, &auth)?;
+                json(&ctx.master.cluster().await?)
+            }
+            .await,
+        )
     });
-    let agent = warp::path!("v1" / "agents" / AgentId)
-        .and(warp::get())
-        .and(c())
-        .map(move |id, ctx: Arc<Ctx>, auth| respond(read(&ctx, &auth).and_then(|_| json(&ctx.master.agent(&id)?))));
-    let frameworks = warp::path!("v1" / "frameworks").and(warp::get()).and(c()).map(move |ctx: Arc<Ctx>, auth| {
-        respond(read(&ctx, &auth).and_then(|_| json(&FrameworkList { frameworks: ctx.master.frameworks() })))
+    let agents = warp::path!("v1" / "agents").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
+        respond(
+            async {
+                read(&ctx, &auth)?;
+                json(&AgentList { agents: ctx.master.agents().await? })
+            }
+            .await,
+        )
     });
-    let framework = warp::path!("v1" / "frameworks" / FrameworkId)
-        .and(warp::get())
-        .and(c())
-        .map(move |id, ctx: Arc<Ctx>, auth| respond(read(&ctx, &auth).and_then(|_| json(&ctx.master.framework(&id)?))));
+    let agent = warp::path!("v1" / "agents" / AgentId).and(warp::get()).and(c()).then(
+        move |id, ctx: Arc<Ctx>, auth| async move {
+            respond(
+                async {
+                    read(&ctx, &auth)?;
+                    json(&ctx.master.agent(&id).await?)
+                }
+                .await,
+            )
+        },
+    );
+    let frameworks =
+        warp::path!("v1" / "frameworks").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
+            respond(
+                async {
+                    read(&ctx, &auth)?;
+                    json(&FrameworkList { frameworks: ctx.master.frameworks().await? })
+                }
+                .await,
+            )
+        });
+    let framework = warp::path!("v1" / "frameworks" / FrameworkId).and(warp::get()).and(c()).then(
+        move |id, ctx: Arc<Ctx>, auth| async move {
+            respond(
+                async {
+                    read(&ctx, &auth)?;
+                    json(&ctx.master.framework(&id).await?)
+                }
+                .await,
+            )
+        },
+    );
     let tasks = warp::path!("v1" / "tasks")
         .and(warp::get())
         .and(c())
         .and(warp::query::<HashMap<String, String>>().or(warp::any().map(HashMap::new)).unify())
-        .map(move |ctx: Arc<Ctx>, auth, query: HashMap<String, String>| {
-            respond(read(&ctx, &auth).and_then(|_| {
-                let state = match query.get("state") {
-                    Some(s) => Some(TaskState::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
-                        let states: Vec<&str> = TaskState::ALL.iter().map(|st| st.as_str()).collect();
-                        ServerError::bad("invalid_state", format!("`{s}` is not a task state: {}", states.join(", ")))
-                    })?),
-                    None => None,
-                };
-                let framework_id = query.get("framework_id").map(|f| FrameworkId::from(f.as_str()));
-                let agent_id = query.get("agent_id").map(|a| AgentId::from(a.as_str()));
-                json(&TaskList { tasks: ctx.master.tasks(framework_id.as_ref(), agent_id.as_ref(), state) })
-            }))
+        .then(move |ctx: Arc<Ctx>, auth, query: HashMap<String, String>| async move {
+            respond(
+                async {
+                    read(&ctx, &auth)?;
+                    let state = match query.get("state") {
+                        Some(s) => Some(TaskState::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
+                            let states: Vec<&str> = TaskState::ALL.iter().map(|st| st.as_str()).collect();
+                            ServerError::bad(
+                                "invalid_state",
+                                format!("`{s}` is not a task state: {}", states.join(", ")),
+                            )
+                        })?),
+                        None => None,
+                    };
+                    let framework_id = query.get("framework_id").map(|f| FrameworkId::from(f.as_str()));
+                    let agent_id = query.get("agent_id").map(|a| AgentId::from(a.as_str()));
+                    let tasks = ctx.master.tasks(framework_id.as_ref(), agent_id.as_ref(), state).await?;
+                    json(&TaskList { tasks })
+                }
+                .await,
+            )
         });
     let logs = warp::path!("v1" / "tasks" / TaskId / "logs")
         .and(warp::get())
@@ -393,8 +469,14 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .then(|task_id: TaskId, ctx: Arc<Ctx>, auth: Option<String>, query: HashMap<String, String>| async move {
             respond(task_logs(&ctx, &auth, task_id, &query).await)
         });
-    let offers = warp::path!("v1" / "offers").and(warp::get()).and(c()).map(move |ctx: Arc<Ctx>, auth| {
-        respond(read(&ctx, &auth).and_then(|_| json(&OfferList { offers: ctx.master.offers() })))
+    let offers = warp::path!("v1" / "offers").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
+        respond(
+            async {
+                read(&ctx, &auth)?;
+                json(&OfferList { offers: ctx.master.offers().await? })
+            }
+            .await,
+        )
     });
     cluster
         .or(agents)
@@ -503,7 +585,7 @@ pub fn follow_logs(
     let auth = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let (ctx, task_id) = (ctx.clone(), TaskId::from(task_id));
     Some(async move {
-        let response = match start_follow(&ctx, &auth, task_id, &query) {
+        let response = match start_follow(&ctx, &auth, task_id, &query).await {
             Ok(response) => return response,
             Err(e) => e.into_response(),
         };
@@ -512,7 +594,7 @@ pub fn follow_logs(
     })
 }
 
-fn start_follow(
+async fn start_follow(
     ctx: &Arc<Ctx>,
     auth: &Option<String>,
     task_id: TaskId,
@@ -523,31 +605,35 @@ fn start_follow(
     let mut request = log_request(task_id, query)?;
     request.wait_secs = FOLLOW_WAIT_SECS;
     // Unknown tasks get a 404 now, rather than an empty stream.
-    ctx.master.task_location(request.framework_id.as_ref(), &request.task_id)?;
-    let chunks = futures::stream::unfold((ctx.clone(), request, false), |(ctx, mut request, done)| async move {
-        if done {
-            return None;
-        }
+    ctx.master.task_location(request.framework_id.as_ref(), &request.task_id).await?;
+    // A task per follower feeds a channel: the body stays `Sync` whatever the store's futures are.
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
         let mut shutdown = ctx.shutdown.clone();
         loop {
             let chunk = tokio::select! {
                 chunk = ctx.logs.read(&ctx.master, request.clone()) => chunk,
-                _ = shutdown.wait_for(|stopping| *stopping) => return None,
+                _ = shutdown.wait_for(|stopping| *stopping) => return,
+                _ = tx.closed() => return,
             };
             let chunk = match chunk {
                 Ok(chunk) if chunk.info.found => chunk,
                 // The agent is gone or the file is: the stream ends, and the reader can ask again.
-                _ => return None,
+                _ => return,
             };
             if !chunk.data.is_empty() {
                 request.offset = chunk.info.offset.saturating_add(chunk.data.len() as u64);
-                let frame = Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(chunk.data));
-                return Some((frame, (ctx, request, false)));
-            }
-            if chunk.info.task_ended {
-                return None;
+                if tx.send(chunk.data).await.is_err() {
+                    return;
+                }
+            } else if chunk.info.task_ended {
+                return;
             }
         }
+    });
+    let chunks = futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |data| {
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(data))
     });
     let body = http_body_util::StreamBody::new(chunks).boxed();
     let mut response = hyper::Response::new(body);
@@ -555,12 +641,10 @@ fn start_follow(
     Ok(response)
 }
 
-fn parse_last_event_id(value: Option<String>) -> Result<Option<u64>, ServerError> {
+fn parse_last_event_id(value: Option<String>) -> Result<Option<StreamId>, ServerError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
-            ServerError::bad("invalid_last_event_id", "Last-Event-ID must be an event id from this stream")
-        }),
+        Some(v) => crate::master::parse_event_id(v).map(Some),
     }
 }
 
@@ -573,91 +657,108 @@ struct StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        self.master.close_stream(&self.key, self.generation);
+        let (master, key, generation) = (self.master.clone(), self.key.clone(), self.generation);
+        // Drop cannot wait: the bookkeeping runs on, if the runtime still does.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = master.close_stream(&key, generation).await {
+                    tracing::warn!(error = %e, "could not record a stream's end");
+                }
+            });
+        }
     }
 }
 
-/// Serves a log as Server-Sent Events: `first` (if any), then every event after `position`,
-/// then new events as they come, with a heartbeat each interval. A task per connection feeds a
-/// bounded channel; when the client goes away the channel closes and the task ends.
+/// Serves a stream as Server-Sent Events: `first` (if any), then every event after
+/// `position`, then new events as they come, with a heartbeat each interval. A task per
+/// connection feeds a bounded channel; when the client goes away the channel closes and the
+/// task ends. The task waits on the store's notifier for its stream, so it holds no store
+/// connection while idle.
 fn event_stream(
     ctx: Arc<Ctx>,
     key: StreamKey,
     generation: u64,
-    position: u64,
+    position: Option<StreamId>,
     first: Option<(&'static str, String)>,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<warp::sse::Event>(STREAM_BATCH);
-    let sse = |id: u64, name: &str, data: &str| warp::sse::Event::default().id(id.to_string()).event(name).data(data);
-    let heartbeat_name = match key {
-        StreamKey::Framework(_) => "heartbeat",
-        StreamKey::Agent(_) => "ping",
-    };
     tokio::spawn(async move {
-        let master = ctx.master.clone();
-        let _guard = StreamGuard { master: master.clone(), key: key.clone(), generation };
+        let _guard = StreamGuard { master: ctx.master.clone(), key: key.clone(), generation };
         let mut shutdown = ctx.shutdown.clone();
-        let mut after = position;
-        if let Some((name, data)) = first {
-            if tx.send(sse(after, name, &data)).await.is_err() {
-                return;
-            }
-        }
-        let mut heartbeat = tokio::time::interval(master.config.heartbeat_interval);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        heartbeat.tick().await;
-        loop {
-            let (read, notify) = master.read_stream(&key, generation, after, STREAM_BATCH);
-            let events = match read {
-                StreamRead::Events(read) => {
-                    if read.trimmed {
-                        let message = "events before this point were trimmed; reconcile to catch up";
-                        let data = serde_json::json!({"code": "events_trimmed", "message": message}).to_string();
-                        if tx.send(sse(after, "error", &data)).await.is_err() {
-                            return;
-                        }
-                    }
-                    read.events
-                }
-                StreamRead::Ended { code, message } => {
-                    let data = serde_json::json!({"code": code, "message": message}).to_string();
-                    let _ = tx.send(sse(after, "error", &data)).await;
-                    return;
-                }
-            };
-            if !events.is_empty() {
-                for event in events {
-                    after = event.id;
-                    if tx.send(sse(event.id, event.name, &event.data)).await.is_err() {
-                        return;
-                    }
-                }
-                continue;
-            }
-            let Some(notify) = notify else { return };
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // Re-check after registering for the wake-up, so an event appended in between is not missed.
-            match master.read_stream(&key, generation, after, 1) {
-                (StreamRead::Events(read), _) if read.events.is_empty() && !read.trimmed => {}
-                _ => continue,
-            }
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = heartbeat.tick() => {
-                    if tx.send(sse(after, heartbeat_name, "{}")).await.is_err() {
-                        return;
-                    }
-                }
-                _ = tx.closed() => return,
-                _ = shutdown.changed() => return,
-            }
+        let sent = tokio::select! {
+            sent = pump(&ctx, &key, generation, position, first, &tx) => sent,
+            _ = tx.closed() => Ok(()),
+            _ = shutdown.wait_for(|stopping| *stopping) => Ok(()),
+        };
+        if let Err(e) = sent {
+            // The store failed: end the stream; the client reconnects and resumes.
+            tracing::warn!(error = %e, "an event stream ended: the store failed");
+            let data = serde_json::json!({"code": e.code(), "message": e.to_string()}).to_string();
+            let _ = tx.send(warp::sse::Event::default().event("error").data(data)).await;
         }
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     let stream = futures::StreamExt::map(stream, Ok::<_, Infallible>);
     warp::sse::reply(stream).into_response()
+}
+
+/// Feeds a stream's events to `tx` until the stream ends or its client goes away.
+async fn pump(
+    ctx: &Ctx,
+    key: &StreamKey,
+    generation: u64,
+    position: Option<StreamId>,
+    first: Option<(&'static str, String)>,
+    tx: &mpsc::Sender<warp::sse::Event>,
+) -> Result<(), ServerError> {
+    let master = &ctx.master;
+    let heartbeat_name = match key {
+        StreamKey::Framework(_) => "heartbeat",
+        StreamKey::Agent(_) => "ping",
+    };
+    let mut after = position;
+    let id_of = |after: Option<StreamId>| after.map(|a| a.to_string()).unwrap_or_else(|| "0-0".to_string());
+    let sse = |id: String, name: &str, data: &str| warp::sse::Event::default().id(id).event(name).data(data);
+    if let Some((name, data)) = first {
+        if tx.send(sse(id_of(after), name, &data)).await.is_err() {
+            return Ok(());
+        }
+    }
+    let notify = master.store.watch(&key.store_key());
+    let mut heartbeat = tokio::time::interval(master.config.heartbeat_interval);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    loop {
+        // Register for the wake-up before reading, so an event appended in between is not missed.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let events = match master.read_stream(key, generation, after, STREAM_BATCH).await? {
+            StreamRead::Events(events) => events,
+            StreamRead::Ended { code, message } => {
+                let data = serde_json::json!({"code": code, "message": message}).to_string();
+                let _ = tx.send(sse(id_of(after), "error", &data)).await;
+                return Ok(());
+            }
+        };
+        if !events.is_empty() {
+            for event in events {
+                after = StreamId::parse(&event.id).or(after);
+                if tx.send(sse(event.id, &event.name, &event.data)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = heartbeat.tick() => {
+                if tx.send(sse(id_of(after), heartbeat_name, "{}")).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
 }
 
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {

@@ -10,6 +10,7 @@ pub mod logs;
 pub mod master;
 pub mod metrics;
 pub mod serve;
+pub mod store;
 
 pub use auth::{Keys, Kind};
 pub use error::ServerError;
@@ -27,7 +28,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let allocator = tokio::spawn(master.clone().run_allocator(stop_rx.clone()));
+    let allocator = tokio::spawn(master.clone().run_leader_loop(stop_rx.clone()));
     let ctx = Arc::new(http::Ctx { master, keys, shutdown: stop_rx, logs: logs::LogRelay::default() });
     serve::run(listener, ctx, shutdown, move || {
         // Event streams and log followers end when they see this.

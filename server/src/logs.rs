@@ -53,7 +53,7 @@ impl LogRelay {
             return Err(ServerError::bad("invalid_wait", "wait_secs must be a non-negative number"));
         }
         let wait_secs = req.wait_secs.min(MAX_WAIT_SECS);
-        let (framework_id, agent_id, _) = master.task_location(req.framework_id.as_ref(), &req.task_id)?;
+        let (framework_id, agent_id, _) = master.task_location(req.framework_id.as_ref(), &req.task_id).await?;
         let request_id = agora_api::UpdateId::random().0;
         let (tx, rx) = oneshot::channel();
         {
@@ -75,7 +75,7 @@ impl LogRelay {
             max_bytes: req.max_bytes.clamp(1, MAX_CHUNK_BYTES),
             wait_secs,
         });
-        if let Err(e) = master.send_agent_command(&agent_id, &command) {
+        if let Err(e) = master.send_agent_command(&agent_id, &command).await {
             self.waiters().remove(&request_id);
             return Err(e);
         }

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub offers_made: Counter,
     pub tasks_launched: Counter,
     pub status_updates: Counter,
+    /// Store transactions that met a concurrent change and were tried again.
+    pub store_conflicts: Counter,
 }
 
 fn label(name: &str, value: &str) -> Labels {
@@ -61,6 +63,7 @@ impl Metrics {
             offers_made: Counter::default(),
             tasks_launched: Counter::default(),
             status_updates: Counter::default(),
+            store_conflicts: Counter::default(),
             registry: Registry::with_prefix("agora"),
         };
         let registry = &mut m.registry;
@@ -83,6 +86,11 @@ impl Metrics {
         registry.register("offers", "Offers sent", m.offers_made.clone());
         registry.register("tasks_launched", "Tasks launched through accepts", m.tasks_launched.clone());
         registry.register("status_updates", "Task status updates received from agents", m.status_updates.clone());
+        registry.register(
+            "store_conflicts",
+            "Store transactions that met a concurrent change and were tried again",
+            m.store_conflicts.clone(),
+        );
         m
     }
 

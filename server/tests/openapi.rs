@@ -33,9 +33,10 @@ async fn every_documented_operation_reaches_a_route() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(agora_server::serve(listener, Master::new(MasterConfig::default()), keys, async move {
-        let _ = stopped.await;
-    }));
+    let server =
+        tokio::spawn(agora_server::serve(listener, Master::in_memory(MasterConfig::default()), keys, async move {
+            let _ = stopped.await;
+        }));
 
     let doc: serde_json::Value = serde_json::from_str(&agora_api::openapi_json()).expect("json");
     let paths = doc["paths"].as_object().expect("paths");

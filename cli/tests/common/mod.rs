@@ -3,6 +3,8 @@
 //! small framework written against the HTTP API.
 #![allow(dead_code)]
 
+pub mod replicas;
+
 use agora_agent::client::{Client, ClientError, EventStream};
 use agora_api::framework::{Accept, FrameworkEvent, FrameworkRegistered, Operation, RegisterFramework};
 use agora_api::operator::AgentList;
@@ -47,6 +49,35 @@ pub fn stop(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Mints a token with `agora token issue` from the key material in `data_dir`.
+pub fn issue_token(data_dir: &Path, kind: &str, name: &str) -> String {
+    let out = std::process::Command::new(AGORA)
+        .args(["token", "issue", "--kind", kind, "--name", name, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("agora token issue");
+    assert!(out.status.success(), "token issue failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+}
+
+/// Starts `agora agent` named `name`, with its work directory and logs under `dir`.
+pub fn spawn_agent_process(dir: &Path, masters: &str, token: &str, name: &str, resources: &str) -> Child {
+    let token_file = dir.join(format!("{name}.token"));
+    std::fs::write(&token_file, token).expect("token file");
+    let work_dir = dir.join("agents").join(name);
+    std::process::Command::new(AGORA)
+        .args(["agent", "--master", masters, "--resources", resources, "--hostname", name])
+        .arg("--token-file")
+        .arg(&token_file)
+        .arg("--work-dir")
+        .arg(&work_dir)
+        .env("AGORA_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.stderr"))).expect("stderr file"))
+        .spawn()
+        .expect("agora agent starts")
 }
 
 pub struct Cluster {
@@ -109,7 +140,7 @@ impl Cluster {
     }
 
     /// Stops `agora dev` and starts it again on the same address and data directory: a master
-    /// restart, which the embedded store does not survive.
+    /// restart, which the embedded store's file survives.
     pub async fn restart_dev(&mut self) {
         stop(&mut self.dev);
         let address = self.url.trim_start_matches("http://").to_string();
@@ -149,31 +180,13 @@ impl Cluster {
 
     /// Mints a token with `agora token issue`.
     pub fn issue_token(&self, kind: &str, name: &str) -> String {
-        let out = std::process::Command::new(AGORA)
-            .args(["token", "issue", "--kind", kind, "--name", name, "--data-dir"])
-            .arg(self.dir.path())
-            .output()
-            .expect("agora token issue");
-        assert!(out.status.success(), "token issue failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+        issue_token(self.dir.path(), kind, name)
     }
 
     /// Starts `agora agent` with its own work directory; returns its index for `agent_mut`.
     pub fn spawn_agent(&mut self, name: &str, resources: &str) -> usize {
-        let token_file = self.dir.path().join(format!("{name}.token"));
-        std::fs::write(&token_file, self.issue_token("agent", name)).expect("token file");
-        let work_dir = self.agent_work_dir(name);
-        let child = std::process::Command::new(AGORA)
-            .args(["agent", "--master", &self.url, "--resources", resources, "--hostname", name])
-            .arg("--token-file")
-            .arg(&token_file)
-            .arg("--work-dir")
-            .arg(&work_dir)
-            .env("AGORA_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.path().join(format!("{name}.stderr"))).expect("stderr file"))
-            .spawn()
-            .expect("agora agent starts");
+        let token = self.issue_token("agent", name);
+        let child = spawn_agent_process(self.dir.path(), &self.url, &token, name, resources);
         self.agents.push(child);
         self.agents.len() - 1
     }

@@ -1,0 +1,228 @@
+//! A cluster of `agora server` replicas sharing one real `redis-server`, with real agents: the
+//! harness of the state-tier tests. Every replica, agent and the Redis server is a process of
+//! its own, so tests can kill, pause and restart any of them.
+
+use super::{eventually, stop, AGORA, DEADLINE};
+use agora_agent::client::Client;
+use agora_api::operator::ClusterView;
+use agora_server::store::redis_server::RedisServer;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+
+pub struct Replica {
+    child: Option<Child>,
+    /// Stopped with SIGSTOP: it answers nothing until resumed.
+    paused: bool,
+    pub url: String,
+    /// `host:port`, to start it again on the same address.
+    pub listen: String,
+}
+
+pub struct Replicas {
+    pub dir: tempfile::TempDir,
+    pub redis: RedisServer,
+    /// The `--store` address every replica is given.
+    pub store: String,
+    pub token: String,
+    pub replicas: Vec<Replica>,
+    lease_ttl: String,
+    agent_timeout: String,
+    agents: Vec<Child>,
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        for agent in &mut self.agents {
+            stop(agent);
+        }
+        for replica in &mut self.replicas {
+            if let Some(child) = replica.child.as_mut() {
+                // A paused replica does not answer SIGTERM: wake it first.
+                let _ = signal(child, nix::sys::signal::Signal::SIGCONT);
+                stop(child);
+            }
+        }
+    }
+}
+
+pub fn signal(child: &Child, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal)
+}
+
+/// Starts `agora server` and waits for the line that says where it listens.
+async fn start_server(dir: &Path, index: usize, args: &[String]) -> (Child, String) {
+    let stdout_path = dir.join(format!("server{index}.stdout"));
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("server{index}.stderr")))
+        .expect("stderr file");
+    let child = std::process::Command::new(AGORA)
+        .arg("server")
+        .args(args)
+        .env("AGORA_LOG", "info")
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(stderr)
+        .spawn()
+        .expect("agora server starts");
+    let url = eventually(DEADLINE, "agora server to listen", || {
+        let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        async move {
+            let line = text.lines().find(|l| l.starts_with("Agora server listening at "))?;
+            Some(line.trim_start_matches("Agora server listening at ").trim().to_string())
+        }
+    })
+    .await;
+    (child, url)
+}
+
+impl Replicas {
+    /// Starts Redis (with an AOF fsynced every second) and `n` replicas on it.
+    pub async fn start(n: usize, lease_ttl_secs: f64, agent_timeout_secs: f64) -> Replicas {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let redis_dir = dir.path().join("redis");
+        std::fs::create_dir_all(&redis_dir).expect("redis dir");
+        let redis = RedisServer::start(&redis_dir, true).expect("redis-server starts (apt-get install redis-server)");
+        let store = format!("{}?prefix=agora-test", redis.url());
+        let mut cluster = Replicas {
+            dir,
+            redis,
+            store,
+            token: String::new(),
+            replicas: Vec::new(),
+            lease_ttl: lease_ttl_secs.to_string(),
+            agent_timeout: agent_timeout_secs.to_string(),
+            agents: Vec::new(),
+        };
+        for _ in 0..n {
+            // One at a time: the first makes the cluster key the others then read.
+            cluster.add_replica("127.0.0.1:0").await;
+        }
+        cluster.token = cluster.issue_token("operator", "admin");
+        cluster.wait_for_leader(None).await;
+        cluster
+    }
+
+    fn server_args(&self, listen: &str) -> Vec<String> {
+        let data_dir = self.data_dir().to_str().expect("utf-8 path").to_string();
+        [
+            "--listen",
+            listen,
+            "--data-dir",
+            &data_dir,
+            "--store",
+            &self.store,
+            "--lease-ttl",
+            &self.lease_ttl,
+            "--agent-timeout",
+            &self.agent_timeout,
+            "--heartbeat-interval",
+            "1",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    }
+
+    async fn add_replica(&mut self, listen: &str) -> usize {
+        let index = self.replicas.len();
+        let (child, url) = start_server(self.dir.path(), index, &self.server_args(listen)).await;
+        let listen = url.trim_start_matches("http://").to_string();
+        self.replicas.push(Replica { child: Some(child), paused: false, url, listen });
+        index
+    }
+
+    /// Starts replica `index` again on its address, after it was killed or stopped.
+    pub async fn restart_replica(&mut self, index: usize) {
+        let args = self.server_args(&self.replicas[index].listen);
+        let (child, url) = start_server(self.dir.path(), index, &args).await;
+        assert_eq!(url, self.replicas[index].url);
+        self.replicas[index].child = Some(child);
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn process(&self, index: usize) -> &Child {
+        self.replicas[index].child.as_ref().expect("the replica runs")
+    }
+
+    /// Pauses replica `index` (SIGSTOP), as a long GC pause or a frozen VM would.
+    pub fn pause_replica(&mut self, index: usize) {
+        signal(self.process(index), nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+        self.replicas[index].paused = true;
+    }
+
+    pub fn resume_replica(&mut self, index: usize) {
+        signal(self.process(index), nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
+        self.replicas[index].paused = false;
+    }
+
+    /// SIGKILLs replica `index`.
+    pub fn kill_replica(&mut self, index: usize) {
+        if let Some(mut child) = self.replicas[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn client(&self, index: usize) -> Client {
+        Client::new(&self.replicas[index].url, &self.token).expect("client")
+    }
+
+    pub fn client_with(&self, index: usize, token: &str) -> Client {
+        Client::new(&self.replicas[index].url, token).expect("client")
+    }
+
+    pub async fn cluster_view(&self, index: usize) -> Option<ClusterView> {
+        self.client(index).get("/v1/cluster").await.ok()
+    }
+
+    /// Waits until every running replica names the same leader, other than `not`; returns it.
+    pub async fn wait_for_leader(&self, not: Option<&str>) -> ClusterView {
+        eventually(DEADLINE, "the replicas to agree on a leader", || async move {
+            let mut views = Vec::new();
+            for (i, r) in self.replicas.iter().enumerate() {
+                if r.child.is_some() && !r.paused {
+                    views.push(self.cluster_view(i).await?);
+                }
+            }
+            let first = views.first()?.clone();
+            let agreed = views.iter().all(|v| (v.leader.as_str(), v.epoch) == (first.leader.as_str(), first.epoch));
+            (agreed && !first.leader.is_empty() && Some(first.leader.as_str()) != not).then_some(first)
+        })
+        .await
+    }
+
+    /// The index of the replica that leads, by its name.
+    pub async fn leader_index(&self) -> usize {
+        let leader = self.wait_for_leader(None).await.leader;
+        for (i, r) in self.replicas.iter().enumerate() {
+            if r.child.is_some() && self.cluster_view(i).await.is_some_and(|v| v.replica == leader) {
+                return i;
+            }
+        }
+        panic!("no running replica is the leader {leader}");
+    }
+
+    /// Mints a token with `agora token issue` from the replicas' key material.
+    pub fn issue_token(&self, kind: &str, name: &str) -> String {
+        super::issue_token(self.data_dir(), kind, name)
+    }
+
+    /// Starts `agora agent` against the replica at `masters`.
+    pub fn spawn_agent(&mut self, name: &str, resources: &str, masters: &str) -> usize {
+        let token = self.issue_token("agent", name);
+        let child = super::spawn_agent_process(self.data_dir(), masters, &token, name, resources);
+        self.agents.push(child);
+        self.agents.len() - 1
+    }
+
+    pub fn agent_work_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join("agents").join(name)
+    }
+
+    pub fn agent_process(&mut self, index: usize) -> &mut Child {
+        &mut self.agents[index]
+    }
+}

@@ -1,0 +1,335 @@
+//! What agents do: register (reporting what they run), open their command stream, heartbeat,
+//! and report status updates.
+
+use super::frameworks::{send_kill, task_keys};
+use super::records::{key, AgentConn, AgentRecord, TaskRecord};
+use super::*;
+use agora_api::agent::{AcknowledgeCommand, AgentRegistered, RegisterAgent, StatusUpdates};
+use agora_api::framework::Update;
+use agora_api::operator::AgentState;
+use agora_api::types::reason;
+use agora_api::TaskId;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+type TaskKey = (FrameworkId, TaskId);
+
+/// What is known about the frameworks a batch of tasks belongs to.
+struct FrameworkFacts {
+    exists: HashSet<FrameworkId>,
+    removed: HashSet<FrameworkId>,
+}
+
+impl Master {
+    /// Reads which of `ids` exist and which were torn down.
+    async fn framework_facts(&self, ids: impl IntoIterator<Item = FrameworkId>) -> Result<FrameworkFacts, ServerError> {
+        let ids: Vec<FrameworkId> = ids.into_iter().collect::<HashSet<_>>().into_iter().collect();
+        let mut keys: Vec<String> = ids.iter().map(key::framework).collect();
+        keys.extend(ids.iter().map(key::removed));
+        let records = self.store.get(&keys).await?;
+        let (live, removed) = records.split_at(ids.len());
+        Ok(FrameworkFacts {
+            exists: ids.iter().zip(live).filter(|(_, r)| r.is_some()).map(|(id, _)| id.clone()).collect(),
+            removed: ids.iter().zip(removed).filter(|(_, r)| r.is_some()).map(|(id, _)| id.clone()).collect(),
+        })
+    }
+
+    async fn load_tasks(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, Loaded<TaskRecord>>, ServerError> {
+        let store_keys: Vec<String> = keys.iter().map(|(f, t)| key::task(f, t)).collect();
+        let loaded = self.load_many::<TaskRecord>(&store_keys).await?;
+        Ok(keys.iter().cloned().zip(loaded).filter_map(|(k, t)| Some((k, t?))).collect())
+    }
+
+    pub async fn register_agent(&self, req: RegisterAgent) -> Result<AgentRegistered, ServerError> {
+        if req.hostname.is_empty() {
+            return Err(ServerError::bad("invalid_name", "hostname must not be empty"));
+        }
+        check_name("hostname", &req.hostname)?;
+        if !req.resources.is_well_formed() {
+            return Err(ServerError::bad("invalid_resources", "resources must be finite and non-negative"));
+        }
+        for (k, v) in &req.attributes {
+            check_name("attribute", k)?;
+            check_name("attribute", v)?;
+        }
+        for t in &req.tasks {
+            check_id("task id", t.task.task_id.as_str())?;
+            check_id("framework id", t.framework_id.as_str())?;
+            if !t.task.resources.is_well_formed() {
+                return Err(ServerError::bad("invalid_resources", "task resources must be finite and non-negative"));
+            }
+        }
+        let id = match &req.agent_id {
+            Some(id) => {
+                check_id("agent id", id.as_str())?;
+                id.clone()
+            }
+            None => AgentId::random(),
+        };
+        let hostname = req.hostname.clone();
+        transact!(self, self.registration(&id, &req).await)?;
+        self.store.zadd(key::AGENTS_SEEN, id.as_str(), now_secs()).await?;
+        tracing::info!(agent = %id, %hostname, "agent registered");
+        Ok(AgentRegistered { agent_id: id, heartbeat_interval_secs: self.agent_heartbeat_interval().as_secs_f64() })
+    }
+
+    /// One attempt at registering an agent. The agent is the source of truth for what runs on it.
+    async fn registration(&self, id: &AgentId, req: &RegisterAgent) -> Result<(Txn, ()), ServerError> {
+        let previous = self.load::<AgentRecord>(&key::agent(id)).await?;
+        let placed = task_keys(&self.store.members(&key::agent_tasks(id)).await?);
+        let mut reported: BTreeMap<TaskKey, &agora_api::agent::RunningTask> = BTreeMap::new();
+        for running in &req.tasks {
+            reported.entry((running.framework_id.clone(), running.task.task_id.clone())).or_insert(running);
+        }
+        let mut all: Vec<TaskKey> = placed.clone();
+        all.extend(reported.keys().cloned());
+        let known = self.load_tasks(&all).await?;
+        let facts = self.framework_facts(all.iter().map(|(f, _)| f.clone())).await?;
+        let registered_after = self.store.last_id(&key::agent_commands(id)).await?.map(|i| i.to_string());
+
+        let mut txn = Txn::default();
+        txn.check(key::agent(id), previous.as_ref().map_or(0, |p| p.version));
+        // Resources and offers may have changed: withdraw what was offered from this agent.
+        for offer in self.load_offers(&self.store.members(&key::agent_offers(id)).await?).await? {
+            rescind_offer(&mut txn, &offer);
+        }
+        let record = AgentRecord {
+            hostname: req.hostname.clone(),
+            attributes: req.attributes.clone(),
+            total: req.resources.clone(),
+            state: AgentState::Active,
+            registered_at: previous.as_ref().map_or_else(now_secs, |p| p.value.registered_at),
+            registered_after,
+        };
+        txn.put(key::agent(id), encode(&record));
+        txn.op(Op::SetAdd(key::AGENTS.to_string(), id.to_string()));
+        // Tasks the master placed here that the agent no longer runs are gone.
+        for task_key in placed.iter().filter(|k| !reported.contains_key(k)) {
+            if let Some(task) = known.get(task_key).filter(|t| !t.value.status.state.is_terminal()) {
+                let gone = status(
+                    &task.value.info,
+                    &task_key.0,
+                    TaskState::Gone,
+                    reason::AGENT_RESTARTED,
+                    "the agent no longer runs this task".into(),
+                );
+                finish_task(&mut txn, task, gone.clone());
+                if facts.exists.contains(&task_key.0) {
+                    push_event(&mut txn, &task_key.0, &FrameworkEvent::Update(Update { status: gone }));
+                }
+            }
+        }
+        for (task_key, running) in &reported {
+            adopt(&mut txn, id, task_key, running, known.get(task_key), &facts);
+        }
+        wake_allocator(&mut txn);
+        Ok((txn, ()))
+    }
+
+    /// Opens an agent's command stream; returns the position to read after and the generation.
+    pub async fn open_agent_stream(
+        &self,
+        id: &AgentId,
+        last_event_id: Option<StreamId>,
+    ) -> Result<(Option<StreamId>, u64), ServerError> {
+        let commands = key::agent_commands(id);
+        transact!(self, {
+            let agent = self
+                .load::<AgentRecord>(&key::agent(id))
+                .await?
+                .ok_or_else(|| ServerError::not_found("agent", "unknown_agent", id))?;
+            let conn = self.load::<AgentConn>(&key::agent_conn(id)).await?;
+            let (version, old) = conn.map(|c| (c.version, c.value)).unwrap_or_default();
+            let generation = old.generation + 1;
+            let mut txn = Txn::default();
+            txn.check(key::agent_conn(id), version).put(key::agent_conn(id), encode(&AgentConn { generation }));
+            txn.op(Op::Wake(commands.clone()));
+            // A new connection without Last-Event-ID gets the commands queued since registration.
+            let position = last_event_id.or_else(|| agent.value.registered_after.as_deref().and_then(StreamId::parse));
+            Ok((txn, (position, generation)))
+        })
+    }
+
+    pub async fn agent_heartbeat(&self, agent_id: &AgentId) -> Result<(), ServerError> {
+        let agent = self
+            .load::<AgentRecord>(&key::agent(agent_id))
+            .await?
+            .ok_or_else(|| ServerError::not_found("agent", "unknown_agent", agent_id))?;
+        if agent.value.state == AgentState::Unreachable {
+            // It must register again to report what it runs; until then it gets no work.
+            return Err(ServerError::not_found("agent", "unknown_agent", agent_id));
+        }
+        self.store.zadd(key::AGENTS_SEEN, agent_id.as_str(), now_secs()).await?;
+        Ok(())
+    }
+
+    pub async fn agent_updates(&self, agent_id: &AgentId, req: StatusUpdates) -> Result<(), ServerError> {
+        for update in &req.updates {
+            check_id("task id", update.task_id.as_str())?;
+            check_id("framework id", update.framework_id.as_str())?;
+            if &update.agent_id != agent_id {
+                return Err(ServerError::bad("wrong_agent", "an agent reports only its own tasks"));
+            }
+            if update.update_id.is_none() {
+                return Err(ServerError::bad("missing_update_id", "agent updates must carry an update_id"));
+            }
+        }
+        transact!(self, self.apply_updates(agent_id, &req).await)?;
+        self.metrics.status_updates.inc_by(req.updates.len() as u64);
+        self.store.zadd(key::AGENTS_SEEN, agent_id.as_str(), now_secs()).await?;
+        Ok(())
+    }
+
+    async fn apply_updates(&self, agent_id: &AgentId, req: &StatusUpdates) -> Result<(Txn, ()), ServerError> {
+        if self.store.get_one(&key::agent(agent_id)).await?.is_none() {
+            return Err(ServerError::not_found("agent", "unknown_agent", agent_id));
+        }
+        let keys: Vec<TaskKey> = req.updates.iter().map(|u| (u.framework_id.clone(), u.task_id.clone())).collect();
+        let mut tasks = self.load_tasks(&keys).await?;
+        if tasks.values().any(|t| &t.value.info.agent_id != agent_id) {
+            return Err(ServerError::bad("wrong_agent", "an agent reports only its own tasks"));
+        }
+        let facts = self.framework_facts(keys.iter().map(|(f, _)| f.clone())).await?;
+        let mut txn = Txn::default();
+        for (task_key, update) in keys.iter().zip(&req.updates) {
+            let mut update = update.clone();
+            let latest = update.latest_state.take();
+            match tasks.get_mut(task_key) {
+                Some(task) if !task.value.status.state.is_terminal() => {
+                    if update.state.is_terminal() {
+                        finish_task(&mut txn, task, update.clone());
+                        task.value.status = update.clone();
+                    } else if let Some(ended) = latest.filter(|s| s.is_terminal()) {
+                        // Ended, though the framework has yet to acknowledge its way to the end:
+                        // free the resources now; the terminal update follows.
+                        let mut ended_status = update.clone();
+                        ended_status.state = ended;
+                        ended_status.message = Some("ended; its final update follows the earlier ones".into());
+                        finish_task(&mut txn, task, ended_status.clone());
+                        task.value.status = ended_status;
+                    } else {
+                        task.value.status = update.clone();
+                        let task_key = key::task(&task_key.0, &task_key.1);
+                        txn.check(task_key.clone(), task.version).put(task_key, encode(&task.value));
+                    }
+                }
+                // The final update of a task already freed by `latest_state`: keep its details.
+                Some(task) if update.state.is_terminal() => {
+                    task.value.status = update.clone();
+                    let task_key = key::task(&task_key.0, &task_key.1);
+                    txn.check(task_key.clone(), task.version).put(task_key, encode(&task.value));
+                }
+                // A resend of an update for a task that has ended: deliver it again below.
+                Some(_) => {}
+                // Never placed by this cluster (or forgotten long ago) and still running: kill
+                // it, as Mesos does, so it cannot hold resources nobody accounts for.
+                None if !update.state.is_terminal() => {
+                    send_kill(&mut txn, agent_id, &task_key.0, &task_key.1, DEFAULT_KILL_GRACE_SECS);
+                }
+                None => {}
+            }
+            if facts.exists.contains(&task_key.0) {
+                push_event(&mut txn, &task_key.0, &FrameworkEvent::Update(Update { status: update }));
+            } else if facts.removed.contains(&task_key.0) {
+                ack_orphan_update(&mut txn, agent_id, &update);
+            }
+            // Otherwise the framework is unknown but may register again (after the store was
+            // lost): the agent keeps the update and sends it again until it does.
+        }
+        Ok((txn, ()))
+    }
+
+    /// Queues a command on an agent's stream.
+    pub async fn send_agent_command(&self, agent_id: &AgentId, command: &AgentCommand) -> Result<(), ServerError> {
+        let agent = self
+            .load::<AgentRecord>(&key::agent(agent_id))
+            .await?
+            .ok_or_else(|| ServerError::not_found("agent", "unknown_agent", agent_id))?;
+        if agent.value.state != AgentState::Active {
+            return Err(ServerError::Timeout {
+                code: "agent_unreachable",
+                message: format!("agent {agent_id} is unreachable"),
+            });
+        }
+        let mut txn = Txn::default();
+        push_command(&mut txn, agent_id, command);
+        self.store.commit(&txn).await?;
+        Ok(())
+    }
+}
+
+/// Adds one task an agent reports at registration to the transaction.
+fn adopt(
+    txn: &mut Txn,
+    agent_id: &AgentId,
+    task_key: &TaskKey,
+    running: &agora_api::agent::RunningTask,
+    known: Option<&Loaded<TaskRecord>>,
+    facts: &FrameworkFacts,
+) {
+    let (framework_id, task_id) = task_key;
+    let mut reported = running.status.clone();
+    (reported.agent_id, reported.framework_id, reported.task_id) =
+        (agent_id.clone(), framework_id.clone(), task_id.clone());
+    let record_key = key::task(framework_id, task_id);
+    let member = key::task_member(framework_id, task_id);
+    let ended_before = known.is_some_and(|k| k.value.status.state.is_terminal());
+    if reported.state.is_terminal() {
+        // Ended, its last update not yet acknowledged: the agent sends that update again.
+        // Remember the task even if the store never knew it, so that its logs can be read and
+        // its update acknowledged.
+        match known {
+            Some(task) if !ended_before => finish_task(txn, task, reported),
+            Some(_) => {}
+            None => {
+                let mut info = running.task.clone();
+                info.agent_id = agent_id.clone();
+                let record =
+                    TaskRecord { framework_id: framework_id.clone(), info, status: reported, kill_requested: None };
+                txn.check(record_key.clone(), 0).put(record_key, encode(&record));
+                txn.op(Op::ZAdd(key::TASKS_DONE.to_string(), member, now_secs()));
+            }
+        }
+        return;
+    }
+    let record = match known {
+        Some(task) if !ended_before => {
+            let was_away = matches!(task.value.status.state, TaskState::Unreachable | TaskState::Lost);
+            if let Some(grace) = task.value.kill_requested {
+                send_kill(txn, agent_id, framework_id, task_id, grace);
+            }
+            if was_away && facts.exists.contains(framework_id) {
+                push_event(txn, framework_id, &FrameworkEvent::Update(Update { status: reported.clone() }));
+            }
+            txn.check(record_key.clone(), task.version);
+            TaskRecord { status: reported, ..task.value.clone() }
+        }
+        _ => {
+            let mut info = running.task.clone();
+            info.agent_id = agent_id.clone();
+            // A task already reported ended, or whose framework was torn down, must not run on;
+            // it holds its resources until it has stopped.
+            if ended_before || facts.removed.contains(framework_id) {
+                let grace = info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
+                send_kill(txn, agent_id, framework_id, task_id, grace);
+            }
+            txn.check(record_key.clone(), known.map_or(0, |k| k.version));
+            TaskRecord { framework_id: framework_id.clone(), info, status: reported, kill_requested: None }
+        }
+    };
+    txn.put(record_key, encode(&record));
+    txn.op(Op::SetAdd(key::TASKS.to_string(), member.clone()));
+    txn.op(Op::SetAdd(key::framework_tasks(framework_id), task_id.to_string()));
+    txn.op(Op::SetAdd(key::agent_tasks(agent_id), member));
+}
+
+/// An update nobody will acknowledge (its framework is gone): acknowledge it for them, so the
+/// agent stops retrying.
+fn ack_orphan_update(txn: &mut Txn, agent_id: &AgentId, update: &TaskStatus) {
+    let Some(update_id) = update.update_id.clone() else { return };
+    let command = AgentCommand::Acknowledge(AcknowledgeCommand {
+        framework_id: update.framework_id.clone(),
+        task_id: update.task_id.clone(),
+        update_id,
+    });
+    push_command(txn, agent_id, &command);
+}

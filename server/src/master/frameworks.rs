@@ -1,0 +1,581 @@
+//! What frameworks do: register, subscribe, accept and decline offers, acknowledge, reconcile,
+//! kill, tear down.
+
+use super::records::{key, split_task_member, Filters, FrameworkConn, FrameworkRecord, RemovedRecord, TaskRecord};
+use super::*;
+use agora_api::agent::{AcknowledgeCommand, KillCommand, LaunchCommand};
+use agora_api::framework::{
+    Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Operation, Reconcile, Reconciled, RegisterFramework,
+    Subscribed, Update,
+};
+use agora_api::types::reason;
+use agora_api::{Offer, OfferId, TaskId};
+use std::collections::HashSet;
+
+impl Master {
+    pub async fn register_framework(
+        &self,
+        req: RegisterFramework,
+        principal: &str,
+    ) -> Result<FrameworkRegistered, ServerError> {
+        check_name("name", &req.name)?;
+        if req.roles.is_empty() || req.roles.len() > 64 {
+            return Err(ServerError::bad("invalid_role", "a framework needs 1 to 64 roles"));
+        }
+        for role in &req.roles {
+            check_role(role)?;
+        }
+        if !req.failover_timeout_secs.is_finite() || req.failover_timeout_secs < 0.0 {
+            return Err(ServerError::bad("invalid_timeout", "failover_timeout_secs must be a non-negative number"));
+        }
+        let id = match &req.id {
+            Some(id) => {
+                check_id("framework id", id.as_str())?;
+                id.clone()
+            }
+            None => FrameworkId::random(),
+        };
+        let failover_timeout_secs = req.failover_timeout_secs.min(MAX_REFUSE_SECS);
+        transact!(self, {
+            let mut txn = Txn::default();
+            if self.load::<RemovedRecord>(&key::removed(&id)).await?.is_some() {
+                return Err(ServerError::Conflict {
+                    code: "framework_removed",
+                    message: format!("framework {id} was torn down; register without an id"),
+                });
+            }
+            let existing = self.load::<FrameworkRecord>(&key::framework(&id)).await?;
+            let record = match &existing {
+                // Failover: same id, same tasks; the new settings apply from now on.
+                Some(existing) => FrameworkRecord {
+                    name: req.name.clone(),
+                    roles: req.roles.clone(),
+                    failover_timeout_secs,
+                    capabilities: req.capabilities.clone(),
+                    ..existing.value.clone()
+                },
+                None => {
+                    let conn = FrameworkConn { since: now_secs(), ..Default::default() };
+                    txn.check(key::framework_conn(&id), 0).put(key::framework_conn(&id), encode(&conn));
+                    txn.op(Op::SetAdd(key::FRAMEWORKS.to_string(), id.to_string()));
+                    FrameworkRecord {
+                        name: req.name.clone(),
+                        roles: req.roles.clone(),
+                        failover_timeout_secs,
+                        capabilities: req.capabilities.clone(),
+                        principal: principal.to_string(),
+                        registered_at: now_secs(),
+                        suppressed: false,
+                    }
+                }
+            };
+            txn.check(key::framework(&id), existing.map_or(0, |e| e.version));
+            txn.check(key::removed(&id), 0);
+            txn.put(key::framework(&id), encode(&record));
+            Ok((txn, ()))
+        })?;
+        Ok(FrameworkRegistered {
+            framework_id: id,
+            heartbeat_interval_secs: self.config.heartbeat_interval.as_secs_f64(),
+        })
+    }
+
+    pub(crate) async fn framework_record(&self, id: &FrameworkId) -> Result<Loaded<FrameworkRecord>, ServerError> {
+        self.load(&key::framework(id))
+            .await?
+            .ok_or_else(|| ServerError::not_found("framework", "unknown_framework", id))
+    }
+
+    /// Opens a framework stream: returns the `subscribed` event, the position to read after
+    /// (`None`: from the stream's start) and the connection's generation. `last_event_id`
+    /// resumes; otherwise the stream starts now.
+    pub async fn open_framework_stream(
+        &self,
+        id: &FrameworkId,
+        last_event_id: Option<StreamId>,
+    ) -> Result<(FrameworkEvent, Option<StreamId>, u64), ServerError> {
+        let heartbeat_interval_secs = self.config.heartbeat_interval.as_secs_f64();
+        let events = key::framework_events(id);
+        let generation = transact!(self, {
+            let framework = self.framework_record(id).await?;
+            let conn = self.load::<FrameworkConn>(&key::framework_conn(id)).await?;
+            let (version, old) = conn.map(|c| (c.version, c.value)).unwrap_or_default();
+            let new = FrameworkConn {
+                generation: old.generation + 1,
+                connected: true,
+                ever_connected: true,
+                since: now_secs(),
+                replica: self.replica.clone(),
+            };
+            let mut txn = Txn::default();
+            txn.check(key::framework(id), framework.version);
+            txn.check(key::framework_conn(id), version).put(key::framework_conn(id), encode(&new));
+            // Tell a replaced stream, on whichever replica, to end.
+            txn.op(Op::Wake(events.clone()));
+            wake_allocator(&mut txn);
+            Ok((txn, new.generation))
+        })?;
+        let position = match last_event_id {
+            Some(id) => Some(id),
+            None => self.store.last_id(&events).await?,
+        };
+        let subscribed = FrameworkEvent::Subscribed(Subscribed { framework_id: id.clone(), heartbeat_interval_secs });
+        Ok((subscribed, position, generation))
+    }
+
+    /// Reads a stream after `after`, or tells the stream to end.
+    pub async fn read_stream(
+        &self,
+        stream: &StreamKey,
+        generation: u64,
+        after: Option<StreamId>,
+        max: usize,
+    ) -> Result<StreamRead, ServerError> {
+        let (owner, conn) = match stream {
+            StreamKey::Framework(id) => (key::framework(id), key::framework_conn(id)),
+            StreamKey::Agent(id) => (key::agent(id), key::agent_conn(id)),
+        };
+        let records = self.store.get(&[owner, conn.clone()]).await?;
+        if records[0].is_none() {
+            let (code, message) = match stream {
+                StreamKey::Framework(id) => ("framework_removed", format!("framework {id} was torn down")),
+                StreamKey::Agent(id) => ("unknown_agent", format!("agent {id} is unknown")),
+            };
+            return Ok(StreamRead::Ended { code, message });
+        }
+        // Both connection records start with the generation.
+        #[derive(serde::Deserialize)]
+        struct Generation {
+            generation: u64,
+        }
+        let current = decode::<Generation>(&conn, records[1].clone())?.map_or(0, |g| g.value.generation);
+        if current != generation {
+            return Ok(StreamRead::Ended {
+                code: "superseded",
+                message: "a newer connection took over this stream".into(),
+            });
+        }
+        Ok(StreamRead::Events(self.store.read_stream(&stream.store_key(), after, max).await?))
+    }
+
+    /// Called when a framework's stream connection ends: it is disconnected, and its offers go
+    /// back to the pool, since it cannot use them.
+    pub async fn close_stream(&self, stream: &StreamKey, generation: u64) -> Result<(), ServerError> {
+        let StreamKey::Framework(id) = stream else { return Ok(()) };
+        transact!(self, {
+            let Some(conn) = self.load::<FrameworkConn>(&key::framework_conn(id)).await? else {
+                return Ok((Txn::default(), ()));
+            };
+            if conn.value.generation != generation || !conn.value.connected {
+                return Ok((Txn::default(), ()));
+            }
+            let mut txn = Txn::default();
+            let new = FrameworkConn { connected: false, since: now_secs(), ..conn.value.clone() };
+            txn.check(key::framework_conn(id), conn.version).put(key::framework_conn(id), encode(&new));
+            for offer in self.framework_offers(id).await? {
+                rescind_offer(&mut txn, &offer);
+            }
+            wake_allocator(&mut txn);
+            Ok((txn, ()))
+        })
+    }
+
+    /// The outstanding offers of a framework.
+    pub(crate) async fn framework_offers(&self, id: &FrameworkId) -> Result<Vec<Loaded<Offer>>, ServerError> {
+        let ids = self.store.members(&key::framework_offers(id)).await?;
+        self.load_offers(&ids).await
+    }
+
+    pub(crate) async fn load_offers(&self, ids: &[String]) -> Result<Vec<Loaded<Offer>>, ServerError> {
+        let keys: Vec<String> = ids.iter().map(key::offer).collect();
+        Ok(self.load_many::<Offer>(&keys).await?.into_iter().flatten().collect())
+    }
+
+    /// Loads the offers named, checking each is outstanding and this framework's.
+    async fn load_own_offers(
+        &self,
+        framework_id: &FrameworkId,
+        offer_ids: &[OfferId],
+    ) -> Result<Vec<Loaded<Offer>>, ServerError> {
+        let mut seen = HashSet::new();
+        for offer_id in offer_ids {
+            check_id("offer id", offer_id.as_str())?;
+            if !seen.insert(offer_id) {
+                return Err(ServerError::bad("duplicate_offer", format!("offer {offer_id} is listed twice")));
+            }
+        }
+        let keys: Vec<String> = offer_ids.iter().map(key::offer).collect();
+        let loaded = self.load_many::<Offer>(&keys).await?;
+        offer_ids
+            .iter()
+            .zip(loaded)
+            .map(|(offer_id, offer)| {
+                offer.filter(|o| &o.value.framework_id == framework_id).ok_or_else(|| {
+                    ServerError::bad(
+                        "unknown_offer",
+                        format!(
+                            "offer {offer_id} is not outstanding for this framework: it was used, declined or rescinded"
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn refuse_until(refuse_secs: Option<f64>) -> Result<Option<f64>, ServerError> {
+        match refuse_secs {
+            None => Ok(None),
+            Some(s) if !s.is_finite() => Err(ServerError::bad("invalid_filter", "refuse_secs must be a finite number")),
+            // Negative means the default, as in Mesos.
+            Some(s) => {
+                let secs = if s < 0.0 { DEFAULT_REFUSE_SECS } else { s.min(MAX_REFUSE_SECS) };
+                Ok(Some(now_secs() + secs))
+            }
+        }
+    }
+
+    /// Adds refuse filters for `agents` to a transaction.
+    async fn add_filters(
+        &self,
+        txn: &mut Txn,
+        framework_id: &FrameworkId,
+        until: Option<f64>,
+        agents: impl IntoIterator<Item = AgentId>,
+    ) -> Result<(), ServerError> {
+        let Some(until) = until else { return Ok(()) };
+        let loaded = self.load::<Filters>(&key::filters(framework_id)).await?;
+        let (version, mut filters) = loaded.map(|l| (l.version, l.value)).unwrap_or_default();
+        let now = now_secs();
+        filters.until.retain(|_, t| *t > now);
+        for agent in agents {
+            filters.until.insert(agent, until);
+        }
+        txn.check(key::filters(framework_id), version).put(key::filters(framework_id), encode(&filters));
+        Ok(())
+    }
+
+    pub async fn accept(&self, framework_id: &FrameworkId, req: Accept) -> Result<(), ServerError> {
+        let tasks: Vec<TaskInfo> = req
+            .operations
+            .into_iter()
+            .flat_map(|op| match op {
+                Operation::Launch { tasks } => tasks,
+            })
+            .collect();
+        if req.offer_ids.is_empty() {
+            return Err(ServerError::bad("no_offers", "offer_ids must name at least one offer"));
+        }
+        if tasks.len() > MAX_LAUNCH_BATCH {
+            return Err(ServerError::bad(
+                "too_many_tasks",
+                format!("one accept launches at most {MAX_LAUNCH_BATCH} tasks"),
+            ));
+        }
+        let refuse_until = Self::refuse_until(req.filters.refuse_secs)?;
+        // Validate every task before reading anything: all or nothing.
+        let mut wanted = Resources::default();
+        let mut ids = HashSet::new();
+        for task in &tasks {
+            check_id("task id", task.task_id.as_str())?;
+            check_id("agent id", task.agent_id.as_str())?;
+            check_name("task name", &task.name)?;
+            if !ids.insert(&task.task_id) {
+                return Err(ServerError::bad("duplicate_task", format!("task id {} is already in use", task.task_id)));
+            }
+            validate_task(task)?;
+            // Resources add ports as a set, so a port asked for twice would count once.
+            if wanted.plus(&task.resources).port_count() != wanted.port_count() + task.resources.port_count() {
+                return Err(ServerError::bad(
+                    "duplicate_port",
+                    format!("task {} asks for a port another task of this accept asks for", task.task_id),
+                ));
+            }
+            wanted.add(&task.resources);
+        }
+        let launched = tasks.len();
+        transact!(self, {
+            let framework = self.framework_record(framework_id).await?;
+            let offers = self.load_own_offers(framework_id, &req.offer_ids).await?;
+            let agent_id = offers[0].value.agent_id.clone();
+            if offers.iter().any(|o| o.value.agent_id != agent_id) {
+                return Err(ServerError::bad("offers_span_agents", "all offers of one accept must be on one agent"));
+            }
+            let mut offered = Resources::default();
+            for offer in &offers {
+                offered.add(&offer.value.resources);
+            }
+            let task_keys: Vec<String> = tasks.iter().map(|t| key::task(framework_id, &t.task_id)).collect();
+            for (task, existing) in tasks.iter().zip(self.store.get(&task_keys).await?) {
+                if existing.is_some() {
+                    return Err(ServerError::bad(
+                        "duplicate_task",
+                        format!("task id {} is in use, or belonged to a task that ended; use a new id", task.task_id),
+                    ));
+                }
+                if task.agent_id != agent_id {
+                    return Err(ServerError::bad(
+                        "wrong_agent",
+                        format!("task {} names an agent the offers are not on", task.task_id),
+                    ));
+                }
+            }
+            if !wanted.fits_in(&offered) {
+                return Err(ServerError::bad(
+                    "insufficient_resources",
+                    format!("the tasks need {} but the offers hold {}", describe(&wanted), describe(&offered)),
+                ));
+            }
+            let mut txn = Txn::default();
+            // A teardown meanwhile must not leave tasks behind.
+            txn.check(key::framework(framework_id), framework.version);
+            for offer in &offers {
+                drop_offer(&mut txn, offer);
+            }
+            for (task, task_key) in tasks.iter().zip(&task_keys) {
+                txn.check(task_key.clone(), 0);
+                launch(&mut txn, framework_id, task.clone());
+            }
+            self.add_filters(&mut txn, framework_id, refuse_until, [agent_id]).await?;
+            // What the tasks left unused goes back to the pool.
+            wake_allocator(&mut txn);
+            Ok((txn, ()))
+        })?;
+        self.metrics.tasks_launched.inc_by(launched as u64);
+        Ok(())
+    }
+
+    pub async fn decline(&self, framework_id: &FrameworkId, req: Decline) -> Result<(), ServerError> {
+        let until = Self::refuse_until(Some(req.filters.refuse_secs.unwrap_or(DEFAULT_REFUSE_SECS)))?;
+        transact!(self, {
+            self.framework_record(framework_id).await?;
+            let offers = self.load_own_offers(framework_id, &req.offer_ids).await?;
+            let mut txn = Txn::default();
+            for offer in &offers {
+                drop_offer(&mut txn, offer);
+            }
+            let agents = offers.iter().map(|o| o.value.agent_id.clone());
+            self.add_filters(&mut txn, framework_id, until, agents).await?;
+            wake_allocator(&mut txn);
+            Ok((txn, ()))
+        })
+    }
+
+    /// Sets whether a framework wants offers; reviving also clears its refuse filters.
+    async fn set_suppressed(&self, framework_id: &FrameworkId, suppressed: bool) -> Result<(), ServerError> {
+        transact!(self, {
+            let framework = self.framework_record(framework_id).await?;
+            let mut txn = Txn::default();
+            let record = FrameworkRecord { suppressed, ..framework.value.clone() };
+            txn.check(key::framework(framework_id), framework.version);
+            txn.put(key::framework(framework_id), encode(&record));
+            if !suppressed {
+                txn.delete(key::filters(framework_id));
+                wake_allocator(&mut txn);
+            }
+            Ok((txn, ()))
+        })
+    }
+
+    pub async fn revive(&self, framework_id: &FrameworkId) -> Result<(), ServerError> {
+        self.set_suppressed(framework_id, false).await
+    }
+
+    pub async fn suppress(&self, framework_id: &FrameworkId) -> Result<(), ServerError> {
+        self.set_suppressed(framework_id, true).await
+    }
+
+    pub async fn acknowledge(&self, framework_id: &FrameworkId, ack: Acknowledge) -> Result<(), ServerError> {
+        check_id("task id", ack.task_id.as_str())?;
+        check_id("agent id", ack.agent_id.as_str())?;
+        check_id("update id", ack.update_id.as_str())?;
+        self.framework_record(framework_id).await?;
+        let task = self.load::<TaskRecord>(&key::task(framework_id, &ack.task_id)).await?;
+        if task.is_none_or(|t| t.value.info.agent_id != ack.agent_id) {
+            return Err(ServerError::not_found(
+                "task",
+                "unknown_task",
+                format!("{} on agent {}", ack.task_id, ack.agent_id),
+            ));
+        }
+        if self.store.get_one(&key::agent(&ack.agent_id)).await?.is_none() {
+            return Err(ServerError::not_found("agent", "unknown_agent", &ack.agent_id));
+        }
+        // The agent drops acknowledgements for updates it did not send (the master's own).
+        let command = AgentCommand::Acknowledge(AcknowledgeCommand {
+            framework_id: framework_id.clone(),
+            task_id: ack.task_id,
+            update_id: ack.update_id,
+        });
+        let mut txn = Txn::default();
+        push_command(&mut txn, &ack.agent_id, &command);
+        self.store.commit(&txn).await?;
+        Ok(())
+    }
+
+    pub async fn reconcile(&self, framework_id: &FrameworkId, req: Reconcile) -> Result<Reconciled, ServerError> {
+        if req.tasks.len() > MAX_RECONCILE_TASKS {
+            return Err(ServerError::bad(
+                "too_many_tasks",
+                format!("reconcile at most {MAX_RECONCILE_TASKS} tasks at once"),
+            ));
+        }
+        for wanted in &req.tasks {
+            check_id("task id", wanted.task_id.as_str())?;
+        }
+        self.framework_record(framework_id).await?;
+        let mut statuses = Vec::new();
+        if req.tasks.is_empty() {
+            let mut ids = self.store.members(&key::framework_tasks(framework_id)).await?;
+            ids.sort();
+            let keys: Vec<String> = ids.iter().map(|t| key::task(framework_id, t)).collect();
+            statuses.extend(self.load_many::<TaskRecord>(&keys).await?.into_iter().flatten().map(|t| t.value.status));
+        } else {
+            let keys: Vec<String> = req.tasks.iter().map(|t| key::task(framework_id, &t.task_id)).collect();
+            let loaded = self.load_many::<TaskRecord>(&keys).await?;
+            for (wanted, task) in req.tasks.iter().zip(loaded) {
+                statuses.push(match task {
+                    Some(task) => task.value.status,
+                    None => TaskStatus {
+                        task_id: wanted.task_id.clone(),
+                        framework_id: framework_id.clone(),
+                        agent_id: wanted.agent_id.clone().unwrap_or_else(|| AgentId::from("unknown")),
+                        state: TaskState::Unknown,
+                        reason: Some(reason::RECONCILIATION.to_string()),
+                        message: Some("the master knows no such task".to_string()),
+                        exit_code: None,
+                        healthy: None,
+                        update_id: None,
+                        timestamp: now_secs(),
+                        latest_state: None,
+                    },
+                });
+            }
+        }
+        for s in &mut statuses {
+            s.reason = Some(reason::RECONCILIATION.to_string());
+            s.update_id = None; // reconciliation answers are not acknowledged
+        }
+        Ok(Reconciled { statuses })
+    }
+
+    pub async fn kill(&self, framework_id: &FrameworkId, task_id: &TaskId, req: Kill) -> Result<(), ServerError> {
+        if let Some(g) = req.grace_period_secs {
+            if !g.is_finite() || g < 0.0 {
+                return Err(ServerError::bad("invalid_grace", "grace_period_secs must be a non-negative number"));
+            }
+        }
+        transact!(self, {
+            self.framework_record(framework_id).await?;
+            let task = self
+                .load::<TaskRecord>(&key::task(framework_id, task_id))
+                .await?
+                .filter(|t| !t.value.status.state.is_terminal())
+                .ok_or_else(|| ServerError::not_found("task", "unknown_task", task_id))?;
+            let grace =
+                req.grace_period_secs.or(task.value.info.kill_grace_period_secs).unwrap_or(DEFAULT_KILL_GRACE_SECS);
+            let mut txn = Txn::default();
+            request_kill(&mut txn, &task, grace);
+            Ok((txn, ()))
+        })
+    }
+
+    /// Tears a framework down: kills its tasks, withdraws its offers and forgets it. A
+    /// framework whose record is gone but whose tasks its agents report (after the store was
+    /// lost) can be torn down too, so that its tasks need not run on for ever.
+    pub async fn teardown(&self, framework_id: &FrameworkId) -> Result<(), ServerError> {
+        transact!(self, {
+            let framework = self.load::<FrameworkRecord>(&key::framework(framework_id)).await?;
+            let tasks = self.framework_tasks(framework_id).await?;
+            if framework.is_none() && tasks.is_empty() {
+                return Err(ServerError::not_found("framework", "unknown_framework", framework_id));
+            }
+            let mut txn = Txn::default();
+            txn.check(key::framework(framework_id), framework.as_ref().map_or(0, |f| f.version));
+            self.remove_framework(&mut txn, framework_id, &tasks).await?;
+            let name = framework.map(|f| f.value.name).unwrap_or_default();
+            Ok((txn, (name, tasks.len())))
+        })
+        .map(|(name, tasks)| tracing::info!(framework = %framework_id, %name, tasks, "framework removed"))
+    }
+
+    /// The framework's tasks that have not ended.
+    pub(crate) async fn framework_tasks(&self, id: &FrameworkId) -> Result<Vec<Loaded<TaskRecord>>, ServerError> {
+        let ids = self.store.members(&key::framework_tasks(id)).await?;
+        let keys: Vec<String> = ids.iter().map(|t| key::task(id, t)).collect();
+        Ok(self.load_many::<TaskRecord>(&keys).await?.into_iter().flatten().collect())
+    }
+
+    /// Adds a framework's removal to a transaction (the caller checks the framework's version).
+    pub(crate) async fn remove_framework(
+        &self,
+        txn: &mut Txn,
+        framework_id: &FrameworkId,
+        tasks: &[Loaded<TaskRecord>],
+    ) -> Result<(), ServerError> {
+        for offer in self.framework_offers(framework_id).await? {
+            drop_offer(txn, &offer);
+        }
+        for task in tasks {
+            let grace = task.value.info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
+            request_kill(txn, task, grace);
+        }
+        txn.delete(key::framework(framework_id));
+        txn.delete(key::framework_conn(framework_id));
+        txn.delete(key::filters(framework_id));
+        txn.delete(key::framework_offers(framework_id));
+        txn.op(Op::SetRemove(key::FRAMEWORKS.to_string(), framework_id.to_string()));
+        txn.put(key::removed(framework_id), encode(&RemovedRecord { removed_at: now_secs() }));
+        txn.op(Op::ZAdd(key::REMOVED.to_string(), framework_id.to_string(), now_secs()));
+        txn.op(Op::ZTrim {
+            zset: key::REMOVED.to_string(),
+            keep: REMOVED_FRAMEWORKS_KEPT,
+            record_prefix: key::REMOVED_PREFIX.to_string(),
+        });
+        // Its streams end: they find the framework gone when woken.
+        txn.delete(key::framework_events(framework_id));
+        txn.op(Op::Wake(key::framework_events(framework_id)));
+        wake_allocator(txn);
+        Ok(())
+    }
+}
+
+/// Adds a task's launch to a transaction: its record, its sets, the agent's command and the
+/// framework's `staging` update.
+fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo) {
+    let staging =
+        status(&task, framework_id, TaskState::Staging, "launch", "the master sent the task to its agent".into());
+    let member = key::task_member(framework_id, &task.task_id);
+    let command = AgentCommand::Launch(LaunchCommand { framework_id: framework_id.clone(), task: task.clone() });
+    push_command(txn, &task.agent_id, &command);
+    push_event(txn, framework_id, &FrameworkEvent::Update(Update { status: staging.clone() }));
+    txn.op(Op::SetAdd(key::TASKS.to_string(), member.clone()));
+    txn.op(Op::SetAdd(key::framework_tasks(framework_id), task.task_id.to_string()));
+    txn.op(Op::SetAdd(key::agent_tasks(&task.agent_id), member));
+    let task_key = key::task(framework_id, &task.task_id);
+    let record = TaskRecord { framework_id: framework_id.clone(), info: task, status: staging, kill_requested: None };
+    txn.put(task_key, encode(&record));
+}
+
+/// Adds a kill to a transaction: remembered on the task (sent again if the agent registers
+/// again before acting on it) and sent to the agent.
+pub(crate) fn request_kill(txn: &mut Txn, task: &Loaded<TaskRecord>, grace: f64) {
+    let mut record = task.value.clone();
+    record.kill_requested = Some(grace);
+    let task_key = key::task(&record.framework_id, &record.info.task_id);
+    txn.check(task_key.clone(), task.version).put(task_key, encode(&record));
+    send_kill(txn, &record.info.agent_id, &record.framework_id, &record.info.task_id, grace);
+}
+
+pub(crate) fn send_kill(txn: &mut Txn, agent_id: &AgentId, framework_id: &FrameworkId, task_id: &TaskId, grace: f64) {
+    let command = AgentCommand::Kill(KillCommand {
+        framework_id: framework_id.clone(),
+        task_id: task_id.clone(),
+        grace_period_secs: grace,
+    });
+    push_command(txn, agent_id, &command);
+}
+
+/// A task member's framework and task ids, skipping malformed members.
+pub(crate) fn task_keys(members: &[String]) -> Vec<(FrameworkId, TaskId)> {
+    members.iter().filter_map(|m| split_task_member(m)).collect()
+}

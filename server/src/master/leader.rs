@@ -1,0 +1,429 @@
+//! The work of the one replica that holds the leader lease: allocation rounds and timers.
+//!
+//! Every replica runs [`Master::run_leader_loop`]: it heartbeats itself and tries to take or
+//! renew the lease. The holder runs a round after each batch of triggers (the store's
+//! [`key::ALLOCATOR`] wake-ups, from any replica) and once every allocation interval, and
+//! marks silent agents unreachable and expired frameworks removed. Each of those writes
+//! checks the lease's epoch in the same atomic commit, so a leader that was paused past its
+//! lease and wakes up changes nothing (design.md invariant 5).
+
+use super::frameworks::task_keys;
+use super::records::{key, AgentRecord, Filters, FrameworkConn, FrameworkRecord, TaskRecord};
+use super::*;
+use crate::allocator::{self, AgentSlot, FrameworkSlot};
+use crate::store::Check;
+use agora_api::framework::{Failure, Offers, Update};
+use agora_api::operator::AgentState;
+use agora_api::types::reason;
+use agora_api::{Offer, OfferId};
+use rand::seq::SliceRandom as _;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+/// A replica silent for this many lease TTLs is dead: the streams it held are disconnected.
+const REPLICA_TIMEOUT_TTLS: u32 = 2;
+
+/// A framework as a snapshot holds it.
+pub(crate) struct FrameworkEntry {
+    pub id: FrameworkId,
+    pub record: Loaded<FrameworkRecord>,
+    pub conn: Option<Loaded<FrameworkConn>>,
+    pub filters: Filters,
+}
+
+/// Replicas heard from recently, and when each was last heard from.
+pub(crate) struct ReplicaLiveness {
+    pub live: BTreeSet<String>,
+    pub last_seen: HashMap<String, f64>,
+}
+
+/// A set's members, each with its record (if it has one).
+type Members<T> = Vec<(String, Option<Loaded<T>>)>;
+
+/// Everything an allocation round or a view needs, read atomically.
+pub(crate) struct Snapshot {
+    pub agents: Vec<(AgentId, Loaded<AgentRecord>)>,
+    pub frameworks: Vec<FrameworkEntry>,
+    pub offers: Vec<Offer>,
+    pub tasks: Vec<TaskRecord>,
+}
+
+impl Snapshot {
+    /// Per agent: resources used by tasks and held by offers.
+    pub fn agent_usage(&self) -> HashMap<AgentId, (Resources, Resources, usize)> {
+        let mut usage: HashMap<AgentId, (Resources, Resources, usize)> = HashMap::new();
+        for task in &self.tasks {
+            let entry = usage.entry(task.info.agent_id.clone()).or_default();
+            entry.0.add(&task.info.resources);
+            entry.2 += 1;
+        }
+        for offer in &self.offers {
+            usage.entry(offer.agent_id.clone()).or_default().1.add(&offer.resources);
+        }
+        usage
+    }
+
+    /// Per framework: resources used by tasks (on reachable agents only, if `reachable_only`)
+    /// and held by offers, and its task count.
+    pub fn framework_usage(&self, reachable_only: bool) -> HashMap<FrameworkId, (Resources, Resources, usize)> {
+        let unreachable: BTreeSet<&AgentId> =
+            self.agents.iter().filter(|(_, a)| a.value.state != AgentState::Active).map(|(id, _)| id).collect();
+        let mut usage: HashMap<FrameworkId, (Resources, Resources, usize)> = HashMap::new();
+        for task in &self.tasks {
+            let entry = usage.entry(task.framework_id.clone()).or_default();
+            entry.2 += 1;
+            // Tasks on unreachable agents are outside the cluster total, so they must not count
+            // towards their framework's share either, or it would be starved for as long as
+            // the agent stays away.
+            if !(reachable_only && unreachable.contains(&task.info.agent_id)) {
+                entry.0.add(&task.info.resources);
+            }
+        }
+        for offer in &self.offers {
+            usage.entry(offer.framework_id.clone()).or_default().1.add(&offer.resources);
+        }
+        usage
+    }
+}
+
+/// Decodes a snapshot's records, keeping each member.
+fn typed<T: DeserializeOwned>(
+    prefix: &str,
+    entries: Vec<(String, Option<crate::store::Versioned>)>,
+) -> Result<Members<T>, ServerError> {
+    entries
+        .into_iter()
+        .map(|(member, record)| Ok((member.clone(), decode(&format!("{prefix}{member}"), record)?)))
+        .collect()
+}
+
+impl Master {
+    /// Reads agents, frameworks (with their connections and filters), offers and live tasks
+    /// in one atomic read.
+    pub(crate) async fn snapshot(&self) -> Result<Snapshot, ServerError> {
+        let sets = [
+            (key::AGENTS, key::AGENT_PREFIX),
+            (key::FRAMEWORKS, key::FRAMEWORK_PREFIX),
+            (key::FRAMEWORKS, key::FRAMEWORK_CONN_PREFIX),
+            (key::FRAMEWORKS, key::FILTERS_PREFIX),
+            (key::OFFERS, key::OFFER_PREFIX),
+            (key::TASKS, key::TASK_PREFIX),
+        ]
+        .map(|(s, p)| (s.to_string(), p.to_string()));
+        let mut read = self.store.snapshot(&sets).await?.into_iter();
+        let mut next = || read.next().unwrap_or_default();
+        let (agents, frameworks, conns, filters, offers, tasks) = (next(), next(), next(), next(), next(), next());
+        let agents = typed(key::AGENT_PREFIX, agents)?
+            .into_iter()
+            .filter_map(|(id, a)| Some((AgentId::from(id.as_str()), a?)))
+            .collect();
+        let conns: Members<FrameworkConn> = typed(key::FRAMEWORK_CONN_PREFIX, conns)?;
+        let filters: Members<Filters> = typed(key::FILTERS_PREFIX, filters)?;
+        let mut conns: HashMap<String, Loaded<FrameworkConn>> =
+            conns.into_iter().filter_map(|(id, c)| Some((id, c?))).collect();
+        let mut filters: HashMap<String, Filters> =
+            filters.into_iter().filter_map(|(id, f)| Some((id, f?.value))).collect();
+        let frameworks = typed(key::FRAMEWORK_PREFIX, frameworks)?
+            .into_iter()
+            .filter_map(|(id, f)| {
+                let (conn, filter) = (conns.remove(&id), filters.remove(&id).unwrap_or_default());
+                Some(FrameworkEntry { id: FrameworkId::from(id.as_str()), record: f?, conn, filters: filter })
+            })
+            .collect();
+        let offers = typed(key::OFFER_PREFIX, offers)?.into_iter().filter_map(|(_, o)| Some(o?.value)).collect();
+        let tasks = typed(key::TASK_PREFIX, tasks)?.into_iter().filter_map(|(_, t)| Some(t?.value)).collect();
+        Ok(Snapshot { agents, frameworks, offers, tasks })
+    }
+
+    /// Replicas heard from recently, by name.
+    pub(crate) async fn live_replicas(&self) -> Result<ReplicaLiveness, ServerError> {
+        let cutoff = now_secs() - (self.config.lease_ttl * REPLICA_TIMEOUT_TTLS).as_secs_f64();
+        let all = self.store.zrange_below(key::REPLICAS, f64::MAX).await?;
+        let live = all.iter().filter(|(_, seen)| *seen >= cutoff).map(|(r, _)| r.clone()).collect();
+        Ok(ReplicaLiveness { live, last_seen: all.into_iter().collect() })
+    }
+
+    /// Whether a framework's stream is open on a live replica, and since when it is not.
+    pub(crate) fn connection(conn: Option<&FrameworkConn>, replicas: &ReplicaLiveness) -> (bool, f64) {
+        match conn {
+            None => (false, 0.0),
+            Some(c) if c.connected && !replicas.live.contains(&c.replica) => {
+                (false, replicas.last_seen.get(&c.replica).copied().unwrap_or(c.since).max(c.since))
+            }
+            Some(c) => (c.connected, c.since),
+        }
+    }
+
+    /// Runs one allocation round as the leader of `epoch` and sends the offers it makes.
+    pub async fn allocate(&self, epoch: u64) -> Result<(), ServerError> {
+        let started = Instant::now();
+        let mut offered = 0;
+        for attempt in 0..3 {
+            let snapshot = self.snapshot().await?;
+            let replicas = self.live_replicas().await?;
+            let Some(txn) = self.round(epoch, &snapshot, &replicas, &mut offered) else { break };
+            match self.store.commit(&txn).await? {
+                Committed::Done(_) => break,
+                Committed::Conflict => {
+                    offered = 0;
+                    self.metrics.store_conflicts.inc();
+                    backoff(attempt).await;
+                }
+            }
+        }
+        self.metrics.offers_made.inc_by(offered as u64);
+        self.metrics.round_duration.observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Computes a round's offers as a transaction, `None` if there is nothing to offer.
+    fn round(&self, epoch: u64, snapshot: &Snapshot, replicas: &ReplicaLiveness, offered: &mut usize) -> Option<Txn> {
+        let now = now_secs();
+        let mut active: Vec<&(AgentId, Loaded<AgentRecord>)> =
+            snapshot.agents.iter().filter(|(_, a)| a.value.state == AgentState::Active).collect();
+        active.shuffle(&mut rand::thread_rng());
+        let agent_index: HashMap<&AgentId, usize> = active.iter().enumerate().map(|(i, (id, _))| (id, i)).collect();
+        let usage = snapshot.agent_usage();
+        let mut total = Resources::default();
+        let agents: Vec<AgentSlot> = active
+            .iter()
+            .map(|(id, a)| {
+                total.add(&a.value.total);
+                let (used, held, _) = usage.get(id).cloned().unwrap_or_default();
+                AgentSlot { available: a.value.total.minus(&used).minus(&held) }
+            })
+            .collect();
+        let framework_usage = snapshot.framework_usage(true);
+        let mut eligible = Vec::new();
+        let mut slots = Vec::new();
+        for FrameworkEntry { id, record: framework, conn, filters } in &snapshot.frameworks {
+            let (connected, _) = Self::connection(conn.as_ref().map(|c| &c.value), replicas);
+            if !connected || framework.value.suppressed {
+                continue;
+            }
+            let filtered_agents: BTreeSet<usize> = filters
+                .until
+                .iter()
+                .filter(|(_, until)| **until > now)
+                .filter_map(|(a, _)| agent_index.get(a).copied())
+                .collect();
+            let (used, held, _) = framework_usage.get(id).cloned().unwrap_or_default();
+            eligible.push((id, framework, conn));
+            slots.push(FrameworkSlot { allocated: used.plus(&held), filtered_agents });
+        }
+        let grants = allocator::allocate(&total, &agents, &slots, &allocator::min_allocatable());
+        if grants.is_empty() {
+            return None;
+        }
+        let mut txn = Txn::default();
+        txn.checks.push(Check::Epoch(epoch));
+        let mut batches: HashMap<usize, Vec<Offer>> = HashMap::new();
+        for grant in grants {
+            let (agent_id, agent) = active[grant.agent];
+            let (framework_id, framework, _) = eligible[grant.framework];
+            // The agent re-registering (new resources, adopted tasks) or the framework changing
+            // meanwhile makes the round start again.
+            txn.check(key::agent(agent_id), agent.version);
+            let offer = Offer {
+                id: OfferId::random(),
+                framework_id: framework_id.clone(),
+                agent_id: agent_id.clone(),
+                hostname: agent.value.hostname.clone(),
+                role: framework.value.role(),
+                resources: grant.resources,
+                attributes: agent.value.attributes.clone(),
+            };
+            txn.put(key::offer(&offer.id), encode(&offer));
+            txn.op(Op::SetAdd(key::OFFERS.to_string(), offer.id.to_string()));
+            txn.op(Op::SetAdd(key::framework_offers(framework_id), offer.id.to_string()));
+            txn.op(Op::SetAdd(key::agent_offers(agent_id), offer.id.to_string()));
+            batches.entry(grant.framework).or_default().push(offer);
+        }
+        for (index, offers) in batches {
+            let (framework_id, framework, conn) = eligible[index];
+            txn.check(key::framework(framework_id), framework.version);
+            txn.check(key::framework_conn(framework_id), conn.as_ref().map_or(0, |c| c.version));
+            *offered += offers.len();
+            push_event(&mut txn, framework_id, &FrameworkEvent::Offers(Offers { offers }));
+        }
+        Some(txn)
+    }
+
+    /// Marks silent agents unreachable, disconnects frameworks whose replica died and removes
+    /// frameworks past their failover timeout, each checked against `epoch`.
+    pub async fn reap(&self, epoch: u64) -> Result<(), ServerError> {
+        let cutoff = now_secs() - self.config.agent_timeout.as_secs_f64();
+        for (agent_id, _) in self.store.zrange_below(key::AGENTS_SEEN, cutoff).await? {
+            let agent_id = AgentId::from(agent_id.as_str());
+            transact!(self, self.mark_unreachable(epoch, &agent_id, cutoff).await)?;
+        }
+        let replicas = self.live_replicas().await?;
+        let snapshot = self.snapshot().await?;
+        let now = now_secs();
+        for FrameworkEntry { id, record: framework, conn, .. } in &snapshot.frameworks {
+            let conn_value = conn.as_ref().map(|c| &c.value);
+            let (connected, since) = Self::connection(conn_value, &replicas);
+            if connected {
+                continue;
+            }
+            if conn_value.is_some_and(|c| c.connected) {
+                // Its replica died holding the stream: its offers go back to the pool.
+                transact!(self, self.disconnect(epoch, id, since).await)?;
+            }
+            let timeout = framework.value.failover_timeout_secs;
+            let ever = conn_value.is_some_and(|c| c.ever_connected);
+            let timeout = if ever { timeout } else { timeout.max(FIRST_CONNECT_GRACE_SECS) };
+            if now - since > timeout {
+                tracing::info!(framework = %id, "failover timeout passed: tearing the framework down");
+                transact!(self, {
+                    let mut txn = Txn::default();
+                    txn.checks.push(Check::Epoch(epoch));
+                    let Some(current) = self.load::<FrameworkConn>(&key::framework_conn(id)).await? else {
+                        return Ok((txn, ()));
+                    };
+                    if current.value.generation != conn_value.map_or(0, |c| c.generation) {
+                        return Ok((Txn::default(), ())); // it connected again meanwhile
+                    }
+                    txn.check(key::framework_conn(id), current.version);
+                    txn.check(key::framework(id), framework.version);
+                    let tasks = self.framework_tasks(id).await?;
+                    self.remove_framework(&mut txn, id, &tasks).await?;
+                    Ok((txn, ()))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a framework disconnected because the replica holding its stream died.
+    async fn disconnect(&self, epoch: u64, id: &FrameworkId, since: f64) -> Result<(Txn, ()), ServerError> {
+        let Some(conn) = self.load::<FrameworkConn>(&key::framework_conn(id)).await? else {
+            return Ok((Txn::default(), ()));
+        };
+        let mut txn = Txn::default();
+        txn.checks.push(Check::Epoch(epoch));
+        let new = FrameworkConn { connected: false, since, ..conn.value.clone() };
+        txn.check(key::framework_conn(id), conn.version).put(key::framework_conn(id), encode(&new));
+        for offer in self.framework_offers(id).await? {
+            rescind_offer(&mut txn, &offer);
+        }
+        Ok((txn, ()))
+    }
+
+    /// One attempt at marking an agent unreachable: its offers are rescinded and its tasks
+    /// reported unreachable (or lost, to frameworks that are not partition-aware).
+    async fn mark_unreachable(&self, epoch: u64, agent_id: &AgentId, cutoff: f64) -> Result<(Txn, ()), ServerError> {
+        let Some(agent) = self.load::<AgentRecord>(&key::agent(agent_id)).await? else {
+            // Forgotten (the store was lost): stop looking at it.
+            let mut txn = Txn::default();
+            txn.checks.push(Check::Epoch(epoch));
+            txn.op(Op::ZRemove(key::AGENTS_SEEN.to_string(), agent_id.to_string()));
+            return Ok((txn, ()));
+        };
+        let seen = self.store.zrange_below(key::AGENTS_SEEN, cutoff).await?;
+        if agent.value.state != AgentState::Active || !seen.iter().any(|(a, _)| a == agent_id.as_str()) {
+            return Ok((Txn::default(), ()));
+        }
+        tracing::warn!(agent = %agent_id, "agent silent past the agent timeout: unreachable");
+        let mut txn = Txn::default();
+        txn.checks.push(Check::Epoch(epoch));
+        txn.check(key::agent(agent_id), agent.version);
+        txn.put(key::agent(agent_id), encode(&AgentRecord { state: AgentState::Unreachable, ..agent.value.clone() }));
+        for offer in self.load_offers(&self.store.members(&key::agent_offers(agent_id)).await?).await? {
+            rescind_offer(&mut txn, &offer);
+        }
+        let members = self.store.members(&key::agent_tasks(agent_id)).await?;
+        let keys = task_keys(&members);
+        let store_keys: Vec<String> = keys.iter().map(|(f, t)| key::task(f, t)).collect();
+        let tasks = self.load_many::<TaskRecord>(&store_keys).await?;
+        let mut told = BTreeSet::new();
+        for task in tasks.into_iter().flatten() {
+            let framework_id = task.value.framework_id.clone();
+            let Some(framework) = self.load::<FrameworkRecord>(&key::framework(&framework_id)).await? else { continue };
+            let state = if framework.value.is_partition_aware() { TaskState::Unreachable } else { TaskState::Lost };
+            let new_status = status(
+                &task.value.info,
+                &framework_id,
+                state,
+                reason::AGENT_REMOVED,
+                "the agent stopped answering".into(),
+            );
+            let record = TaskRecord { status: new_status.clone(), ..task.value.clone() };
+            let task_key = key::task(&framework_id, &record.info.task_id);
+            txn.check(task_key.clone(), task.version).put(task_key, encode(&record));
+            push_event(&mut txn, &framework_id, &FrameworkEvent::Update(Update { status: new_status }));
+            if told.insert(framework_id.clone()) {
+                push_event(&mut txn, &framework_id, &FrameworkEvent::Failure(Failure { agent_id: agent_id.clone() }));
+            }
+        }
+        Ok((txn, ()))
+    }
+
+    /// Takes or renews the lease, heartbeats this replica, and returns the epoch it leads
+    /// with, if it leads.
+    async fn renew(&self) -> Option<u64> {
+        if let Err(e) = self.store.zadd(key::REPLICAS, &self.replica, now_secs()).await {
+            tracing::warn!(error = %e, "the store is unreachable");
+            return None;
+        }
+        match self.store.acquire_lease(&self.replica, self.config.lease_ttl).await {
+            Ok(lease) => {
+                let epoch = lease.as_ref().filter(|l| l.holder == self.replica).map(|l| l.epoch);
+                let before = self.known_lease();
+                if lease != before {
+                    if let Some(l) = &lease {
+                        tracing::info!(leader = %l.holder, epoch = l.epoch, me = %self.replica, "allocator leader");
+                    }
+                }
+                self.set_known_lease(lease);
+                epoch
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew the allocator lease");
+                None
+            }
+        }
+    }
+
+    /// The leader loop: renew the lease every third of its TTL; while leading, a round after
+    /// each batch of triggers and one, with the timers, every allocation interval.
+    pub async fn run_leader_loop(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let wake = self.store.watch(key::ALLOCATOR);
+        let renew_every = self.config.lease_ttl / 3;
+        let mut next_renew = tokio::time::Instant::now();
+        let mut next_tick = tokio::time::Instant::now();
+        let mut leading: Option<(u64, tokio::time::Instant)> = None;
+        loop {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = tokio::time::Instant::now();
+            if now >= next_renew {
+                leading = self.renew().await.map(|epoch| (epoch, now));
+                next_renew = now + renew_every;
+            }
+            // A lease not renewed for its whole TTL may be another's by now.
+            let epoch = leading.filter(|(_, at)| at.elapsed() < self.config.lease_ttl).map(|(e, _)| e);
+            if let Some(epoch) = epoch {
+                if now >= next_tick {
+                    next_tick = now + self.config.allocation_interval;
+                    if let Err(e) = self.reap(epoch).await {
+                        tracing::warn!(error = %e, "timers failed");
+                    }
+                }
+                if let Err(e) = self.allocate(epoch).await {
+                    tracing::warn!(error = %e, "allocation round failed");
+                }
+            }
+            let until = if epoch.is_some() { next_renew.min(next_tick) } else { next_renew };
+            tokio::select! {
+                _ = &mut notified => tokio::time::sleep(self.config.batch_window).await,
+                _ = tokio::time::sleep_until(until) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        if let Err(e) = self.store.release_lease(&self.replica).await {
+            tracing::debug!(error = %e, "could not release the lease");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! What the master keeps in the store, and under which keys.
+//!
+//! Records are JSON. Aggregates that many writers would touch at once (what an agent or a
+//! framework uses) are not stored: they are summed from tasks and offers when needed, so
+//! launches and status updates on one agent do not conflict with each other.
+
+use agora_api::framework::Capability;
+use agora_api::operator::AgentState;
+use agora_api::{AgentId, FrameworkId, Resources, TaskId, TaskInfo, TaskStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Store keys. `F` is a framework id, `A` an agent id, `T` a task id, `O` an offer id.
+pub mod key {
+    use std::fmt::Display;
+
+    /// Set of agent ids.
+    pub const AGENTS: &str = "agents";
+    /// Sorted set: agent id scored by when it was last heard from (Unix seconds).
+    pub const AGENTS_SEEN: &str = "agents:seen";
+    /// Set of framework ids.
+    pub const FRAMEWORKS: &str = "frameworks";
+    /// Sorted set of torn-down framework ids, by when; the newest are kept.
+    pub const REMOVED: &str = "frameworks:removed";
+    /// Set of outstanding offer ids.
+    pub const OFFERS: &str = "offers";
+    /// Set of `F/T` for tasks that have not ended.
+    pub const TASKS: &str = "tasks";
+    /// Sorted set of `F/T` for ended tasks, by when they ended; the newest are kept.
+    pub const TASKS_DONE: &str = "tasks:done";
+    /// Sorted set of replica names, scored by their latest heartbeat (Unix seconds).
+    pub const REPLICAS: &str = "replicas";
+    /// Woken when an allocation round may find something new to offer.
+    pub const ALLOCATOR: &str = "allocator";
+
+    pub const AGENT_PREFIX: &str = "agent:";
+    pub const FRAMEWORK_PREFIX: &str = "framework:";
+    pub const FRAMEWORK_CONN_PREFIX: &str = "fwconn:";
+    pub const FILTERS_PREFIX: &str = "filters:";
+    pub const OFFER_PREFIX: &str = "offer:";
+    pub const TASK_PREFIX: &str = "task:";
+    pub const REMOVED_PREFIX: &str = "removed:";
+
+    pub fn agent(a: impl Display) -> String {
+        format!("{AGENT_PREFIX}{a}")
+    }
+    /// The agent's command stream's connection generation.
+    pub fn agent_conn(a: impl Display) -> String {
+        format!("agentconn:{a}")
+    }
+    /// Set of `F/T` running on the agent.
+    pub fn agent_tasks(a: impl Display) -> String {
+        format!("agent:{a}:tasks")
+    }
+    /// Set of offer ids on the agent.
+    pub fn agent_offers(a: impl Display) -> String {
+        format!("agent:{a}:offers")
+    }
+    /// Stream: the agent's commands.
+    pub fn agent_commands(a: impl Display) -> String {
+        format!("agent:{a}:commands")
+    }
+    pub fn framework(f: impl Display) -> String {
+        format!("{FRAMEWORK_PREFIX}{f}")
+    }
+    pub fn framework_conn(f: impl Display) -> String {
+        format!("{FRAMEWORK_CONN_PREFIX}{f}")
+    }
+    pub fn filters(f: impl Display) -> String {
+        format!("{FILTERS_PREFIX}{f}")
+    }
+    /// Set of the framework's task ids that have not ended.
+    pub fn framework_tasks(f: impl Display) -> String {
+        format!("framework:{f}:tasks")
+    }
+    /// Set of the framework's outstanding offer ids.
+    pub fn framework_offers(f: impl Display) -> String {
+        format!("framework:{f}:offers")
+    }
+    /// Stream: the framework's events.
+    pub fn framework_events(f: impl Display) -> String {
+        format!("framework:{f}:events")
+    }
+    pub fn removed(f: impl Display) -> String {
+        format!("{REMOVED_PREFIX}{f}")
+    }
+    pub fn offer(o: impl Display) -> String {
+        format!("{OFFER_PREFIX}{o}")
+    }
+    /// The member of [`TASKS`] and the sets of tasks for a framework's task.
+    pub fn task_member(f: impl Display, t: impl Display) -> String {
+        format!("{f}/{t}")
+    }
+    pub fn task(f: impl Display, t: impl Display) -> String {
+        format!("{TASK_PREFIX}{f}/{t}")
+    }
+}
+
+/// Splits a `F/T` task member.
+pub fn split_task_member(member: &str) -> Option<(FrameworkId, TaskId)> {
+    let (f, t) = member.split_once('/')?;
+    Some((FrameworkId::from(f), TaskId::from(t)))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub hostname: String,
+    pub attributes: BTreeMap<String, String>,
+    pub total: Resources,
+    pub state: AgentState,
+    pub registered_at: f64,
+    /// The command stream's newest entry when the agent last registered: a stream opened
+    /// without `Last-Event-ID` starts after it, so old commands are not sent again.
+    pub registered_after: Option<String>,
+}
+
+/// Which connection owns an agent's command stream.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AgentConn {
+    pub generation: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FrameworkRecord {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub failover_timeout_secs: f64,
+    pub capabilities: Vec<Capability>,
+    pub principal: String,
+    pub registered_at: f64,
+    pub suppressed: bool,
+}
+
+impl FrameworkRecord {
+    pub fn role(&self) -> String {
+        self.roles.first().cloned().unwrap_or_else(|| agora_api::types::DEFAULT_ROLE.to_string())
+    }
+
+    pub fn is_partition_aware(&self) -> bool {
+        self.capabilities.contains(&Capability::PartitionAware)
+    }
+}
+
+/// A framework's event stream connection: which replica holds it, and since when it is (dis)connected.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FrameworkConn {
+    /// Bumped by each new connection, so an older one (on any replica) knows it was replaced.
+    pub generation: u64,
+    pub connected: bool,
+    pub ever_connected: bool,
+    /// When it last connected or disconnected (Unix seconds).
+    pub since: f64,
+    /// The replica serving the connection; if that replica stops heartbeating, the framework
+    /// counts as disconnected from the replica's last heartbeat.
+    pub replica: String,
+}
+
+/// Agents whose resources a framework refuses, until when (Unix seconds).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Filters {
+    pub until: BTreeMap<AgentId, f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub framework_id: FrameworkId,
+    pub info: TaskInfo,
+    pub status: TaskStatus,
+    /// The grace period of a kill asked for, so the kill is sent again if the agent
+    /// re-registers before it acted on it.
+    pub kill_requested: Option<f64>,
+}
+
+impl TaskRecord {
+    pub fn view(&self) -> agora_api::operator::TaskView {
+        agora_api::operator::TaskView {
+            task_id: self.info.task_id.clone(),
+            framework_id: self.framework_id.clone(),
+            agent_id: self.info.agent_id.clone(),
+            name: self.info.name.clone(),
+            state: self.status.state,
+            resources: self.info.resources.clone(),
+            status: self.status.clone(),
+        }
+    }
+}
+
+/// A torn-down framework: it cannot register again, and its tasks' updates are acknowledged
+/// for it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RemovedRecord {
+    pub removed_at: f64,
+}
