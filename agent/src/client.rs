@@ -11,6 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long to wait for a TCP connection to the master.
@@ -65,6 +67,11 @@ impl ClientError {
     pub fn is_connect(&self) -> bool {
         matches!(self, ClientError::Http(e) if e.is_connect())
     }
+
+    /// Whether the server took too long to answer.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ClientError::Timeout(_)) || matches!(self, ClientError::Http(e) if e.is_timeout())
+    }
 }
 
 /// One Server-Sent Event. `id` is the stream's last event id (empty if the server never sent
@@ -80,10 +87,14 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<SseEvent, ClientError>> 
 /// A body read as it arrives.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ClientError>> + Send>>;
 
-/// A client for one Agora server. Cheap to clone: clones share the connection pool.
+/// A client for an Agora cluster: one server, or several replicas of the API tier that it
+/// fails over between. Cheap to clone: clones share the connection pool and the choice of
+/// replica.
 #[derive(Clone)]
 pub struct Client {
-    base: String,
+    bases: Arc<Vec<String>>,
+    /// The index in `bases` of the replica requests go to; moved on when it cannot be reached.
+    current: Arc<AtomicUsize>,
     token: String,
     http: reqwest::Client,
     request_timeout: Duration,
@@ -92,38 +103,48 @@ pub struct Client {
 impl fmt::Debug for Client {
     // Written by hand so that the token never reaches a log line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).field("token", &"<redacted>").finish()
+        f.debug_struct("Client").field("bases", &self.bases).field("token", &"<redacted>").finish()
     }
 }
 
+/// Checks and normalises one base URL: `127.0.0.1:5050` means `http://127.0.0.1:5050`, and a
+/// trailing slash is dropped.
+fn parse_base(base: &str) -> Result<String, ClientError> {
+    let base = base.trim().trim_end_matches('/');
+    let base = if base.contains("://") { base.to_string() } else { format!("http://{base}") };
+    let invalid = |reason: String| ClientError::InvalidBase { base: base.clone(), reason };
+    let url = reqwest::Url::parse(&base).map_err(|e| invalid(e.to_string()))?;
+    // Built without TLS support for now, so refuse https up front rather than at every call.
+    if url.scheme() != "http" {
+        return Err(invalid(format!("scheme `{}` is not supported, use http", url.scheme())));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("a base URL has no query or fragment".to_string()));
+    }
+    Ok(base)
+}
+
 impl Client {
-    /// A client for the server at `base` (such as `http://127.0.0.1:5050`; a trailing slash is
-    /// dropped) that sends `token` as a bearer token on every request.
+    /// A client for the server at `base` (such as `http://127.0.0.1:5050`), or for the
+    /// replicas at a comma-separated list of such URLs, that sends `token` as a bearer token on
+    /// every request. A request that cannot connect to one replica is sent to the next.
     pub fn new(base: &str, token: &str) -> Result<Client, ClientError> {
-        let base = base.trim_end_matches('/');
-        // `127.0.0.1:5050` means `http://127.0.0.1:5050`.
-        let with_scheme;
-        let base = if base.contains("://") {
-            base
-        } else {
-            with_scheme = format!("http://{base}");
-            with_scheme.as_str()
-        };
-        let invalid = |reason: String| ClientError::InvalidBase { base: base.to_string(), reason };
-        let url = reqwest::Url::parse(base).map_err(|e| invalid(e.to_string()))?;
-        // Built without TLS support for now, so refuse https up front rather than at every call.
-        if url.scheme() != "http" {
-            return Err(invalid(format!("scheme `{}` is not supported, use http", url.scheme())));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("a base URL has no query or fragment".to_string()));
+        let bases = base.split(',').filter(|b| !b.trim().is_empty()).map(parse_base).collect::<Result<Vec<_>, _>>()?;
+        if bases.is_empty() {
+            return Err(ClientError::InvalidBase { base: base.to_string(), reason: "no URL given".to_string() });
         }
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_keepalive(TCP_KEEPALIVE)
             .build()
             .map_err(ClientError::Http)?;
-        Ok(Client { base: base.to_string(), token: token.to_string(), http, request_timeout: DEFAULT_REQUEST_TIMEOUT })
+        Ok(Client {
+            bases: Arc::new(bases),
+            current: Arc::new(AtomicUsize::new(0)),
+            token: token.to_string(),
+            http,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        })
     }
 
     /// Replaces the limit on each non-streaming request, and on the wait for a stream's answer
@@ -133,13 +154,51 @@ impl Client {
         self
     }
 
-    /// The base URL, without a trailing slash.
+    /// The base URL requests go to now, without a trailing slash.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// Moves on to the next replica after `failed` could not be reached (unless another
+    /// request already did).
+    fn fail_over(&self, failed: usize) {
+        let next = (failed + 1) % self.bases.len();
+        if self.current.compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            tracing::warn!(from = %self.bases[failed], to = %self.bases[next], "cannot reach the server: trying the next");
+        }
+    }
+
+    /// Sends the request `build` makes for a base URL, to each replica in turn while they
+    /// cannot be reached. A request that never connected never arrived, so sending it again
+    /// elsewhere is safe.
+    async fn send_to_any(
+        &self,
+        build: impl Fn(&str) -> Result<RequestBuilder, ClientError>,
+        streaming: bool,
+    ) -> Result<Response, ClientError> {
+        let mut attempt = 0;
+        loop {
+            let index = self.current.load(Ordering::Relaxed) % self.bases.len();
+            let request = build(&self.bases[index])?;
+            let sent = if streaming { self.open_stream(request).await } else { self.send(request).await };
+            match sent {
+                Err(e) if e.is_connect() && attempt + 1 < self.bases.len() => {
+                    self.fail_over(index);
+                    attempt += 1;
+                }
+                // Unreachable everywhere, or no answer in time (it may have acted on the
+                // request, so it is not sent again): later requests try the next replica.
+                Err(e) if e.is_connect() || e.is_timeout() => {
+                    self.fail_over(index);
+                    return Err(e);
+                }
+                other => return other,
+            }
+        }
     }
 
     pub async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
-        let response = self.send(self.request(Method::GET, path)).await?;
+        let response = self.send_to_any(|base| Ok(self.request(base, Method::GET, path)), false).await?;
         decode(response).await
     }
 
@@ -148,42 +207,47 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<R, ClientError> {
-        let response = self.send(self.json_request(Method::POST, path, body)?).await?;
+        let response = self.send_to_any(|base| self.json_request(base, Method::POST, path, body), false).await?;
         decode(response).await
     }
 
     /// POSTs `body` and accepts any 2xx answer, ignoring its body.
     pub async fn post_no_content<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Result<(), ClientError> {
-        self.send(self.json_request(Method::POST, path, body)?).await.map(drop)
+        self.send_to_any(|base| self.json_request(base, Method::POST, path, body), false).await.map(drop)
     }
 
     /// POSTs without a body and accepts any 2xx answer, ignoring its body.
     pub async fn post_empty(&self, path: &str) -> Result<(), ClientError> {
-        self.send(self.request(Method::POST, path)).await.map(drop)
+        self.send_to_any(|base| Ok(self.request(base, Method::POST, path)), false).await.map(drop)
     }
 
     /// POSTs raw bytes as `application/octet-stream` and accepts any 2xx answer.
     pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<(), ClientError> {
-        let request = self.request(Method::POST, path).header(CONTENT_TYPE, "application/octet-stream").body(body);
-        self.send(request).await.map(drop)
+        let build = |base: &str| {
+            Ok(self
+                .request(base, Method::POST, path)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(body.clone()))
+        };
+        self.send_to_any(build, false).await.map(drop)
     }
 
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
-        self.send(self.request(Method::DELETE, path)).await.map(drop)
+        self.send_to_any(|base| Ok(self.request(base, Method::DELETE, path)), false).await.map(drop)
     }
 
     /// GETs `path` and yields the answer's body as it arrives, with no overall timeout, for
     /// answers that last as long as their producer (such as a followed task output).
     pub async fn get_stream(&self, path: &str) -> Result<ByteStream, ClientError> {
-        let request = self.http.get(self.url(path)).bearer_auth(&self.token);
-        let response = self.open_stream(request).await?;
+        let build = |base: &str| Ok(self.http.get(url(base, path)).bearer_auth(&self.token));
+        let response = self.send_to_any(build, true).await?;
         Ok(Box::pin(response.bytes_stream().map(|chunk| chunk.map_err(ClientError::Http))))
     }
 
     /// GETs `path` and returns the raw body with the answer's headers, for answers that are
     /// bytes rather than JSON (task logs).
     pub async fn get_bytes(&self, path: &str) -> Result<(bytes::Bytes, reqwest::header::HeaderMap), ClientError> {
-        let response = self.send(self.request(Method::GET, path)).await?;
+        let response = self.send_to_any(|base| Ok(self.request(base, Method::GET, path)), false).await?;
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(ClientError::Http)?;
         Ok((body, headers))
@@ -193,16 +257,19 @@ impl Client {
     /// stream ends or fails, open a new one with the last id seen.
     pub async fn events(&self, path: &str, last_event_id: Option<&str>) -> Result<EventStream, ClientError> {
         // No overall timeout here: the stream is meant to stay open for hours.
-        let mut request = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(&self.token)
-            .header(ACCEPT, "text/event-stream")
-            .header(CACHE_CONTROL, "no-cache");
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        let response = self.open_stream(request).await?;
+        let build = |base: &str| {
+            let mut request = self
+                .http
+                .get(url(base, path))
+                .bearer_auth(&self.token)
+                .header(ACCEPT, "text/event-stream")
+                .header(CACHE_CONTROL, "no-cache");
+            if let Some(id) = last_event_id {
+                request = request.header("Last-Event-ID", id);
+            }
+            Ok(request)
+        };
+        let response = self.send_to_any(build, true).await?;
         let events = response.bytes_stream().eventsource().map(|item| match item {
             Ok(event) => Ok(SseEvent { id: event.id, event: event.event, data: event.data }),
             Err(EventStreamError::Transport(e)) => Err(ClientError::Http(e)),
@@ -211,27 +278,20 @@ impl Client {
         Ok(Box::pin(events))
     }
 
-    fn url(&self, path: &str) -> String {
-        if path.starts_with('/') {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}/{path}", self.base)
-        }
-    }
-
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, self.url(path)).bearer_auth(&self.token).timeout(self.request_timeout)
+    fn request(&self, base: &str, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, url(base, path)).bearer_auth(&self.token).timeout(self.request_timeout)
     }
 
     fn json_request<B: Serialize + ?Sized>(
         &self,
+        base: &str,
         method: Method,
         path: &str,
         body: &B,
     ) -> Result<RequestBuilder, ClientError> {
         // Serialised here rather than by reqwest so that an encoding failure has its own variant.
         let bytes = serde_json::to_vec(body).map_err(ClientError::Encode)?;
-        Ok(self.request(method, path).header(CONTENT_TYPE, "application/json").body(bytes))
+        Ok(self.request(base, method, path).header(CONTENT_TYPE, "application/json").body(bytes))
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
@@ -245,6 +305,14 @@ impl Client {
             Ok(sent) => check(sent.map_err(ClientError::Http)?).await,
             Err(_) => Err(ClientError::Timeout(self.request_timeout)),
         }
+    }
+}
+
+fn url(base: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
     }
 }
 
@@ -292,12 +360,35 @@ mod tests {
     fn base_url_is_checked_and_trimmed() {
         let client = Client::new("http://127.0.0.1:5050/", "secret").expect("valid base");
         assert_eq!(client.base(), "http://127.0.0.1:5050");
-        assert_eq!(client.url("/v1/agents"), "http://127.0.0.1:5050/v1/agents");
-        assert_eq!(client.url("v1/agents"), "http://127.0.0.1:5050/v1/agents");
+        assert_eq!(url(client.base(), "/v1/agents"), "http://127.0.0.1:5050/v1/agents");
+        assert_eq!(url(client.base(), "v1/agents"), "http://127.0.0.1:5050/v1/agents");
         assert_eq!(Client::new("127.0.0.1:5050", "t").expect("no scheme means http").base(), "http://127.0.0.1:5050");
         assert!(matches!(Client::new("http://bad host", "t"), Err(ClientError::InvalidBase { .. })));
         assert!(matches!(Client::new("https://master", "t"), Err(ClientError::InvalidBase { .. })));
         assert!(!format!("{client:?}").contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn requests_fail_over_to_the_next_replica_that_answers() {
+        // The first address has nothing listening; the second answers every request with 204.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let dead = format!("http://{}", closed.local_addr().expect("address"));
+        drop(closed);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let live = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+            }
+        });
+        let client = Client::new(&format!("{dead}, {live}/"), "t").expect("client");
+        assert_eq!(client.base(), dead);
+        client.post_empty("/v1/agents/a/heartbeat").await.expect("the second replica answers");
+        assert_eq!(client.base(), live, "later requests go straight to the replica that answered");
+        assert!(matches!(Client::new(" , ", "t"), Err(ClientError::InvalidBase { .. })));
     }
 
     #[tokio::test]

@@ -55,7 +55,8 @@ pub struct ServerArgs {
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
-    /// The master's URL.
+    /// The master's URL, or the URLs of several server replicas separated by commas: the agent
+    /// moves to the next one when the one it uses cannot be reached.
     #[arg(long, env = "AGORA_MASTER")]
     master: String,
     /// A file holding the agent token.

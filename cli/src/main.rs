@@ -21,7 +21,8 @@ struct Cli {
 /// Where the client verbs find the server and their token.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Target {
-    /// The server's URL (default: the one `agora dev` wrote to its data directory).
+    /// The server's URL, or several replicas' URLs separated by commas (default: the one
+    /// `agora dev` wrote to its data directory).
     #[arg(long, env = "AGORA_ADDR", global = true)]
     addr: Option<String>,
     /// The bearer token (default: the admin token `agora dev` wrote to its data directory).

@@ -194,7 +194,7 @@ impl Runner {
         loop {
             let stop = tokio::select! {
                 event = events.next() => match event {
-                    Some(Ok(event)) => {
+                    Some(Ok(event)) if !ends_resumably(&event) => {
                         reconnects = 0;
                         last_event_id = event.id.clone();
                         let Some(parsed) = FrameworkEvent::parse(&event.event, &event.data)? else { continue };
@@ -203,8 +203,9 @@ impl Runner {
                         }
                         continue;
                     }
-                    // The stream broke: resume where it stopped, as any framework should.
-                    Some(Err(_)) | None => {
+                    // The stream broke, or the server ended it in a way we recover from: resume
+                    // where it stopped, as any framework should.
+                    Some(Ok(_)) | Some(Err(_)) | None => {
                         reconnects += 1;
                         if reconnects > MAX_RECONNECTS {
                             // Best effort: do not leave the task running behind us.
@@ -429,4 +430,13 @@ fn exit_code(status: &TaskStatus, stopped: Option<Stop>) -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// Whether an event is an `error` that ends the stream in a way a framework recovers from by
+/// resuming: the store was briefly unavailable, or it lost the framework (which registers again
+/// under its id).
+fn ends_resumably(event: &agora_agent::client::SseEvent) -> bool {
+    event.event == "error"
+        && serde_json::from_str::<agora_api::ErrorBody>(&event.data)
+            .is_ok_and(|e| matches!(e.code.as_str(), "unknown_framework" | "store_unavailable"))
 }

@@ -6,9 +6,11 @@ mod common;
 use agora_api::framework::FrameworkEvent;
 use agora_api::operator::TaskList;
 use agora_api::{AgentId, Offer, TaskState};
-use common::replicas::Replicas;
+use common::replicas::{assert_in_order_and_ended, redis_command, Replicas, ResilientFramework};
 use common::{eventually, registration, shell_task, Framework, DEADLINE};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Collects offers until there is one on each of `agents` (declining nothing).
@@ -146,4 +148,238 @@ async fn a_paused_leader_changes_nothing_when_it_wakes() {
     let offers: agora_api::operator::OfferList = cluster.client(other).get("/v1/offers").await.expect("offers");
     let offered: f64 = offers.offers.iter().map(|o| o.resources.cpus).sum();
     assert!(offered <= 2.0, "the agent's 2 cpus are offered at most once, not {offered}");
+}
+
+/// Takes offers and launches `count` tasks running `line`, `per_offer` at most per offer,
+/// acknowledging updates as they come; calls `midway` once after `midway_at` launches.
+async fn launch_many(
+    framework: &mut ResilientFramework,
+    count: usize,
+    line: &str,
+    midway_at: usize,
+    mut midway: impl FnMut(),
+) {
+    let mut launched = 0;
+    let mut called = false;
+    while launched < count {
+        let offers = match framework.next_event().await {
+            FrameworkEvent::Offers(o) => o.offers,
+            FrameworkEvent::Update(u) => {
+                framework.ack(&u.status).await;
+                continue;
+            }
+            _ => continue,
+        };
+        for offer in offers {
+            let room = ((offer.resources.cpus / 0.1 + 1e-6).floor() as usize).min(count - launched).min(50);
+            if room == 0 {
+                continue;
+            }
+            let tasks: Vec<_> = (launched..launched + room)
+                .map(|n| shell_task(&offer.agent_id, &format!("t{n}"), line, 0.1, 8.0))
+                .collect();
+            // An offer may have been rescinded meanwhile (a replica or the leader died): a 400
+            // then is the right answer, and the resources come back in a new offer.
+            if framework.launch(&offer, tasks).await.is_ok() {
+                launched += room;
+            }
+            if launched >= midway_at && !called {
+                called = true;
+                midway();
+            }
+        }
+    }
+}
+
+/// Acknowledges updates until each of the `count` tasks has ended, then checks their order.
+async fn wait_until_all_ended(framework: &mut ResilientFramework, count: usize) {
+    loop {
+        let ended = framework.states().values().filter(|s| s.last().is_some_and(|s| s.is_terminal())).count();
+        if ended == count {
+            break;
+        }
+        if let FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+        }
+    }
+    let states = framework.states();
+    assert_eq!(states.len(), count);
+    for (task, states) in &states {
+        assert_in_order_and_ended(task, states);
+        assert!(states.contains(&TaskState::Finished), "task {task} finished: {states:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_held_by_a_killed_replica_resume_on_another_with_nothing_lost() {
+    let mut cluster = Replicas::start(2, 1.0, 10.0).await;
+    let both = format!("{},{}", cluster.replicas[0].url, cluster.replicas[1].url);
+    // The agent and the framework both use replica 0 first.
+    cluster.spawn_agent("a1", "cpus:4,mem:2048", &both);
+    agent_id(&cluster, 1, "a1").await;
+    let client = agora_agent::client::Client::new(&both, &cluster.token).expect("client");
+    let mut framework = ResilientFramework::register(client, "survivor").await;
+    // Replica 0 dies while the tasks are being launched, holding both streams.
+    let pid = nix::unistd::Pid::from_raw(cluster.process(0).id() as i32);
+    let kill = move || {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    };
+    launch_many(&mut framework, 60, "sleep 0.5", 20, kill).await;
+    cluster.kill_replica(0); // reaps it
+    wait_until_all_ended(&mut framework, 60).await;
+    // The agent moved to the surviving replica and is still in service.
+    let agents: agora_api::operator::AgentList = cluster.client(1).get("/v1/agents").await.expect("agents");
+    assert_eq!(agents.agents.len(), 1);
+    assert_eq!(agents.agents[0].state, agora_api::operator::AgentState::Active);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_killed_during_500_launches_loses_nothing_and_never_overcommits() {
+    let mut cluster = Replicas::start(3, 1.0, 10.0).await;
+    let all = cluster.replicas.iter().map(|r| r.url.clone()).collect::<Vec<_>>().join(",");
+    cluster.spawn_agent("a1", "cpus:4,mem:4096", &all);
+    cluster.spawn_agent("a2", "cpus:4,mem:4096", &all);
+    agent_id(&cluster, 0, "a1").await;
+    agent_id(&cluster, 0, "a2").await;
+    let leader = cluster.leader_index().await;
+    let watched = (leader + 1) % 3;
+    // A watcher checks invariant 1 on a replica that stays up, the whole time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (client, stop) = (cluster.client(watched), stop.clone());
+        tokio::spawn(async move {
+            let mut checks = 0;
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(agents) = client.get::<agora_api::operator::AgentList>("/v1/agents").await {
+                    for agent in &agents.agents {
+                        assert!(agent.used.plus(&agent.offered).fits_in(&agent.total), "over-committed: {agent:?}");
+                    }
+                    checks += 1;
+                }
+            }
+            checks
+        })
+    };
+    let client = agora_agent::client::Client::new(&all, &cluster.token).expect("client");
+    let mut framework = ResilientFramework::register(client, "busy").await;
+    let leader_pid = cluster.process(leader).id();
+    let kill_leader = move || {
+        let _ =
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(leader_pid as i32), nix::sys::signal::Signal::SIGKILL);
+    };
+    launch_many(&mut framework, 500, "true", 100, kill_leader).await;
+    wait_until_all_ended(&mut framework, 500).await;
+    let new = cluster.cluster_view(watched).await.expect("view");
+    assert_ne!(new.leader, "", "a leader was elected again");
+    stop.store(true, Ordering::SeqCst);
+    assert!(watcher.await.expect("watcher") > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_carries_on_after_redis_restarts() {
+    let mut cluster = Replicas::start(2, 1.0, 10.0).await;
+    let both = format!("{},{}", cluster.replicas[0].url, cluster.replicas[1].url);
+    cluster.spawn_agent("a1", "cpus:4,mem:2048", &both);
+    agent_id(&cluster, 0, "a1").await;
+    let client = agora_agent::client::Client::new(&both, &cluster.token).expect("client");
+    let mut framework = ResilientFramework::register(client, "steady").await;
+    launch_many(&mut framework, 10, "true", usize::MAX, || {}).await;
+    wait_until_all_ended(&mut framework, 10).await;
+    // Redis dies hard and comes back from its AOF (fsynced every second).
+    cluster.redis.kill().expect("kill redis");
+    cluster.redis.start_again().expect("redis starts again");
+    // Tasks launched afterwards run and end, on the same framework and agent.
+    framework.updates.clear();
+    let mut renamed = 0;
+    let mut offers_taken = 0;
+    while renamed < 10 {
+        let offers = match framework.next_event().await {
+            FrameworkEvent::Offers(o) => o.offers,
+            FrameworkEvent::Update(u) => {
+                framework.ack(&u.status).await;
+                continue;
+            }
+            _ => continue,
+        };
+        offers_taken += 1;
+        for offer in offers {
+            let tasks = vec![shell_task(&offer.agent_id, &format!("after{renamed}"), "true", 0.1, 8.0)];
+            if framework.launch(&offer, tasks).await.is_ok() {
+                renamed += 1;
+            }
+        }
+    }
+    assert!(offers_taken > 0);
+    loop {
+        let ended = framework
+            .states()
+            .iter()
+            .filter(|(t, s)| t.starts_with("after") && s.last().is_some_and(|s| s.is_terminal()))
+            .count();
+        if ended == 10 {
+            break;
+        }
+        if let FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+        }
+    }
+    let agents: agora_api::operator::AgentList = cluster.client(1).get("/v1/agents").await.expect("agents");
+    assert_eq!(agents.agents.len(), 1, "the agent is still known: {agents:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_loses_everything_agents_and_frameworks_rebuild_it_and_no_task_is_killed() {
+    let mut cluster = Replicas::start(2, 1.0, 10.0).await;
+    let both = format!("{},{}", cluster.replicas[0].url, cluster.replicas[1].url);
+    cluster.spawn_agent("a1", "cpus:4,mem:2048", &both);
+    let a1 = agent_id(&cluster, 0, "a1").await;
+    let client = agora_agent::client::Client::new(&both, &cluster.token).expect("client");
+    let mut framework = ResilientFramework::register(client, "long-lived").await;
+    launch_many(&mut framework, 3, "sleep 600", usize::MAX, || {}).await;
+    // All three running and acknowledged.
+    loop {
+        let running = framework.states().values().filter(|s| s.last() == Some(&TaskState::Running)).count();
+        if running == 3 {
+            break;
+        }
+        if let FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+        }
+    }
+    assert_eq!(redis_command(cluster.redis.port(), &["FLUSHALL"]), "+OK");
+    // The agent registers again with what it runs; the framework registers again under its id
+    // (ResilientFramework does that when its stream says it is unknown) and reconciles.
+    eventually(DEADLINE, "the agent and its tasks to be known again", || async {
+        let list: TaskList = cluster.client(1).get("/v1/tasks").await.ok()?;
+        let running = list.tasks.iter().filter(|t| t.state == TaskState::Running && t.agent_id == a1).count();
+        (running == 3).then_some(())
+    })
+    .await;
+    // Its stream tells the framework it is unknown; it registers again under its id.
+    let until = Instant::now() + DEADLINE;
+    let view_path = format!("/v1/frameworks/{}", framework.id);
+    while cluster.client(1).get::<agora_api::operator::FrameworkView>(&view_path).await.is_err() {
+        assert!(Instant::now() < until, "timed out waiting for the framework to register again");
+        let event = tokio::time::timeout(Duration::from_millis(200), framework.next_event()).await;
+        if let Ok(FrameworkEvent::Update(u)) = event {
+            framework.ack(&u.status).await;
+        }
+    }
+    // Then it reconciles.
+    let framework_path = framework.path("reconcile");
+    let reconciled = eventually(DEADLINE, "reconciliation to report the tasks running", || {
+        let client = cluster.client(0);
+        let path = framework_path.clone();
+        async move {
+            let r: agora_api::framework::Reconciled =
+                client.post(&path, &agora_api::framework::Reconcile::default()).await.ok()?;
+            (r.statuses.len() == 3).then_some(r)
+        }
+    })
+    .await;
+    assert!(reconciled.statuses.iter().all(|s| s.state == TaskState::Running), "{reconciled:?}");
+    // No task was killed: none of them reported anything but running since.
+    let view: agora_api::operator::AgentView = cluster.client(0).get(&format!("/v1/agents/{a1}")).await.expect("agent");
+    assert_eq!(view.tasks, 3);
+    assert!(framework.updates.iter().all(|u| !u.state.is_terminal()), "{:?}", framework.updates);
 }

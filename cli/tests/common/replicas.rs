@@ -226,3 +226,164 @@ impl Replicas {
         &mut self.agents[index]
     }
 }
+
+/// A framework that rides out failures as a production framework must: it follows the
+/// replicas in its client's list, resumes its stream with `Last-Event-ID`, and registers again
+/// under its id when the store has lost it.
+pub struct ResilientFramework {
+    pub client: Client,
+    pub id: agora_api::FrameworkId,
+    registration: agora_api::framework::RegisterFramework,
+    last_event_id: Option<String>,
+    events: Option<agora_agent::client::EventStream>,
+    /// Every update received, in order.
+    pub updates: Vec<agora_api::TaskStatus>,
+}
+
+impl ResilientFramework {
+    pub async fn register(client: Client, name: &str) -> ResilientFramework {
+        let mut registration = super::registration(name);
+        registration.failover_timeout_secs = 600.0;
+        let registered: agora_api::framework::FrameworkRegistered =
+            client.post("/v1/frameworks", &registration).await.expect("register");
+        registration.id = Some(registered.framework_id.clone());
+        ResilientFramework {
+            client,
+            id: registered.framework_id,
+            registration,
+            last_event_id: None,
+            events: None,
+            updates: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, verb: &str) -> String {
+        format!("/v1/frameworks/{}/{verb}", self.id)
+    }
+
+    /// Opens the stream, resuming after the last event seen; registers again if it is unknown.
+    async fn connect(&mut self) {
+        let path = self.path("events");
+        let until = std::time::Instant::now() + DEADLINE;
+        loop {
+            match self.client.events(&path, self.last_event_id.as_deref()).await {
+                Ok(stream) => {
+                    self.events = Some(stream);
+                    return;
+                }
+                Err(e) if e.is_not_found() => {
+                    let _ = self.client.post::<_, serde_json::Value>("/v1/frameworks", &self.registration).await;
+                }
+                Err(_) => {}
+            }
+            assert!(std::time::Instant::now() < until, "could not open the event stream again");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The next event other than `subscribed` and heartbeats, within [`DEADLINE`]; updates are
+    /// also recorded in `updates`.
+    pub async fn next_event(&mut self) -> agora_api::framework::FrameworkEvent {
+        use agora_api::framework::FrameworkEvent;
+        use futures::StreamExt as _;
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if self.events.is_none() {
+                self.connect().await;
+            }
+            let Some(events) = self.events.as_mut() else { continue };
+            let next = tokio::time::timeout_at(until, events.next()).await.expect("an event within the deadline");
+            let event = match next {
+                Some(Ok(event)) => event,
+                Some(Err(_)) | None => {
+                    self.events = None;
+                    continue;
+                }
+            };
+            if !event.id.is_empty() {
+                self.last_event_id = Some(event.id.clone());
+            }
+            match FrameworkEvent::parse(&event.event, &event.data).expect("known event shape") {
+                Some(FrameworkEvent::Error(e)) => {
+                    assert!(
+                        matches!(e.code.as_str(), "unknown_framework" | "store_unavailable"),
+                        "the stream ended for good: {e:?}"
+                    );
+                    self.events = None;
+                }
+                Some(FrameworkEvent::Update(u)) => {
+                    self.updates.push(u.status.clone());
+                    return FrameworkEvent::Update(u);
+                }
+                Some(FrameworkEvent::Heartbeat) | Some(FrameworkEvent::Subscribed(_)) | None => {}
+                Some(other) => return other,
+            }
+        }
+    }
+
+    /// Acknowledges an update; a failed acknowledgement is fine, the update comes again.
+    pub async fn ack(&self, status: &agora_api::TaskStatus) {
+        if let Some(update_id) = &status.update_id {
+            let ack = agora_api::framework::Acknowledge {
+                task_id: status.task_id.clone(),
+                agent_id: status.agent_id.clone(),
+                update_id: update_id.clone(),
+            };
+            let _ = self.client.post_no_content(&self.path("acknowledge"), &ack).await;
+        }
+    }
+
+    pub async fn launch(
+        &self,
+        offer: &agora_api::Offer,
+        tasks: Vec<agora_api::TaskInfo>,
+    ) -> Result<(), agora_agent::client::ClientError> {
+        let accept = agora_api::framework::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![agora_api::framework::Operation::Launch { tasks }],
+            filters: Default::default(),
+        };
+        self.client.post_no_content(&self.path("accept"), &accept).await
+    }
+
+    /// The states each task went through, in the order the updates came.
+    pub fn states(&self) -> std::collections::BTreeMap<String, Vec<agora_api::TaskState>> {
+        let mut states: std::collections::BTreeMap<String, Vec<agora_api::TaskState>> = Default::default();
+        for u in &self.updates {
+            states.entry(u.task_id.to_string()).or_default().push(u.state);
+        }
+        states
+    }
+}
+
+/// Where a state comes in a task's life, for checking that updates arrive in order.
+pub fn stage(state: agora_api::TaskState) -> u8 {
+    use agora_api::TaskState::*;
+    match state {
+        Staging => 0,
+        Starting => 1,
+        Running | Killing | Unreachable | Lost => 2,
+        _ => 3,
+    }
+}
+
+/// Asserts that a task's updates came in order (repeats allowed: delivery is at least once)
+/// and that it ended.
+pub fn assert_in_order_and_ended(task: &str, states: &[agora_api::TaskState]) {
+    assert!(states.windows(2).all(|w| stage(w[0]) <= stage(w[1])), "task {task}: out of order: {states:?}");
+    assert!(states.last().is_some_and(|s| s.is_terminal()), "task {task} did not end: {states:?}");
+}
+
+/// Sends one command to a Redis server, as `redis-cli` would, and returns its first reply line.
+pub fn redis_command(port: u16, args: &[&str]) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes()).expect("send to redis");
+    let mut line = String::new();
+    std::io::BufReader::new(stream).read_line(&mut line).expect("redis answers");
+    line.trim().to_string()
+}

@@ -220,10 +220,15 @@ impl Master {
                 }
                 // A resend of an update for a task that has ended: deliver it again below.
                 Some(_) => {}
-                // Never placed by this cluster (or forgotten long ago) and still running: kill
-                // it, as Mesos does, so it cannot hold resources nobody accounts for.
+                // Still running, but the store does not know it (it lost recent writes): the
+                // agent registers again, reporting what it runs, and the task is adopted rather
+                // than killed. Agents are the source of truth for what runs on them.
                 None if !update.state.is_terminal() => {
-                    send_kill(&mut txn, agent_id, &task_key.0, &task_key.1, DEFAULT_KILL_GRACE_SECS);
+                    return Err(ServerError::not_found(
+                        "task",
+                        "unknown_task",
+                        format!("{}/{}: register again with the tasks this agent runs", task_key.0, task_key.1),
+                    ));
                 }
                 None => {}
             }

@@ -135,10 +135,20 @@ impl Master {
             StreamKey::Framework(id) => (key::framework(id), key::framework_conn(id)),
             StreamKey::Agent(id) => (key::agent(id), key::agent_conn(id)),
         };
-        let records = self.store.get(&[owner, conn.clone()]).await?;
+        let removed = match stream {
+            StreamKey::Framework(id) => key::removed(id),
+            StreamKey::Agent(_) => owner.clone(), // agents are not removed for good
+        };
+        let records = self.store.get(&[owner, conn.clone(), removed]).await?;
         if records[0].is_none() {
             let (code, message) = match stream {
-                StreamKey::Framework(id) => ("framework_removed", format!("framework {id} was torn down")),
+                StreamKey::Framework(id) if records[2].is_some() => {
+                    ("framework_removed", format!("framework {id} was torn down"))
+                }
+                // The store lost it: the framework registers again with its id and reconciles.
+                StreamKey::Framework(id) => {
+                    ("unknown_framework", format!("framework {id} is unknown: register again with its id"))
+                }
                 StreamKey::Agent(id) => ("unknown_agent", format!("agent {id} is unknown")),
             };
             return Ok(StreamRead::Ended { code, message });

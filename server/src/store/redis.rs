@@ -401,10 +401,16 @@ end
 
 /// KEYS: leader, epoch; ARGV: holder, ttl in ms. Takes a free lease (a new epoch), renews the
 /// holder's own, and returns the lease in force. The epoch is read back with GET rather than
-/// formatted from INCR's Lua number, which would turn exponential past 10^14.
+/// formatted from INCR's Lua number, which would turn exponential past 10^14. A missing epoch
+/// starts from the clock in milliseconds, so that epochs keep rising even after Redis lost
+/// everything (FLUSHALL, or a restart without persistence) and a deposed leader stays fenced.
 const ACQUIRE_LEASE_LUA: &str = r#"
 local cur = redis.call('GET', KEYS[1])
 if not cur then
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', KEYS[2], t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)))
+  end
   redis.call('INCR', KEYS[2])
   local lease = ARGV[1] .. '|' .. redis.call('GET', KEYS[2])
   redis.call('SET', KEYS[1], lease, 'PX', ARGV[2])
