@@ -100,3 +100,70 @@ pub struct ClusterView {
     pub frameworks: usize,
     pub tasks: usize,
 }
+
+/// Data of the operator stream's `agent_added` and `agent_unreachable` events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentEvent {
+    pub agent_id: AgentId,
+    pub hostname: String,
+}
+
+/// Data of the operator stream's `framework_added` and `framework_removed` events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FrameworkEventData {
+    pub framework_id: FrameworkId,
+    pub name: String,
+}
+
+/// Data of the operator stream's `task_updated` event: the task's new status, as its framework
+/// sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskEvent {
+    pub status: TaskStatus,
+}
+
+/// One event of the operator stream (`GET /v1/events`), by its SSE event name: what changes in
+/// the cluster, for dashboards and tools, as Mesos's operator `SUBSCRIBE` stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OperatorEvent {
+    AgentAdded(AgentEvent),
+    AgentUnreachable(AgentEvent),
+    FrameworkAdded(FrameworkEventData),
+    FrameworkRemoved(FrameworkEventData),
+    TaskUpdated(TaskEvent),
+}
+
+impl OperatorEvent {
+    /// The SSE `event:` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OperatorEvent::AgentAdded(_) => "agent_added",
+            OperatorEvent::AgentUnreachable(_) => "agent_unreachable",
+            OperatorEvent::FrameworkAdded(_) => "framework_added",
+            OperatorEvent::FrameworkRemoved(_) => "framework_removed",
+            OperatorEvent::TaskUpdated(_) => "task_updated",
+        }
+    }
+
+    /// The SSE `data:` JSON.
+    pub fn data(&self) -> String {
+        let json = match self {
+            OperatorEvent::AgentAdded(e) | OperatorEvent::AgentUnreachable(e) => serde_json::to_string(e),
+            OperatorEvent::FrameworkAdded(e) | OperatorEvent::FrameworkRemoved(e) => serde_json::to_string(e),
+            OperatorEvent::TaskUpdated(e) => serde_json::to_string(e),
+        };
+        json.unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// Reads an event from its SSE name and data; `None` for names this version does not know.
+    pub fn parse(name: &str, data: &str) -> Result<Option<OperatorEvent>, serde_json::Error> {
+        Ok(Some(match name {
+            "agent_added" => OperatorEvent::AgentAdded(serde_json::from_str(data)?),
+            "agent_unreachable" => OperatorEvent::AgentUnreachable(serde_json::from_str(data)?),
+            "framework_added" => OperatorEvent::FrameworkAdded(serde_json::from_str(data)?),
+            "framework_removed" => OperatorEvent::FrameworkRemoved(serde_json::from_str(data)?),
+            "task_updated" => OperatorEvent::TaskUpdated(serde_json::from_str(data)?),
+            _ => return Ok(None),
+        }))
+    }
+}

@@ -54,6 +54,12 @@ fn teardown_framework() {}
               (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn framework_events() {}
 
+#[utoipa::path(get, path = "/v1/events", tag = "operators", security(("bearer" = [])), description = sse_doc!(),
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated (data: AgentEvent, FrameworkEventData, TaskEvent), heartbeat", body = String, content_type = "text/event-stream"),
+              (status = 401, description = "No valid token", body = ErrorBody)))]
+fn operator_events() {}
+
 #[utoipa::path(post, path = "/v1/frameworks/{id}/accept", tag = "frameworks", request_body = Accept, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
     responses((status = 202, description = "Applied: all operations or none"), (status = 400, description = "Bad input; nothing changed", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn accept() {}
@@ -151,7 +157,7 @@ fn list_offers() {}
     modifiers(&BearerAuth),
     paths(
         healthz, readyz, metrics, openapi_json,
-        register_framework, list_frameworks, get_framework, teardown_framework, framework_events,
+        register_framework, list_frameworks, get_framework, teardown_framework, framework_events, operator_events,
         accept, decline, revive, suppress, acknowledge, reconcile, kill_task,
         register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat, agent_log_chunk,
         cluster, list_tasks, list_offers, task_logs,
@@ -159,6 +165,7 @@ fn list_offers() {}
     components(schemas(
         crate::framework::Subscribed, crate::framework::Offers, crate::framework::Rescind, crate::framework::Update,
         crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand, crate::agent::ReadLogCommand,
+        crate::operator::AgentEvent, crate::operator::FrameworkEventData, crate::operator::TaskEvent,
     ))
 )]
 pub struct ApiDoc;

@@ -383,3 +383,103 @@ async fn after_redis_loses_everything_agents_and_frameworks_rebuild_it_and_no_ta
     assert_eq!(view.tasks, 3);
     assert!(framework.updates.iter().all(|u| !u.state.is_terminal()), "{:?}", framework.updates);
 }
+
+/// Reads SSE events, skipping heartbeats and `subscribed`, until `stop(id, name, data)` says
+/// so; returns (id, name, data) of each.
+async fn read_until(
+    stream: &mut agora_agent::client::EventStream,
+    mut stop: impl FnMut(&str, &str, &str) -> bool,
+) -> Vec<(String, String, String)> {
+    use futures::StreamExt as _;
+    let mut seen = Vec::new();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let event = tokio::time::timeout_at(until, stream.next())
+            .await
+            .expect("an event in time")
+            .expect("the stream stays open")
+            .expect("a well-formed event");
+        if event.event == "heartbeat" || event.event == "subscribed" {
+            continue;
+        }
+        let done = stop(&event.id, &event.event, &event.data);
+        seen.push((event.id, event.event, event.data));
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumed_on_another_replica_misses_nothing_and_repeats_nothing() {
+    let mut cluster = Replicas::start(2, 1.0, 10.0).await;
+    let a = cluster.replicas[0].url.clone();
+    cluster.spawn_agent("a1", "cpus:4,mem:2048", &a);
+    let a1 = agent_id(&cluster, 0, "a1").await;
+    // The operator stream, from the start, on replica 1.
+    let mut operator = cluster.client(1).events("/v1/events", Some("0-0")).await.expect("operator stream");
+    let mut framework = Framework::register(cluster.client(0), registration("resumer")).await;
+    let offer = offers_on(&mut framework, &[&a1]).await.remove(&a1).expect("an offer");
+    let tasks: Vec<_> = (0..20).map(|n| shell_task(&a1, &format!("r{n}"), "true", 0.1, 8.0)).collect();
+    framework.launch(&offer, tasks).await.expect("launch");
+    // Part one on replica 0: every event up to the tenth update; then the connection drops.
+    let mut first = Vec::new();
+    let mut updates = 0;
+    while updates < 10 {
+        let event = framework.next_event().await;
+        first.push(framework.last_event_id.clone());
+        if let FrameworkEvent::Update(u) = event {
+            framework.ack(&u.status).await;
+            updates += 1;
+        }
+    }
+    let id = framework.id.clone();
+    drop(framework);
+    // Part two on replica 1, resumed with Last-Event-ID, until every task has finished.
+    let path = format!("/v1/frameworks/{id}/events");
+    let client = cluster.client(1);
+    let mut resumed = client.events(&path, first.last().map(String::as_str)).await.expect("resume on replica 1");
+    let mut finished = std::collections::BTreeSet::new();
+    let mut second = Vec::new();
+    while finished.len() < 20 {
+        let (event_id, name, data) = read_until(&mut resumed, |_, _, _| true).await.remove(0);
+        second.push(event_id);
+        if let Some(FrameworkEvent::Update(u)) = FrameworkEvent::parse(&name, &data).expect("parse") {
+            if let Some(update_id) = u.status.update_id.clone() {
+                let ack = agora_api::framework::Acknowledge {
+                    task_id: u.status.task_id.clone(),
+                    agent_id: u.status.agent_id.clone(),
+                    update_id,
+                };
+                client.post_no_content(&format!("/v1/frameworks/{id}/acknowledge"), &ack).await.expect("ack");
+            }
+            if u.status.state == TaskState::Finished {
+                finished.insert(u.status.task_id.to_string());
+            }
+        }
+    }
+    drop(resumed);
+    // The whole stream read from the start: the two parts are exactly its events from the
+    // first one of part one on, each once and in order.
+    let mut whole = client.events(&path, Some("0-0")).await.expect("read from the start");
+    let last = second.last().cloned().expect("events after the resume");
+    let everything: Vec<String> =
+        read_until(&mut whole, |event_id, _, _| event_id == last).await.into_iter().map(|(i, _, _)| i).collect();
+    let start = everything.iter().position(|i| i == &first[0]).expect("part one is in the stream");
+    let parts: Vec<String> = first.iter().chain(second.iter()).cloned().collect();
+    assert_eq!(parts, everything[start..].to_vec());
+
+    // The operator stream saw the cluster change, on the other replica.
+    let mut ended = 0;
+    let seen = read_until(&mut operator, |_, name, data| {
+        if name == "task_updated" && data.contains("\"finished\"") {
+            ended += 1;
+        }
+        ended == 20
+    })
+    .await;
+    let names: std::collections::BTreeSet<&str> = seen.iter().map(|(_, n, _)| n.as_str()).collect();
+    for wanted in ["agent_added", "framework_added", "task_updated"] {
+        assert!(names.contains(wanted), "the operator stream has {wanted}: {names:?}");
+    }
+}

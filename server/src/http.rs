@@ -469,6 +469,23 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .then(|task_id: TaskId, ctx: Arc<Ctx>, auth: Option<String>, query: HashMap<String, String>| async move {
             respond(task_logs(&ctx, &auth, task_id, &query).await)
         });
+    let events = warp::path!("v1" / "events")
+        .and(warp::get())
+        .and(c())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .then(move |ctx: Arc<Ctx>, auth, last: Option<String>| async move {
+            respond(
+                async {
+                    read(&ctx, &auth)?;
+                    let position = match parse_last_event_id(last)? {
+                        Some(id) => Some(id),
+                        None => ctx.master.store.last_id(&StreamKey::Operator.store_key()).await?,
+                    };
+                    Ok(event_stream(ctx.clone(), StreamKey::Operator, 0, position, None))
+                }
+                .await,
+            )
+        });
     let offers = warp::path!("v1" / "offers").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
         respond(
             async {
@@ -490,6 +507,8 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .or(tasks)
         .unify()
         .or(offers)
+        .unify()
+        .or(events)
         .unify()
         .or(logs)
         .unify()
@@ -713,7 +732,7 @@ async fn pump(
 ) -> Result<(), ServerError> {
     let master = &ctx.master;
     let heartbeat_name = match key {
-        StreamKey::Framework(_) => "heartbeat",
+        StreamKey::Framework(_) | StreamKey::Operator => "heartbeat",
         StreamKey::Agent(_) => "ping",
     };
     let mut after = position;

@@ -5,8 +5,7 @@ use super::frameworks::{send_kill, task_keys};
 use super::records::{key, AgentConn, AgentRecord, TaskRecord};
 use super::*;
 use agora_api::agent::{AcknowledgeCommand, AgentRegistered, RegisterAgent, StatusUpdates};
-use agora_api::framework::Update;
-use agora_api::operator::AgentState;
+use agora_api::operator::{AgentEvent, AgentState, OperatorEvent};
 use agora_api::types::reason;
 use agora_api::TaskId;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -102,6 +101,8 @@ impl Master {
         };
         txn.put(key::agent(id), encode(&record));
         txn.op(Op::SetAdd(key::AGENTS.to_string(), id.to_string()));
+        let added = AgentEvent { agent_id: id.clone(), hostname: req.hostname.clone() };
+        push_operator_event(&mut txn, &OperatorEvent::AgentAdded(added));
         // Tasks the master placed here that the agent no longer runs are gone.
         for task_key in placed.iter().filter(|k| !reported.contains_key(k)) {
             if let Some(task) = known.get(task_key).filter(|t| !t.value.status.state.is_terminal()) {
@@ -113,9 +114,7 @@ impl Master {
                     "the agent no longer runs this task".into(),
                 );
                 finish_task(&mut txn, task, gone.clone());
-                if facts.exists.contains(&task_key.0) {
-                    push_event(&mut txn, &task_key.0, &FrameworkEvent::Update(Update { status: gone }));
-                }
+                push_update(&mut txn, &gone, facts.exists.contains(&task_key.0));
             }
         }
         for (task_key, running) in &reported {
@@ -232,9 +231,8 @@ impl Master {
                 }
                 None => {}
             }
-            if facts.exists.contains(&task_key.0) {
-                push_event(&mut txn, &task_key.0, &FrameworkEvent::Update(Update { status: update }));
-            } else if facts.removed.contains(&task_key.0) {
+            push_update(&mut txn, &update, facts.exists.contains(&task_key.0));
+            if facts.removed.contains(&task_key.0) {
                 ack_orphan_update(&mut txn, agent_id, &update);
             }
             // Otherwise the framework is unknown but may register again (after the store was
@@ -302,8 +300,8 @@ fn adopt(
             if let Some(grace) = task.value.kill_requested {
                 send_kill(txn, agent_id, framework_id, task_id, grace);
             }
-            if was_away && facts.exists.contains(framework_id) {
-                push_event(txn, framework_id, &FrameworkEvent::Update(Update { status: reported.clone() }));
+            if was_away {
+                push_update(txn, &reported, facts.exists.contains(framework_id));
             }
             txn.check(record_key.clone(), task.version);
             TaskRecord { status: reported, ..task.value.clone() }

@@ -6,8 +6,9 @@ use super::*;
 use agora_api::agent::{AcknowledgeCommand, KillCommand, LaunchCommand};
 use agora_api::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Operation, Reconcile, Reconciled, RegisterFramework,
-    Subscribed, Update,
+    Subscribed,
 };
+use agora_api::operator::{FrameworkEventData, OperatorEvent};
 use agora_api::types::reason;
 use agora_api::{Offer, OfferId, TaskId};
 use std::collections::HashSet;
@@ -55,6 +56,8 @@ impl Master {
                     ..existing.value.clone()
                 },
                 None => {
+                    let added = FrameworkEventData { framework_id: id.clone(), name: req.name.clone() };
+                    push_operator_event(&mut txn, &OperatorEvent::FrameworkAdded(added));
                     let conn = FrameworkConn { since: now_secs(), ..Default::default() };
                     txn.check(key::framework_conn(&id), 0).put(key::framework_conn(&id), encode(&conn));
                     txn.op(Op::SetAdd(key::FRAMEWORKS.to_string(), id.to_string()));
@@ -134,10 +137,14 @@ impl Master {
         let (owner, conn) = match stream {
             StreamKey::Framework(id) => (key::framework(id), key::framework_conn(id)),
             StreamKey::Agent(id) => (key::agent(id), key::agent_conn(id)),
+            // Anyone allowed to read may hold as many operator streams as they like.
+            StreamKey::Operator => {
+                return Ok(StreamRead::Events(self.store.read_stream(key::EVENTS, after, max).await?));
+            }
         };
         let removed = match stream {
             StreamKey::Framework(id) => key::removed(id),
-            StreamKey::Agent(_) => owner.clone(), // agents are not removed for good
+            _ => owner.clone(), // agents are not removed for good
         };
         let records = self.store.get(&[owner, conn.clone(), removed]).await?;
         if records[0].is_none() {
@@ -150,6 +157,7 @@ impl Master {
                     ("unknown_framework", format!("framework {id} is unknown: register again with its id"))
                 }
                 StreamKey::Agent(id) => ("unknown_agent", format!("agent {id} is unknown")),
+                StreamKey::Operator => ("unknown_stream", "no such stream".to_string()),
             };
             return Ok(StreamRead::Ended { code, message });
         }
@@ -501,8 +509,8 @@ impl Master {
             }
             let mut txn = Txn::default();
             txn.check(key::framework(framework_id), framework.as_ref().map_or(0, |f| f.version));
-            self.remove_framework(&mut txn, framework_id, &tasks).await?;
             let name = framework.map(|f| f.value.name).unwrap_or_default();
+            self.remove_framework(&mut txn, framework_id, &name, &tasks).await?;
             Ok((txn, (name, tasks.len())))
         })
         .map(|(name, tasks)| tracing::info!(framework = %framework_id, %name, tasks, "framework removed"))
@@ -520,8 +528,11 @@ impl Master {
         &self,
         txn: &mut Txn,
         framework_id: &FrameworkId,
+        name: &str,
         tasks: &[Loaded<TaskRecord>],
     ) -> Result<(), ServerError> {
+        let removed = FrameworkEventData { framework_id: framework_id.clone(), name: name.to_string() };
+        push_operator_event(txn, &OperatorEvent::FrameworkRemoved(removed));
         for offer in self.framework_offers(framework_id).await? {
             drop_offer(txn, &offer);
         }
@@ -557,7 +568,7 @@ fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo) {
     let member = key::task_member(framework_id, &task.task_id);
     let command = AgentCommand::Launch(LaunchCommand { framework_id: framework_id.clone(), task: task.clone() });
     push_command(txn, &task.agent_id, &command);
-    push_event(txn, framework_id, &FrameworkEvent::Update(Update { status: staging.clone() }));
+    push_update(txn, &staging, true);
     txn.op(Op::SetAdd(key::TASKS.to_string(), member.clone()));
     txn.op(Op::SetAdd(key::framework_tasks(framework_id), task.task_id.to_string()));
     txn.op(Op::SetAdd(key::agent_tasks(&task.agent_id), member));

@@ -12,8 +12,8 @@ use super::records::{key, AgentRecord, Filters, FrameworkConn, FrameworkRecord, 
 use super::*;
 use crate::allocator::{self, AgentSlot, FrameworkSlot};
 use crate::store::Check;
-use agora_api::framework::{Failure, Offers, Update};
-use agora_api::operator::AgentState;
+use agora_api::framework::{Failure, Offers};
+use agora_api::operator::{AgentEvent, AgentState, OperatorEvent};
 use agora_api::types::reason;
 use agora_api::{Offer, OfferId};
 use rand::seq::SliceRandom as _;
@@ -287,7 +287,7 @@ impl Master {
                     txn.check(key::framework_conn(id), current.version);
                     txn.check(key::framework(id), framework.version);
                     let tasks = self.framework_tasks(id).await?;
-                    self.remove_framework(&mut txn, id, &tasks).await?;
+                    self.remove_framework(&mut txn, id, &framework.value.name, &tasks).await?;
                     Ok((txn, ()))
                 })?;
             }
@@ -329,6 +329,8 @@ impl Master {
         txn.checks.push(Check::Epoch(epoch));
         txn.check(key::agent(agent_id), agent.version);
         txn.put(key::agent(agent_id), encode(&AgentRecord { state: AgentState::Unreachable, ..agent.value.clone() }));
+        let event = AgentEvent { agent_id: agent_id.clone(), hostname: agent.value.hostname.clone() };
+        push_operator_event(&mut txn, &OperatorEvent::AgentUnreachable(event));
         for offer in self.load_offers(&self.store.members(&key::agent_offers(agent_id)).await?).await? {
             rescind_offer(&mut txn, &offer);
         }
@@ -351,7 +353,7 @@ impl Master {
             let record = TaskRecord { status: new_status.clone(), ..task.value.clone() };
             let task_key = key::task(&framework_id, &record.info.task_id);
             txn.check(task_key.clone(), task.version).put(task_key, encode(&record));
-            push_event(&mut txn, &framework_id, &FrameworkEvent::Update(Update { status: new_status }));
+            push_update(&mut txn, &new_status, true);
             if told.insert(framework_id.clone()) {
                 push_event(&mut txn, &framework_id, &FrameworkEvent::Failure(Failure { agent_id: agent_id.clone() }));
             }

@@ -127,6 +127,7 @@ impl Default for MasterConfig {
 pub enum StreamKey {
     Framework(FrameworkId),
     Agent(AgentId),
+    Operator,
 }
 
 impl StreamKey {
@@ -135,6 +136,7 @@ impl StreamKey {
         match self {
             StreamKey::Framework(id) => key::framework_events(id),
             StreamKey::Agent(id) => key::agent_commands(id),
+            StreamKey::Operator => key::EVENTS.to_string(),
         }
     }
 }
@@ -198,6 +200,22 @@ fn status(task: &TaskInfo, framework_id: &FrameworkId, state: TaskState, reason:
 /// Appends a framework event to a transaction.
 fn push_event(txn: &mut Txn, framework_id: &FrameworkId, event: &FrameworkEvent) {
     txn.append(key::framework_events(framework_id), event.name(), event.data());
+}
+
+/// Appends an operator event to a transaction.
+fn push_operator_event(txn: &mut Txn, event: &agora_api::operator::OperatorEvent) {
+    txn.append(key::EVENTS, event.name(), event.data());
+}
+
+/// Appends a task's new status to a transaction: to its framework's stream if `to_framework`,
+/// and to the operator stream.
+fn push_update(txn: &mut Txn, status: &TaskStatus, to_framework: bool) {
+    if to_framework {
+        let update = agora_api::framework::Update { status: status.clone() };
+        push_event(txn, &status.framework_id, &FrameworkEvent::Update(update));
+    }
+    let event = agora_api::operator::TaskEvent { status: status.clone() };
+    push_operator_event(txn, &agora_api::operator::OperatorEvent::TaskUpdated(event));
 }
 
 /// Appends an agent command to a transaction.

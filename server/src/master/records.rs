@@ -32,6 +32,8 @@ pub mod key {
     pub const REPLICAS: &str = "replicas";
     /// Woken when an allocation round may find something new to offer.
     pub const ALLOCATOR: &str = "allocator";
+    /// Stream: the operator events (`GET /v1/events`).
+    pub const EVENTS: &str = "events";
 
     pub const AGENT_PREFIX: &str = "agent:";
     pub const FRAMEWORK_PREFIX: &str = "framework:";
