@@ -895,3 +895,46 @@ async fn task_logs_follow_a_running_task_until_it_ends() {
     let error: agora_api::ErrorBody = anonymous.json().await.expect("JSON error");
     assert_eq!(error.code, "unauthorized");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_store_keeps_frameworks_tasks_and_agents_across_a_restart() {
+    // The built-in agent stops with `agora dev`; the task runs on an agent of its own.
+    let mut cluster = Cluster::start(&["--resources", "cpus:0.05,mem:64"]).await;
+    cluster.spawn_agent("outside", "cpus:1,mem:512");
+    let outside = cluster.agent_id_by_hostname("outside").await;
+    let mut reg = registration("durable");
+    reg.failover_timeout_secs = 600.0;
+    let mut framework = Framework::register(cluster.client(), reg).await;
+    let offer = loop {
+        if let Some(o) = framework.offers().await.into_iter().find(|o| o.agent_id == outside) {
+            break o;
+        }
+    };
+    framework.launch(&offer, vec![shell_task(&outside, "long", "sleep 600", 0.5, 64.0)]).await.expect("launch");
+    assert_eq!(framework.update("long", true).await.state, TaskState::Staging);
+    assert_eq!(framework.update("long", true).await.state, TaskState::Running);
+    let (id, last_event_id) = (framework.id.clone(), framework.last_event_id.clone());
+    drop(framework);
+
+    cluster.restart_dev().await;
+    // Known at once, from the file, before anything registers again.
+    let client = cluster.client();
+    let frameworks: FrameworkList = client.get("/v1/frameworks").await.expect("frameworks");
+    let view = frameworks.frameworks.iter().find(|f| f.id == id).expect("the framework is still known");
+    assert_eq!((view.name.as_str(), view.tasks, view.failover_timeout_secs), ("durable", 1, 600.0));
+    let tasks: TaskList = client.get("/v1/tasks").await.expect("tasks");
+    assert_eq!(tasks.tasks.iter().find(|t| t.task_id.as_str() == "long").map(|t| t.state), Some(TaskState::Running));
+    let agents: AgentList = client.get("/v1/agents").await.expect("agents");
+    assert!(agents.agents.iter().any(|a| a.id == outside), "the agent is still known");
+    // The framework resumes its stream without registering again, and can still kill its task.
+    let mut framework = Framework::subscribe(cluster.client(), id, Some(&last_event_id)).await;
+    let kill = format!("/v1/frameworks/{}/tasks/long/kill", framework.id);
+    framework.client.post_no_content(&kill, &Kill::default()).await.expect("kill");
+    loop {
+        let status = framework.update("long", true).await;
+        if status.state.is_terminal() {
+            assert_eq!(status.state, TaskState::Killed);
+            break;
+        }
+    }
+}

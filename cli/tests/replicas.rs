@@ -6,7 +6,7 @@ mod common;
 use agora_api::framework::FrameworkEvent;
 use agora_api::operator::TaskList;
 use agora_api::{AgentId, Offer, TaskState};
-use common::replicas::{assert_in_order_and_ended, redis_command, Replicas, ResilientFramework};
+use common::replicas::{assert_in_order_and_ended, redis_command, redis_info, Replicas, ResilientFramework};
 use common::{eventually, registration, shell_task, Framework, DEADLINE};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -482,4 +482,59 @@ async fn a_stream_resumed_on_another_replica_misses_nothing_and_repeats_nothing(
     for wanted in ["agent_added", "framework_added", "task_updated"] {
         assert!(names.contains(wanted), "the operator stream has {wanted}: {names:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_serves_2000_streams_over_a_bounded_number_of_redis_connections() {
+    use futures::StreamExt as _;
+    const STREAMS: usize = 2000;
+    let cluster = Replicas::start(1, 1.0, 10.0).await;
+    let client = cluster.client(0);
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        streams.push(client.events("/v1/events", None).await.expect("an operator stream"));
+    }
+    // Every stream is live: one change reaches all of them.
+    let framework = Framework::register(cluster.client(0), registration("announced")).await;
+    let name = framework.id.to_string();
+    let reached = futures::future::join_all(streams.iter_mut().map(|stream| {
+        let name = name.clone();
+        async move {
+            let until = tokio::time::Instant::now() + DEADLINE;
+            loop {
+                let event = tokio::time::timeout_at(until, stream.next()).await.ok()??.ok()?;
+                if event.event == "framework_added" && event.data.contains(&name) {
+                    return Some(());
+                }
+            }
+        }
+    }))
+    .await;
+    assert_eq!(reached.iter().filter(|r| r.is_some()).count(), STREAMS);
+    // The replica holds them over a bounded pool: no Redis connection per stream.
+    let info = redis_info(cluster.redis.port(), "clients");
+    let clients: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("connected_clients");
+    assert!(clients <= 24, "{clients} Redis connections for {STREAMS} streams");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_logs_are_read_through_any_replica() {
+    let mut cluster = Replicas::start(2, 1.0, 10.0).await;
+    let a = cluster.replicas[0].url.clone();
+    cluster.spawn_agent("a1", "cpus:1,mem:512", &a);
+    let a1 = agent_id(&cluster, 0, "a1").await;
+    let mut framework = Framework::register(cluster.client(0), registration("talker")).await;
+    let offer = offers_on(&mut framework, &[&a1]).await.remove(&a1).expect("an offer");
+    let task = shell_task(&a1, "talk", "echo hello from the agent", 0.1, 32.0);
+    framework.launch(&offer, vec![task]).await.expect("launch");
+    while !framework.update("talk", true).await.state.is_terminal() {}
+    // The agent answers on replica 0; the reader asks replica 1.
+    let (body, headers) =
+        cluster.client(1).get_bytes("/v1/tasks/talk/logs?stream=stdout").await.expect("logs through replica 1");
+    assert_eq!(String::from_utf8_lossy(&body), "hello from the agent\n");
+    assert_eq!(headers.get("x-agora-task-ended").map(|v| v.as_bytes()), Some(&b"true"[..]));
 }

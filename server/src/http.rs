@@ -371,14 +371,17 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .and(warp::query::<LogChunkInfo>())
         .and(body())
         .then(|_id: AgentId, request_id: String, ctx: Arc<Ctx>, auth: Option<String>, info, data: Bytes| async move {
-            respond((|| {
-                ctx.authorize(&auth, Area::AgentApi)?;
-                if ctx.logs.deliver(&request_id, Chunk { info, data }) {
-                    Ok(StatusCode::NO_CONTENT.into_response())
-                } else {
-                    Err(ServerError::not_found("log request", "unknown_request", request_id))
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::AgentApi)?;
+                    if ctx.logs.deliver(&ctx.master, &request_id, Chunk { info, data }).await? {
+                        Ok(StatusCode::NO_CONTENT.into_response())
+                    } else {
+                        Err(ServerError::not_found("log request", "unknown_request", request_id))
+                    }
                 }
-            })())
+                .await,
+            )
         });
     register.or(commands).unify().or(updates).unify().or(heartbeat).unify().or(log_chunk).unify().boxed()
 }

@@ -1,11 +1,19 @@
 //! Task logs relayed from agents. A reader's request becomes a `read_log` command on the
 //! agent's stream; the agent posts the bytes back, and they reach the waiting reader through
 //! a one-shot channel keyed by request id. Agents need no inbound port for this.
+//!
+//! With several replicas the agent may post to another replica than the reader's: that replica
+//! passes the chunk on through the store (a stream named after the request, which the reader's
+//! replica watches). The request's record in the store says the request is real, so an agent
+//! cannot make a replica write to keys of its choosing.
 
 use crate::error::ServerError;
 use crate::master::Master;
+use crate::store::{Committed, Store, Txn};
 use agora_api::agent::{AgentCommand, LogChunkInfo, LogStream, ReadLogCommand};
 use agora_api::{FrameworkId, TaskId};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -75,28 +83,97 @@ impl LogRelay {
             max_bytes: req.max_bytes.clamp(1, MAX_CHUNK_BYTES),
             wait_secs,
         });
-        if let Err(e) = master.send_agent_command(&agent_id, &command).await {
-            self.waiters().remove(&request_id);
+        let shared = matches!(master.store, Store::Redis(_));
+        let sent = async {
+            if shared {
+                let mut txn = Txn::default();
+                txn.put(request_key(&request_id), master.replica.as_bytes().to_vec());
+                master.store.commit(&txn).await?;
+            }
+            master.send_agent_command(&agent_id, &command).await
+        };
+        if let Err(e) = sent.await {
+            self.forget(master, &request_id, shared).await;
             return Err(e);
         }
         let deadline = Duration::from_secs_f64(wait_secs) + ANSWER_TIMEOUT;
-        match tokio::time::timeout(deadline, rx).await {
-            Ok(Ok(chunk)) => Ok(chunk),
-            _ => {
-                self.waiters().remove(&request_id);
-                Err(ServerError::Timeout {
-                    code: "agent_timeout",
-                    message: format!("agent {agent_id} did not send the log in time"),
-                })
+        let answer = tokio::select! {
+            local = rx => local.ok(),
+            relayed = relayed_chunk(master, &request_id), if shared => relayed,
+            _ = tokio::time::sleep(deadline) => None,
+        };
+        self.forget(master, &request_id, shared).await;
+        answer.ok_or_else(|| ServerError::Timeout {
+            code: "agent_timeout",
+            message: format!("agent {agent_id} did not send the log in time"),
+        })
+    }
+
+    /// Drops a finished request, here and in the store.
+    async fn forget(&self, master: &Master, request_id: &str, shared: bool) {
+        self.waiters().remove(request_id);
+        if shared {
+            let mut txn = Txn::default();
+            txn.delete(request_key(request_id)).delete(chunks_key(request_id));
+            if let Err(e) = master.store.commit(&txn).await {
+                tracing::debug!(error = %e, "could not clean up a log request");
             }
         }
     }
 
-    /// Delivers an agent's answer; false when nobody waits for it any more.
-    pub fn deliver(&self, request_id: &str, chunk: Chunk) -> bool {
-        match self.waiters().remove(request_id) {
-            Some(tx) => tx.send(chunk).is_ok(),
-            None => false,
+    /// Delivers an agent's answer to the reader waiting here, or passes it on through the
+    /// store to the replica where the reader waits; false when nobody waits for it.
+    pub async fn deliver(&self, master: &Master, request_id: &str, chunk: Chunk) -> Result<bool, ServerError> {
+        if let Some(tx) = self.waiters().remove(request_id) {
+            return Ok(tx.send(chunk).is_ok());
         }
+        if !matches!(master.store, Store::Redis(_)) || !agora_api::ids::is_valid_id(request_id) {
+            return Ok(false);
+        }
+        let Some(request) = master.store.get_one(&request_key(request_id)).await? else { return Ok(false) };
+        let relayed = Relayed { info: chunk.info, data: BASE64.encode(&chunk.data) };
+        let data = serde_json::to_string(&relayed).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let mut txn = Txn::default();
+        txn.check(request_key(request_id), request.version).append(chunks_key(request_id), "chunk", data);
+        Ok(matches!(master.store.commit(&txn).await?, Committed::Done(_)))
+    }
+}
+
+/// The store record that says a log request is waiting on some replica.
+fn request_key(request_id: &str) -> String {
+    format!("logreq:{request_id}")
+}
+
+/// The stream a chunk posted to another replica is passed on through.
+fn chunks_key(request_id: &str) -> String {
+    format!("logreq:{request_id}:chunks")
+}
+
+/// A chunk passed between replicas.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Relayed {
+    info: LogChunkInfo,
+    data: String,
+}
+
+/// Waits for a chunk passed on through the store by another replica.
+async fn relayed_chunk(master: &Master, request_id: &str) -> Option<Chunk> {
+    let notify = master.store.watch(&chunks_key(request_id));
+    loop {
+        let woken = notify.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        match master.store.read_stream(&chunks_key(request_id), None, 1).await {
+            Ok(entries) => {
+                if let Some(entry) = entries.into_iter().next() {
+                    let relayed: Relayed = serde_json::from_str(&entry.data).ok()?;
+                    let data = BASE64.decode(relayed.data).ok()?;
+                    return Some(Chunk { info: relayed.info, data: data.into() });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read a relayed log chunk"),
+        }
+        // Woken by the append, or look again in a while in case a wake-up was lost.
+        let _ = tokio::time::timeout(Duration::from_secs(1), woken).await;
     }
 }

@@ -387,3 +387,26 @@ pub fn redis_command(port: u16, args: &[&str]) -> String {
     std::io::BufReader::new(stream).read_line(&mut line).expect("redis answers");
     line.trim().to_string()
 }
+
+/// `INFO section` from a Redis server, as text.
+pub fn redis_info(port: u16, section: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
+    let request = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+    stream.write_all(request.as_bytes()).expect("send to redis");
+    // A bulk reply: `$LEN\r\n` then LEN bytes.
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).expect("redis answers");
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply).to_string();
+        if let Some((head, body)) = text.split_once("\r\n") {
+            let len: usize = head.trim_start_matches('$').parse().expect("a bulk reply");
+            if body.len() >= len {
+                return body[..len].to_string();
+            }
+        }
+        assert!(n > 0, "redis closed the connection");
+    }
+}
