@@ -507,8 +507,12 @@ impl Master {
             if framework.is_none() && tasks.is_empty() {
                 return Err(ServerError::not_found("framework", "unknown_framework", framework_id));
             }
+            // The connection's version too: the allocator bumps it with each offer it makes, so
+            // an offer made after the read below makes this attempt start again.
+            let conn = self.store.get_one(&key::framework_conn(framework_id)).await?;
             let mut txn = Txn::default();
             txn.check(key::framework(framework_id), framework.as_ref().map_or(0, |f| f.version));
+            txn.check(key::framework_conn(framework_id), conn.map_or(0, |c| c.version));
             let name = framework.map(|f| f.value.name).unwrap_or_default();
             self.remove_framework(&mut txn, framework_id, &name, &tasks).await?;
             Ok((txn, (name, tasks.len())))
@@ -523,7 +527,8 @@ impl Master {
         Ok(self.load_many::<TaskRecord>(&keys).await?.into_iter().flatten().collect())
     }
 
-    /// Adds a framework's removal to a transaction (the caller checks the framework's version).
+    /// Adds a framework's removal to a transaction (the caller checks the versions of the
+    /// framework's record and of its connection, which every offer made to it bumps).
     pub(crate) async fn remove_framework(
         &self,
         txn: &mut Txn,

@@ -218,12 +218,18 @@ impl Master {
         let mut txn = Txn::default();
         txn.checks.push(Check::Epoch(epoch));
         let mut batches: HashMap<usize, Vec<Offer>> = HashMap::new();
+        let mut touched_agents = std::collections::HashSet::new();
         for grant in grants {
             let (agent_id, agent) = active[grant.agent];
             let (framework_id, framework, _) = eligible[grant.framework];
             // The agent re-registering (new resources, adopted tasks) or the framework changing
-            // meanwhile makes the round start again.
-            txn.check(key::agent(agent_id), agent.version);
+            // meanwhile makes the round start again. Writing the agent's record back bumps its
+            // version in turn, so a registration that read the agent's offers before this
+            // commit must read them again (and withdraw this offer).
+            if touched_agents.insert(agent_id.clone()) {
+                txn.check(key::agent(agent_id), agent.version);
+                txn.put(key::agent(agent_id), encode(&agent.value));
+            }
             let offer = Offer {
                 id: OfferId::random(),
                 framework_id: framework_id.clone(),
@@ -242,7 +248,12 @@ impl Master {
         for (index, offers) in batches {
             let (framework_id, framework, conn) = eligible[index];
             txn.check(key::framework(framework_id), framework.version);
-            txn.check(key::framework_conn(framework_id), conn.as_ref().map_or(0, |c| c.version));
+            // Likewise, a disconnect or a teardown that read the framework's offers before this
+            // commit conflicts with it, and reads them again.
+            if let Some(conn) = conn {
+                txn.check(key::framework_conn(framework_id), conn.version);
+                txn.put(key::framework_conn(framework_id), encode(&conn.value));
+            }
             *offered += offers.len();
             push_event(&mut txn, framework_id, &FrameworkEvent::Offers(Offers { offers }));
         }
