@@ -105,7 +105,6 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
     Ok(MasterConfig {
         agent_timeout: secs("agent-timeout", args.agent_timeout)?,
         heartbeat_interval: secs("heartbeat-interval", args.heartbeat_interval)?,
-        replica_name: format!("{}:{}", agora_agent::default_hostname(), args.listen.port()),
         lease_ttl: secs("lease-ttl", args.lease_ttl)?,
         ..MasterConfig::default()
     })
@@ -153,6 +152,9 @@ async fn start_master(args: &MasterArgs, data_dir: &Path) -> anyhow::Result<Star
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
+    // Named after where it listens, as bound (port 0 picks one).
+    let config =
+        MasterConfig { replica_name: format!("{}:{}", agora_agent::default_hostname(), addr.port()), ..config };
     let address = match &args.store {
         Some(address) => address.clone(),
         None => format!("file:{}", data_dir.join("state").display()),
