@@ -140,10 +140,19 @@ conformance! {
         txn.op(Op::SetAdd(key("offers"), key("o1")));
         store.commit(&txn).await.expect("commit");
         let snap = store
-            .snapshot(&[(key("agents"), key("agent:")), (key("offers"), key("offer:")), (key("none"), key("x:"))])
+            .snapshot(&[
+                (key("agents"), key("agent:")),
+                (key("offers"), key("offer:")),
+                (key("none"), key("x:")),
+                (key("agents"), key("")),
+            ])
             .await
             .expect("snapshot");
-        assert_eq!(snap.len(), 3);
+        assert_eq!(snap.len(), 4);
+        // An empty prefix reads members only.
+        let mut members: Vec<(String, Option<agora_server::store::Versioned>)> = snap[3].clone();
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(members, vec![(key("a1"), None), (key("a2"), None)]);
         let mut agents: Vec<(String, Vec<u8>, u64)> = snap[0]
             .iter()
             .map(|(m, r)| { let r = r.clone().expect("record"); (m.clone(), r.data, r.version) })

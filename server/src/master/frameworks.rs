@@ -407,8 +407,11 @@ impl Master {
         check_id("agent id", ack.agent_id.as_str())?;
         check_id("update id", ack.update_id.as_str())?;
         self.framework_record(framework_id).await?;
+        // A task the store no longer keeps (ended long ago, or lost) may still have an update the
+        // agent resends until it is acknowledged: pass the acknowledgement on. The agent drops
+        // it unless this framework's task on it sent that update.
         let task = self.load::<TaskRecord>(&key::task(framework_id, &ack.task_id)).await?;
-        if task.is_none_or(|t| t.value.info.agent_id != ack.agent_id) {
+        if task.is_some_and(|t| t.value.info.agent_id != ack.agent_id) {
             return Err(ServerError::not_found(
                 "task",
                 "unknown_task",

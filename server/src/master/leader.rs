@@ -45,7 +45,7 @@ pub(crate) struct Snapshot {
     pub agents: Vec<(AgentId, Loaded<AgentRecord>)>,
     pub frameworks: Vec<FrameworkEntry>,
     pub offers: Vec<Offer>,
-    pub tasks: Vec<TaskRecord>,
+    pub tasks: Vec<Arc<TaskRecord>>,
 }
 
 impl Snapshot {
@@ -99,15 +99,27 @@ fn typed<T: DeserializeOwned>(
 
 impl Master {
     /// Reads agents, frameworks (with their connections and filters), offers and live tasks
-    /// in one atomic read.
+    /// in one atomic read, for views: every task's latest status.
     pub(crate) async fn snapshot(&self) -> Result<Snapshot, ServerError> {
+        self.read_snapshot(false).await
+    }
+
+    /// The same, for allocation rounds and timers: tasks come from this replica's cache, which
+    /// holds each live task as first read (what a round needs, its framework, agent and
+    /// resources, never changes), so a round reads only the tasks launched since the last one.
+    pub(crate) async fn round_snapshot(&self) -> Result<Snapshot, ServerError> {
+        self.read_snapshot(true).await
+    }
+
+    async fn read_snapshot(&self, cached_tasks: bool) -> Result<Snapshot, ServerError> {
+        let task_prefix = if cached_tasks { "" } else { key::TASK_PREFIX };
         let sets = [
             (key::AGENTS, key::AGENT_PREFIX),
             (key::FRAMEWORKS, key::FRAMEWORK_PREFIX),
             (key::FRAMEWORKS, key::FRAMEWORK_CONN_PREFIX),
             (key::FRAMEWORKS, key::FILTERS_PREFIX),
             (key::OFFERS, key::OFFER_PREFIX),
-            (key::TASKS, key::TASK_PREFIX),
+            (key::TASKS, task_prefix),
         ]
         .map(|(s, p)| (s.to_string(), p.to_string()));
         let mut read = self.store.snapshot(&sets).await?.into_iter();
@@ -131,8 +143,32 @@ impl Master {
             })
             .collect();
         let offers = typed(key::OFFER_PREFIX, offers)?.into_iter().filter_map(|(_, o)| Some(o?.value)).collect();
-        let tasks = typed(key::TASK_PREFIX, tasks)?.into_iter().filter_map(|(_, t)| Some(t?.value)).collect();
+        let tasks = if cached_tasks {
+            self.cached_tasks(tasks.into_iter().map(|(member, _)| member).collect()).await?
+        } else {
+            typed(key::TASK_PREFIX, tasks)?.into_iter().filter_map(|(_, t)| Some(Arc::new(t?.value))).collect()
+        };
         Ok(Snapshot { agents, frameworks, offers, tasks })
+    }
+
+    /// The live tasks named by `members`, reading only those not cached yet.
+    async fn cached_tasks(&self, members: Vec<String>) -> Result<Vec<Arc<TaskRecord>>, ServerError> {
+        let missing: Vec<String> = {
+            let cache = self.task_cache.lock().unwrap_or_else(|p| p.into_inner());
+            members.iter().filter(|m| !cache.contains_key(*m)).cloned().collect()
+        };
+        let keys: Vec<String> = missing.iter().map(|m| format!("{}{m}", key::TASK_PREFIX)).collect();
+        let loaded = self.load_many::<TaskRecord>(&keys).await?;
+        let mut cache = self.task_cache.lock().unwrap_or_else(|p| p.into_inner());
+        for (member, task) in missing.into_iter().zip(loaded) {
+            // Gone meanwhile: it ended, and its resources are free.
+            if let Some(task) = task {
+                cache.insert(member, Arc::new(task.value));
+            }
+        }
+        let live: std::collections::HashSet<&String> = members.iter().collect();
+        cache.retain(|member, _| live.contains(member));
+        Ok(members.iter().filter_map(|m| cache.get(m).cloned()).collect())
     }
 
     /// Replicas heard from recently, by name.
@@ -159,7 +195,7 @@ impl Master {
         let started = Instant::now();
         let mut offered = 0;
         for attempt in 0..3 {
-            let snapshot = self.snapshot().await?;
+            let snapshot = self.round_snapshot().await?;
             let replicas = self.live_replicas().await?;
             let Some(txn) = self.round(epoch, &snapshot, &replicas, &mut offered) else { break };
             match self.store.commit(&txn).await? {
@@ -269,7 +305,7 @@ impl Master {
             transact!(self, self.mark_unreachable(epoch, &agent_id, cutoff).await)?;
         }
         let replicas = self.live_replicas().await?;
-        let snapshot = self.snapshot().await?;
+        let snapshot = self.round_snapshot().await?;
         let now = now_secs();
         for FrameworkEntry { id, record: framework, conn, .. } in &snapshot.frameworks {
             let conn_value = conn.as_ref().map(|c| &c.value);

@@ -161,6 +161,9 @@ pub struct Master {
     pub replica: String,
     /// The lease as this replica last saw it, for views.
     lease: Mutex<Option<Lease>>,
+    /// Live tasks as first read, by `F/T` member, for allocation rounds (see
+    /// [`Master::round_snapshot`]).
+    task_cache: Mutex<std::collections::HashMap<String, Arc<TaskRecord>>>,
 }
 
 /// A record read from the store, with the version to check when writing it back.
@@ -271,7 +274,14 @@ pub fn parse_event_id(value: &str) -> Result<StreamId, ServerError> {
 impl Master {
     pub fn new(config: MasterConfig, store: Store) -> Arc<Master> {
         let replica = format!("{}-{}", config.replica_name, &UpdateId::random().0[..8]);
-        Arc::new(Master { config, store, metrics: Metrics::new(), replica, lease: Mutex::new(None) })
+        Arc::new(Master {
+            config,
+            store,
+            metrics: Metrics::new(),
+            replica,
+            lease: Mutex::new(None),
+            task_cache: Mutex::new(Default::default()),
+        })
     }
 
     /// A master on a fresh in-memory store (tests and tools).

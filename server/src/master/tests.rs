@@ -297,3 +297,29 @@ async fn tasks_of_a_framework_that_never_came_back_can_be_torn_down() {
     let unknown = master.teardown(&FrameworkId::from("never-seen")).await.expect_err("unknown");
     assert_eq!(unknown.code(), "unknown_framework");
 }
+
+#[tokio::test]
+async fn an_acknowledgement_for_a_task_no_longer_kept_still_reaches_the_agent() {
+    let (master, agent, framework, offer) = setup().await;
+    let t = task(&agent, "t", vec![]);
+    master.accept(&framework, launch(&offer, vec![t.clone()])).await.expect("launch");
+    let finished = status(&t, &framework, TaskState::Finished, "u-final");
+    master.agent_updates(&agent, StatusUpdates { updates: vec![finished] }).await.expect("update");
+    // Many newer tasks ended since: this one's record was trimmed away.
+    let mut txn = crate::store::Txn::default();
+    txn.op(crate::store::Op::ZTrim {
+        zset: key::TASKS_DONE.to_string(),
+        keep: 0,
+        record_prefix: key::TASK_PREFIX.to_string(),
+    });
+    master.store.commit(&txn).await.expect("trim");
+    assert!(master.store.get_one(&key::task(&framework, &t.task_id)).await.expect("get").is_none());
+    let ack = agora_api::framework::Acknowledge {
+        task_id: t.task_id.clone(),
+        agent_id: agent.clone(),
+        update_id: UpdateId::from("u-final"),
+    };
+    master.acknowledge(&framework, ack).await.expect("the acknowledgement is passed on");
+    let commands = events(&master, StreamKey::Agent(agent)).await;
+    assert!(commands.iter().any(|(name, data)| name == "acknowledge" && data.contains("u-final")));
+}

@@ -117,7 +117,7 @@ impl Master {
                 && task_state.is_none_or(|s| t.status.state == s)
         };
         let snapshot = self.snapshot().await?;
-        let mut views: Vec<TaskView> = snapshot.tasks.iter().filter(|t| keep(t)).map(TaskRecord::view).collect();
+        let mut views: Vec<TaskView> = snapshot.tasks.iter().filter(|t| keep(t)).map(|t| t.view()).collect();
         views.sort_by(|a, b| a.status.timestamp.total_cmp(&b.status.timestamp));
         // A task that ended after the snapshot may appear in both lists: keep the first.
         let active: std::collections::HashSet<(FrameworkId, TaskId)> =

@@ -308,6 +308,10 @@ impl State {
 
     fn set_with_records(&self, set: &str, prefix: &str) -> Vec<(String, Option<Versioned>)> {
         let Some(members) = self.sets.get(set) else { return Vec::new() };
+        if prefix.is_empty() {
+            // Members only.
+            return members.iter().map(|m| (m.clone(), None)).collect();
+        }
         members.iter().map(|m| (m.clone(), self.records.get(&format!("{prefix}{m}")).cloned())).collect()
     }
 

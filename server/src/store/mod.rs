@@ -245,7 +245,7 @@ impl Store {
     }
 
     /// Reads, atomically, each set's members with the record at `prefix + member` for each:
-    /// one consistent snapshot of several collections.
+    /// one consistent snapshot of several collections. An empty prefix reads the members only.
     pub async fn snapshot(
         &self,
         sets: &[(String, String)],

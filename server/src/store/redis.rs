@@ -114,7 +114,9 @@ impl RedisStore {
         }
         let mut invocation = SNAPSHOT.prepare_invoke();
         for (set, record_prefix) in sets {
-            invocation.key(self.key(set)).arg(self.key(record_prefix));
+            // An empty record prefix asks for the members only.
+            let prefix = if record_prefix.is_empty() { String::new() } else { self.key(record_prefix) };
+            invocation.key(self.key(set)).arg(prefix);
         }
         let reply = items(self.eval(&invocation).await?)?;
         if reply.len() != sets.len() {
@@ -305,10 +307,15 @@ local out = {}
 for i, set in ipairs(KEYS) do
   local rows = {}
   for _, m in ipairs(redis.call('SMEMBERS', set)) do
-    local r = redis.call('HMGET', ARGV[i] .. m, 'v', 'd')
     rows[#rows + 1] = m
-    rows[#rows + 1] = r[1] or false
-    rows[#rows + 1] = r[2] or false
+    if ARGV[i] == '' then
+      rows[#rows + 1] = false
+      rows[#rows + 1] = false
+    else
+      local r = redis.call('HMGET', ARGV[i] .. m, 'v', 'd')
+      rows[#rows + 1] = r[1] or false
+      rows[#rows + 1] = r[2] or false
+    end
   end
   out[i] = rows
 end

@@ -1,0 +1,90 @@
+//! `agora-bench`: measures Agora over its real HTTP protocol. It starts the servers it
+//! measures (and Redis), simulates agents and frameworks as tasks in this process, and reports
+//! rates, latencies and what they cost the servers and the store. One subcommand per scenario.
+
+mod report;
+mod servers;
+mod sim_agent;
+mod sim_framework;
+mod throughput;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "agora-bench", version, about = "Load generator for Agora: simulated agents and frameworks")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Tasks launched and finished per second, end to end, with many agents and frameworks.
+    Throughput(throughput::ThroughputArgs),
+}
+
+/// Options every scenario takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CommonArgs {
+    /// The `agora` binary to run (default: the one next to this executable).
+    #[arg(long)]
+    pub agora: Option<PathBuf>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    pub fn agora_path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.agora {
+            return Ok(path.clone());
+        }
+        let me = std::env::current_exe().context("finding this executable")?;
+        Ok(me.with_file_name("agora"))
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (report, json) = match cli.scenario {
+        Scenario::Throughput(args) => (throughput::run(&args).await?, args.common.json),
+    };
+    print!("{}", report.table());
+    if let Some(path) = json {
+        report.write_json(&path)?;
+    }
+    if report.tasks_unaccounted != 0 {
+        eprintln!("error: {} accepted task(s) were never seen ending", report.tasks_unaccounted);
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        tokio::select! {
+            result = run(cli) => result,
+            // Dropping the run kills the servers it started.
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    });
+    // The simulated clients may still hold connections; do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

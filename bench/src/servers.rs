@@ -1,0 +1,437 @@
+//! What a run measures, started by the run itself in a temporary directory: a private
+//! `redis-server` (AOF fsynced every second, as in production) and `agora server` replicas on
+//! it, or one `agora server` on the embedded store. Also what is read off those processes:
+//! CPU time and peak memory from `/proc`, Redis's command counts, the servers' metrics and logs.
+//! Dropping a [`Cluster`] kills every process it started.
+
+use agora_agent::client::Client;
+use agora_api::operator::ClusterView;
+use agora_server::store::redis_server::RedisServer;
+use anyhow::{anyhow, bail, Context as _};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+/// How long a server may take to print where it listens, and the replicas to agree on a leader.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a server may take to exit after SIGTERM before it is killed.
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+const LISTENING: &str = "Agora server listening at ";
+/// Log lines kept as samples in the report.
+const LOG_SAMPLES: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    Embedded,
+    Redis,
+}
+
+impl StoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Embedded => "embedded",
+            StoreKind::Redis => "redis",
+        }
+    }
+}
+
+struct Server {
+    child: Option<Child>,
+    url: String,
+    stderr: PathBuf,
+}
+
+/// Tokens minted for the run, one per kind: every simulated agent shares one, as does every
+/// simulated framework.
+pub struct Tokens {
+    pub operator: String,
+    pub agent: String,
+    pub framework: String,
+}
+
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    agora: PathBuf,
+    redis: Option<RedisServer>,
+    servers: Vec<Server>,
+    pub tokens: Tokens,
+}
+
+/// A process's CPU time and peak resident memory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcSample {
+    pub cpu_secs: f64,
+    pub peak_rss_bytes: u64,
+}
+
+/// Redis's `INFO commandstats`: calls by command name.
+#[derive(Clone, Debug, Default)]
+pub struct CommandStats(pub BTreeMap<String, u64>);
+
+impl Cluster {
+    /// Starts the store and `replicas` servers one after another (the first creates the key
+    /// material the others read), mints tokens, and waits until every replica sees a leader.
+    pub async fn start(agora: &Path, store: StoreKind, replicas: usize) -> anyhow::Result<Cluster> {
+        if replicas == 0 {
+            bail!("--replicas must be at least 1");
+        }
+        if store == StoreKind::Embedded && replicas > 1 {
+            bail!("--replicas > 1 needs --store redis: the embedded store serves one server");
+        }
+        if !agora.is_file() {
+            bail!(
+                "no agora binary at {} (build it with `cargo build --release -p agora`, or pass --agora)",
+                agora.display()
+            );
+        }
+        let dir =
+            tempfile::Builder::new().prefix("agora-bench-").tempdir().context("creating a temporary directory")?;
+        let redis = match store {
+            StoreKind::Redis => Some(start_redis(dir.path())?),
+            StoreKind::Embedded => None,
+        };
+        let empty = Tokens { operator: String::new(), agent: String::new(), framework: String::new() };
+        let mut cluster = Cluster { dir, agora: agora.to_path_buf(), redis, servers: Vec::new(), tokens: empty };
+        let store_url = cluster.store_url();
+        for index in 0..replicas {
+            let server = cluster.start_server(index, &store_url).await?;
+            cluster.servers.push(server);
+        }
+        cluster.tokens = Tokens {
+            operator: cluster.issue_token("operator", "bench-operator")?,
+            agent: cluster.issue_token("agent", "bench-agent")?,
+            framework: cluster.issue_token("framework", "bench-framework")?,
+        };
+        cluster.wait_for_leader().await?;
+        Ok(cluster)
+    }
+
+    fn store_url(&self) -> String {
+        match &self.redis {
+            Some(redis) => format!("{}?prefix=bench", redis.url()),
+            None => format!("file:{}", self.dir.path().join("state").display()),
+        }
+    }
+
+    async fn start_server(&self, index: usize, store: &str) -> anyhow::Result<Server> {
+        let stdout = self.dir.path().join(format!("server{index}.stdout"));
+        let stderr = self.dir.path().join(format!("server{index}.stderr"));
+        let child = Command::new(&self.agora)
+            .args(["server", "--listen", "127.0.0.1:0", "--heartbeat-interval", "5", "--agent-timeout", "30"])
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(["--store", store])
+            .env("AGORA_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout)?)
+            .stderr(std::fs::File::create(&stderr)?)
+            .spawn()
+            .with_context(|| format!("starting {} server", self.agora.display()))?;
+        let mut server = Server { child: Some(child), url: String::new(), stderr };
+        server.url = wait_for_url(&mut server, &stdout).await?;
+        Ok(server)
+    }
+
+    fn issue_token(&self, kind: &str, name: &str) -> anyhow::Result<String> {
+        let out = Command::new(&self.agora)
+            .args(["token", "issue", "--kind", kind, "--name", name, "--data-dir"])
+            .arg(self.dir.path())
+            .output()
+            .context("running agora token issue")?;
+        if !out.status.success() {
+            bail!("agora token issue failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8(out.stdout).context("a token is text")?.trim().to_string())
+    }
+
+    /// Waits until every replica answers `/v1/cluster` naming the same leader: offers flow
+    /// only once one holds the allocator lease.
+    async fn wait_for_leader(&self) -> anyhow::Result<()> {
+        let until = Instant::now() + START_DEADLINE;
+        loop {
+            let mut leaders = Vec::new();
+            for url in self.urls() {
+                let view: Option<ClusterView> = Client::new(&url, &self.tokens.operator)?.get("/v1/cluster").await.ok();
+                leaders.push(view.map(|v| v.leader).unwrap_or_default());
+            }
+            if leaders.iter().all(|l| !l.is_empty() && *l == leaders[0]) {
+                return Ok(());
+            }
+            if Instant::now() > until {
+                bail!("the servers did not agree on a leader within {START_DEADLINE:?}: {leaders:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.url.clone()).collect()
+    }
+
+    /// Every replica's URL, comma-separated, starting at replica `index % replicas`: clients
+    /// numbered in turn spread over the replicas, and each fails over to the others.
+    pub fn urls_from(&self, index: usize) -> String {
+        rotated(&self.urls(), index)
+    }
+
+    /// Each server's CPU time and peak memory now; zero for one that has exited.
+    pub fn server_samples(&self) -> Vec<ProcSample> {
+        self.servers
+            .iter()
+            .map(|s| s.child.as_ref().and_then(|c| proc_sample(c.id()).ok()).unwrap_or_default())
+            .collect()
+    }
+
+    pub fn redis_sample(&self) -> Option<ProcSample> {
+        let pid = self.redis.as_ref()?.pid()?;
+        proc_sample(pid).ok()
+    }
+
+    /// Redis's command counts now; `None` on the embedded store.
+    pub async fn redis_commands(&self) -> anyhow::Result<Option<CommandStats>> {
+        match &self.redis {
+            Some(redis) => Ok(Some(command_stats(redis.port()).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The `store_conflicts` counter summed over the replicas that answer.
+    pub async fn store_conflicts(&self) -> u64 {
+        let mut total = 0;
+        for url in self.urls() {
+            let Ok(client) = Client::new(&url, &self.tokens.operator) else { continue };
+            if let Ok((body, _)) = client.get_bytes("/metrics").await {
+                total += counter(&String::from_utf8_lossy(&body), "agora_store_conflicts");
+            }
+        }
+        total
+    }
+
+    /// How many warning and error lines the servers logged, with a few of them.
+    pub fn log_warnings(&self) -> (usize, Vec<String>) {
+        let mut count = 0;
+        let mut samples = Vec::new();
+        for server in &self.servers {
+            let text = std::fs::read_to_string(&server.stderr).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+                count += 1;
+                if samples.len() < LOG_SAMPLES {
+                    samples.push(line.chars().take(400).collect());
+                }
+            }
+        }
+        (count, samples)
+    }
+
+    /// Stops the servers (SIGTERM, then SIGKILL after a while) and Redis.
+    pub fn stop(&mut self) {
+        for server in &mut self.servers {
+            if let Some(mut child) = server.child.take() {
+                stop_child(&mut child);
+            }
+        }
+        if let Some(mut redis) = self.redis.take() {
+            let _ = redis.kill();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // On error paths too: no server outlives the run.
+        for server in &mut self.servers {
+            if let Some(mut child) = server.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// `urls` joined with commas, starting at `urls[index % len]`.
+fn rotated(urls: &[String], index: usize) -> String {
+    let n = urls.len().max(1);
+    (0..urls.len()).map(|i| urls[(index + i) % n].as_str()).collect::<Vec<_>>().join(",")
+}
+
+fn start_redis(dir: &Path) -> anyhow::Result<RedisServer> {
+    let redis_dir = dir.join("redis");
+    std::fs::create_dir_all(&redis_dir)?;
+    RedisServer::start(&redis_dir, true).context("starting redis-server")
+}
+
+/// Waits for the server's `Agora server listening at URL` line; fails if it exits first.
+async fn wait_for_url(server: &mut Server, stdout: &Path) -> anyhow::Result<String> {
+    let until = Instant::now() + START_DEADLINE;
+    loop {
+        let text = std::fs::read_to_string(stdout).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.starts_with(LISTENING)) {
+            return Ok(line.trim_start_matches(LISTENING).trim().to_string());
+        }
+        if let Some(status) = server.child.as_mut().map(Child::try_wait).transpose()?.flatten() {
+            let log = std::fs::read_to_string(&server.stderr).unwrap_or_default();
+            bail!("agora server exited at start ({status}): {}", log.trim());
+        }
+        if Instant::now() > until {
+            bail!("agora server did not say where it listens within {START_DEADLINE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn stop_child(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let until = Instant::now() + STOP_DEADLINE;
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Clock ticks per second, the unit of the CPU times in `/proc/PID/stat`.
+#[allow(unsafe_code)]
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a configuration value; it has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+/// The CPU time (user and system) and peak resident memory of process `pid`.
+pub fn proc_sample(pid: u32) -> anyhow::Result<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(ProcSample { cpu_secs: cpu_ticks(&stat)? as f64 / clock_ticks(), peak_rss_bytes: peak_rss(&status)? })
+}
+
+/// utime + stime from the text of `/proc/PID/stat`. The command name may hold spaces and
+/// parentheses, so fields are counted from the last `)`: utime and stime are fields 14 and 15.
+fn cpu_ticks(stat: &str) -> anyhow::Result<u64> {
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| anyhow!("malformed /proc stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| -> anyhow::Result<u64> {
+        fields.get(i).ok_or_else(|| anyhow!("short /proc stat"))?.parse::<u64>().context("a /proc stat field")
+    };
+    // `rest` starts at field 3 (the state).
+    Ok(field(11)? + field(12)?)
+}
+
+/// VmHWM from the text of `/proc/PID/status`, in bytes.
+fn peak_rss(status: &str) -> anyhow::Result<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or_else(|| anyhow!("no VmHWM"))?;
+    let kib = line.split_whitespace().nth(1).ok_or_else(|| anyhow!("malformed VmHWM"))?.parse::<u64>()?;
+    Ok(kib * 1024)
+}
+
+/// Sends `INFO commandstats` over a plain RESP connection and reads the bulk string answer.
+async fn command_stats(port: u16) -> anyhow::Result<CommandStats> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.context("connecting to redis")?;
+    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n").await?;
+    let mut reader = BufReader::new(stream);
+    let mut header = String::new();
+    reader.read_line(&mut header).await?;
+    let len: usize = header
+        .trim()
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow!("unexpected answer to INFO: {}", header.trim()))?;
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).await?;
+    Ok(parse_command_stats(&String::from_utf8_lossy(&body)))
+}
+
+/// Reads lines such as `cmdstat_evalsha:calls=12,usec=...` into calls by command name.
+fn parse_command_stats(text: &str) -> CommandStats {
+    let mut calls = BTreeMap::new();
+    for line in text.lines() {
+        let Some((name, fields)) = line.trim().strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else {
+            continue;
+        };
+        let count = fields.split(',').find_map(|f| f.strip_prefix("calls=")).and_then(|n| n.parse::<u64>().ok());
+        if let Some(count) = count {
+            calls.insert(name.to_string(), count);
+        }
+    }
+    CommandStats(calls)
+}
+
+impl CommandStats {
+    /// Calls made between `before` and `self`, by command, leaving out INFO (the bench's own).
+    pub fn since(&self, before: &CommandStats) -> BTreeMap<String, u64> {
+        self.0
+            .iter()
+            .filter(|(name, _)| name.as_str() != "info")
+            .map(|(name, n)| (name.clone(), n.saturating_sub(before.0.get(name).copied().unwrap_or(0))))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+/// The value of a Prometheus counter (its `_total` sample) in a text exposition; 0 if absent.
+fn counter(text: &str, name: &str) -> u64 {
+    let total = format!("{name}_total");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(metric, _)| *metric == total || *metric == name)
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_counted_after_the_command_name() {
+        let stat = "42 (agora (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 250 70 0 0 20 0 9 0 1 1000 50";
+        assert_eq!(cpu_ticks(stat).expect("parses"), 320);
+        assert!(cpu_ticks("garbage").is_err());
+    }
+
+    #[test]
+    fn peak_rss_is_read_in_bytes() {
+        assert_eq!(peak_rss("Name:\tagora\nVmHWM:\t  2048 kB\nVmRSS:\t1 kB\n").expect("parses"), 2048 * 1024);
+    }
+
+    #[test]
+    fn command_stats_are_parsed_and_subtracted() {
+        let before =
+            parse_command_stats("# Commandstats\r\ncmdstat_evalsha:calls=10,usec=5\r\ncmdstat_info:calls=1\r\n");
+        let after = parse_command_stats(
+            "# Commandstats\r\ncmdstat_evalsha:calls=25,usec=9,usec_per_call=1.0\r\ncmdstat_get:calls=3\r\ncmdstat_info:calls=2\r\n",
+        );
+        let delta = after.since(&before);
+        assert_eq!(delta.get("evalsha"), Some(&15));
+        assert_eq!(delta.get("get"), Some(&3));
+        assert_eq!(delta.get("info"), None);
+    }
+
+    #[test]
+    fn counters_are_read_from_the_exposition() {
+        let text =
+            "# HELP agora_store_conflicts x\n# TYPE agora_store_conflicts counter\nagora_store_conflicts_total 7\n";
+        assert_eq!(counter(text, "agora_store_conflicts"), 7);
+        assert_eq!(counter(text, "agora_other"), 0);
+    }
+
+    #[test]
+    fn clients_start_at_different_replicas() {
+        let urls: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        assert_eq!(rotated(&urls, 1), "b,c,a");
+        assert_eq!(rotated(&urls, 3), "a,b,c");
+        assert_eq!(rotated(&[], 2), "");
+    }
+}
