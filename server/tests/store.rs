@@ -225,7 +225,7 @@ conformance! {
     };
 
     watchers_wake_on_append_and_wake => |store: Store| async move {
-        for op in [Op::Append { stream: key("w"), name: key("e"), data: key("{}") }, Op::Wake(key("w"))] {
+        for op in [Op::Append { stream: key("w"), name: key("e"), data: key("{}"), keep: None }, Op::Wake(key("w"))] {
             let notify = store.watch("w");
             let woken = notify.notified();
             tokio::pin!(woken);
@@ -311,6 +311,17 @@ async fn streams_keep_a_bounded_number_of_entries() {
         let kept = f.store.read_stream("s", None, 10_000).await.expect("read");
         // Redis trims approximately (`MAXLEN ~`): whole macro nodes, so a little more is kept.
         assert!(kept.len() >= 100 && kept.len() < 1000, "kept {} entries", kept.len());
+        assert_eq!(kept.last().map(|e| e.data.as_str()), Some("999"));
+        // A stream may keep fewer than the store's retention.
+        for chunk in 0..10 {
+            let mut txn = Txn::default();
+            for i in 0..100 {
+                txn.append_capped("capped", "e", format!("{}", chunk * 100 + i), 10);
+            }
+            f.store.commit(&txn).await.expect("commit");
+        }
+        let kept = f.store.read_stream("capped", None, 10_000).await.expect("read");
+        assert!(kept.len() >= 10 && kept.len() < 200, "kept {} entries", kept.len());
         assert_eq!(kept.last().map(|e| e.data.as_str()), Some("999"));
         f.store.close().await;
     }

@@ -89,6 +89,8 @@ const COMPLETED_TASKS_KEPT: usize = 10_000;
 const REMOVED_FRAMEWORKS_KEPT: usize = 10_000;
 /// The longest accepted name, hostname, role or label.
 const MAX_NAME_LEN: usize = 255;
+/// Entries kept in each agent's command stream (other streams keep the store's retention).
+const AGENT_COMMANDS_KEPT: usize = 1_000;
 /// How often a transaction that keeps meeting concurrent changes is tried before giving up.
 const MAX_ATTEMPTS: u32 = 64;
 
@@ -221,9 +223,11 @@ fn push_update(txn: &mut Txn, status: &TaskStatus, to_framework: bool) {
     push_operator_event(txn, &agora_api::operator::OperatorEvent::TaskUpdated(event));
 }
 
-/// Appends an agent command to a transaction.
+/// Appends an agent command to a transaction. A command stream needs little history: an agent
+/// reads its commands as they come, and one that was away registers again, which starts its
+/// stream afresh.
 fn push_command(txn: &mut Txn, agent_id: &AgentId, command: &AgentCommand) {
-    txn.append(key::agent_commands(agent_id), command.name(), command.data());
+    txn.append_capped(key::agent_commands(agent_id), command.name(), command.data(), AGENT_COMMANDS_KEPT);
 }
 
 /// Asks the leader for an allocation round (batched with other triggers).

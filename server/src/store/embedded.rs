@@ -324,7 +324,7 @@ impl State {
             Op::ZAdd(zset, member, score) => self.zadd(zset, member, *score, &mut a.log),
             Op::ZRemove(zset, member) => self.zremove(zset, member, &mut a.log),
             Op::ZTrim { zset, keep, record_prefix } => self.ztrim(zset, *keep, record_prefix, &mut a.log),
-            Op::Append { stream, name, data } => self.append(stream, name, data, a),
+            Op::Append { stream, name, data, keep } => self.append(stream, name, data, *keep, a),
             Op::Wake(key) => a.wake.push(key.clone()),
         }
     }
@@ -386,7 +386,7 @@ impl State {
         }
     }
 
-    fn append(&mut self, stream: &str, name: &str, data: &str, a: &mut Applied) {
+    fn append(&mut self, stream: &str, name: &str, data: &str, keep: Option<usize>, a: &mut Applied) {
         let entries = self.streams.entry(stream.to_string()).or_default();
         let id = next_id(entries.back().map(|e| e.id), a.now_ms);
         entries.push_back(Stored { id, name: name.to_string(), data: data.to_string() });
@@ -397,7 +397,9 @@ impl State {
             data: data.to_string(),
         });
         let mut trimmed = None;
-        while entries.len() > a.retention {
+        // At least one entry stays, so the stream's last id survives a restart.
+        let retention = keep.unwrap_or(a.retention).max(1);
+        while entries.len() > retention {
             trimmed = entries.pop_front().map(|e| e.id);
         }
         if let Some(upto) = trimmed {
@@ -765,7 +767,7 @@ mod tests {
     }
 
     fn append(stream: &str, data: &str) -> Op {
-        Op::Append { stream: stream.to_string(), name: "e".to_string(), data: data.to_string() }
+        Op::Append { stream: stream.to_string(), name: "e".to_string(), data: data.to_string(), keep: None }
     }
 
     async fn stream_data(store: &Embedded, stream: &str) -> Vec<String> {

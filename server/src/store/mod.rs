@@ -100,11 +100,13 @@ pub enum Op {
         keep: usize,
         record_prefix: String,
     },
-    /// Appends an event to a stream (trimmed to the store's retention) and wakes its watchers.
+    /// Appends an event to a stream and wakes its watchers. The stream keeps about its newest
+    /// `keep` entries, or the store's retention when `None` (Redis trims approximately).
     Append {
         stream: String,
         name: String,
         data: String,
+        keep: Option<usize>,
     },
     /// Wakes the watchers of `key` without writing anything.
     Wake(String),
@@ -137,7 +139,18 @@ impl Txn {
     }
 
     pub fn append(&mut self, stream: impl Into<String>, name: impl Into<String>, data: impl Into<String>) -> &mut Self {
-        self.op(Op::Append { stream: stream.into(), name: name.into(), data: data.into() })
+        self.op(Op::Append { stream: stream.into(), name: name.into(), data: data.into(), keep: None })
+    }
+
+    /// Appends to a stream that keeps about its newest `keep` entries.
+    pub fn append_capped(
+        &mut self,
+        stream: impl Into<String>,
+        name: impl Into<String>,
+        data: impl Into<String>,
+        keep: usize,
+    ) -> &mut Self {
+        self.op(Op::Append { stream: stream.into(), name: name.into(), data: data.into(), keep: Some(keep) })
     }
 
     pub fn is_empty(&self) -> bool {

@@ -384,9 +384,11 @@ while i <= n do
     end
     i = i + 4
   elseif op == 'a' then
-    done[#done + 1] = redis.call('XADD', key, 'MAXLEN', '~', argv[2], '*', 'n', argv[i + 2], 'd', argv[i + 3])
+    local keep = argv[i + 4]
+    if keep == '0' then keep = argv[2] end
+    done[#done + 1] = redis.call('XADD', key, 'MAXLEN', '~', keep, '*', 'n', argv[i + 2], 'd', argv[i + 3])
     mark(key)
-    i = i + 4
+    i = i + 5
   elseif op == 'w' then
     mark(key)
     i = i + 2
@@ -458,7 +460,7 @@ mod opcode {
     pub const ZADD: &str = "za"; // key, member, score
     pub const ZREMOVE: &str = "zr"; // key, member
     pub const ZTRIM: &str = "zt"; // key, -(keep + 1), prefixed record prefix
-    pub const APPEND: &str = "a"; // key, name, data
+    pub const APPEND: &str = "a"; // key, name, data, entries kept (0: the store's retention)
     pub const WAKE: &str = "w"; // key
 }
 
@@ -515,8 +517,10 @@ impl Encoder<'_> {
                 let records = format!("{}{record_prefix}", self.key_prefix);
                 self.arg(opcode::ZTRIM).key(zset).arg(last_dropped).arg(records)
             }
-            Op::Append { stream, name, data } => {
-                self.arg(opcode::APPEND).key(stream).arg(name.as_str()).arg(data.as_str())
+            Op::Append { stream, name, data, keep } => {
+                // 0 means the store's retention (ARGV[2]).
+                let keep = keep.map_or(0, |k| k.max(1));
+                self.arg(opcode::APPEND).key(stream).arg(name.as_str()).arg(data.as_str()).arg(keep.to_string())
             }
             Op::Wake(key) => self.arg(opcode::WAKE).key(key),
         };
@@ -851,7 +855,7 @@ mod tests {
             "sa", "3", "m",
             "za", "4", "m", "1.5",
             "zt", "4", "-3", "p:task:",
-            "a", "5", "update", "{}",
+            "a", "5", "update", "{}", "0",
             "w", "2",
             "d", "3",
         ];
