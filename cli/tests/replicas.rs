@@ -485,13 +485,15 @@ async fn a_stream_resumed_on_another_replica_misses_nothing_and_repeats_nothing(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_replica_serves_2000_streams_over_a_bounded_number_of_redis_connections() {
+async fn one_replica_serves_thousands_of_streams_over_a_bounded_number_of_redis_connections() {
     use futures::StreamExt as _;
-    const STREAMS: usize = 2000;
+    // 2,000 in CI; AGORA_TEST_STREAMS=10000 checks design.md's figure where file limits allow.
+    let streams_wanted = std::env::var("AGORA_TEST_STREAMS").ok().and_then(|n| n.parse().ok());
+    let streams_count: usize = streams_wanted.unwrap_or(2000);
     let cluster = Replicas::start(1, 1.0, 10.0).await;
     let client = cluster.client(0);
-    let mut streams = Vec::with_capacity(STREAMS);
-    for _ in 0..STREAMS {
+    let mut streams = Vec::with_capacity(streams_count);
+    for _ in 0..streams_count {
         streams.push(client.events("/v1/events", None).await.expect("an operator stream"));
     }
     // Every stream is live: one change reaches all of them.
@@ -510,7 +512,7 @@ async fn one_replica_serves_2000_streams_over_a_bounded_number_of_redis_connecti
         }
     }))
     .await;
-    assert_eq!(reached.iter().filter(|r| r.is_some()).count(), STREAMS);
+    assert_eq!(reached.iter().filter(|r| r.is_some()).count(), streams_count);
     // The replica holds them over a bounded pool: no Redis connection per stream.
     let info = redis_info(cluster.redis.port(), "clients");
     let clients: usize = info
@@ -518,7 +520,7 @@ async fn one_replica_serves_2000_streams_over_a_bounded_number_of_redis_connecti
         .find_map(|l| l.strip_prefix("connected_clients:"))
         .and_then(|n| n.trim().parse().ok())
         .expect("connected_clients");
-    assert!(clients <= 24, "{clients} Redis connections for {STREAMS} streams");
+    assert!(clients <= 24, "{clients} Redis connections for {streams_count} streams");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
