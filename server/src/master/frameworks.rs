@@ -99,6 +99,13 @@ impl Master {
     ) -> Result<(FrameworkEvent, Option<StreamId>, u64), ServerError> {
         let heartbeat_interval_secs = self.config.heartbeat_interval.as_secs_f64();
         let events = key::framework_events(id);
+        // A new subscription starts at the stream's end as it was before the connection is
+        // recorded, so that nothing made for the connection (the offers of the round it
+        // triggers) can slip in between.
+        let position = match last_event_id {
+            Some(id) => Some(id),
+            None => self.store.last_id(&events).await?,
+        };
         let generation = transact!(self, {
             let framework = self.framework_record(id).await?;
             let conn = self.load::<FrameworkConn>(&key::framework_conn(id)).await?;
@@ -118,10 +125,6 @@ impl Master {
             wake_allocator(&mut txn);
             Ok((txn, new.generation))
         })?;
-        let position = match last_event_id {
-            Some(id) => Some(id),
-            None => self.store.last_id(&events).await?,
-        };
         let subscribed = FrameworkEvent::Subscribed(Subscribed { framework_id: id.clone(), heartbeat_interval_secs });
         Ok((subscribed, position, generation))
     }
