@@ -74,6 +74,10 @@ impl Master {
     /// One attempt at registering an agent. The agent is the source of truth for what runs on it.
     async fn registration(&self, id: &AgentId, req: &RegisterAgent) -> Result<(Txn, ()), ServerError> {
         let previous = self.load::<AgentRecord>(&key::agent(id)).await?;
+        // Offers first: an accept that commits after this read deletes one of them, and the
+        // check on its version below makes this attempt start again (with the accept's task
+        // and launch command in view). Read after the tasks, such a task would be missed.
+        let offers = self.load_offers(&self.store.members(&key::agent_offers(id)).await?).await?;
         let placed = task_keys(&self.store.members(&key::agent_tasks(id)).await?);
         let mut reported: BTreeMap<TaskKey, &agora_api::agent::RunningTask> = BTreeMap::new();
         for running in &req.tasks {
@@ -88,8 +92,8 @@ impl Master {
         let mut txn = Txn::default();
         txn.check(key::agent(id), previous.as_ref().map_or(0, |p| p.version));
         // Resources and offers may have changed: withdraw what was offered from this agent.
-        for offer in self.load_offers(&self.store.members(&key::agent_offers(id)).await?).await? {
-            rescind_offer(&mut txn, &offer);
+        for offer in &offers {
+            rescind_offer(&mut txn, offer);
         }
         let record = AgentRecord {
             hostname: req.hostname.clone(),
@@ -101,6 +105,7 @@ impl Master {
         };
         txn.put(key::agent(id), encode(&record));
         txn.op(Op::SetAdd(key::AGENTS.to_string(), id.to_string()));
+        txn.op(Op::ZRemove(key::AGENTS_AWAY.to_string(), id.to_string()));
         let added = AgentEvent { agent_id: id.clone(), hostname: req.hostname.clone() };
         push_operator_event(&mut txn, &OperatorEvent::AgentAdded(added));
         // Tasks the master placed here that the agent no longer runs are gone.
@@ -131,6 +136,7 @@ impl Master {
         last_event_id: Option<StreamId>,
     ) -> Result<(Option<StreamId>, u64), ServerError> {
         let commands = key::agent_commands(id);
+        self.check_commands_kept(id, last_event_id).await?;
         transact!(self, {
             let agent = self
                 .load::<AgentRecord>(&key::agent(id))
@@ -316,6 +322,14 @@ fn adopt(
                 send_kill(txn, agent_id, framework_id, task_id, grace);
             }
             txn.check(record_key.clone(), known.map_or(0, |k| k.version));
+            if !facts.removed.contains(framework_id) {
+                // A teardown meanwhile would leave this task running unkilled: start again.
+                txn.check(key::removed(framework_id), 0);
+            }
+            if ended_before {
+                // Live again: it must not be trimmed away with the ended tasks.
+                txn.op(Op::ZRemove(key::TASKS_DONE.to_string(), member.clone()));
+            }
             TaskRecord { framework_id: framework_id.clone(), info, status: reported, kill_requested: None }
         }
     };

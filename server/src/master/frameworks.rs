@@ -176,7 +176,32 @@ impl Master {
                 message: "a newer connection took over this stream".into(),
             });
         }
-        Ok(StreamRead::Events(self.store.read_stream(&stream.store_key(), after, max).await?))
+        let events = self.store.read_stream(&stream.store_key(), after, max).await?;
+        // A full batch means the reader is far behind: make sure nothing it has not read was
+        // trimmed away. An agent that missed commands must register again (see
+        // `check_commands_kept`); a framework reconciles, so its stream just goes on.
+        if events.len() == max {
+            if let StreamKey::Agent(id) = stream {
+                self.check_commands_kept(id, after).await?;
+            }
+        }
+        Ok(StreamRead::Events(events))
+    }
+
+    /// Fails if commands after `after` were trimmed from the agent's stream (it kept its newest
+    /// entries while the agent was away or behind). The agent then gets 404 and registers
+    /// again, reporting what it runs: a lost launch becomes `gone`, a lost kill is sent again.
+    pub(crate) async fn check_commands_kept(&self, id: &AgentId, after: Option<StreamId>) -> Result<(), ServerError> {
+        let Some(after) = after else { return Ok(()) };
+        let first = self.store.read_stream(&key::agent_commands(id), None, 1).await?;
+        match first.first().and_then(|e| StreamId::parse(&e.id)) {
+            Some(first) if first > after && after != StreamId::default() => Err(ServerError::NotFound {
+                what: "command stream position",
+                code: "commands_trimmed",
+                id: format!("{after} (commands after it were trimmed; register again)"),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Called when a framework's stream connection ends: it is disconnected, and its offers go
@@ -509,6 +534,9 @@ impl Master {
     pub async fn teardown(&self, framework_id: &FrameworkId) -> Result<(), ServerError> {
         transact!(self, {
             let framework = self.load::<FrameworkRecord>(&key::framework(framework_id)).await?;
+            // Offers before tasks: an accept that commits after this read deletes one of them,
+            // and the check on its version makes this attempt start again with the new task.
+            let offers = self.framework_offers(framework_id).await?;
             let tasks = self.framework_tasks(framework_id).await?;
             if framework.is_none() && tasks.is_empty() {
                 return Err(ServerError::not_found("framework", "unknown_framework", framework_id));
@@ -520,7 +548,7 @@ impl Master {
             txn.check(key::framework(framework_id), framework.as_ref().map_or(0, |f| f.version));
             txn.check(key::framework_conn(framework_id), conn.map_or(0, |c| c.version));
             let name = framework.map(|f| f.value.name).unwrap_or_default();
-            self.remove_framework(&mut txn, framework_id, &name, &tasks).await?;
+            remove_framework(&mut txn, framework_id, &name, &offers, &tasks);
             Ok((txn, (name, tasks.len())))
         })
         .map(|(name, tasks)| tracing::info!(framework = %framework_id, %name, tasks, "framework removed"))
@@ -532,43 +560,43 @@ impl Master {
         let keys: Vec<String> = ids.iter().map(|t| key::task(id, t)).collect();
         Ok(self.load_many::<TaskRecord>(&keys).await?.into_iter().flatten().collect())
     }
+}
 
-    /// Adds a framework's removal to a transaction (the caller checks the versions of the
-    /// framework's record and of its connection, which every offer made to it bumps).
-    pub(crate) async fn remove_framework(
-        &self,
-        txn: &mut Txn,
-        framework_id: &FrameworkId,
-        name: &str,
-        tasks: &[Loaded<TaskRecord>],
-    ) -> Result<(), ServerError> {
-        let removed = FrameworkEventData { framework_id: framework_id.clone(), name: name.to_string() };
-        push_operator_event(txn, &OperatorEvent::FrameworkRemoved(removed));
-        for offer in self.framework_offers(framework_id).await? {
-            drop_offer(txn, &offer);
-        }
-        for task in tasks {
-            let grace = task.value.info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
-            request_kill(txn, task, grace);
-        }
-        txn.delete(key::framework(framework_id));
-        txn.delete(key::framework_conn(framework_id));
-        txn.delete(key::filters(framework_id));
-        txn.delete(key::framework_offers(framework_id));
-        txn.op(Op::SetRemove(key::FRAMEWORKS.to_string(), framework_id.to_string()));
-        txn.put(key::removed(framework_id), encode(&RemovedRecord { removed_at: now_secs() }));
-        txn.op(Op::ZAdd(key::REMOVED.to_string(), framework_id.to_string(), now_secs()));
-        txn.op(Op::ZTrim {
-            zset: key::REMOVED.to_string(),
-            keep: REMOVED_FRAMEWORKS_KEPT,
-            record_prefix: key::REMOVED_PREFIX.to_string(),
-        });
-        // Its streams end: they find the framework gone when woken.
-        txn.delete(key::framework_events(framework_id));
-        txn.op(Op::Wake(key::framework_events(framework_id)));
-        wake_allocator(txn);
-        Ok(())
+/// Adds a framework's removal to a transaction. The caller checks the versions of the
+/// framework's record and of its connection (which every offer made to it bumps), and read
+/// `offers` before `tasks`.
+pub(crate) fn remove_framework(
+    txn: &mut Txn,
+    framework_id: &FrameworkId,
+    name: &str,
+    offers: &[Loaded<Offer>],
+    tasks: &[Loaded<TaskRecord>],
+) {
+    let removed = FrameworkEventData { framework_id: framework_id.clone(), name: name.to_string() };
+    push_operator_event(txn, &OperatorEvent::FrameworkRemoved(removed));
+    for offer in offers {
+        drop_offer(txn, offer);
     }
+    for task in tasks {
+        let grace = task.value.info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
+        request_kill(txn, task, grace);
+    }
+    txn.delete(key::framework(framework_id));
+    txn.delete(key::framework_conn(framework_id));
+    txn.delete(key::filters(framework_id));
+    txn.delete(key::framework_offers(framework_id));
+    txn.op(Op::SetRemove(key::FRAMEWORKS.to_string(), framework_id.to_string()));
+    txn.put(key::removed(framework_id), encode(&RemovedRecord { removed_at: now_secs() }));
+    txn.op(Op::ZAdd(key::REMOVED.to_string(), framework_id.to_string(), now_secs()));
+    txn.op(Op::ZTrim {
+        zset: key::REMOVED.to_string(),
+        keep: REMOVED_FRAMEWORKS_KEPT,
+        record_prefix: key::REMOVED_PREFIX.to_string(),
+    });
+    // Its streams end: they find the framework gone when woken.
+    txn.delete(key::framework_events(framework_id));
+    txn.op(Op::Wake(key::framework_events(framework_id)));
+    wake_allocator(txn);
 }
 
 /// Adds a task's launch to a transaction: its record, its sets, the agent's command and the

@@ -7,7 +7,7 @@
 //! checks the lease's epoch in the same atomic commit, so a leader that was paused past its
 //! lease and wakes up changes nothing (design.md invariant 5).
 
-use super::frameworks::task_keys;
+use super::frameworks::{remove_framework, task_keys};
 use super::records::{key, AgentRecord, Filters, FrameworkConn, FrameworkRecord, TaskRecord};
 use super::*;
 use crate::allocator::{self, AgentSlot, FrameworkSlot};
@@ -155,11 +155,12 @@ impl Master {
     async fn cached_tasks(&self, members: Vec<String>) -> Result<Vec<Arc<TaskRecord>>, ServerError> {
         let missing: Vec<String> = {
             let cache = self.task_cache.lock().unwrap_or_else(|p| p.into_inner());
-            members.iter().filter(|m| !cache.contains_key(*m)).cloned().collect()
+            members.iter().filter(|m| !cache.1.contains_key(*m)).cloned().collect()
         };
         let keys: Vec<String> = missing.iter().map(|m| format!("{}{m}", key::TASK_PREFIX)).collect();
         let loaded = self.load_many::<TaskRecord>(&keys).await?;
         let mut cache = self.task_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = &mut cache.1;
         for (member, task) in missing.into_iter().zip(loaded) {
             // Gone meanwhile: it ended, and its resources are free.
             if let Some(task) = task {
@@ -193,6 +194,14 @@ impl Master {
     /// Runs one allocation round as the leader of `epoch` and sends the offers it makes.
     pub async fn allocate(&self, epoch: u64) -> Result<(), ServerError> {
         let started = Instant::now();
+        {
+            // What was cached while another replica led may be stale (a task id reused after
+            // its record was trimmed): a new epoch starts from a clean cache.
+            let mut cache = self.task_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.0 != epoch {
+                *cache = (epoch, Default::default());
+            }
+        }
         let mut offered = 0;
         for attempt in 0..3 {
             let snapshot = self.round_snapshot().await?;
@@ -300,9 +309,12 @@ impl Master {
     /// frameworks past their failover timeout, each checked against `epoch`.
     pub async fn reap(&self, epoch: u64) -> Result<(), ServerError> {
         let cutoff = now_secs() - self.config.agent_timeout.as_secs_f64();
-        for (agent_id, _) in self.store.zrange_below(key::AGENTS_SEEN, cutoff).await? {
+        for (agent_id, seen) in self.store.zrange_below(key::AGENTS_SEEN, cutoff).await? {
             let agent_id = AgentId::from(agent_id.as_str());
-            transact!(self, self.mark_unreachable(epoch, &agent_id, cutoff).await)?;
+            // One agent that cannot be marked does not hold up the others.
+            if let Err(e) = transact!(self, self.mark_unreachable(epoch, &agent_id, seen).await) {
+                tracing::warn!(agent = %agent_id, error = %e, "could not mark a silent agent unreachable");
+            }
         }
         let replicas = self.live_replicas().await?;
         let snapshot = self.round_snapshot().await?;
@@ -315,31 +327,46 @@ impl Master {
             }
             if conn_value.is_some_and(|c| c.connected) {
                 // Its replica died holding the stream: its offers go back to the pool.
-                transact!(self, self.disconnect(epoch, id, since).await)?;
+                if let Err(e) = transact!(self, self.disconnect(epoch, id, since).await) {
+                    tracing::warn!(framework = %id, error = %e, "could not disconnect a framework");
+                }
             }
             let timeout = framework.value.failover_timeout_secs;
             let ever = conn_value.is_some_and(|c| c.ever_connected);
             let timeout = if ever { timeout } else { timeout.max(FIRST_CONNECT_GRACE_SECS) };
             if now - since > timeout {
                 tracing::info!(framework = %id, "failover timeout passed: tearing the framework down");
-                transact!(self, {
-                    let mut txn = Txn::default();
-                    txn.checks.push(Check::Epoch(epoch));
-                    let Some(current) = self.load::<FrameworkConn>(&key::framework_conn(id)).await? else {
-                        return Ok((txn, ()));
-                    };
-                    if current.value.generation != conn_value.map_or(0, |c| c.generation) {
-                        return Ok((Txn::default(), ())); // it connected again meanwhile
-                    }
-                    txn.check(key::framework_conn(id), current.version);
-                    txn.check(key::framework(id), framework.version);
-                    let tasks = self.framework_tasks(id).await?;
-                    self.remove_framework(&mut txn, id, &framework.value.name, &tasks).await?;
-                    Ok((txn, ()))
-                })?;
+                let generation = conn_value.map_or(0, |c| c.generation);
+                let removed = transact!(self, self.expire(epoch, id, generation).await);
+                if let Err(e) = removed {
+                    tracing::warn!(framework = %id, error = %e, "could not remove a framework past its failover timeout");
+                }
             }
         }
         Ok(())
+    }
+
+    /// One attempt at removing a framework past its failover timeout, unless it connected
+    /// again (a new generation) meanwhile.
+    async fn expire(&self, epoch: u64, id: &FrameworkId, generation: u64) -> Result<(Txn, ()), ServerError> {
+        let (Some(framework), Some(conn)) = (
+            self.load::<FrameworkRecord>(&key::framework(id)).await?,
+            self.load::<FrameworkConn>(&key::framework_conn(id)).await?,
+        ) else {
+            return Ok((Txn::default(), ()));
+        };
+        if conn.value.generation != generation {
+            return Ok((Txn::default(), ()));
+        }
+        // Offers before tasks, as in a teardown.
+        let offers = self.framework_offers(id).await?;
+        let tasks = self.framework_tasks(id).await?;
+        let mut txn = Txn::default();
+        txn.checks.push(Check::Epoch(epoch));
+        txn.check(key::framework_conn(id), conn.version);
+        txn.check(key::framework(id), framework.version);
+        remove_framework(&mut txn, id, &framework.value.name, &offers, &tasks);
+        Ok((txn, ()))
     }
 
     /// Marks a framework disconnected because the replica holding its stream died.
@@ -359,7 +386,7 @@ impl Master {
 
     /// One attempt at marking an agent unreachable: its offers are rescinded and its tasks
     /// reported unreachable (or lost, to frameworks that are not partition-aware).
-    async fn mark_unreachable(&self, epoch: u64, agent_id: &AgentId, cutoff: f64) -> Result<(Txn, ()), ServerError> {
+    async fn mark_unreachable(&self, epoch: u64, agent_id: &AgentId, seen: f64) -> Result<(Txn, ()), ServerError> {
         let Some(agent) = self.load::<AgentRecord>(&key::agent(agent_id)).await? else {
             // Forgotten (the store was lost): stop looking at it.
             let mut txn = Txn::default();
@@ -367,8 +394,7 @@ impl Master {
             txn.op(Op::ZRemove(key::AGENTS_SEEN.to_string(), agent_id.to_string()));
             return Ok((txn, ()));
         };
-        let seen = self.store.zrange_below(key::AGENTS_SEEN, cutoff).await?;
-        if agent.value.state != AgentState::Active || !seen.iter().any(|(a, _)| a == agent_id.as_str()) {
+        if agent.value.state != AgentState::Active {
             return Ok((Txn::default(), ()));
         }
         tracing::warn!(agent = %agent_id, "agent silent past the agent timeout: unreachable");
@@ -376,6 +402,11 @@ impl Master {
         txn.checks.push(Check::Epoch(epoch));
         txn.check(key::agent(agent_id), agent.version);
         txn.put(key::agent(agent_id), encode(&AgentRecord { state: AgentState::Unreachable, ..agent.value.clone() }));
+        // Moved out of the timer's sight; registering again moves it back. (A heartbeat that
+        // lands between the timer's read and this commit is not seen: the agent's next one then
+        // gets 404 and it registers again, as after any partition.)
+        txn.op(Op::ZRemove(key::AGENTS_SEEN.to_string(), agent_id.to_string()));
+        txn.op(Op::ZAdd(key::AGENTS_AWAY.to_string(), agent_id.to_string(), seen));
         let event = AgentEvent { agent_id: agent_id.clone(), hostname: agent.value.hostname.clone() };
         push_operator_event(&mut txn, &OperatorEvent::AgentUnreachable(event));
         for offer in self.load_offers(&self.store.members(&key::agent_offers(agent_id)).await?).await? {

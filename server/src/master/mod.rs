@@ -89,8 +89,8 @@ const COMPLETED_TASKS_KEPT: usize = 10_000;
 const REMOVED_FRAMEWORKS_KEPT: usize = 10_000;
 /// The longest accepted name, hostname, role or label.
 const MAX_NAME_LEN: usize = 255;
-/// Entries kept in each agent's command stream (other streams keep the store's retention).
-const AGENT_COMMANDS_KEPT: usize = 1_000;
+/// Entries kept in each agent's command stream.
+const AGENT_COMMANDS_KEPT: usize = 2 * MAX_LAUNCH_BATCH;
 /// How often a transaction that keeps meeting concurrent changes is tried before giving up.
 const MAX_ATTEMPTS: u32 = 64;
 
@@ -164,8 +164,8 @@ pub struct Master {
     /// The lease as this replica last saw it, for views.
     lease: Mutex<Option<Lease>>,
     /// Live tasks as first read, by `F/T` member, for allocation rounds (see
-    /// [`Master::round_snapshot`]).
-    task_cache: Mutex<std::collections::HashMap<String, Arc<TaskRecord>>>,
+    /// [`Master::round_snapshot`]), and the epoch they were read under.
+    task_cache: Mutex<(u64, std::collections::HashMap<String, Arc<TaskRecord>>)>,
 }
 
 /// A record read from the store, with the version to check when writing it back.
@@ -223,9 +223,10 @@ fn push_update(txn: &mut Txn, status: &TaskStatus, to_framework: bool) {
     push_operator_event(txn, &agora_api::operator::OperatorEvent::TaskUpdated(event));
 }
 
-/// Appends an agent command to a transaction. A command stream needs little history: an agent
-/// reads its commands as they come, and one that was away registers again, which starts its
-/// stream afresh.
+/// Appends an agent command to a transaction. A command stream keeps less history than other
+/// streams (it exists for each agent): twice the largest launch batch, so one accept never
+/// trims what the agent has yet to read. An agent that falls further behind registers again
+/// (see `check_commands_kept`).
 fn push_command(txn: &mut Txn, agent_id: &AgentId, command: &AgentCommand) {
     txn.append_capped(key::agent_commands(agent_id), command.name(), command.data(), AGENT_COMMANDS_KEPT);
 }

@@ -16,8 +16,11 @@ pub mod key {
 
     /// Set of agent ids.
     pub const AGENTS: &str = "agents";
-    /// Sorted set: agent id scored by when it was last heard from (Unix seconds).
+    /// Sorted set: active agent id scored by when it was last heard from (Unix seconds).
     pub const AGENTS_SEEN: &str = "agents:seen";
+    /// Sorted set: unreachable agent id scored by when it was last heard from. Kept apart, so
+    /// that the timer looks only at agents that may have just gone silent.
+    pub const AGENTS_AWAY: &str = "agents:away";
     /// Set of framework ids.
     pub const FRAMEWORKS: &str = "frameworks";
     /// Sorted set of torn-down framework ids, by when; the newest are kept.

@@ -323,3 +323,24 @@ async fn an_acknowledgement_for_a_task_no_longer_kept_still_reaches_the_agent() 
     let commands = events(&master, StreamKey::Agent(agent)).await;
     assert!(commands.iter().any(|(name, data)| name == "acknowledge" && data.contains("u-final")));
 }
+
+#[tokio::test]
+async fn an_agent_that_missed_trimmed_commands_must_register_again() {
+    use crate::store::{embedded::Embedded, Store, StoreConfig};
+    let store = Store::Embedded(Arc::new(Embedded::in_memory(StoreConfig { stream_retention: 5 })));
+    let master = Master::new(MasterConfig::default(), store);
+    let agent = master.register_agent(agent_registration(None, vec![])).await.expect("agent").agent_id;
+    let ping = agora_api::agent::AgentCommand::Ping;
+    master.send_agent_command(&agent, &ping).await.expect("command");
+    let first = master.store.last_id(&key::agent_commands(&agent)).await.expect("last").expect("an entry");
+    // Resuming right after it is fine while it is kept.
+    master.open_agent_stream(&agent, Some(first)).await.expect("resume");
+    for _ in 0..10 {
+        master.send_agent_command(&agent, &ping).await.expect("command");
+    }
+    let err = master.open_agent_stream(&agent, Some(first)).await.expect_err("commands were trimmed");
+    assert_eq!((err.status().as_u16(), err.code()), (404, "commands_trimmed"));
+    // From the latest position it is fine again.
+    let last = master.store.last_id(&key::agent_commands(&agent)).await.expect("last");
+    master.open_agent_stream(&agent, last).await.expect("resume from the end");
+}

@@ -50,8 +50,12 @@ impl Master {
         views
     }
 
+    /// When each agent, active or not, was last heard from.
     async fn seen(&self) -> Result<HashMap<String, f64>, ServerError> {
-        Ok(self.store.zrange_below(key::AGENTS_SEEN, f64::MAX).await?.into_iter().collect())
+        let mut seen: HashMap<String, f64> =
+            self.store.zrange_below(key::AGENTS_AWAY, f64::MAX).await?.into_iter().collect();
+        seen.extend(self.store.zrange_below(key::AGENTS_SEEN, f64::MAX).await?);
+        Ok(seen)
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentView>, ServerError> {

@@ -398,7 +398,7 @@ impl State {
         });
         let mut trimmed = None;
         // At least one entry stays, so the stream's last id survives a restart.
-        let retention = keep.unwrap_or(a.retention).max(1);
+        let retention = keep.map_or(a.retention, |k| k.min(a.retention)).max(1);
         while entries.len() > retention {
             trimmed = entries.pop_front().map(|e| e.id);
         }

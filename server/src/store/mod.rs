@@ -101,7 +101,7 @@ pub enum Op {
         record_prefix: String,
     },
     /// Appends an event to a stream and wakes its watchers. The stream keeps about its newest
-    /// `keep` entries, or the store's retention when `None` (Redis trims approximately).
+    /// entries: the store's retention, or `keep` if that is fewer (Redis trims approximately).
     Append {
         stream: String,
         name: String,
@@ -142,7 +142,8 @@ impl Txn {
         self.op(Op::Append { stream: stream.into(), name: name.into(), data: data.into(), keep: None })
     }
 
-    /// Appends to a stream that keeps about its newest `keep` entries.
+    /// Appends to a stream that keeps about its newest `keep` entries (at most the store's
+    /// retention).
     pub fn append_capped(
         &mut self,
         stream: impl Into<String>,

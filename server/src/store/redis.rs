@@ -385,7 +385,7 @@ while i <= n do
     i = i + 4
   elseif op == 'a' then
     local keep = argv[i + 4]
-    if keep == '0' then keep = argv[2] end
+    if keep == '0' or tonumber(keep) > tonumber(argv[2]) then keep = argv[2] end
     done[#done + 1] = redis.call('XADD', key, 'MAXLEN', '~', keep, '*', 'n', argv[i + 2], 'd', argv[i + 3])
     mark(key)
     i = i + 5
@@ -410,15 +410,18 @@ end
 
 /// KEYS: leader, epoch; ARGV: holder, ttl in ms. Takes a free lease (a new epoch), renews the
 /// holder's own, and returns the lease in force. The epoch is read back with GET rather than
-/// formatted from INCR's Lua number, which would turn exponential past 10^14. A missing epoch
-/// starts from the clock in milliseconds, so that epochs keep rising even after Redis lost
-/// everything (FLUSHALL, or a restart without persistence) and a deposed leader stays fenced.
+/// formatted from INCR's Lua number, which would turn exponential past 10^14. A new epoch is
+/// at least the clock in milliseconds, compared as decimal strings, so that epochs keep rising
+/// even after Redis lost the latest ones (the last second of an AOF, a failover's lag, a
+/// FLUSHALL) and a deposed leader stays fenced.
 const ACQUIRE_LEASE_LUA: &str = r#"
 local cur = redis.call('GET', KEYS[1])
 if not cur then
-  if redis.call('EXISTS', KEYS[2]) == 0 then
-    local t = redis.call('TIME')
-    redis.call('SET', KEYS[2], t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)))
+  local t = redis.call('TIME')
+  local now_ms = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+  local epoch = redis.call('GET', KEYS[2])
+  if not epoch or #epoch < #now_ms or (#epoch == #now_ms and epoch < now_ms) then
+    redis.call('SET', KEYS[2], now_ms)
   end
   redis.call('INCR', KEYS[2])
   local lease = ARGV[1] .. '|' .. redis.call('GET', KEYS[2])
