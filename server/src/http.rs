@@ -683,8 +683,14 @@ impl Drop for StreamGuard {
         // Drop cannot wait: the bookkeeping runs on, if the runtime still does.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(e) = master.close_stream(&key, generation).await {
-                    tracing::warn!(error = %e, "could not record a stream's end");
+                // Tried again for a while if the store is away (a Redis restart): a framework
+                // that stays marked connected would never start its failover timeout.
+                for attempt in 0..60 {
+                    match master.close_stream(&key, generation).await {
+                        Ok(()) => return,
+                        Err(e) if attempt == 59 => tracing::warn!(error = %e, "could not record a stream's end"),
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                    }
                 }
             });
         }

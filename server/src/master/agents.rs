@@ -16,6 +16,19 @@ type TaskKey = (FrameworkId, TaskId);
 struct FrameworkFacts {
     exists: HashSet<FrameworkId>,
     removed: HashSet<FrameworkId>,
+    /// The versions these facts were read at: of each framework's record, and of its removal.
+    versions: Vec<(FrameworkId, Version, Version)>,
+}
+
+impl FrameworkFacts {
+    /// Makes a transaction hold only while the facts do: an update must not recreate the
+    /// event stream of a framework torn down meanwhile, nor miss a framework that came back.
+    fn check(&self, txn: &mut Txn) {
+        for (id, framework, removed) in &self.versions {
+            txn.check(key::framework(id), *framework);
+            txn.check(key::removed(id), *removed);
+        }
+    }
 }
 
 impl Master {
@@ -26,9 +39,15 @@ impl Master {
         keys.extend(ids.iter().map(key::removed));
         let records = self.store.get(&keys).await?;
         let (live, removed) = records.split_at(ids.len());
+        let version = |r: &Option<crate::store::Versioned>| r.as_ref().map_or(0, |r| r.version);
         Ok(FrameworkFacts {
             exists: ids.iter().zip(live).filter(|(_, r)| r.is_some()).map(|(id, _)| id.clone()).collect(),
             removed: ids.iter().zip(removed).filter(|(_, r)| r.is_some()).map(|(id, _)| id.clone()).collect(),
+            versions: ids
+                .iter()
+                .zip(live.iter().zip(removed))
+                .map(|(id, (l, r))| (id.clone(), version(l), version(r)))
+                .collect(),
         })
     }
 
@@ -91,6 +110,7 @@ impl Master {
 
         let mut txn = Txn::default();
         txn.check(key::agent(id), previous.as_ref().map_or(0, |p| p.version));
+        facts.check(&mut txn);
         // Resources and offers may have changed: withdraw what was offered from this agent.
         for offer in &offers {
             rescind_offer(&mut txn, offer);
@@ -195,6 +215,7 @@ impl Master {
         }
         let facts = self.framework_facts(keys.iter().map(|(f, _)| f.clone())).await?;
         let mut txn = Txn::default();
+        facts.check(&mut txn);
         for (task_key, update) in keys.iter().zip(&req.updates) {
             let mut update = update.clone();
             let latest = update.latest_state.take();

@@ -446,6 +446,9 @@ impl Master {
             tracing::warn!(error = %e, "the store is unreachable");
             return None;
         }
+        if let Err(e) = self.forget_old_replicas().await {
+            tracing::debug!(error = %e, "could not forget old replicas");
+        }
         match self.store.acquire_lease(&self.replica, self.config.lease_ttl).await {
             Ok(lease) => {
                 let epoch = lease.as_ref().filter(|l| l.holder == self.replica).map(|l| l.epoch);
@@ -463,6 +466,20 @@ impl Master {
                 None
             }
         }
+    }
+
+    /// Forgets replicas not heard from for a day: every process start adds a name.
+    async fn forget_old_replicas(&self) -> Result<(), ServerError> {
+        let old = self.store.zrange_below(key::REPLICAS, now_secs() - 86_400.0).await?;
+        if old.is_empty() {
+            return Ok(());
+        }
+        let mut txn = Txn::default();
+        for (replica, _) in old {
+            txn.op(Op::ZRemove(key::REPLICAS.to_string(), replica));
+        }
+        self.store.commit(&txn).await?;
+        Ok(())
     }
 
     /// The leader loop: renew the lease every third of its TTL; while leading, a round after
