@@ -210,15 +210,23 @@ impl Master {
         }
         let keys: Vec<TaskKey> = req.updates.iter().map(|u| (u.framework_id.clone(), u.task_id.clone())).collect();
         let mut tasks = self.load_tasks(&keys).await?;
-        if tasks.values().any(|t| &t.value.info.agent_id != agent_id) {
-            return Err(ServerError::bad("wrong_agent", "an agent reports only its own tasks"));
-        }
         let facts = self.framework_facts(keys.iter().map(|(f, _)| f.clone())).await?;
         let mut txn = Txn::default();
         facts.check(&mut txn);
         for (task_key, update) in keys.iter().zip(&req.updates) {
             let mut update = update.clone();
             let latest = update.latest_state.take();
+            if let Some(task) = tasks.get(task_key).filter(|t| &t.value.info.agent_id != agent_id) {
+                // The store has this task on another agent (an id launched again elsewhere after
+                // the store lost the first): this one is a duplicate. It is stopped and its
+                // update acknowledged here, so it cannot hold up the agent's other updates.
+                txn.check(key::task(&task_key.0, &task_key.1), task.version);
+                if !update.state.is_terminal() {
+                    send_kill(&mut txn, agent_id, &task_key.0, &task_key.1, DEFAULT_KILL_GRACE_SECS);
+                }
+                ack_orphan_update(&mut txn, agent_id, &update);
+                continue;
+            }
             match tasks.get_mut(task_key) {
                 Some(task) if !task.value.status.state.is_terminal() => {
                     if update.state.is_terminal() {
@@ -302,6 +310,15 @@ fn adopt(
         (agent_id.clone(), framework_id.clone(), task_id.clone());
     let record_key = key::task(framework_id, task_id);
     let member = key::task_member(framework_id, task_id);
+    if let Some(task) = known.filter(|k| &k.value.info.agent_id != agent_id) {
+        // The store has it on another agent: this copy is a duplicate and must not run on.
+        txn.check(record_key, task.version);
+        if !reported.state.is_terminal() {
+            let grace = running.task.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
+            send_kill(txn, agent_id, framework_id, task_id, grace);
+        }
+        return;
+    }
     let ended_before = known.is_some_and(|k| k.value.status.state.is_terminal());
     if reported.state.is_terminal() {
         // Ended, its last update not yet acknowledged: the agent sends that update again.

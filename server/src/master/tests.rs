@@ -344,3 +344,35 @@ async fn an_agent_that_missed_trimmed_commands_must_register_again() {
     let last = master.store.last_id(&key::agent_commands(&agent)).await.expect("last");
     master.open_agent_stream(&agent, last).await.expect("resume from the end");
 }
+
+#[tokio::test]
+async fn a_duplicate_of_a_task_on_another_agent_is_stopped_without_holding_up_other_updates() {
+    let (master, agent, framework, offer) = setup().await;
+    let t = task(&agent, "t", vec![]);
+    master.accept(&framework, launch(&offer, vec![t.clone()])).await.expect("launch");
+    // A second agent reports a task with the same ids (as after a store loss and a relaunch).
+    let other = RegisterAgent { hostname: "h2".into(), ..agent_registration(None, vec![]) };
+    let mut copy = t.clone();
+    let registered = master.register_agent(other).await.expect("agent");
+    let other = registered.agent_id;
+    copy.agent_id = other.clone();
+    let reg = RegisterAgent {
+        hostname: "h2".into(),
+        ..agent_registration(Some(other.clone()), vec![running(&framework, &copy, "c1")])
+    };
+    master.register_agent(reg).await.expect("re-register");
+    // The original keeps its agent; the duplicate is killed and holds nothing.
+    let view = master.tasks(Some(&framework), None, None).await.expect("tasks");
+    assert_eq!(
+        view.iter().filter(|v| v.task_id == t.task_id).map(|v| v.agent_id.clone()).collect::<Vec<_>>(),
+        vec![agent.clone()]
+    );
+    assert_eq!(master.agent(&other).await.expect("agent").tasks, 0);
+    // Its updates, batched with others, are acknowledged for it; the batch goes through.
+    let mut dup = status(&copy, &framework, TaskState::Running, "c2");
+    dup.agent_id = other.clone();
+    master.agent_updates(&other, StatusUpdates { updates: vec![dup] }).await.expect("the batch is taken");
+    let commands = events(&master, StreamKey::Agent(other)).await;
+    assert!(commands.iter().any(|(name, _)| name == "kill"), "the duplicate is killed: {commands:?}");
+    assert!(commands.iter().any(|(name, data)| name == "acknowledge" && data.contains("c2")));
+}
