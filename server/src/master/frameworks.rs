@@ -538,6 +538,8 @@ impl Master {
             // and the check on its version makes this attempt start again with the new task.
             let offers = self.framework_offers(framework_id).await?;
             let tasks = self.framework_tasks(framework_id).await?;
+            #[cfg(test)]
+            super::pause::point("teardown: tasks read").await;
             if framework.is_none() && tasks.is_empty() {
                 return Err(ServerError::not_found("framework", "unknown_framework", framework_id));
             }

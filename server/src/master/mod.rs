@@ -42,6 +42,37 @@ macro_rules! transact {
     }};
 }
 
+/// Test-only pause points: a test holds an operation between its reads and commit, runs another
+/// operation in the gap, and proves that the checks catch it. Compiled out of real builds.
+#[cfg(test)]
+pub(crate) mod pause {
+    use std::sync::Mutex;
+    use tokio::sync::oneshot;
+
+    type Armed = (&'static str, oneshot::Sender<()>, oneshot::Receiver<()>);
+    static POINTS: Mutex<Vec<Armed>> = Mutex::new(Vec::new());
+
+    /// Arms `name` once: returns (reached, release).
+    pub fn arm(name: &'static str) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (reached_tx, reached_rx) = oneshot::channel();
+        let (release_tx, release_rx) = oneshot::channel();
+        POINTS.lock().unwrap_or_else(|p| p.into_inner()).push((name, reached_tx, release_rx));
+        (reached_rx, release_tx)
+    }
+
+    /// Waits here if a test armed `name`.
+    pub async fn point(name: &'static str) {
+        let armed = {
+            let mut points = POINTS.lock().unwrap_or_else(|p| p.into_inner());
+            points.iter().position(|(n, _, _)| *n == name).map(|i| points.remove(i))
+        };
+        if let Some((_, reached, release)) = armed {
+            let _ = reached.send(());
+            let _ = release.await;
+        }
+    }
+}
+
 mod agents;
 mod frameworks;
 pub mod leader;

@@ -376,3 +376,43 @@ async fn a_duplicate_of_a_task_on_another_agent_is_stopped_without_holding_up_ot
     assert!(commands.iter().any(|(name, _)| name == "kill"), "the duplicate is killed: {commands:?}");
     assert!(commands.iter().any(|(name, data)| name == "acknowledge" && data.contains("c2")));
 }
+
+#[tokio::test]
+async fn an_accept_that_lands_while_its_agent_registers_again_is_not_left_staging() {
+    let (master, agent, framework, offer) = setup().await;
+    let (reached, release) = pause::arm("registration: tasks read");
+    let registering = {
+        let (master, agent) = (master.clone(), agent.clone());
+        tokio::spawn(async move { master.register_agent(agent_registration(Some(agent), vec![])).await })
+    };
+    reached.await.expect("the registration read the agent's tasks");
+    let t = task(&agent, "t", vec![]);
+    master.accept(&framework, launch(&offer, vec![t.clone()])).await.expect("the accept lands in the gap");
+    let _ = release.send(());
+    registering.await.expect("join").expect("registered");
+    // The registration saw the task: the agent, which does not run it, made it gone. It is not
+    // left staging, holding resources, with a launch the new stream would never send.
+    let state = master.tasks(Some(&framework), None, None).await.expect("tasks").pop().map(|v| v.state);
+    assert_eq!(state, Some(TaskState::Gone));
+    assert_eq!(master.agent(&agent).await.expect("agent").used.cpus, 0.0);
+}
+
+#[tokio::test]
+async fn an_accept_that_lands_during_a_teardown_is_killed_with_the_rest() {
+    let (master, agent, framework, offer) = setup().await;
+    let (reached, release) = pause::arm("teardown: tasks read");
+    let tearing = {
+        let (master, framework) = (master.clone(), framework.clone());
+        tokio::spawn(async move { master.teardown(&framework).await })
+    };
+    reached.await.expect("the teardown read the framework's tasks");
+    let t = task(&agent, "t", vec![]);
+    master.accept(&framework, launch(&offer, vec![t.clone()])).await.expect("the accept lands in the gap");
+    let _ = release.send(());
+    tearing.await.expect("join").expect("torn down");
+    let commands = events(&master, StreamKey::Agent(agent)).await;
+    assert!(
+        commands.iter().any(|(name, data)| name == "kill" && data.contains("\"t\"")),
+        "the task launched in the gap is killed: {commands:?}"
+    );
+}
