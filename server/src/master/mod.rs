@@ -192,7 +192,7 @@ pub struct Master {
     pub metrics: Metrics,
     /// This replica's unique name: the lease holder's name when it leads.
     pub replica: String,
-    /// The lease as this replica last saw it, for views.
+    /// The lease as this replica last saw it, to log when it changes hands.
     lease: Mutex<Option<Lease>>,
     /// Live tasks as first read, by `F/T` member, for allocation rounds (see
     /// [`Master::round_snapshot`]), and the epoch they were read under.
@@ -359,7 +359,7 @@ impl Master {
     }
 
     /// The leader lease as this replica last saw it.
-    pub fn known_lease(&self) -> Option<Lease> {
+    fn known_lease(&self) -> Option<Lease> {
         self.lease.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

@@ -153,10 +153,6 @@ impl Txn {
     ) -> &mut Self {
         self.op(Op::Append { stream: stream.into(), name: name.into(), data: data.into(), keep: Some(keep) })
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
 }
 
 /// What a commit did.
