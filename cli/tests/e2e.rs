@@ -938,3 +938,36 @@ async fn the_embedded_store_keeps_frameworks_tasks_and_agents_across_a_restart()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_token_acts_only_as_the_agents_its_principal_registered() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.spawn_agent("honest", "cpus:1,mem:256");
+    let honest = cluster.agent_id_by_hostname("honest").await;
+    let mallory = cluster.client_with(&cluster.issue_token("agent", "mallory"));
+    let forbidden = |result: Result<(), agora_agent::client::ClientError>, what: &str| {
+        assert_eq!(result.expect_err(what).status(), Some(403), "{what}");
+    };
+    let path = |verb: &str| format!("/v1/agents/{honest}/{verb}");
+    forbidden(mallory.post_empty(&path("heartbeat")).await, "a heartbeat as another agent");
+    let updates = agora_api::agent::StatusUpdates { updates: vec![] };
+    forbidden(mallory.post_no_content(&path("updates"), &updates).await, "updates as another agent");
+    forbidden(mallory.events(&path("commands"), None).await.map(drop), "another agent's commands");
+    let takeover = agora_api::agent::RegisterAgent {
+        agent_id: Some(honest.clone()),
+        hostname: "mallory".into(),
+        resources: Resources::new(64.0, 65536.0),
+        attributes: Default::default(),
+        tasks: vec![],
+    };
+    let taken: Result<serde_json::Value, _> = mallory.post("/v1/agents", &takeover).await;
+    assert_eq!(taken.expect_err("registering under another agent's id").status(), Some(403));
+    // Its own agent, it may register; an operator may act as any agent.
+    let own = agora_api::agent::RegisterAgent { agent_id: None, ..takeover };
+    let _: agora_api::agent::AgentRegistered = mallory.post("/v1/agents", &own).await.expect("its own agent");
+    cluster.client().post_empty(&path("heartbeat")).await.expect("an operator may");
+    // The honest agent was not disturbed.
+    let agents: AgentList = cluster.client().get("/v1/agents").await.expect("agents");
+    let view = agents.agents.iter().find(|a| a.id == honest).expect("still there");
+    assert_eq!((view.hostname.as_str(), view.total.cpus), ("honest", 1.0));
+}

@@ -119,6 +119,20 @@ impl Ctx {
         self.keys.authorize(header.as_deref(), area)
     }
 
+    /// An agent token acts only as the agents its principal registered.
+    async fn authorize_agent(&self, header: &Option<String>, id: &AgentId) -> Result<Claims, ServerError> {
+        let claims = self.authorize(header, Area::AgentApi)?;
+        if claims.kind == Kind::Agent {
+            match self.master.agent_principal(id).await? {
+                Some(principal) if !principal.is_empty() && principal != claims.sub => {
+                    return Err(ServerError::Forbidden { message: format!("agent {id} belongs to another principal") })
+                }
+                _ => {}
+            }
+        }
+        Ok(claims)
+    }
+
     /// A framework token acts only on frameworks its principal registered.
     async fn authorize_framework(&self, header: &Option<String>, id: &FrameworkId) -> Result<Claims, ServerError> {
         let claims = self.authorize(header, Area::FrameworkApi)?;
@@ -317,9 +331,10 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         |ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
             respond(
                 async {
-                    ctx.authorize(&auth, Area::AgentApi)?;
+                    let claims = ctx.authorize(&auth, Area::AgentApi)?;
                     let req: RegisterAgent = parse(&body)?;
-                    json(&ctx.master.register_agent(req).await?)
+                    let principal = (claims.kind == Kind::Agent).then_some(claims.sub.as_str());
+                    json(&ctx.master.register_agent(req, principal).await?)
                 }
                 .await,
             )
@@ -332,7 +347,7 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .then(|id: AgentId, ctx: Arc<Ctx>, auth: Option<String>, last: Option<String>| async move {
             respond(
                 async {
-                    ctx.authorize(&auth, Area::AgentApi)?;
+                    ctx.authorize_agent(&auth, &id).await?;
                     let last = parse_last_event_id(last)?;
                     let (position, generation) = ctx.master.open_agent_stream(&id, last).await?;
                     Ok(event_stream(ctx.clone(), StreamKey::Agent(id), generation, position, None))
@@ -344,7 +359,7 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         |id: AgentId, ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
             respond(
                 async {
-                    ctx.authorize(&auth, Area::AgentApi)?;
+                    ctx.authorize_agent(&auth, &id).await?;
                     let req: StatusUpdates = parse(&body)?;
                     ctx.master.agent_updates(&id, req).await?;
                     accepted()
@@ -357,7 +372,7 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         |id: AgentId, ctx: Arc<Ctx>, auth: Option<String>| async move {
             respond(
                 async {
-                    ctx.authorize(&auth, Area::AgentApi)?;
+                    ctx.authorize_agent(&auth, &id).await?;
                     ctx.master.agent_heartbeat(&id).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
@@ -370,10 +385,10 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .and(c())
         .and(warp::query::<LogChunkInfo>())
         .and(body())
-        .then(|_id: AgentId, request_id: String, ctx: Arc<Ctx>, auth: Option<String>, info, data: Bytes| async move {
+        .then(|id: AgentId, request_id: String, ctx: Arc<Ctx>, auth: Option<String>, info, data: Bytes| async move {
             respond(
                 async {
-                    ctx.authorize(&auth, Area::AgentApi)?;
+                    ctx.authorize_agent(&auth, &id).await?;
                     if ctx.logs.deliver(&ctx.master, &request_id, Chunk { info, data }).await? {
                         Ok(StatusCode::NO_CONTENT.into_response())
                     } else {

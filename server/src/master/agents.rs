@@ -57,7 +57,13 @@ impl Master {
         Ok(keys.iter().cloned().zip(loaded).filter_map(|(k, t)| Some((k, t?))).collect())
     }
 
-    pub async fn register_agent(&self, req: RegisterAgent) -> Result<AgentRegistered, ServerError> {
+    /// Registers an agent. `principal` is the agent token's principal, `None` for an operator:
+    /// an agent id registered by one principal cannot be taken over by another.
+    pub async fn register_agent(
+        &self,
+        req: RegisterAgent,
+        principal: Option<&str>,
+    ) -> Result<AgentRegistered, ServerError> {
         if req.hostname.is_empty() {
             return Err(ServerError::bad("invalid_name", "hostname must not be empty"));
         }
@@ -84,15 +90,27 @@ impl Master {
             None => AgentId::random(),
         };
         let hostname = req.hostname.clone();
-        transact!(self, self.registration(&id, &req).await)?;
+        transact!(self, self.registration(&id, &req, principal).await)?;
         self.store.zadd(key::AGENTS_SEEN, id.as_str(), now_secs()).await?;
         tracing::info!(agent = %id, %hostname, "agent registered");
         Ok(AgentRegistered { agent_id: id, heartbeat_interval_secs: self.agent_heartbeat_interval().as_secs_f64() })
     }
 
     /// One attempt at registering an agent. The agent is the source of truth for what runs on it.
-    async fn registration(&self, id: &AgentId, req: &RegisterAgent) -> Result<(Txn, ()), ServerError> {
+    async fn registration(
+        &self,
+        id: &AgentId,
+        req: &RegisterAgent,
+        principal: Option<&str>,
+    ) -> Result<(Txn, ()), ServerError> {
         let previous = self.load::<AgentRecord>(&key::agent(id)).await?;
+        let owner = previous.as_ref().map(|p| p.value.principal.as_str()).unwrap_or("");
+        if let Some(principal) = principal.filter(|p| !owner.is_empty() && owner != *p) {
+            return Err(ServerError::Forbidden {
+                message: format!("agent {id} was registered by another principal than {principal}"),
+            });
+        }
+        let principal = principal.unwrap_or(owner).to_string();
         // Offers first: an accept that commits after this read deletes one of them, and the
         // check on its version below makes this attempt start again (with the accept's task
         // and launch command in view). Read after the tasks, such a task would be missed.
@@ -124,6 +142,7 @@ impl Master {
             state: AgentState::Active,
             registered_at: previous.as_ref().map_or_else(now_secs, |p| p.value.registered_at),
             registered_after,
+            principal,
         };
         txn.put(key::agent(id), encode(&record));
         txn.op(Op::SetAdd(key::AGENTS.to_string(), id.to_string()));
@@ -174,6 +193,11 @@ impl Master {
             let position = last_event_id.or_else(|| agent.value.registered_after.as_deref().and_then(StreamId::parse));
             Ok((txn, (position, generation)))
         })
+    }
+
+    /// The principal that registered an agent (empty if an operator did); `None` if unknown.
+    pub async fn agent_principal(&self, id: &AgentId) -> Result<Option<String>, ServerError> {
+        Ok(self.load::<AgentRecord>(&key::agent(id)).await?.map(|a| a.value.principal))
     }
 
     pub async fn agent_heartbeat(&self, agent_id: &AgentId) -> Result<(), ServerError> {

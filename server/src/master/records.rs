@@ -117,6 +117,10 @@ pub struct AgentRecord {
     /// The command stream's newest entry when the agent last registered: a stream opened
     /// without `Last-Event-ID` starts after it, so old commands are not sent again.
     pub registered_after: Option<String>,
+    /// The principal of the agent token that registered it (empty when an operator did): only
+    /// that principal may act as this agent.
+    #[serde(default)]
+    pub principal: String,
 }
 
 /// Which connection owns an agent's command stream.

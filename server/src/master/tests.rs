@@ -44,7 +44,7 @@ async fn allocate(master: &Master) {
 /// A master with one agent and one connected framework holding an offer for all of it.
 async fn setup() -> (Arc<Master>, AgentId, FrameworkId, Offer) {
     let master = Master::in_memory(MasterConfig::default());
-    let agent = master.register_agent(agent_registration(None, vec![])).await.expect("agent").agent_id;
+    let agent = master.register_agent(agent_registration(None, vec![]), None).await.expect("agent").agent_id;
     let framework = master.register_framework(registration(), "p").await.expect("framework").framework_id;
     master.open_framework_stream(&framework, None).await.expect("stream");
     allocate(&master).await;
@@ -156,7 +156,7 @@ async fn a_kill_asked_for_is_sent_again_when_the_agent_registers_again() {
     master.accept(&framework, launch(&offer, vec![t.clone()])).await.expect("launch");
     master.kill(&framework, &t.task_id, Kill::default()).await.expect("kill");
     let reg = agent_registration(Some(agent.clone()), vec![running(&framework, &t, "u1")]);
-    master.register_agent(reg).await.expect("re-register");
+    master.register_agent(reg, None).await.expect("re-register");
     let (position, generation) = master.open_agent_stream(&agent, None).await.expect("stream");
     let StreamRead::Events(read) =
         master.read_stream(&StreamKey::Agent(agent.clone()), generation, position, 100).await.expect("read")
@@ -176,7 +176,7 @@ async fn a_framework_that_registers_after_its_agents_gets_its_tasks_back() {
     let agent = AgentId::from("agent-1");
     let t = task(&agent, "t", vec![]);
     let reg = agent_registration(Some(agent.clone()), vec![running(&framework, &t, "u")]);
-    master.register_agent(reg).await.expect("agent");
+    master.register_agent(reg, None).await.expect("agent");
     let again = RegisterFramework { id: Some(framework.clone()), ..registration() };
     master.register_framework(again, "p").await.expect("framework");
     let view = master.framework(&framework).await.expect("view");
@@ -194,7 +194,7 @@ async fn suppress_all(master: &Master) {
 async fn tasks_on_an_unreachable_agent_do_not_count_against_their_framework() {
     let config = MasterConfig { agent_timeout: Duration::from_millis(1), ..MasterConfig::default() };
     let master = Master::in_memory(config);
-    let first_agent = master.register_agent(agent_registration(None, vec![])).await.expect("agent").agent_id;
+    let first_agent = master.register_agent(agent_registration(None, vec![]), None).await.expect("agent").agent_id;
     let holder = master.register_framework(registration(), "p").await.expect("framework").framework_id;
     master.open_framework_stream(&holder, None).await.expect("stream");
     allocate(&master).await;
@@ -210,7 +210,7 @@ async fn tasks_on_an_unreachable_agent_do_not_count_against_their_framework() {
     assert_eq!(master.agent(&first_agent).await.expect("agent").state, agora_api::operator::AgentState::Unreachable);
     // A second framework runs a small task on a second agent.
     let second = RegisterAgent { hostname: "h2".into(), ..agent_registration(None, vec![]) };
-    let second_agent = master.register_agent(second).await.expect("agent").agent_id;
+    let second_agent = master.register_agent(second, None).await.expect("agent").agent_id;
     let other = master.register_framework(registration(), "p").await.expect("framework").framework_id;
     master.open_framework_stream(&other, None).await.expect("stream");
     allocate(&master).await;
@@ -268,7 +268,7 @@ async fn a_stream_resumes_after_the_id_given_and_a_newer_connection_replaces_an_
 #[tokio::test]
 async fn a_deposed_leader_changes_nothing() {
     let master = Master::in_memory(MasterConfig::default());
-    master.register_agent(agent_registration(None, vec![])).await.expect("agent");
+    master.register_agent(agent_registration(None, vec![]), None).await.expect("agent");
     let framework = master.register_framework(registration(), "p").await.expect("framework").framework_id;
     master.open_framework_stream(&framework, None).await.expect("stream");
     let old = lead(&master).await;
@@ -288,7 +288,7 @@ async fn tasks_of_a_framework_that_never_came_back_can_be_torn_down() {
     let (framework, agent) = (FrameworkId::from("gone-fw"), AgentId::from("agent-1"));
     let t = task(&agent, "t", vec![]);
     let reg = agent_registration(Some(agent.clone()), vec![running(&framework, &t, "u")]);
-    master.register_agent(reg).await.expect("agent");
+    master.register_agent(reg, None).await.expect("agent");
     master.teardown(&framework).await.expect("teardown of an orphaned framework");
     let commands = events(&master, StreamKey::Agent(agent)).await;
     assert!(commands.iter().any(|(name, data)| name == "kill" && data.contains("gone-fw")));
@@ -329,7 +329,7 @@ async fn an_agent_that_missed_trimmed_commands_must_register_again() {
     use crate::store::{embedded::Embedded, Store, StoreConfig};
     let store = Store::Embedded(Arc::new(Embedded::in_memory(StoreConfig { stream_retention: 5 })));
     let master = Master::new(MasterConfig::default(), store);
-    let agent = master.register_agent(agent_registration(None, vec![])).await.expect("agent").agent_id;
+    let agent = master.register_agent(agent_registration(None, vec![]), None).await.expect("agent").agent_id;
     let ping = agora_api::agent::AgentCommand::Ping;
     master.send_agent_command(&agent, &ping).await.expect("command");
     let first = master.store.last_id(&key::agent_commands(&agent)).await.expect("last").expect("an entry");
@@ -353,14 +353,14 @@ async fn a_duplicate_of_a_task_on_another_agent_is_stopped_without_holding_up_ot
     // A second agent reports a task with the same ids (as after a store loss and a relaunch).
     let other = RegisterAgent { hostname: "h2".into(), ..agent_registration(None, vec![]) };
     let mut copy = t.clone();
-    let registered = master.register_agent(other).await.expect("agent");
+    let registered = master.register_agent(other, None).await.expect("agent");
     let other = registered.agent_id;
     copy.agent_id = other.clone();
     let reg = RegisterAgent {
         hostname: "h2".into(),
         ..agent_registration(Some(other.clone()), vec![running(&framework, &copy, "c1")])
     };
-    master.register_agent(reg).await.expect("re-register");
+    master.register_agent(reg, None).await.expect("re-register");
     // The original keeps its agent; the duplicate is killed and holds nothing.
     let view = master.tasks(Some(&framework), None, None).await.expect("tasks");
     assert_eq!(
@@ -383,7 +383,7 @@ async fn an_accept_that_lands_while_its_agent_registers_again_is_not_left_stagin
     let (reached, release) = pause::arm("registration: tasks read");
     let registering = {
         let (master, agent) = (master.clone(), agent.clone());
-        tokio::spawn(async move { master.register_agent(agent_registration(Some(agent), vec![])).await })
+        tokio::spawn(async move { master.register_agent(agent_registration(Some(agent), vec![]), None).await })
     };
     reached.await.expect("the registration read the agent's tasks");
     let t = task(&agent, "t", vec![]);
