@@ -38,6 +38,8 @@ pub struct AgentView {
 pub struct FrameworkView {
     pub id: FrameworkId,
     pub name: String,
+    /// The principal of the token that registered it.
+    pub principal: String,
     pub roles: Vec<String>,
     /// Whether its event stream is open.
     pub connected: bool,

@@ -971,3 +971,35 @@ async fn an_agent_token_acts_only_as_the_agents_its_principal_registered() {
     let view = agents.agents.iter().find(|a| a.id == honest).expect("still there");
     assert_eq!((view.hostname.as_str(), view.total.cpus), ("honest", 1.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framework_token_sees_only_its_own_frameworks_tasks_offers_and_logs() {
+    let cluster = Cluster::start(&[]).await;
+    let alice = cluster.client_with(&cluster.issue_token("framework", "alice"));
+    let bob = cluster.client_with(&cluster.issue_token("framework", "bob"));
+    let mut a = Framework::register(alice, registration("a")).await;
+    let offers = a.offers().await;
+    a.launch(&offers[0], vec![shell_task(&offers[0].agent_id, "secret", "echo alice", 0.1, 32.0)])
+        .await
+        .expect("launch");
+    while !a.update("secret", true).await.state.is_terminal() {}
+    let b = Framework::register(bob.clone(), registration("b")).await;
+    // Bob sees his framework only, none of Alice's tasks or offers, and none of her logs.
+    let frameworks: FrameworkList = bob.get("/v1/frameworks").await.expect("frameworks");
+    assert_eq!(frameworks.frameworks.iter().map(|f| f.id.clone()).collect::<Vec<_>>(), vec![b.id.clone()]);
+    let tasks: TaskList = bob.get("/v1/tasks").await.expect("tasks");
+    assert!(tasks.tasks.is_empty(), "bob sees alice's tasks: {:?}", tasks.tasks);
+    let offers: agora_api::operator::OfferList = bob.get("/v1/offers").await.expect("offers");
+    assert!(offers.offers.iter().all(|o| o.framework_id == b.id));
+    let status = |r: Result<serde_json::Value, agora_agent::client::ClientError>| r.expect_err("refused").status();
+    assert_eq!(status(bob.get(&format!("/v1/frameworks/{}", a.id)).await), Some(403));
+    let logs = bob.get_bytes("/v1/tasks/secret/logs").await.map(drop);
+    assert_eq!(logs.expect_err("alice's logs").status(), Some(403));
+    assert_eq!(status(bob.events("/v1/events", None).await.map(|_| serde_json::Value::Null)), Some(403));
+    // Alice sees her own, and an operator sees everything.
+    let (body, _) = a.client.get_bytes("/v1/tasks/secret/logs").await.expect("her own logs");
+    assert_eq!(String::from_utf8_lossy(&body), "alice\n");
+    let all: FrameworkList = cluster.client().get("/v1/frameworks").await.expect("frameworks");
+    assert_eq!(all.frameworks.len(), 2);
+    assert!(all.frameworks.iter().any(|f| f.principal == "alice"));
+}

@@ -12,7 +12,7 @@ use agora_api::operator::{AgentList, FrameworkList, OfferList, TaskList};
 use agora_api::{AgentId, FrameworkId, TaskId, TaskState};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -131,6 +131,26 @@ impl Ctx {
             }
         }
         Ok(claims)
+    }
+
+    /// The frameworks whose tasks, offers and logs a token may read: `None` for all (operators
+    /// and viewers), else those its framework principal registered.
+    async fn readable_frameworks(&self, claims: &Claims) -> Result<Option<HashSet<FrameworkId>>, ServerError> {
+        if claims.kind != Kind::Framework {
+            return Ok(None);
+        }
+        let frameworks = self.master.frameworks().await?;
+        Ok(Some(frameworks.into_iter().filter(|f| f.principal == claims.sub).map(|f| f.id).collect()))
+    }
+
+    /// Fails unless the token may read `framework`'s tasks and logs.
+    async fn may_read_framework(&self, claims: &Claims, framework: &FrameworkId) -> Result<(), ServerError> {
+        match self.readable_frameworks(claims).await? {
+            Some(own) if !own.contains(framework) => {
+                Err(ServerError::Forbidden { message: format!("framework {framework} belongs to another principal") })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A framework token acts only on frameworks its principal registered.
@@ -403,7 +423,7 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
 
 fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let c = || with_ctx(ctx.clone()).and(authorization());
-    let read = |ctx: &Ctx, auth: &Option<String>| ctx.authorize(auth, Area::Read).map(|_| ());
+    let read = |ctx: &Ctx, auth: &Option<String>| ctx.authorize(auth, Area::Read);
     let cluster = warp::path!("v1" / "cluster").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
         respond(
             async {
@@ -437,8 +457,12 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         warp::path!("v1" / "frameworks").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
             respond(
                 async {
-                    read(&ctx, &auth)?;
-                    json(&FrameworkList { frameworks: ctx.master.frameworks().await? })
+                    let claims = read(&ctx, &auth)?;
+                    let mut frameworks = ctx.master.frameworks().await?;
+                    if claims.kind == Kind::Framework {
+                        frameworks.retain(|f| f.principal == claims.sub);
+                    }
+                    json(&FrameworkList { frameworks })
                 }
                 .await,
             )
@@ -447,8 +471,14 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         move |id, ctx: Arc<Ctx>, auth| async move {
             respond(
                 async {
-                    read(&ctx, &auth)?;
-                    json(&ctx.master.framework(&id).await?)
+                    let claims = read(&ctx, &auth)?;
+                    let view = ctx.master.framework(&id).await?;
+                    if claims.kind == Kind::Framework && view.principal != claims.sub {
+                        return Err(ServerError::Forbidden {
+                            message: format!("framework {id} belongs to another principal"),
+                        });
+                    }
+                    json(&view)
                 }
                 .await,
             )
@@ -461,7 +491,7 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .then(move |ctx: Arc<Ctx>, auth, query: HashMap<String, String>| async move {
             respond(
                 async {
-                    read(&ctx, &auth)?;
+                    let claims = read(&ctx, &auth)?;
                     let state = match query.get("state") {
                         Some(s) => Some(TaskState::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
                             let states: Vec<&str> = TaskState::ALL.iter().map(|st| st.as_str()).collect();
@@ -474,7 +504,10 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                     };
                     let framework_id = query.get("framework_id").map(|f| FrameworkId::from(f.as_str()));
                     let agent_id = query.get("agent_id").map(|a| AgentId::from(a.as_str()));
-                    let tasks = ctx.master.tasks(framework_id.as_ref(), agent_id.as_ref(), state).await?;
+                    let mut tasks = ctx.master.tasks(framework_id.as_ref(), agent_id.as_ref(), state).await?;
+                    if let Some(own) = ctx.readable_frameworks(&claims).await? {
+                        tasks.retain(|t| own.contains(&t.framework_id));
+                    }
                     json(&TaskList { tasks })
                 }
                 .await,
@@ -494,7 +527,12 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .then(move |ctx: Arc<Ctx>, auth, last: Option<String>| async move {
             respond(
                 async {
-                    read(&ctx, &auth)?;
+                    // Every task of every framework passes here: not for framework tokens.
+                    if read(&ctx, &auth)?.kind == Kind::Framework {
+                        return Err(ServerError::Forbidden {
+                            message: "the operator stream is for operators and viewers".into(),
+                        });
+                    }
                     let position = match parse_last_event_id(last)? {
                         Some(id) => Some(id),
                         None => ctx.master.store.last_id(&StreamKey::Operator.store_key()).await?,
@@ -507,8 +545,12 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let offers = warp::path!("v1" / "offers").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
         respond(
             async {
-                read(&ctx, &auth)?;
-                json(&OfferList { offers: ctx.master.offers().await? })
+                let claims = read(&ctx, &auth)?;
+                let mut offers = ctx.master.offers().await?;
+                if let Some(own) = ctx.readable_frameworks(&claims).await? {
+                    offers.retain(|o| own.contains(&o.framework_id));
+                }
+                json(&OfferList { offers })
             }
             .await,
         )
@@ -565,8 +607,10 @@ fn log_request(task_id: TaskId, query: &HashMap<String, String>) -> Result<LogRe
 }
 
 async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &HashMap<String, String>) -> Reply_ {
-    ctx.authorize(auth, Area::Read)?;
+    let claims = ctx.authorize(auth, Area::Read)?;
     let request = log_request(task_id, query)?;
+    let (framework, _, _) = ctx.master.task_location(request.framework_id.as_ref(), &request.task_id).await?;
+    ctx.may_read_framework(&claims, &framework).await?;
     let stream = request.stream;
     // A long-polling reader must not hold up a shutdown.
     let mut shutdown = ctx.shutdown.clone();
@@ -638,11 +682,12 @@ async fn start_follow(
     query: &HashMap<String, String>,
 ) -> Result<hyper::Response<crate::serve::Body>, ServerError> {
     use http_body_util::BodyExt as _;
-    ctx.authorize(auth, Area::Read)?;
+    let claims = ctx.authorize(auth, Area::Read)?;
     let mut request = log_request(task_id, query)?;
     request.wait_secs = FOLLOW_WAIT_SECS;
     // Unknown tasks get a 404 now, rather than an empty stream.
-    ctx.master.task_location(request.framework_id.as_ref(), &request.task_id).await?;
+    let (framework, _, _) = ctx.master.task_location(request.framework_id.as_ref(), &request.task_id).await?;
+    ctx.may_read_framework(&claims, &framework).await?;
     // A task per follower feeds a channel: the body stays `Sync` whatever the store's futures are.
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let ctx = ctx.clone();

@@ -249,6 +249,7 @@ fn framework_view(
     FrameworkView {
         id: id.clone(),
         name: f.name.clone(),
+        principal: f.principal.clone(),
         roles: f.roles.clone(),
         connected,
         failover_timeout_secs: f.failover_timeout_secs,
