@@ -403,12 +403,14 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let log_chunk = warp::path!("v1" / "agents" / AgentId / "logs" / String)
         .and(warp::post())
         .and(c())
-        .and(warp::query::<LogChunkInfo>())
+        .and(warp::query::<HashMap<String, String>>().or(warp::any().map(HashMap::new)).unify())
         .and(body())
-        .then(|id: AgentId, request_id: String, ctx: Arc<Ctx>, auth: Option<String>, info, data: Bytes| async move {
+        .then(|id: AgentId, request_id: String, ctx: Arc<Ctx>, auth: Option<String>, query, data: Bytes| async move {
             respond(
                 async {
+                    // Authorization first: a caller without the right token learns nothing else.
                     ctx.authorize_agent(&auth, &id).await?;
+                    let info = log_chunk_info(&query)?;
                     if ctx.logs.deliver(&ctx.master, &request_id, Chunk { info, data }).await? {
                         Ok(StatusCode::NO_CONTENT.into_response())
                     } else {
@@ -573,6 +575,18 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .or(logs)
         .unify()
         .boxed()
+}
+
+/// What an agent says of the log chunk it posts, from the query.
+fn log_chunk_info(query: &HashMap<String, String>) -> Result<LogChunkInfo, ServerError> {
+    let invalid = |name: &str| ServerError::bad("invalid_query", format!("{name} is missing or malformed"));
+    let flag = |name: &str| match query.get(name).map(String::as_str) {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        _ => Err(invalid(name)),
+    };
+    let offset = query.get("offset").and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| invalid("offset"))?;
+    Ok(LogChunkInfo { offset, found: flag("found")?, task_ended: flag("task_ended")? })
 }
 
 /// The parameters of a task log read, from its query.
