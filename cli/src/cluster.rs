@@ -274,3 +274,45 @@ pub fn token_issue(args: TokenIssueArgs) -> anyhow::Result<()> {
     println!("{}", keys.issue(kind, &args.name, args.ttl_secs)?);
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct KeysArgs {
+    /// The data directory holding the cluster keys.
+    #[arg(long, env = "AGORA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct KeysRemoveArgs {
+    /// The id of the key to remove, as `agora keys list` prints it.
+    kid: String,
+    #[command(flatten)]
+    keys: KeysArgs,
+}
+
+/// The data directory of a keys command, which must hold a cluster key already.
+fn keys_dir(args: &KeysArgs) -> anyhow::Result<PathBuf> {
+    let data_dir = target::data_dir(args.data_dir.as_deref());
+    if !data_dir.join(agora_server::auth::KEY_FILE).exists() {
+        bail!("no cluster key in {}: start `agora dev` or `agora server` there first", data_dir.display());
+    }
+    Ok(data_dir)
+}
+
+pub fn keys_rotate(args: KeysArgs) -> anyhow::Result<()> {
+    let kid = Keys::rotate(&keys_dir(&args)?)?;
+    println!("{kid}");
+    Ok(())
+}
+
+pub fn keys_list(args: KeysArgs) -> anyhow::Result<()> {
+    for key in Keys::list(&keys_dir(&args)?)? {
+        println!("{}  {}", key.kid, if key.active { "active" } else { "retired" });
+    }
+    Ok(())
+}
+
+pub fn keys_remove(args: KeysRemoveArgs) -> anyhow::Result<()> {
+    Keys::remove(&keys_dir(&args.keys)?, &args.kid)?;
+    Ok(())
+}

@@ -52,6 +52,19 @@ enum Command {
     /// Manage tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the cluster keys that sign tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new active key; the old one still verifies the tokens it signed until removed.
+    Rotate(cluster::KeysArgs),
+    /// List the keys: the active one, then the retired ones.
+    List(cluster::KeysArgs),
+    /// Remove a retired key, revoking every token it signed (servers notice within seconds).
+    Remove(cluster::KeysRemoveArgs),
 }
 
 #[derive(Subcommand)]
@@ -91,6 +104,9 @@ fn main() -> ExitCode {
             Command::Server(args) => cluster::server(args).await.map(|_| ExitCode::SUCCESS),
             Command::Agent(args) => cluster::agent(args).await.map(|_| ExitCode::SUCCESS),
             Command::Token(TokenCommand::Issue(args)) => cluster::token_issue(args).map(|_| ExitCode::SUCCESS),
+            Command::Keys(KeysCommand::Rotate(args)) => cluster::keys_rotate(args).map(|_| ExitCode::SUCCESS),
+            Command::Keys(KeysCommand::List(args)) => cluster::keys_list(args).map(|_| ExitCode::SUCCESS),
+            Command::Keys(KeysCommand::Remove(args)) => cluster::keys_remove(args).map(|_| ExitCode::SUCCESS),
             Command::Run(args) => run::run(args).await,
             Command::Agents(args) => lists::agents(args).await.map(|_| ExitCode::SUCCESS),
             Command::Frameworks(args) => lists::frameworks(args).await.map(|_| ExitCode::SUCCESS),

@@ -1003,3 +1003,49 @@ async fn a_framework_token_sees_only_its_own_frameworks_tasks_offers_and_logs() 
     assert_eq!(all.frameworks.len(), 2);
     assert!(all.frameworks.iter().any(|f| f.principal == "alice"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_keys_keep_old_tokens_valid_until_the_old_key_is_removed() {
+    let cluster = Cluster::start(&[]).await;
+    let keys = |args: &[&str]| {
+        let out = std::process::Command::new(AGORA)
+            .arg("keys")
+            .args(args)
+            .arg("--data-dir")
+            .arg(cluster.data_dir())
+            .output()
+            .expect("agora keys");
+        assert!(out.status.success(), "agora keys {args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let before = cluster.issue_token("operator", "before");
+    let old_kid = keys(&["list"]).split_whitespace().next().expect("a kid").to_string();
+    let new_kid = keys(&["rotate"]).trim().to_string();
+    let listed = keys(&["list"]);
+    assert!(
+        listed.contains(&format!("{new_kid}  active")) && listed.contains(&format!("{old_kid}  retired")),
+        "{listed}"
+    );
+    // A token of the new key is accepted once the server has read the keys again; the old one still is.
+    let after = cluster.issue_token("operator", "after");
+    let accepted = |token: String| {
+        let client = cluster.client_with(&token);
+        async move { client.get::<serde_json::Value>("/v1/cluster").await.map_err(|e| e.status()) }
+    };
+    eventually(DEADLINE, "the new key to be accepted", || async { accepted(after.clone()).await.ok() }).await;
+    accepted(before.clone()).await.expect("the old key's token still works");
+    // Removing the old key revokes its tokens.
+    keys(&["remove", &old_kid]);
+    eventually(DEADLINE, "the old key's token to be refused", || async {
+        (accepted(before.clone()).await.err() == Some(Some(401))).then_some(())
+    })
+    .await;
+    accepted(after.clone()).await.expect("the new key's token still works");
+    // The active key cannot be removed.
+    let out = std::process::Command::new(AGORA)
+        .args(["keys", "remove", &new_kid, "--data-dir"])
+        .arg(cluster.data_dir())
+        .output()
+        .expect("agora keys remove");
+    assert!(!out.status.success() && stderr(&out).contains("rotate first"), "{}", stderr(&out));
+}

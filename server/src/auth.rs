@@ -1,5 +1,9 @@
-//! Tokens: Ed25519-signed JWTs. The cluster key lives in the data directory (`cluster.key`,
-//! PKCS#8 in PEM); whoever holds it can mint tokens, so it is written owner-only.
+//! Tokens: Ed25519-signed JWTs. The active cluster key lives in the data directory
+//! (`cluster.key`, PKCS#8 in PEM); whoever holds it can mint tokens, so it is written
+//! owner-only. Keys retired by a rotation stay in `keys/KID.key` and still verify the tokens
+//! they signed, each chosen by the token's `kid`; deleting one revokes every token it signed.
+//! A running server reads the directory again every few seconds, so rotations and removals
+//! need no restart.
 //!
 //! Every token names a `kind`, which bounds what it may call (see [`Kind::may`]), and carries
 //! `exp`, which is always enforced.
@@ -12,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const KEY_FILE: &str = "cluster.key";
+/// Where retired keys wait until they are removed.
+pub const RETIRED_DIR: &str = "keys";
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECS: u64 = 30;
 
@@ -68,46 +74,164 @@ pub struct Claims {
     pub exp: u64,
 }
 
-/// The cluster's signing key and the matching verifier.
+/// The cluster's signing key, and the keys that verify tokens (it and the retired ones).
 pub struct Keys {
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
     validation: Validation,
+    /// Verifying keys by kid; re-read from `dir` by [`Keys::reload`].
+    verifiers: std::sync::RwLock<std::collections::HashMap<String, DecodingKey>>,
+    dir: Option<PathBuf>,
+}
+
+/// A key read from a PEM file: its kid, signing half and verifying half.
+struct KeyPair {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+fn read_key(text: &str) -> Result<KeyPair, String> {
+    let der = from_pem(text)?;
+    let pair = Ed25519KeyPair::from_pkcs8(&der).map_err(|e| format!("not an Ed25519 PKCS#8 key: {e}"))?;
+    let public = pair.public_key().as_ref().to_vec();
+    Ok(KeyPair {
+        kid: kid_of(&public),
+        encoding: EncodingKey::from_ed_der(&der),
+        decoding: DecodingKey::from_ed_der(&public),
+    })
+}
+
+/// A key's id: the first 8 bytes of the SHA-256 of its public key, in hex.
+fn kid_of(public: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, public);
+    digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_key_pem() -> Result<String, ServerError> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| ServerError::Internal("generating an Ed25519 key failed".into()))?;
+    Ok(to_pem(pkcs8.as_ref()))
+}
+
+fn read_file(path: &Path) -> Result<String, ServerError> {
+    std::fs::read_to_string(path).map_err(|e| ServerError::io(format!("reading {}", path.display()), e))
+}
+
+/// The retired keys in `dir`, by kid. Unreadable files are skipped with a warning, so that one
+/// bad file does not lock everyone out.
+fn retired_keys(dir: &Path) -> std::collections::HashMap<String, DecodingKey> {
+    let mut keys = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join(RETIRED_DIR)) else { return keys };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("key") {
+            continue;
+        }
+        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| read_key(&t)) {
+            Ok(key) => {
+                keys.insert(key.kid, key.decoding);
+            }
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable retired key"),
+        }
+    }
+    keys
+}
+
+/// A key in the data directory, for `agora keys list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub active: bool,
 }
 
 impl Keys {
-    /// Loads `DIR/cluster.key`, creating it (and DIR) when missing.
+    /// Loads `DIR/cluster.key` (creating it and DIR when missing) and the retired keys.
     pub fn load_or_create(data_dir: &Path) -> Result<Keys, ServerError> {
         let path = data_dir.join(KEY_FILE);
         if !path.exists() {
             std::fs::create_dir_all(data_dir)
                 .map_err(|e| ServerError::io(format!("creating {}", data_dir.display()), e))?;
-            let rng = ring::rand::SystemRandom::new();
-            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-                .map_err(|_| ServerError::Internal("generating an Ed25519 key failed".into()))?;
-            write_private(&path, &to_pem(pkcs8.as_ref()))?;
+            write_private(&path, &new_key_pem()?)?;
         }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?;
-        Keys::from_pem(&text).map_err(|m| ServerError::Internal(format!("{}: {m}", path.display())))
+        let mut keys = Keys::from_pem(&read_file(&path)?)
+            .map_err(|m| ServerError::Internal(format!("{}: {m}", path.display())))?;
+        keys.dir = Some(data_dir.to_path_buf());
+        keys.reload();
+        Ok(keys)
     }
 
     pub fn from_pem(text: &str) -> Result<Keys, String> {
-        let der = from_pem(text)?;
-        let pair = Ed25519KeyPair::from_pkcs8(&der).map_err(|e| format!("not an Ed25519 PKCS#8 key: {e}"))?;
-        let public = pair.public_key().as_ref().to_vec();
-        let digest = ring::digest::digest(&ring::digest::SHA256, &public);
-        let kid = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let key = read_key(text)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Ok(Keys {
-            kid,
-            encoding: EncodingKey::from_ed_der(&der),
-            decoding: DecodingKey::from_ed_der(&public),
-            validation,
-        })
+        let verifiers = std::collections::HashMap::from([(key.kid.clone(), key.decoding)]);
+        Ok(Keys { kid: key.kid, encoding: key.encoding, validation, verifiers: verifiers.into(), dir: None })
+    }
+
+    /// The active key's id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Reads the data directory's keys again: after a rotation the new active key verifies
+    /// (and the retired one still does); a removed key no longer does. The key this process
+    /// signs with verifies for as long as it is in the directory.
+    pub fn reload(&self) {
+        let Some(dir) = &self.dir else { return };
+        let mut verifiers = retired_keys(dir);
+        let path = dir.join(KEY_FILE);
+        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| read_key(&t)) {
+            Ok(active) => {
+                verifiers.insert(active.kid, active.decoding);
+            }
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "cannot read the cluster key"),
+        }
+        *self.verifiers.write().unwrap_or_else(|p| p.into_inner()) = verifiers;
+    }
+
+    /// Retires the active key of `data_dir` and makes a new one; returns the new kid. Tokens
+    /// signed with the old key stay valid until it is removed.
+    pub fn rotate(data_dir: &Path) -> Result<String, ServerError> {
+        let path = data_dir.join(KEY_FILE);
+        let old = read_file(&path)?;
+        let old_kid = read_key(&old).map_err(|m| ServerError::Internal(format!("{}: {m}", path.display())))?.kid;
+        let retired = data_dir.join(RETIRED_DIR);
+        std::fs::create_dir_all(&retired).map_err(|e| ServerError::io(format!("creating {}", retired.display()), e))?;
+        write_private(&retired.join(format!("{old_kid}.key")), &old)?;
+        let new = new_key_pem()?;
+        write_private(&path, &new)?;
+        Ok(read_key(&new).map_err(ServerError::Internal)?.kid)
+    }
+
+    /// The keys of `data_dir`: the active one first.
+    pub fn list(data_dir: &Path) -> Result<Vec<KeyInfo>, ServerError> {
+        let path = data_dir.join(KEY_FILE);
+        let active =
+            read_key(&read_file(&path)?).map_err(|m| ServerError::Internal(format!("{}: {m}", path.display())))?;
+        let mut retired: Vec<String> = retired_keys(data_dir).into_keys().filter(|k| *k != active.kid).collect();
+        retired.sort();
+        let mut keys = vec![KeyInfo { kid: active.kid, active: true }];
+        keys.extend(retired.into_iter().map(|kid| KeyInfo { kid, active: false }));
+        Ok(keys)
+    }
+
+    /// Removes a retired key, revoking every token it signed. The active key cannot be removed:
+    /// rotate first.
+    pub fn remove(data_dir: &Path, kid: &str) -> Result<(), ServerError> {
+        let keys = Keys::list(data_dir)?;
+        match keys.iter().find(|k| k.kid == kid) {
+            None => Err(ServerError::not_found("key", "unknown_key", kid)),
+            Some(k) if k.active => {
+                Err(ServerError::bad("active_key", "the active key cannot be removed: rotate first, then remove it"))
+            }
+            Some(_) => {
+                let path = data_dir.join(RETIRED_DIR).join(format!("{kid}.key"));
+                std::fs::remove_file(&path).map_err(|e| ServerError::io(format!("removing {}", path.display()), e))
+            }
+        }
     }
 
     /// Signs a token for `name` of `kind`, valid for `ttl_secs`.
@@ -132,18 +256,16 @@ impl Keys {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let header = jsonwebtoken::decode_header(token.trim()).map_err(|_| unauthorized("the token is malformed"))?;
-        if header.kid.as_deref() != Some(self.kid.as_str()) {
-            return Err(unauthorized("the token was not signed by this cluster's key"));
-        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifiers.read().unwrap_or_else(|p| p.into_inner()).get(kid).cloned())
+            .ok_or_else(|| unauthorized("the token was not signed by one of this cluster's keys"))?;
         let data =
-            jsonwebtoken::decode::<Claims>(token.trim(), &self.decoding, &self.validation).map_err(|e| {
-                match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
-                    jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                        unauthorized("the token's signature is invalid")
-                    }
-                    _ => unauthorized("the token is invalid"),
-                }
+            jsonwebtoken::decode::<Claims>(token.trim(), &key, &self.validation).map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => unauthorized("the token's signature is invalid"),
+                _ => unauthorized("the token is invalid"),
             })?;
         Ok(data.claims)
     }
@@ -225,6 +347,35 @@ mod tests {
         assert!(keys.verify_header(Some(&format!("Bearer {old}"))).is_err());
         assert!(keys.verify_header(None).is_err());
         assert!(keys.verify_header(Some("Bearer not.a.jwt")).is_err());
+    }
+
+    #[test]
+    fn rotated_keys_verify_until_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = Keys::load_or_create(dir.path()).expect("keys");
+        let old = keys.issue(Kind::Operator, "before", 60).expect("token");
+        let old_kid = keys.kid().to_string();
+        let new_kid = Keys::rotate(dir.path()).expect("rotate");
+        assert_ne!(new_kid, old_kid);
+        let rotated = Keys::load_or_create(dir.path()).expect("keys");
+        assert_eq!(rotated.kid(), new_kid);
+        let new = rotated.issue(Kind::Operator, "after", 60).expect("token");
+        let ok = |keys: &Keys, t: &str| keys.verify_header(Some(&format!("Bearer {t}"))).is_ok();
+        // A server started before the rotation learns of the new key on reload, and keeps the old.
+        assert!(!ok(&keys, &new));
+        keys.reload();
+        assert!(ok(&keys, &old) && ok(&keys, &new));
+        assert!(ok(&rotated, &old) && ok(&rotated, &new));
+        let listed = Keys::list(dir.path()).expect("list");
+        assert_eq!(
+            listed,
+            vec![KeyInfo { kid: new_kid.clone(), active: true }, KeyInfo { kid: old_kid.clone(), active: false }]
+        );
+        assert_eq!(Keys::remove(dir.path(), &new_kid).expect_err("active").code(), "active_key");
+        Keys::remove(dir.path(), &old_kid).expect("remove");
+        rotated.reload();
+        assert!(!ok(&rotated, &old), "a removed key's tokens are revoked");
+        assert!(ok(&rotated, &new));
     }
 
     #[test]

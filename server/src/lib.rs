@@ -29,6 +29,16 @@ pub async fn serve(
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let allocator = tokio::spawn(master.clone().run_leader_loop(stop_rx.clone()));
+    // Rotated and removed keys take effect without a restart.
+    let reloader = {
+        let keys = keys.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(KEY_RELOAD_INTERVAL).await;
+                keys.reload();
+            }
+        })
+    };
     let ctx = Arc::new(http::Ctx { master, keys, shutdown: stop_rx, logs: logs::LogRelay::default() });
     serve::run(listener, ctx, shutdown, move || {
         // Event streams and log followers end when they see this.
@@ -36,4 +46,8 @@ pub async fn serve(
     })
     .await;
     allocator.abort();
+    reloader.abort();
 }
+
+/// How often a server reads its data directory's keys again.
+const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
