@@ -1049,3 +1049,41 @@ async fn rotated_keys_keep_old_tokens_valid_until_the_old_key_is_removed() {
         .expect("agora keys remove");
     assert!(!out.status.success() && stderr(&out).contains("rotate first"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_tokens_is_held_back_without_starving_good_clients() {
+    let cluster = Cluster::start(&[]).await;
+    // The attacker speaks from 127.0.0.2 (loopback answers for all of 127/8); good clients from 127.0.0.1.
+    let attacker =
+        reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().expect("client");
+    let url = format!("{}/v1/cluster", cluster.url);
+    let flood = {
+        let (attacker, url) = (attacker.clone(), url.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+            for _ in 0..500 {
+                let status =
+                    attacker.get(&url).bearer_auth("forged.token.value").send().await.expect("answer").status();
+                *statuses.entry(status.as_u16()).or_default() += 1;
+            }
+            (statuses, started.elapsed().as_secs_f64())
+        })
+    };
+    let good = cluster.client();
+    for _ in 0..50 {
+        let _: serde_json::Value = good.get("/v1/cluster").await.expect("a good client is served throughout");
+    }
+    let (statuses, secs) = flood.await.expect("flood");
+    // Checked: the burst of 20, plus 5 a second for as long as the flood lasted; turned away: the rest.
+    let checked = statuses.get(&401).copied().unwrap_or(0);
+    let most = 20 + (5.0 * secs).ceil() as usize + 1;
+    assert!(checked >= 20 && checked <= most, "{checked} failures checked in {secs:.1} s: {statuses:?}");
+    assert_eq!(statuses.get(&429).copied().unwrap_or(0), 500 - checked, "{statuses:?}");
+    let refused = attacker.get(&url).bearer_auth("forged.token.value").send().await.expect("answer");
+    if refused.status() == 429 {
+        assert!(refused.headers().contains_key("retry-after"));
+        let body: agora_api::ErrorBody = refused.json().await.expect("a JSON error");
+        assert_eq!(body.code, "too_many_auth_failures");
+    }
+}

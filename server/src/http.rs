@@ -33,6 +33,7 @@ pub struct Ctx {
     pub keys: Arc<Keys>,
     pub shutdown: watch::Receiver<bool>,
     pub logs: LogRelay,
+    pub auth_failures: crate::ratelimit::AuthFailures,
 }
 
 type Reply_ = Result<Response, ServerError>;

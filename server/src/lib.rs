@@ -9,6 +9,7 @@ pub mod http;
 pub mod logs;
 pub mod master;
 pub mod metrics;
+pub mod ratelimit;
 pub mod serve;
 pub mod store;
 
@@ -39,7 +40,13 @@ pub async fn serve(
             }
         })
     };
-    let ctx = Arc::new(http::Ctx { master, keys, shutdown: stop_rx, logs: logs::LogRelay::default() });
+    let ctx = Arc::new(http::Ctx {
+        master,
+        keys,
+        shutdown: stop_rx,
+        logs: logs::LogRelay::default(),
+        auth_failures: ratelimit::AuthFailures::default(),
+    });
     serve::run(listener, ctx, shutdown, move || {
         // Event streams and log followers end when they see this.
         let _ = stop_tx.send(true);

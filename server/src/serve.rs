@@ -30,9 +30,9 @@ pub async fn run(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, say: back off instead of spinning.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -44,7 +44,9 @@ pub async fn run(
         };
         let ctx = ctx.clone();
         let routes = routes.clone();
-        let service = hyper::service::service_fn(move |request| dispatch(ctx.clone(), routes.clone(), request));
+        let address = peer.ip();
+        let service =
+            hyper::service::service_fn(move |request| dispatch(ctx.clone(), routes.clone(), address, request));
         let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -63,17 +65,37 @@ pub async fn run(
 async fn dispatch<S>(
     ctx: Arc<Ctx>,
     mut routes: S,
+    address: std::net::IpAddr,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Body>, Infallible>
 where
     S: tower_service::Service<hyper::Request<Incoming>, Response = warp::reply::Response, Error = Infallible>,
 {
-    if let Some(response) = http::follow_logs(&ctx, &request) {
-        return Ok(response.await);
-    }
-    let response = match routes.call(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
+    let boxed = |response: warp::reply::Response| {
+        response.map(|body| body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed())
     };
-    Ok(response.map(|body| body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed()))
+    // An address that keeps failing authentication is turned away before any token is checked.
+    if let Err(wait) = ctx.auth_failures.check(address) {
+        return Ok(boxed(too_many_failures(wait)));
+    }
+    let response = match http::follow_logs(&ctx, &request) {
+        Some(response) => response.await,
+        None => match routes.call(request).await {
+            Ok(response) => boxed(response),
+            Err(never) => match never {},
+        },
+    };
+    if response.status() == hyper::StatusCode::UNAUTHORIZED {
+        ctx.auth_failures.failed(address);
+    }
+    Ok(response)
+}
+
+fn too_many_failures(wait_secs: f64) -> warp::reply::Response {
+    let message = format!("too many failed authentications from this address; retry in {wait_secs:.1} s");
+    let mut response =
+        crate::error::error_response(hyper::StatusCode::TOO_MANY_REQUESTS, "too_many_auth_failures", &message);
+    let retry_after = (wait_secs.ceil() as u64).max(1);
+    response.headers_mut().insert("retry-after", retry_after.into());
+    response
 }
