@@ -93,6 +93,10 @@ pub struct TokenIssueArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 30 * 24 * 3600)]
     ttl_secs: u64,
+    /// For framework tokens: the roles its frameworks may register with, comma-separated
+    /// (default: any role).
+    #[arg(long)]
+    roles: Option<String>,
 }
 
 fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
@@ -270,8 +274,13 @@ pub fn token_issue(args: TokenIssueArgs) -> anyhow::Result<()> {
     if !data_dir.join(agora_server::auth::KEY_FILE).exists() {
         bail!("no cluster key in {}: start `agora dev` or `agora server` there first", data_dir.display());
     }
+    let roles: Option<Vec<String>> =
+        args.roles.map(|r| r.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect());
+    if roles.is_some() && kind != Kind::Framework {
+        bail!("--roles applies to framework tokens only");
+    }
     let keys = Keys::load_or_create(&data_dir)?;
-    println!("{}", keys.issue(kind, &args.name, args.ttl_secs)?);
+    println!("{}", keys.issue_with_roles(kind, &args.name, args.ttl_secs, roles)?);
     Ok(())
 }
 

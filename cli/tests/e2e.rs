@@ -506,6 +506,7 @@ async fn p7_tokens_are_required_and_checked() {
         kind: agora_server::Kind::Operator,
         iat: now - 7200,
         exp: now - 3600,
+        roles: None,
     };
     let expired = keys.sign(&claims).expect("sign");
     let err = cluster.client_with(&expired).get::<AgentList>("/v1/agents").await.expect_err("expired");
@@ -1086,4 +1087,33 @@ async fn a_flood_of_bad_tokens_is_held_back_without_starving_good_clients() {
         let body: agora_api::ErrorBody = refused.json().await.expect("a JSON error");
         assert_eq!(body.code, "too_many_auth_failures");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framework_token_registers_only_with_the_roles_it_names() {
+    let cluster = Cluster::start(&[]).await;
+    let out = std::process::Command::new(AGORA)
+        .args(["token", "issue", "--kind", "framework", "--name", "etl", "--roles", "analytics, analytics/nightly"])
+        .arg("--data-dir")
+        .arg(cluster.data_dir())
+        .output()
+        .expect("agora token issue");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let etl = cluster.client_with(stdout(&out).trim());
+    let with_roles = |roles: &[&str]| RegisterFramework {
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        ..registration("etl")
+    };
+    let ok: agora_api::framework::FrameworkRegistered =
+        etl.post("/v1/frameworks", &with_roles(&["analytics"])).await.expect("its own role");
+    assert!(!ok.framework_id.as_str().is_empty());
+    let refused: Result<serde_json::Value, _> = etl.post("/v1/frameworks", &with_roles(&["analytics", "web"])).await;
+    assert_eq!(refused.expect_err("another role").status(), Some(403));
+    // --roles is for framework tokens only.
+    let out = std::process::Command::new(AGORA)
+        .args(["token", "issue", "--kind", "agent", "--name", "x", "--roles", "a", "--data-dir"])
+        .arg(cluster.data_dir())
+        .output()
+        .expect("agora token issue");
+    assert!(!out.status.success());
 }

@@ -72,6 +72,16 @@ pub struct Claims {
     pub kind: Kind,
     pub iat: u64,
     pub exp: u64,
+    /// For framework tokens: the roles its frameworks may register with; absent, any role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+impl Claims {
+    /// Whether a framework of this token may register with `role`.
+    pub fn may_use_role(&self, role: &str) -> bool {
+        self.roles.as_ref().is_none_or(|roles| roles.iter().any(|r| r == "*" || r == role))
+    }
 }
 
 /// The cluster's signing key, and the keys that verify tokens (it and the retired ones).
@@ -236,8 +246,19 @@ impl Keys {
 
     /// Signs a token for `name` of `kind`, valid for `ttl_secs`.
     pub fn issue(&self, kind: Kind, name: &str, ttl_secs: u64) -> Result<String, ServerError> {
+        self.issue_with_roles(kind, name, ttl_secs, None)
+    }
+
+    /// Signs a token whose frameworks may register only with `roles` (`None`: any role).
+    pub fn issue_with_roles(
+        &self,
+        kind: Kind,
+        name: &str,
+        ttl_secs: u64,
+        roles: Option<Vec<String>>,
+    ) -> Result<String, ServerError> {
         let iat = jsonwebtoken::get_current_timestamp();
-        self.sign(&Claims { sub: name.to_string(), kind, iat, exp: iat.saturating_add(ttl_secs) })
+        self.sign(&Claims { sub: name.to_string(), kind, iat, exp: iat.saturating_add(ttl_secs), roles })
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, ServerError> {
@@ -342,7 +363,7 @@ mod tests {
         assert!(other.verify_header(Some(&format!("Bearer {token}"))).is_err());
         // Expired (beyond the leeway) is refused.
         let now = jsonwebtoken::get_current_timestamp();
-        let expired = Claims { sub: "old".into(), kind: Kind::Operator, iat: now - 600, exp: now - 120 };
+        let expired = Claims { sub: "old".into(), kind: Kind::Operator, iat: now - 600, exp: now - 120, roles: None };
         let old = keys.sign(&expired).expect("token");
         assert!(keys.verify_header(Some(&format!("Bearer {old}"))).is_err());
         assert!(keys.verify_header(None).is_err());

@@ -207,6 +207,11 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                 async {
                     let claims = ctx.authorize(&auth, Area::FrameworkApi)?;
                     let req: RegisterFramework = parse(&body)?;
+                    if let Some(role) = req.roles.iter().find(|r| !claims.may_use_role(r)) {
+                        return Err(ServerError::Forbidden {
+                            message: format!("this token's frameworks may not register with role `{role}`"),
+                        });
+                    }
                     if let (Some(id), Kind::Framework) = (&req.id, claims.kind) {
                         ctx.authorize_framework(&auth, id).await?;
                     }
