@@ -120,18 +120,11 @@ impl Ctx {
         self.keys.authorize(header.as_deref(), area)
     }
 
-    /// An agent token acts only as the agents its principal registered.
-    async fn authorize_agent(&self, header: &Option<String>, id: &AgentId) -> Result<Claims, ServerError> {
+    /// Authorizes a call of the agent API; returns the agent token's principal, `None` for an
+    /// operator. The master checks that the principal registered the agent it acts as.
+    fn authorize_agent_api(&self, header: &Option<String>) -> Result<Option<String>, ServerError> {
         let claims = self.authorize(header, Area::AgentApi)?;
-        if claims.kind == Kind::Agent {
-            match self.master.agent_principal(id).await? {
-                Some(principal) if !principal.is_empty() && principal != claims.sub => {
-                    return Err(ServerError::Forbidden { message: format!("agent {id} belongs to another principal") })
-                }
-                _ => {}
-            }
-        }
-        Ok(claims)
+        Ok((claims.kind == Kind::Agent).then_some(claims.sub))
     }
 
     /// The frameworks whose tasks, offers and logs a token may read: `None` for all (operators
@@ -146,12 +139,14 @@ impl Ctx {
 
     /// Fails unless the token may read `framework`'s tasks and logs.
     async fn may_read_framework(&self, claims: &Claims, framework: &FrameworkId) -> Result<(), ServerError> {
-        match self.readable_frameworks(claims).await? {
-            Some(own) if !own.contains(framework) => {
-                Err(ServerError::Forbidden { message: format!("framework {framework} belongs to another principal") })
-            }
-            _ => Ok(()),
+        if claims.kind == Kind::Framework
+            && self.master.framework_principal(framework).await? != Some(claims.sub.clone())
+        {
+            return Err(ServerError::Forbidden {
+                message: format!("framework {framework} belongs to another principal"),
+            });
         }
+        Ok(())
     }
 
     /// A framework token acts only on frameworks its principal registered.
@@ -357,10 +352,9 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         |ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
             respond(
                 async {
-                    let claims = ctx.authorize(&auth, Area::AgentApi)?;
+                    let principal = ctx.authorize_agent_api(&auth)?;
                     let req: RegisterAgent = parse(&body)?;
-                    let principal = (claims.kind == Kind::Agent).then_some(claims.sub.as_str());
-                    json(&ctx.master.register_agent(req, principal).await?)
+                    json(&ctx.master.register_agent(req, principal.as_deref()).await?)
                 }
                 .await,
             )
@@ -373,9 +367,9 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .then(|id: AgentId, ctx: Arc<Ctx>, auth: Option<String>, last: Option<String>| async move {
             respond(
                 async {
-                    ctx.authorize_agent(&auth, &id).await?;
+                    let principal = ctx.authorize_agent_api(&auth)?;
                     let last = parse_last_event_id(last)?;
-                    let (position, generation) = ctx.master.open_agent_stream(&id, last).await?;
+                    let (position, generation) = ctx.master.open_agent_stream(&id, last, principal.as_deref()).await?;
                     Ok(event_stream(ctx.clone(), StreamKey::Agent(id), generation, position, None))
                 }
                 .await,
@@ -385,9 +379,9 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         |id: AgentId, ctx: Arc<Ctx>, auth: Option<String>, body: Bytes| async move {
             respond(
                 async {
-                    ctx.authorize_agent(&auth, &id).await?;
+                    let principal = ctx.authorize_agent_api(&auth)?;
                     let req: StatusUpdates = parse(&body)?;
-                    ctx.master.agent_updates(&id, req).await?;
+                    ctx.master.agent_updates(&id, req, principal.as_deref()).await?;
                     accepted()
                 }
                 .await,
@@ -398,8 +392,8 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         |id: AgentId, ctx: Arc<Ctx>, auth: Option<String>| async move {
             respond(
                 async {
-                    ctx.authorize_agent(&auth, &id).await?;
-                    ctx.master.agent_heartbeat(&id).await?;
+                    let principal = ctx.authorize_agent_api(&auth)?;
+                    ctx.master.agent_heartbeat(&id, principal.as_deref()).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
                 .await,
@@ -415,7 +409,8 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             respond(
                 async {
                     // Authorization first: a caller without the right token learns nothing else.
-                    ctx.authorize_agent(&auth, &id).await?;
+                    let principal = ctx.authorize_agent_api(&auth)?;
+                    ctx.master.check_agent_owner(&id, principal.as_deref()).await?;
                     let info = log_chunk_info(&query)?;
                     if ctx.logs.deliver(&ctx.master, &request_id, Chunk { info, data }).await? {
                         Ok(StatusCode::NO_CONTENT.into_response())

@@ -9,7 +9,7 @@
 
 use crate::error::ServerError;
 use crate::master::Master;
-use crate::store::{Committed, Store, Txn};
+use crate::store::{Committed, Txn};
 use agora_api::agent::{AgentCommand, LogChunkInfo, LogStream, ReadLogCommand};
 use agora_api::{FrameworkId, TaskId};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -83,7 +83,7 @@ impl LogRelay {
             max_bytes: req.max_bytes.clamp(1, MAX_CHUNK_BYTES),
             wait_secs,
         });
-        let shared = matches!(master.store, Store::Redis(_));
+        let shared = master.store.is_shared();
         let sent = async {
             if shared {
                 let mut txn = Txn::default();
@@ -127,7 +127,7 @@ impl LogRelay {
         if let Some(tx) = self.waiters().remove(request_id) {
             return Ok(tx.send(chunk).is_ok());
         }
-        if !matches!(master.store, Store::Redis(_)) || !agora_api::ids::is_valid_id(request_id) {
+        if !master.store.is_shared() || !agora_api::ids::is_valid_id(request_id) {
             return Ok(false);
         }
         let Some(request) = master.store.get_one(&request_key(request_id)).await? else { return Ok(false) };

@@ -175,14 +175,12 @@ impl Master {
         &self,
         id: &AgentId,
         last_event_id: Option<StreamId>,
+        principal: Option<&str>,
     ) -> Result<(Option<StreamId>, u64), ServerError> {
         let commands = key::agent_commands(id);
-        self.check_commands_kept(id, last_event_id).await?;
         transact!(self, {
-            let agent = self
-                .load::<AgentRecord>(&key::agent(id))
-                .await?
-                .ok_or_else(|| ServerError::not_found("agent", "unknown_agent", id))?;
+            let agent = self.owned_agent(id, principal).await?;
+            self.check_commands_kept(id, last_event_id).await?;
             let conn = self.load::<AgentConn>(&key::agent_conn(id)).await?;
             let (version, old) = conn.map(|c| (c.version, c.value)).unwrap_or_default();
             let generation = old.generation + 1;
@@ -195,16 +193,23 @@ impl Master {
         })
     }
 
-    /// The principal that registered an agent (empty if an operator did); `None` if unknown.
-    pub async fn agent_principal(&self, id: &AgentId) -> Result<Option<String>, ServerError> {
-        Ok(self.load::<AgentRecord>(&key::agent(id)).await?.map(|a| a.value.principal))
+    /// Loads an agent for an agent token's principal (`None`: an operator): 404 if it is
+    /// unknown, 403 if another principal registered it.
+    async fn owned_agent(&self, id: &AgentId, principal: Option<&str>) -> Result<Loaded<AgentRecord>, ServerError> {
+        let agent = self.load::<AgentRecord>(&key::agent(id)).await?;
+        check_owner(id, agent.as_ref().map(|a| &a.value), principal)?;
+        agent.ok_or_else(|| ServerError::not_found("agent", "unknown_agent", id))
     }
 
-    pub async fn agent_heartbeat(&self, agent_id: &AgentId) -> Result<(), ServerError> {
-        let agent = self
-            .load::<AgentRecord>(&key::agent(agent_id))
-            .await?
-            .ok_or_else(|| ServerError::not_found("agent", "unknown_agent", agent_id))?;
+    /// Fails if another principal than an agent token's `principal` registered the agent
+    /// (`None`: an operator). Unknown agents pass: the operation that follows answers 404.
+    pub async fn check_agent_owner(&self, id: &AgentId, principal: Option<&str>) -> Result<(), ServerError> {
+        let agent = self.load::<AgentRecord>(&key::agent(id)).await?;
+        check_owner(id, agent.as_ref().map(|a| &a.value), principal)
+    }
+
+    pub async fn agent_heartbeat(&self, agent_id: &AgentId, principal: Option<&str>) -> Result<(), ServerError> {
+        let agent = self.owned_agent(agent_id, principal).await?;
         if agent.value.state == AgentState::Unreachable {
             // It must register again to report what it runs; until then it gets no work.
             return Err(ServerError::not_found("agent", "unknown_agent", agent_id));
@@ -213,7 +218,27 @@ impl Master {
         Ok(())
     }
 
-    pub async fn agent_updates(&self, agent_id: &AgentId, req: StatusUpdates) -> Result<(), ServerError> {
+    pub async fn agent_updates(
+        &self,
+        agent_id: &AgentId,
+        req: StatusUpdates,
+        principal: Option<&str>,
+    ) -> Result<(), ServerError> {
+        transact!(self, self.apply_updates(agent_id, &req, principal).await)?;
+        self.metrics.status_updates.inc_by(req.updates.len() as u64);
+        self.store.zadd(key::AGENTS_SEEN, agent_id.as_str(), now_secs()).await?;
+        Ok(())
+    }
+
+    async fn apply_updates(
+        &self,
+        agent_id: &AgentId,
+        req: &StatusUpdates,
+        principal: Option<&str>,
+    ) -> Result<(Txn, ()), ServerError> {
+        // In this order: another principal's agent (403), bad input (400), an unknown agent (404).
+        let agent = self.load::<AgentRecord>(&key::agent(agent_id)).await?;
+        check_owner(agent_id, agent.as_ref().map(|a| &a.value), principal)?;
         for update in &req.updates {
             check_id("task id", update.task_id.as_str())?;
             check_id("framework id", update.framework_id.as_str())?;
@@ -224,14 +249,7 @@ impl Master {
                 return Err(ServerError::bad("missing_update_id", "agent updates must carry an update_id"));
             }
         }
-        transact!(self, self.apply_updates(agent_id, &req).await)?;
-        self.metrics.status_updates.inc_by(req.updates.len() as u64);
-        self.store.zadd(key::AGENTS_SEEN, agent_id.as_str(), now_secs()).await?;
-        Ok(())
-    }
-
-    async fn apply_updates(&self, agent_id: &AgentId, req: &StatusUpdates) -> Result<(Txn, ()), ServerError> {
-        if self.store.get_one(&key::agent(agent_id)).await?.is_none() {
+        if agent.is_none() {
             return Err(ServerError::not_found("agent", "unknown_agent", agent_id));
         }
         let keys: Vec<TaskKey> = req.updates.iter().map(|u| (u.framework_id.clone(), u.task_id.clone())).collect();
@@ -413,4 +431,15 @@ fn ack_orphan_update(txn: &mut Txn, agent_id: &AgentId, update: &TaskStatus) {
         update_id,
     });
     push_command(txn, agent_id, &command);
+}
+
+/// Fails if `agent` was registered by another principal than an agent token's `principal`
+/// (`None`: an operator, who may act as any agent).
+fn check_owner(id: &AgentId, agent: Option<&AgentRecord>, principal: Option<&str>) -> Result<(), ServerError> {
+    match (agent, principal) {
+        (Some(agent), Some(principal)) if !agent.principal.is_empty() && agent.principal != principal => {
+            Err(ServerError::Forbidden { message: format!("agent {id} belongs to another principal") })
+        }
+        _ => Ok(()),
+    }
 }

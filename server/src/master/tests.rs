@@ -133,7 +133,7 @@ async fn a_resent_terminal_update_reaches_the_framework_again_and_ids_are_not_re
     master.accept(&framework, launch(&offer, vec![t.clone()])).await.expect("launch");
     let finished = status(&t, &framework, TaskState::Finished, "u1");
     for _ in 0..2 {
-        master.agent_updates(&agent, StatusUpdates { updates: vec![finished.clone()] }).await.expect("update");
+        master.agent_updates(&agent, StatusUpdates { updates: vec![finished.clone()] }, None).await.expect("update");
     }
     let delivered = events(&master, StreamKey::Framework(framework.clone()))
         .await
@@ -157,7 +157,7 @@ async fn a_kill_asked_for_is_sent_again_when_the_agent_registers_again() {
     master.kill(&framework, &t.task_id, Kill::default()).await.expect("kill");
     let reg = agent_registration(Some(agent.clone()), vec![running(&framework, &t, "u1")]);
     master.register_agent(reg, None).await.expect("re-register");
-    let (position, generation) = master.open_agent_stream(&agent, None).await.expect("stream");
+    let (position, generation) = master.open_agent_stream(&agent, None, None).await.expect("stream");
     let StreamRead::Events(read) =
         master.read_stream(&StreamKey::Agent(agent.clone()), generation, position, 100).await.expect("read")
     else {
@@ -232,14 +232,14 @@ async fn latest_state_frees_a_finished_tasks_resources_before_the_acknowledgemen
     // `running` was never acknowledged; its resend says the task has since finished.
     let mut update = status(&t, &framework, TaskState::Running, "u1");
     update.latest_state = Some(TaskState::Finished);
-    master.agent_updates(&agent, StatusUpdates { updates: vec![update] }).await.expect("update");
+    master.agent_updates(&agent, StatusUpdates { updates: vec![update] }, None).await.expect("update");
     assert_eq!(master.agent(&agent).await.expect("agent").used.cpus, 0.0);
     let forwarded = events(&master, StreamKey::Framework(framework.clone())).await;
     assert!(forwarded.iter().all(|(_, data)| !data.contains("latest_state")), "frameworks get plain statuses");
     // The final update, once it comes, is what the views and reconciliation show.
     let mut finished = status(&t, &framework, TaskState::Finished, "u2");
     finished.exit_code = Some(0);
-    master.agent_updates(&agent, StatusUpdates { updates: vec![finished] }).await.expect("update");
+    master.agent_updates(&agent, StatusUpdates { updates: vec![finished] }, None).await.expect("update");
     let reconciled = master.reconcile(&framework, Reconcile::default()).await.expect("reconcile");
     assert!(reconciled.statuses.is_empty());
     let task_view = master.tasks(Some(&framework), None, None).await.expect("tasks").pop().expect("the task");
@@ -304,7 +304,7 @@ async fn an_acknowledgement_for_a_task_no_longer_kept_still_reaches_the_agent() 
     let t = task(&agent, "t", vec![]);
     master.accept(&framework, launch(&offer, vec![t.clone()])).await.expect("launch");
     let finished = status(&t, &framework, TaskState::Finished, "u-final");
-    master.agent_updates(&agent, StatusUpdates { updates: vec![finished] }).await.expect("update");
+    master.agent_updates(&agent, StatusUpdates { updates: vec![finished] }, None).await.expect("update");
     // Many newer tasks ended since: this one's record was trimmed away.
     let mut txn = crate::store::Txn::default();
     txn.op(crate::store::Op::ZTrim {
@@ -334,15 +334,15 @@ async fn an_agent_that_missed_trimmed_commands_must_register_again() {
     master.send_agent_command(&agent, &ping).await.expect("command");
     let first = master.store.last_id(&key::agent_commands(&agent)).await.expect("last").expect("an entry");
     // Resuming right after it is fine while it is kept.
-    master.open_agent_stream(&agent, Some(first)).await.expect("resume");
+    master.open_agent_stream(&agent, Some(first), None).await.expect("resume");
     for _ in 0..10 {
         master.send_agent_command(&agent, &ping).await.expect("command");
     }
-    let err = master.open_agent_stream(&agent, Some(first)).await.expect_err("commands were trimmed");
+    let err = master.open_agent_stream(&agent, Some(first), None).await.expect_err("commands were trimmed");
     assert_eq!((err.status().as_u16(), err.code()), (404, "commands_trimmed"));
     // From the latest position it is fine again.
     let last = master.store.last_id(&key::agent_commands(&agent)).await.expect("last");
-    master.open_agent_stream(&agent, last).await.expect("resume from the end");
+    master.open_agent_stream(&agent, last, None).await.expect("resume from the end");
 }
 
 #[tokio::test]
@@ -371,7 +371,7 @@ async fn a_duplicate_of_a_task_on_another_agent_is_stopped_without_holding_up_ot
     // Its updates, batched with others, are acknowledged for it; the batch goes through.
     let mut dup = status(&copy, &framework, TaskState::Running, "c2");
     dup.agent_id = other.clone();
-    master.agent_updates(&other, StatusUpdates { updates: vec![dup] }).await.expect("the batch is taken");
+    master.agent_updates(&other, StatusUpdates { updates: vec![dup] }, None).await.expect("the batch is taken");
     let commands = events(&master, StreamKey::Agent(other)).await;
     assert!(commands.iter().any(|(name, _)| name == "kill"), "the duplicate is killed: {commands:?}");
     assert!(commands.iter().any(|(name, data)| name == "acknowledge" && data.contains("c2")));

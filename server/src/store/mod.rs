@@ -239,6 +239,12 @@ impl Store {
         }
     }
 
+    /// Whether other processes may share this store (so that a replica must pass work on
+    /// through it rather than hold it in memory).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Redis(_))
+    }
+
     /// Reads records; `None` where a key holds none.
     pub async fn get(&self, keys: &[String]) -> Result<Vec<Option<Versioned>>, StoreError> {
         dispatch!(self, s => s.get(keys).await)
