@@ -150,11 +150,12 @@ async fn a_paused_leader_changes_nothing_when_it_wakes() {
     assert!(offered <= 2.0, "the agent's 2 cpus are offered at most once, not {offered}");
 }
 
-/// Takes offers and launches `count` tasks running `line`, `per_offer` at most per offer,
+/// Takes offers and launches `count` tasks named `prefix0`, `prefix1`, ... running `line`,
 /// acknowledging updates as they come; calls `midway` once after `midway_at` launches.
 async fn launch_many(
     framework: &mut ResilientFramework,
     count: usize,
+    prefix: &str,
     line: &str,
     midway_at: usize,
     mut midway: impl FnMut(),
@@ -176,7 +177,7 @@ async fn launch_many(
                 continue;
             }
             let tasks: Vec<_> = (launched..launched + room)
-                .map(|n| shell_task(&offer.agent_id, &format!("t{n}"), line, 0.1, 8.0))
+                .map(|n| shell_task(&offer.agent_id, &format!("{prefix}{n}"), line, 0.1, 8.0))
                 .collect();
             // An offer may have been rescinded meanwhile (a replica or the leader died): a 400
             // then is the right answer, and the resources come back in a new offer.
@@ -191,17 +192,23 @@ async fn launch_many(
     }
 }
 
-/// Acknowledges updates until each of the `count` tasks has ended, then checks their order.
-async fn wait_until_all_ended(framework: &mut ResilientFramework, count: usize) {
+/// Acknowledges updates until `count` tasks whose names start with `prefix` have ended.
+async fn wait_until_ended(framework: &mut ResilientFramework, prefix: &str, count: usize) {
     loop {
-        let ended = framework.states().values().filter(|s| s.last().is_some_and(|s| s.is_terminal())).count();
-        if ended == count {
-            break;
+        let states = framework.states();
+        let ended = states.iter().filter(|(t, s)| t.starts_with(prefix) && s.last().is_some_and(|s| s.is_terminal()));
+        if ended.count() == count {
+            return;
         }
         if let FrameworkEvent::Update(u) = framework.next_event().await {
             framework.ack(&u.status).await;
         }
     }
+}
+
+/// Acknowledges updates until each of the `count` tasks has ended, then checks their order.
+async fn wait_until_all_ended(framework: &mut ResilientFramework, count: usize) {
+    wait_until_ended(framework, "", count).await;
     let states = framework.states();
     assert_eq!(states.len(), count);
     for (task, states) in &states {
@@ -224,7 +231,7 @@ async fn streams_held_by_a_killed_replica_resume_on_another_with_nothing_lost() 
     let kill = move || {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     };
-    launch_many(&mut framework, 60, "sleep 0.5", 20, kill).await;
+    launch_many(&mut framework, 60, "t", "sleep 0.5", 20, kill).await;
     cluster.kill_replica(0); // reaps it
     wait_until_all_ended(&mut framework, 60).await;
     // The agent moved to the surviving replica and is still in service.
@@ -267,7 +274,7 @@ async fn a_leader_killed_during_500_launches_loses_nothing_and_never_overcommits
         let _ =
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(leader_pid as i32), nix::sys::signal::Signal::SIGKILL);
     };
-    launch_many(&mut framework, 500, "true", 100, kill_leader).await;
+    launch_many(&mut framework, 500, "t", "true", 100, kill_leader).await;
     wait_until_all_ended(&mut framework, 500).await;
     let new = cluster.cluster_view(watched).await.expect("view");
     assert_ne!(new.leader, "", "a leader was elected again");
@@ -283,46 +290,15 @@ async fn the_cluster_carries_on_after_redis_restarts() {
     agent_id(&cluster, 0, "a1").await;
     let client = agora_agent::client::Client::new(&both, &cluster.token).expect("client");
     let mut framework = ResilientFramework::register(client, "steady").await;
-    launch_many(&mut framework, 10, "true", usize::MAX, || {}).await;
+    launch_many(&mut framework, 10, "t", "true", usize::MAX, || {}).await;
     wait_until_all_ended(&mut framework, 10).await;
     // Redis dies hard and comes back from its AOF (fsynced every second).
     cluster.redis.kill().expect("kill redis");
     cluster.redis.start_again().expect("redis starts again");
     // Tasks launched afterwards run and end, on the same framework and agent.
     framework.updates.clear();
-    let mut renamed = 0;
-    let mut offers_taken = 0;
-    while renamed < 10 {
-        let offers = match framework.next_event().await {
-            FrameworkEvent::Offers(o) => o.offers,
-            FrameworkEvent::Update(u) => {
-                framework.ack(&u.status).await;
-                continue;
-            }
-            _ => continue,
-        };
-        offers_taken += 1;
-        for offer in offers {
-            let tasks = vec![shell_task(&offer.agent_id, &format!("after{renamed}"), "true", 0.1, 8.0)];
-            if framework.launch(&offer, tasks).await.is_ok() {
-                renamed += 1;
-            }
-        }
-    }
-    assert!(offers_taken > 0);
-    loop {
-        let ended = framework
-            .states()
-            .iter()
-            .filter(|(t, s)| t.starts_with("after") && s.last().is_some_and(|s| s.is_terminal()))
-            .count();
-        if ended == 10 {
-            break;
-        }
-        if let FrameworkEvent::Update(u) = framework.next_event().await {
-            framework.ack(&u.status).await;
-        }
-    }
+    launch_many(&mut framework, 10, "after", "true", usize::MAX, || {}).await;
+    wait_until_ended(&mut framework, "after", 10).await;
     let agents: agora_api::operator::AgentList = cluster.client(1).get("/v1/agents").await.expect("agents");
     assert_eq!(agents.agents.len(), 1, "the agent is still known: {agents:?}");
 }
@@ -335,7 +311,7 @@ async fn after_redis_loses_everything_agents_and_frameworks_rebuild_it_and_no_ta
     let a1 = agent_id(&cluster, 0, "a1").await;
     let client = agora_agent::client::Client::new(&both, &cluster.token).expect("client");
     let mut framework = ResilientFramework::register(client, "long-lived").await;
-    launch_many(&mut framework, 3, "sleep 600", usize::MAX, || {}).await;
+    launch_many(&mut framework, 3, "t", "sleep 600", usize::MAX, || {}).await;
     // All three running and acknowledged.
     loop {
         let running = framework.states().values().filter(|s| s.last() == Some(&TaskState::Running)).count();

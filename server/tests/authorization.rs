@@ -2,8 +2,9 @@
 //! kind, against the rule table below. An operation without a rule fails the test, so a new
 //! endpoint cannot ship without one.
 
-use agora_server::{Keys, Kind, Master, MasterConfig};
-use std::sync::Arc;
+mod common;
+
+use agora_server::Kind;
 
 /// Public paths: no token needed at all.
 const ANYONE: &[Kind] = &[Kind::Operator, Kind::Viewer, Kind::Framework, Kind::Agent];
@@ -29,54 +30,35 @@ fn rule(method: &str, path: &str) -> Option<&'static [Kind]> {
 
 #[tokio::test]
 async fn every_operation_allows_exactly_the_token_kinds_its_rule_names() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = Arc::new(Keys::load_or_create(dir.path()).expect("keys"));
+    let server = common::start().await;
     let kinds = [Kind::Operator, Kind::Viewer, Kind::Framework, Kind::Agent];
-    let tokens: Vec<(Kind, String)> =
-        kinds.iter().map(|k| (*k, keys.issue(*k, &format!("{k:?}").to_lowercase(), 60).expect("token"))).collect();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let master = Master::in_memory(MasterConfig::default());
-    let server = tokio::spawn(agora_server::serve(listener, master, keys, async move {
-        let _ = stopped.await;
-    }));
-
-    let doc: serde_json::Value = serde_json::from_str(&agora_api::openapi_json()).expect("json");
+    let tokens: Vec<(Kind, String)> = kinds
+        .iter()
+        .map(|k| (*k, server.keys.issue(*k, &format!("{k:?}").to_lowercase(), 60).expect("token")))
+        .collect();
     let http = reqwest::Client::new();
     let mut checked = 0;
     let mut missing = Vec::new();
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        let concrete = path.replace("{id}", "no-such-thing").replace("{task_id}", "no-such-task");
-        let concrete = concrete.replace("{request_id}", "no-such-request");
-        for method in item.as_object().expect("operations").keys() {
-            let Some(allowed) = rule(method, path) else {
-                missing.push(format!("{method} {path}"));
-                continue;
-            };
-            for (kind, token) in &tokens {
-                let url = format!("{base}{concrete}");
-                let request = match method.as_str() {
-                    "get" => http.get(&url),
-                    "post" => http.post(&url).body("{}"),
-                    "put" => http.put(&url).body("{}"),
-                    "delete" => http.delete(&url),
-                    other => panic!("unexpected method {other}"),
-                };
-                let response = request.bearer_auth(token).send().await.expect("request");
-                let status = response.status().as_u16();
-                drop(response); // event streams never end; the status is all we need
-                if allowed.contains(kind) {
-                    assert!(status != 401 && status != 403, "{kind:?} may call {method} {path}, got {status}");
-                } else {
-                    assert_eq!(status, 403, "{kind:?} may not call {method} {path}");
-                }
-                checked += 1;
+    for (method, path, concrete) in common::operations() {
+        let Some(allowed) = rule(&method, &path) else {
+            missing.push(format!("{method} {path}"));
+            continue;
+        };
+        for (kind, token) in &tokens {
+            let url = format!("{}{concrete}", server.base);
+            let response = common::request(&http, &method, &url).bearer_auth(token).send().await.expect("request");
+            let status = response.status().as_u16();
+            drop(response); // event streams never end; the status is all we need
+            if allowed.contains(kind) {
+                assert!(status != 401 && status != 403, "{kind:?} may call {method} {path}, got {status}");
+            } else {
+                assert_eq!(status, 403, "{kind:?} may not call {method} {path}");
             }
+            checked += 1;
         }
     }
     assert!(missing.is_empty(), "operations without an authorization rule: {missing:?}");
     assert!(checked >= 100, "only {checked} calls were checked");
-    let _ = stop.send(());
-    server.await.expect("server stops");
+    let _ = server.stop.send(());
+    server.handle.await.expect("server stops");
 }
