@@ -10,6 +10,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,7 +28,7 @@ const MAX_ERROR_TEXT: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The base URL is not an absolute `http://` URL.
+    /// The base URL is not an absolute `http://` or `https://` URL.
     #[error("invalid base URL `{base}`: {reason}")]
     InvalidBase { base: String, reason: String },
     /// The request did not complete: connection refused, timeout, broken stream.
@@ -45,6 +46,9 @@ pub enum ClientError {
     /// A request body that cannot be written as JSON.
     #[error("cannot encode the request: {0}")]
     Encode(#[source] serde_json::Error),
+    /// A CA or client certificate file that cannot be read or used.
+    #[error("TLS setup: {0}")]
+    Tls(String),
     /// An event stream that is not valid Server-Sent Events.
     #[error("malformed event stream: {0}")]
     Sse(String),
@@ -68,6 +72,16 @@ impl ClientError {
         matches!(self, ClientError::Http(e) if e.is_connect())
     }
 
+    /// The innermost cause of a failed request, such as a refused connection or a certificate
+    /// that does not check out: what a person needs to fix it.
+    pub fn root_cause(&self) -> String {
+        let mut cause: &dyn std::error::Error = self;
+        while let Some(source) = cause.source() {
+            cause = source;
+        }
+        cause.to_string()
+    }
+
     /// Whether the server took too long to answer.
     pub fn is_timeout(&self) -> bool {
         matches!(self, ClientError::Timeout(_)) || matches!(self, ClientError::Http(e) if e.is_timeout())
@@ -86,6 +100,48 @@ pub struct SseEvent {
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<SseEvent, ClientError>> + Send>>;
 /// A body read as it arrives.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ClientError>> + Send>>;
+
+/// How a client checks the server's certificate and proves itself, beyond its token.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// The PEM file of the CA that signed the servers' certificates, as `agora certs create`
+    /// writes it. Without it, the system's trusted roots are used.
+    pub ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM files), for servers that require one.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsOptions {
+    /// Applies these options to a client under construction.
+    fn apply(&self, mut builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, ClientError> {
+        if let Some(ca) = &self.ca {
+            let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
+                .map_err(|e| ClientError::Tls(format!("{}: {e}", ca.display())))?;
+            if certs.is_empty() {
+                return Err(ClientError::Tls(format!("{}: no PEM certificate in the file", ca.display())));
+            }
+            // Only the cluster's CA is trusted: a certificate some public CA signed for the
+            // same name is not the cluster's server.
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some((cert, key)) = &self.identity {
+            let mut pem = read(cert)?;
+            pem.push(b'\n');
+            pem.extend(read(key)?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| ClientError::Tls(format!("{} with {}: {e}", cert.display(), key.display())))?;
+            builder = builder.identity(identity);
+        }
+        Ok(builder)
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|e| ClientError::Tls(format!("reading {}: {e}", path.display())))
+}
 
 /// A client for an Agora cluster: one server, or several replicas of the API tier that it
 /// fails over between. Cheap to clone: clones share the connection pool and the choice of
@@ -114,9 +170,8 @@ fn parse_base(base: &str) -> Result<String, ClientError> {
     let base = if base.contains("://") { base.to_string() } else { format!("http://{base}") };
     let invalid = |reason: String| ClientError::InvalidBase { base: base.clone(), reason };
     let url = reqwest::Url::parse(&base).map_err(|e| invalid(e.to_string()))?;
-    // Built without TLS support for now, so refuse https up front rather than at every call.
-    if url.scheme() != "http" {
-        return Err(invalid(format!("scheme `{}` is not supported, use http", url.scheme())));
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(invalid(format!("scheme `{}` is not supported, use https or http", url.scheme())));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid("a base URL has no query or fragment".to_string()));
@@ -129,15 +184,18 @@ impl Client {
     /// replicas at a comma-separated list of such URLs, that sends `token` as a bearer token on
     /// every request. A request that cannot connect to one replica is sent to the next.
     pub fn new(base: &str, token: &str) -> Result<Client, ClientError> {
+        Client::with_tls(base, token, &TlsOptions::default())
+    }
+
+    /// Like [`Client::new`], checking `https://` servers against `tls.ca` and presenting
+    /// `tls.identity` to servers that ask for a client certificate.
+    pub fn with_tls(base: &str, token: &str, tls: &TlsOptions) -> Result<Client, ClientError> {
         let bases = base.split(',').filter(|b| !b.trim().is_empty()).map(parse_base).collect::<Result<Vec<_>, _>>()?;
         if bases.is_empty() {
             return Err(ClientError::InvalidBase { base: base.to_string(), reason: "no URL given".to_string() });
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_keepalive(TCP_KEEPALIVE)
-            .build()
-            .map_err(ClientError::Http)?;
+        let builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).tcp_keepalive(TCP_KEEPALIVE);
+        let http = tls.apply(builder)?.build().map_err(ClientError::Http)?;
         Ok(Client {
             bases: Arc::new(bases),
             current: Arc::new(AtomicUsize::new(0)),
@@ -163,7 +221,7 @@ impl Client {
     /// request already did).
     fn fail_over(&self, failed: usize) {
         let next = (failed + 1) % self.bases.len();
-        if self.current.compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if next != failed && self.current.compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             tracing::warn!(from = %self.bases[failed], to = %self.bases[next], "cannot reach the server: trying the next");
         }
     }
@@ -364,7 +422,10 @@ mod tests {
         assert_eq!(url(client.base(), "v1/agents"), "http://127.0.0.1:5050/v1/agents");
         assert_eq!(Client::new("127.0.0.1:5050", "t").expect("no scheme means http").base(), "http://127.0.0.1:5050");
         assert!(matches!(Client::new("http://bad host", "t"), Err(ClientError::InvalidBase { .. })));
-        assert!(matches!(Client::new("https://master", "t"), Err(ClientError::InvalidBase { .. })));
+        assert_eq!(Client::new("https://master:5050/", "t").expect("https").base(), "https://master:5050");
+        assert!(matches!(Client::new("ftp://master", "t"), Err(ClientError::InvalidBase { .. })));
+        let missing = TlsOptions { ca: Some("/nonexistent/ca.pem".into()), identity: None };
+        assert!(matches!(Client::with_tls("https://master", "t", &missing), Err(ClientError::Tls(_))));
         assert!(!format!("{client:?}").contains("secret"));
     }
 

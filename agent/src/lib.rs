@@ -82,6 +82,8 @@ pub struct AgentConfig {
     pub hostname: String,
     /// The wait before the first resend of an unacknowledged status update.
     pub status_retry_secs: f64,
+    /// How the master's certificate is checked, and the agent's client certificate if any.
+    pub tls: client::TlsOptions,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -95,6 +97,7 @@ impl fmt::Debug for AgentConfig {
             .field("attributes", &self.attributes)
             .field("hostname", &self.hostname)
             .field("status_retry_secs", &self.status_retry_secs)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -103,7 +106,7 @@ impl fmt::Debug for AgentConfig {
 /// and returns. An unreachable master is retried forever; only a bad configuration or an
 /// unusable work directory is an error.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), AgentError> {
-    let client = Client::new(&config.master, &config.token)?;
+    let client = Client::with_tls(&config.master, &config.token, &config.tls)?;
     let first_retry =
         Duration::try_from_secs_f64(config.status_retry_secs).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
             AgentError::Config(format!("status_retry_secs must be positive, not {}", config.status_retry_secs))

@@ -278,6 +278,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         resources: Resources::new(2.0, 1024.0),
         attributes: BTreeMap::from([("rack".to_string(), "r1".to_string())]),
         hostname: "test-host".to_string(),
+        tls: Default::default(),
         status_retry_secs: 0.2,
     }
 }

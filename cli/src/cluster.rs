@@ -51,6 +51,42 @@ pub struct DevArgs {
 pub struct ServerArgs {
     #[command(flatten)]
     master: MasterArgs,
+    /// The server's certificate chain (PEM), such as `server.pem` from `agora certs create`:
+    /// the API is served over HTTPS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require every client to present a certificate signed by this CA (PEM), on top of its
+    /// token. Agents then need --cert and --key, and so does the CLI.
+    #[arg(long, requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address. Tokens then cross the network in clear text:
+    /// only behind a proxy that terminates TLS.
+    #[arg(long, conflicts_with = "tls_cert")]
+    insecure_http: bool,
+}
+
+/// How a client (the CLI or an agent) checks the server and proves itself beyond its token.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ClientTlsArgs {
+    /// The CA that signed the servers' certificates (PEM), such as `ca.pem` from `agora certs
+    /// create` (default: the system's trusted roots).
+    #[arg(long, env = "AGORA_CA", global = true)]
+    pub ca: Option<PathBuf>,
+    /// A client certificate (PEM), for servers started with --client-ca.
+    #[arg(long, env = "AGORA_CERT", global = true, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, env = "AGORA_KEY", global = true, requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl ClientTlsArgs {
+    pub fn options(&self) -> agora_agent::client::TlsOptions {
+        agora_agent::client::TlsOptions { ca: self.ca.clone(), identity: self.cert.clone().zip(self.key.clone()) }
+    }
 }
 
 #[derive(clap::Args)]
@@ -77,6 +113,8 @@ pub struct AgentArgs {
     /// The hostname to report (default: this machine's).
     #[arg(long)]
     hostname: Option<String>,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 #[derive(clap::Args)]
@@ -149,13 +187,17 @@ impl Started {
     }
 }
 
-async fn start_master(args: &MasterArgs, data_dir: &Path) -> anyhow::Result<Started> {
+async fn start_master(
+    args: &MasterArgs,
+    data_dir: &Path,
+    tls: Option<Arc<agora_server::tls::ServerConfig>>,
+) -> anyhow::Result<Started> {
     let config = master_config(args)?;
     let keys = Arc::new(Keys::load_or_create(data_dir)?);
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let url = format!("http://{addr}");
+    let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
     // Named after where it listens, as bound (port 0 picks one).
     let config =
         MasterConfig { replica_name: format!("{}:{}", agora_agent::default_hostname(), addr.port()), ..config };
@@ -167,15 +209,21 @@ async fn start_master(args: &MasterArgs, data_dir: &Path) -> anyhow::Result<Star
     tracing::info!(store = store.kind(), "state store open");
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let master = Master::new(config, store.clone());
-    let server = tokio::spawn(agora_server::serve(listener, master, keys.clone(), async move {
+    let server = tokio::spawn(agora_server::serve(listener, tls, master, keys.clone(), async move {
         let _ = stopped.changed().await;
     }));
     Ok(Started { url, keys, store, server, stop })
 }
 
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    if !args.master.listen.ip().is_loopback() {
+        bail!(
+            "agora dev serves plain HTTP on loopback only, not on {}: run `agora server` with --tls-cert for a network",
+            args.master.listen
+        );
+    }
     let data_dir = target::data_dir(args.master.data_dir.as_deref());
-    let started = start_master(&args.master, &data_dir).await?;
+    let started = start_master(&args.master, &data_dir, None).await?;
     let admin = started.keys.issue(Kind::Operator, "admin", DEV_TOKEN_TTL_SECS)?;
     agora_server::auth::write_private(&data_dir.join(ADMIN_TOKEN_FILE), &format!("{admin}\n"))?;
     let agent_token = started.keys.issue(Kind::Agent, "dev-agent", DEV_TOKEN_TTL_SECS)?;
@@ -190,6 +238,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         attributes: BTreeMap::new(),
         hostname: agora_agent::default_hostname(),
         status_retry_secs: 2.0,
+        tls: Default::default(),
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
@@ -216,8 +265,20 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 }
 
 pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(agora_server::tls::server_config(cert, key, args.client_ca.as_deref())?),
+        _ => None,
+    };
+    if tls.is_none() && !args.master.listen.ip().is_loopback() && !args.insecure_http {
+        bail!(
+            "refusing to serve plain HTTP on {}: tokens would cross the network in clear text. Give --tls-cert and \
+             --tls-key (`agora certs create` makes them), listen on loopback, or add --insecure-http behind a \
+             TLS-terminating proxy",
+            args.master.listen
+        );
+    }
     let data_dir = target::data_dir(args.master.data_dir.as_deref());
-    let started = start_master(&args.master, &data_dir).await?;
+    let started = start_master(&args.master, &data_dir, tls).await?;
     println!("Agora server listening at {}", started.url);
     stop_signal().await;
     started.stop().await;
@@ -260,6 +321,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         work_dir: args.work_dir,
         hostname: args.hostname.unwrap_or_else(agora_agent::default_hostname),
         status_retry_secs: 2.0,
+        tls: args.tls.options(),
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())
@@ -323,5 +385,49 @@ pub fn keys_list(args: KeysArgs) -> anyhow::Result<()> {
 
 pub fn keys_remove(args: KeysRemoveArgs) -> anyhow::Result<()> {
     Keys::remove(&keys_dir(&args.keys)?, &args.kid)?;
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct CertsCreateArgs {
+    /// Where the certificates go; a CA already there (`ca.pem`, `ca.key`) signs the new ones.
+    #[arg(long, default_value = "agora-certs")]
+    dir: PathBuf,
+    /// The names and addresses clients reach the servers by, comma-separated; they all go in
+    /// one server certificate (default: this host's name, localhost and 127.0.0.1).
+    #[arg(long)]
+    server: Option<String>,
+    /// Agent names to make client certificates for, comma-separated (`agent-NAME.pem`).
+    #[arg(long, default_value = "")]
+    agents: String,
+    /// How long the server and agent certificates are valid, in days.
+    #[arg(long, default_value_t = 365)]
+    days: u64,
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+pub fn certs_create(args: CertsCreateArgs) -> anyhow::Result<()> {
+    if args.days == 0 {
+        bail!("--days must be at least 1");
+    }
+    let servers = match &args.server {
+        Some(list) => split_list(list),
+        None => vec![agora_agent::default_hostname(), "localhost".to_string(), "127.0.0.1".to_string()],
+    };
+    let agents = split_list(&args.agents);
+    let lifetime = Duration::from_secs(args.days.saturating_mul(24 * 3600));
+    let created = agora_server::tls::create_certs(&args.dir, &servers, &agents, lifetime)?;
+    if created.new_ca {
+        println!(
+            "made a new CA in {}: keep ca.key secret, and give ca.pem to agents and clients (--ca)",
+            args.dir.display()
+        );
+    }
+    for file in &created.files {
+        println!("{}", file.display());
+    }
     Ok(())
 }

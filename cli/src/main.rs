@@ -31,6 +31,8 @@ pub struct Target {
     /// The data directory of `agora dev` to read the URL and token from.
     #[arg(long, env = "AGORA_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    tls: cluster::ClientTlsArgs,
 }
 
 #[derive(Subcommand)]
@@ -55,6 +57,15 @@ enum Command {
     /// Manage the cluster keys that sign tokens.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Make TLS certificates for a cluster.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Make a CA (or reuse the one in --dir), a server certificate and agent client certificates.
+    Create(cluster::CertsCreateArgs),
 }
 
 #[derive(Subcommand)]
@@ -107,6 +118,7 @@ fn main() -> ExitCode {
             Command::Keys(KeysCommand::Rotate(args)) => cluster::keys_rotate(args).map(|_| ExitCode::SUCCESS),
             Command::Keys(KeysCommand::List(args)) => cluster::keys_list(args).map(|_| ExitCode::SUCCESS),
             Command::Keys(KeysCommand::Remove(args)) => cluster::keys_remove(args).map(|_| ExitCode::SUCCESS),
+            Command::Certs(CertsCommand::Create(args)) => cluster::certs_create(args).map(|_| ExitCode::SUCCESS),
             Command::Run(args) => run::run(args).await,
             Command::Agents(args) => lists::agents(args).await.map(|_| ExitCode::SUCCESS),
             Command::Frameworks(args) => lists::frameworks(args).await.map(|_| ExitCode::SUCCESS),
@@ -118,9 +130,8 @@ fn main() -> ExitCode {
         Err(e) => {
             match e.downcast_ref::<agora_agent::client::ClientError>() {
                 Some(client_error) if client_error.is_connect() => {
-                    eprintln!(
-                        "error: cannot reach the server (connection refused or unreachable); is `agora dev` running?"
-                    )
+                    eprintln!("error: cannot reach the server: {}", client_error.root_cause());
+                    eprintln!("(is `agora dev` running? For an HTTPS server, give its CA with --ca)");
                 }
                 _ => eprintln!("error: {e:#}"),
             }

@@ -30,5 +30,5 @@ pub fn client(target: &Target) -> anyhow::Result<Client> {
         None => read_trimmed(&dir.join(ADMIN_TOKEN_FILE))
             .map_err(|_| anyhow!("no token found: set AGORA_TOKEN, or run `agora dev` to create one"))?,
     };
-    Client::new(&addr, &token).with_context(|| format!("server address {addr}"))
+    Client::with_tls(&addr, &token, &target.tls.options()).with_context(|| format!("server address {addr}"))
 }

@@ -28,6 +28,9 @@ pub enum ServerError {
     },
     #[error("{0}")]
     Internal(String),
+    /// A TLS certificate or key that cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The state store did not answer; the client should try again.
     #[error("the state store is unavailable: {0}")]
     Store(#[from] crate::store::StoreError),
@@ -54,7 +57,9 @@ impl ServerError {
             ServerError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
             ServerError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ServerError::Io { .. } | ServerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServerError::Io { .. } | ServerError::Internal(_) | ServerError::Tls(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ServerError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -67,7 +72,7 @@ impl ServerError {
             ServerError::Unauthorized { .. } => "unauthorized",
             ServerError::Forbidden { .. } => "forbidden",
             ServerError::NotFound { code, .. } => code,
-            ServerError::Io { .. } | ServerError::Internal(_) => "internal",
+            ServerError::Io { .. } | ServerError::Internal(_) | ServerError::Tls(_) => "internal",
             ServerError::Store(_) => "store_unavailable",
         }
     }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod serve;
 pub mod store;
+pub mod tls;
 
 pub use auth::{Keys, Kind};
 pub use error::ServerError;
@@ -20,10 +21,11 @@ pub use master::{Master, MasterConfig};
 use std::future::Future;
 use std::sync::Arc;
 
-/// Serves the API on `listener` and runs the allocator until `shutdown` resolves; then open
+/// Serves the API on `listener` (over TLS with `tls`) and runs the allocator until `shutdown` resolves; then open
 /// streams end and in-flight requests finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     master: Arc<Master>,
     keys: Arc<Keys>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -47,7 +49,7 @@ pub async fn serve(
         logs: logs::LogRelay::default(),
         auth_failures: ratelimit::AuthFailures::default(),
     });
-    serve::run(listener, ctx, shutdown, move || {
+    serve::run(listener, tls, ctx, shutdown, move || {
         // Event streams and log followers end when they see this.
         let _ = stop_tx.send(true);
     })

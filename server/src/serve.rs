@@ -1,6 +1,7 @@
 //! The HTTP server loop: hyper connections on a listener, with graceful shutdown. Requests go to
 //! the warp routes, except the one answer warp cannot give: a task's output followed as it is
-//! written (`GET /v1/tasks/{id}/logs?follow=true`), which streams a body of its own.
+//! written (`GET /v1/tasks/{id}/logs?follow=true`), which streams a body of its own. TLS, when
+//! configured, is terminated here with tokio-rustls (warp 0.4 has none).
 
 use crate::http::{self, Ctx};
 use bytes::Bytes;
@@ -18,15 +19,21 @@ pub type Body = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::
 /// How long a shutdown waits for requests in flight once streams have been told to end.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a client has to finish the TLS handshake: a connection that stalls is dropped
+/// rather than held.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accepts connections until `shutdown` resolves, then ends streams and waits (bounded) for
-/// requests in flight.
+/// requests in flight. With `tls`, every connection must complete a TLS handshake first.
 pub async fn run(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     ctx: Arc<Ctx>,
     shutdown: impl Future<Output = ()>,
     stop_streams: impl FnOnce(),
 ) {
     let routes = warp::service(http::routes(ctx.clone()));
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -47,10 +54,26 @@ pub async fn run(
         let address = peer.ip();
         let service =
             hyper::service::service_fn(move |request| dispatch(ctx.clone(), routes.clone(), address, request));
-        let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        // The handshake runs in the connection's own task, so a slow client delays no other.
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let builder = hyper::server::conn::http1::Builder::new();
+            let served = match tls {
+                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });

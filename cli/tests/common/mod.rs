@@ -64,6 +64,11 @@ pub fn issue_token(data_dir: &Path, kind: &str, name: &str) -> String {
 
 /// Starts `agora agent` named `name`, with its work directory and logs under `dir`.
 pub fn spawn_agent_process(dir: &Path, masters: &str, token: &str, name: &str, resources: &str) -> Child {
+    spawn_agent_with(dir, masters, token, name, resources, &[])
+}
+
+/// Like [`spawn_agent_process`], with more `agora agent` flags.
+pub fn spawn_agent_with(dir: &Path, masters: &str, token: &str, name: &str, resources: &str, extra: &[&str]) -> Child {
     let token_file = dir.join(format!("{name}.token"));
     std::fs::write(&token_file, token).expect("token file");
     let work_dir = dir.join("agents").join(name);
@@ -73,6 +78,7 @@ pub fn spawn_agent_process(dir: &Path, masters: &str, token: &str, name: &str, r
         .arg(&token_file)
         .arg("--work-dir")
         .arg(&work_dir)
+        .args(extra)
         .env("AGORA_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("{name}.stderr"))).expect("stderr file"))

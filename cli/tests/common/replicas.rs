@@ -50,7 +50,7 @@ pub fn signal(child: &Child, signal: nix::sys::signal::Signal) -> nix::Result<()
 }
 
 /// Starts `agora server` and waits for the line that says where it listens.
-async fn start_server(dir: &Path, index: usize, args: &[String]) -> (Child, String) {
+pub async fn start_server(dir: &Path, index: usize, args: &[String]) -> (Child, String) {
     let stdout_path = dir.join(format!("server{index}.stdout"));
     let stderr = std::fs::OpenOptions::new()
         .create(true)

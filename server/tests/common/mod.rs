@@ -21,7 +21,7 @@ pub async fn start() -> TestServer {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let master = Master::in_memory(MasterConfig::default());
-    let handle = tokio::spawn(agora_server::serve(listener, master, keys.clone(), async move {
+    let handle = tokio::spawn(agora_server::serve(listener, None, master, keys.clone(), async move {
         let _ = stopped.await;
     }));
     TestServer { base, keys, stop, handle, _dir: dir }
