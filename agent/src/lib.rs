@@ -16,6 +16,7 @@ mod session;
 mod state;
 mod tasks;
 mod updates;
+pub mod users;
 
 pub use error::AgentError;
 pub use resources::{apply_overrides, default_hostname, discover_resources};
@@ -84,6 +85,8 @@ pub struct AgentConfig {
     pub status_retry_secs: f64,
     /// How the master's certificate is checked, and the agent's client certificate if any.
     pub tls: client::TlsOptions,
+    /// Which OS users tasks run as.
+    pub task_users: users::TaskUsers,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -98,6 +101,7 @@ impl fmt::Debug for AgentConfig {
             .field("hostname", &self.hostname)
             .field("status_retry_secs", &self.status_retry_secs)
             .field("tls", &self.tls)
+            .field("task_users", &self.task_users)
             .finish()
     }
 }
@@ -116,6 +120,9 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     }
     std::fs::create_dir_all(&config.work_dir)
         .map_err(|e| AgentError::io(format!("cannot create work dir {}", config.work_dir.display()), e))?;
+    let users = config.task_users.resolve()?;
+    users.check_reachable(&config.work_dir)?;
+    tracing::info!(user = %users.default_user().name, uid = users.default_user().uid, "tasks run as");
     let agent_id = state::load_agent_id(&config.work_dir)?;
 
     let (events_tx, events_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -132,6 +139,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         events_tx,
         exits_tx,
         log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
+        users,
     };
     agent.run(shutdown, events_rx, exits_rx).await
 }
@@ -169,6 +177,8 @@ struct Agent {
     events_tx: mpsc::Sender<SessionEvent>,
     exits_tx: mpsc::Sender<(TaskKey, Exit)>,
     log_reads: Arc<Semaphore>,
+    /// Which OS user each task runs as.
+    users: users::Users,
 }
 
 type Registration = BoxFuture<'static, Result<AgentRegistered, ClientError>>;
@@ -315,9 +325,7 @@ impl Agent {
             tracing::warn!(task_id = %key.task_id, "ignoring a launch while unregistered");
             return;
         };
-        let started = tasks::prepare_sandbox(&self.config.work_dir, &launch.framework_id, &launch.task.task_id)
-            .and_then(|sandbox| tasks::process_spec(&launch, &agent_id, &sandbox))
-            .and_then(|spec| process::spawn(&spec));
+        let started = self.start_process(&launch, &agent_id);
         let (status, kill) = match started {
             Ok(process) => {
                 tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid = process.pid(), "task started");
@@ -338,6 +346,16 @@ impl Agent {
         };
         self.updates.push(status.clone(), Instant::now());
         self.tasks.insert(key, Task { launch, latest: status, kill, discarded: false });
+    }
+
+    /// Makes the task's sandbox, owned by the user it runs as, and starts its process.
+    fn start_process(&self, launch: &LaunchCommand, agent_id: &AgentId) -> Result<process::TaskProcess, AgentError> {
+        let user = self.users.for_task(launch.task.user.as_deref())?;
+        let sandbox = tasks::prepare_sandbox(&self.config.work_dir, &launch.framework_id, &launch.task.task_id)?;
+        self.users.give(&sandbox, &user)?;
+        let mut spec = tasks::process_spec(launch, agent_id, &sandbox, &user)?;
+        spec.switch_to = self.users.must_switch(&user).then_some((user.uid, user.gid));
+        process::spawn(&spec)
     }
 
     fn kill(&mut self, kill: KillCommand) {

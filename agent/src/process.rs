@@ -25,6 +25,8 @@ pub struct ProcessSpec {
     /// Files that receive the output; created if missing, appended to otherwise.
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    /// The uid and gid to run as, when not the agent's own (supplementary groups are dropped).
+    pub switch_to: Option<(u32, u32)>,
 }
 
 /// How a task process ended.
@@ -68,6 +70,9 @@ pub fn spawn(spec: &ProcessSpec) -> Result<TaskProcess, AgentError> {
         .process_group(0)
         // Tasks must outlive a dropped handle (the agent may be stopping without killing).
         .kill_on_drop(false);
+    if let Some((uid, gid)) = spec.switch_to {
+        command.uid(uid).gid(gid);
+    }
     let child = command.spawn().map_err(|e| AgentError::io(format!("cannot run `{}`", spec.program), e))?;
     let pid = child
         .id()
@@ -184,6 +189,7 @@ mod tests {
                 env: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
                 kill_grace_period_secs: None,
                 labels: BTreeMap::new(),
+                user: None,
             },
         }
     }
@@ -191,7 +197,8 @@ mod tests {
     /// Prepares the sandbox and starts the task, as the agent does for a `launch` command.
     fn start(work_dir: &Path, launch: &LaunchCommand) -> (TaskProcess, PathBuf) {
         let sandbox = tasks::prepare_sandbox(work_dir, &launch.framework_id, &launch.task.task_id).expect("sandbox");
-        let spec = tasks::process_spec(launch, &AgentId::from("agent-1"), &sandbox).expect("spec");
+        let spec = tasks::process_spec(launch, &AgentId::from("agent-1"), &sandbox, &crate::users::RunAs::current())
+            .expect("spec");
         (spawn(&spec).expect("spawns"), sandbox)
     }
 
@@ -324,7 +331,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let launch = launch("missing", Command::Argv(vec!["/nonexistent/program".to_string()]));
         let sandbox = tasks::prepare_sandbox(dir.path(), &launch.framework_id, &launch.task.task_id).expect("sandbox");
-        let spec = tasks::process_spec(&launch, &AgentId::from("agent-1"), &sandbox).expect("spec");
+        let spec = tasks::process_spec(&launch, &AgentId::from("agent-1"), &sandbox, &crate::users::RunAs::current())
+            .expect("spec");
         let err = spawn(&spec).expect_err("cannot spawn");
         assert!(err.to_string().contains("/nonexistent/program"), "{err}");
     }

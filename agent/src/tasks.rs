@@ -4,6 +4,7 @@
 
 use crate::process::{Ended, Exit, ProcessSpec};
 use crate::updates::TaskKey;
+use crate::users::RunAs;
 use crate::AgentError;
 use agora_api::agent::LaunchCommand;
 use agora_api::types::{now_secs, reason};
@@ -45,7 +46,12 @@ pub fn prepare_sandbox(work_dir: &Path, framework_id: &FrameworkId, task_id: &Ta
 /// agent's token), then the task's `env`, then the variables the agent defines, which a task
 /// cannot override: `AGORA_TASK_ID`, `AGORA_FRAMEWORK_ID`, `AGORA_AGENT_ID`, `AGORA_SANDBOX`
 /// and `PORT0`, `PORT1`, ... for the task's ports in order.
-pub fn process_spec(launch: &LaunchCommand, agent_id: &AgentId, sandbox: &Path) -> Result<ProcessSpec, AgentError> {
+pub fn process_spec(
+    launch: &LaunchCommand,
+    agent_id: &AgentId,
+    sandbox: &Path,
+    user: &RunAs,
+) -> Result<ProcessSpec, AgentError> {
     let task = &launch.task;
     let (program, args) = match &task.command {
         Command::Shell(line) => ("/bin/sh".to_string(), vec!["-c".to_string(), line.clone()]),
@@ -58,6 +64,10 @@ pub fn process_spec(launch: &LaunchCommand, agent_id: &AgentId, sandbox: &Path) 
     let mut env: BTreeMap<OsString, OsString> =
         std::env::vars_os().filter(|(k, _)| !k.to_string_lossy().starts_with("AGORA_")).collect();
     env.extend(task.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
+    // Who the task is, as a login would say; its home is its sandbox (`nobody` has none).
+    env.insert("USER".into(), OsString::from(&user.name));
+    env.insert("LOGNAME".into(), OsString::from(&user.name));
+    env.insert("HOME".into(), sandbox.as_os_str().to_owned());
     let own = [
         ("AGORA_TASK_ID", OsString::from(task.task_id.as_str())),
         ("AGORA_FRAMEWORK_ID", OsString::from(launch.framework_id.as_str())),
@@ -76,6 +86,7 @@ pub fn process_spec(launch: &LaunchCommand, agent_id: &AgentId, sandbox: &Path) 
         dir: sandbox.to_path_buf(),
         stdout: sandbox.join("stdout"),
         stderr: sandbox.join("stderr"),
+        switch_to: None,
     })
 }
 
@@ -200,6 +211,7 @@ mod tests {
                 env: BTreeMap::from([("AGORA_TASK_ID".to_string(), "spoofed".to_string())]),
                 kill_grace_period_secs: Some(-1.0),
                 labels: BTreeMap::new(),
+                user: None,
             },
         }
     }
@@ -245,13 +257,14 @@ mod tests {
         assert!(prepare_sandbox(dir.path(), &FrameworkId::from(".."), &TaskId::from("x")).is_err());
         assert!(!dir.path().join("sandboxes").exists());
         let l = launch("t", Command::Argv(vec![]));
-        assert!(process_spec(&l, &AgentId::from("a"), dir.path()).is_err());
+        assert!(process_spec(&l, &AgentId::from("a"), dir.path(), &crate::users::RunAs::current()).is_err());
     }
 
     #[test]
     fn agent_variables_win_over_the_task_env() {
         let l = launch("t", Command::Shell("true".to_string()));
-        let spec = process_spec(&l, &AgentId::from("a"), Path::new("/sandbox")).expect("spec");
+        let spec = process_spec(&l, &AgentId::from("a"), Path::new("/sandbox"), &crate::users::RunAs::current())
+            .expect("spec");
         let task_ids: Vec<_> = spec.env.iter().filter(|(k, _)| k == "AGORA_TASK_ID").map(|(_, v)| v.clone()).collect();
         assert_eq!(task_ids, vec![OsString::from("t")]);
         assert_eq!(spec.program, "/bin/sh");

@@ -279,8 +279,18 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         attributes: BTreeMap::from([("rack".to_string(), "r1".to_string())]),
         hostname: "test-host".to_string(),
         tls: Default::default(),
+        task_users: Default::default(),
         status_retry_secs: 0.2,
     }
+}
+
+/// A work directory tasks can enter: run as root, the agent runs them as `nobody`, and they
+/// write pid files here.
+fn task_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    dir
 }
 
 fn read(path: &Path) -> String {
@@ -310,7 +320,7 @@ fn is_gone(pid: i32) -> bool {
 
 #[tokio::test]
 async fn the_agent_follows_the_protocol() {
-    let work = tempfile::tempdir().expect("tempdir");
+    let work = task_dir();
     let mut master = Master::start().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let agent = tokio::spawn(run(config(&master.url, work.path()), async {
@@ -419,7 +429,7 @@ async fn the_agent_follows_the_protocol() {
 
 #[tokio::test]
 async fn an_unreachable_master_is_retried_until_stopped() {
-    let work = tempfile::tempdir().expect("tempdir");
+    let work = task_dir();
     // A master that hangs up on every connection.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -440,7 +450,7 @@ async fn an_unreachable_master_is_retried_until_stopped() {
 
 #[tokio::test]
 async fn a_bad_configuration_is_an_error() {
-    let work = tempfile::tempdir().expect("tempdir");
+    let work = task_dir();
     let mut bad = config("not a url", work.path());
     assert!(run(bad.clone(), async {}).await.is_err());
     bad = config("http://127.0.0.1:1", work.path());

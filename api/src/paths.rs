@@ -10,6 +10,18 @@ use crate::framework::{
 use crate::operator::{AgentList, AgentView, ClusterView, FrameworkList, FrameworkView, OfferList, TaskList};
 use crate::types::ErrorBody;
 
+/// One event of a `text/event-stream` answer, field by field as the stream carries it: `data`
+/// is JSON whose shape `event` names (see each stream's description).
+#[derive(utoipa::ToSchema)]
+pub struct ServerSentEvent {
+    /// The event's name; `message` when absent.
+    pub event: Option<String>,
+    /// The event's JSON payload, as text.
+    pub data: String,
+    /// The id to resume after, with `Last-Event-ID`.
+    pub id: Option<String>,
+}
+
 macro_rules! sse_doc {
     () => {
         "A Server-Sent Events stream. Every event has an `id:`; reconnect with `Last-Event-ID` to resume."
@@ -50,13 +62,13 @@ fn teardown_framework() {}
 
 #[utoipa::path(get, path = "/v1/frameworks/{id}/events", tag = "frameworks", security(("bearer" = [])), description = sse_doc!(),
     params(("id" = String, Path, description = "Framework id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "Events: subscribed, offers, rescind, update, failure, error, heartbeat", body = String, content_type = "text/event-stream"),
+    responses((status = 200, description = "Events: subscribed, offers, rescind, update, failure, error, heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn framework_events() {}
 
 #[utoipa::path(get, path = "/v1/events", tag = "operators", security(("bearer" = [])), description = sse_doc!(),
     params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated (data: AgentEvent, FrameworkEventData, TaskEvent), heartbeat", body = String, content_type = "text/event-stream"),
+    responses((status = 200, description = "Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated (data: AgentEvent, FrameworkEventData, TaskEvent), heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 401, description = "No valid token", body = ErrorBody)))]
 fn operator_events() {}
 
@@ -103,7 +115,7 @@ fn get_agent() {}
 
 #[utoipa::path(get, path = "/v1/agents/{id}/commands", tag = "agents", security(("bearer" = [])), description = sse_doc!(),
     params(("id" = String, Path, description = "Agent id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this command")),
-    responses((status = 200, description = "Commands: launch, kill, acknowledge, shutdown, ping", body = String, content_type = "text/event-stream"),
+    responses((status = 200, description = "Commands: launch, kill, acknowledge, shutdown, ping", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn agent_commands() {}
 
@@ -132,6 +144,7 @@ fn agent_log_chunk() {}
            ("wait_secs" = Option<f64>, Query, description = "If nothing is past `offset` and the task runs, wait up to this long (cap 30 s) for more")),
     responses((status = 200, description = "The bytes; `X-Agora-Next-Offset` tells where to continue and `X-Agora-Task-Ended` whether more may come", body = Vec<u8>, content_type = "application/octet-stream"),
               (status = 404, description = "Unknown task", body = ErrorBody),
+              (status = 409, description = "The agent has not opened its command stream", body = ErrorBody),
               (status = 504, description = "The agent did not answer in time", body = ErrorBody)))]
 fn task_logs() {}
 
@@ -154,7 +167,7 @@ fn list_offers() {}
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     paths(
         healthz, readyz, metrics, openapi_json,
         register_framework, list_frameworks, get_framework, teardown_framework, framework_events, operator_events,
@@ -180,5 +193,56 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// The answers any operation can give besides its own, added to every operation so that clients
+/// (and schemathesis) know them: 429 from the per-address limit on failed authentications; for
+/// authenticated operations 401, 403 and 503 (the state store did not answer); and 400 where a
+/// body or a path parameter can be malformed.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+        };
+        let too_many = error("Too many failed authentications from this address")
+            .header(
+                "retry-after",
+                HeaderBuilder::new()
+                    .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer))
+                    .description(Some("Seconds to wait"))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                let authenticated = operation.security.is_some();
+                let has_input = operation.request_body.is_some()
+                    || operation.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query | ParameterIn::Header)
+                    });
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, response: utoipa::openapi::Response| {
+                    responses.entry(status.to_string()).or_insert(response.into());
+                };
+                if has_input {
+                    add("400", error("Bad input; nothing changed").build());
+                }
+                if authenticated {
+                    add("401", error("No valid token").build());
+                    add("403", error("The token may not do this").build());
+                    add("503", error("The state store did not answer; try again").build());
+                }
+                add("429", too_many.clone());
+            }
+        }
     }
 }

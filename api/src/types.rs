@@ -120,6 +120,11 @@ pub struct TaskInfo {
     pub kill_grace_period_secs: Option<f64>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The OS user the task runs as. Absent: the agent's default task user (an unprivileged
+    /// one). A framework token may name only the users it was issued with, and the agent only
+    /// runs tasks as users on its own allow-list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// A task's status, as carried by `update` events and reported by agents.

@@ -232,6 +232,7 @@ impl SimFramework {
             env: BTreeMap::new(),
             kill_grace_period_secs: None,
             labels: BTreeMap::new(),
+            user: None,
         }
     }
 

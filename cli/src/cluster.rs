@@ -45,6 +45,34 @@ pub struct DevArgs {
     /// What the built-in agent offers, e.g. `cpus:2,mem:1024` (default: the host's own).
     #[arg(long)]
     resources: Option<String>,
+    #[command(flatten)]
+    users: TaskUserArgs,
+}
+
+/// Which OS users an agent runs tasks as.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TaskUserArgs {
+    /// The user tasks run as when they name none (default: `nobody` when the agent runs as
+    /// root, else the agent's own user).
+    #[arg(long)]
+    task_user: Option<String>,
+    /// Other users a task may ask to run as, comma-separated. Its framework's token must allow
+    /// the user too (`agora token issue --users`).
+    #[arg(long, default_value = "")]
+    task_users: String,
+    /// Allow root as --task-user or in --task-users. Without it, no task runs as root.
+    #[arg(long)]
+    allow_root_tasks: bool,
+}
+
+impl TaskUserArgs {
+    fn config(&self) -> agora_agent::users::TaskUsers {
+        agora_agent::users::TaskUsers {
+            default: self.task_user.clone(),
+            allowed: split_list(&self.task_users).into_iter().collect(),
+            allow_root: self.allow_root_tasks,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -115,6 +143,8 @@ pub struct AgentArgs {
     hostname: Option<String>,
     #[command(flatten)]
     tls: ClientTlsArgs,
+    #[command(flatten)]
+    users: TaskUserArgs,
 }
 
 #[derive(clap::Args)]
@@ -135,6 +165,10 @@ pub struct TokenIssueArgs {
     /// (default: any role).
     #[arg(long)]
     roles: Option<String>,
+    /// For framework tokens: the OS users its tasks may ask to run as, comma-separated
+    /// (default: none; tasks run as each agent's default task user).
+    #[arg(long)]
+    users: Option<String>,
 }
 
 fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
@@ -227,8 +261,8 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let admin = started.keys.issue(Kind::Operator, "admin", DEV_TOKEN_TTL_SECS)?;
     agora_server::auth::write_private(&data_dir.join(ADMIN_TOKEN_FILE), &format!("{admin}\n"))?;
     let agent_token = started.keys.issue(Kind::Agent, "dev-agent", DEV_TOKEN_TTL_SECS)?;
-    let work_dir = data_dir.join("agent");
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    let task_users = args.users.config();
+    let work_dir = dev_work_dir(&data_dir, &task_users)?;
     let resources = agent_resources(&work_dir, args.resources.as_deref())?;
     let agent_config = agora_agent::AgentConfig {
         master: started.url.clone(),
@@ -239,6 +273,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         hostname: agora_agent::default_hostname(),
         status_retry_secs: 2.0,
         tls: Default::default(),
+        task_users,
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
@@ -262,6 +297,35 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
     started.stop().await;
     Ok(())
+}
+
+/// The built-in agent's work directory: `DATA_DIR/agent`, unless the task user cannot reach it
+/// (root's home is closed to `nobody`); then a directory of its own under the system's temp
+/// directory, named after the data directory so that a restart finds it again.
+fn dev_work_dir(data_dir: &Path, task_users: &agora_agent::users::TaskUsers) -> anyhow::Result<PathBuf> {
+    let preferred = data_dir.join("agent");
+    std::fs::create_dir_all(&preferred).with_context(|| format!("creating {}", preferred.display()))?;
+    let users = task_users.resolve()?;
+    if users.check_reachable(&preferred).is_ok() {
+        return Ok(preferred);
+    }
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf()).hash(&mut hasher);
+    let fallback = std::env::temp_dir().join(format!("agora-dev-{:016x}", hasher.finish()));
+    std::fs::create_dir_all(&fallback).with_context(|| format!("creating {}", fallback.display()))?;
+    // The temp directory is shared: use only a directory this user made, not one planted there.
+    let meta = std::fs::symlink_metadata(&fallback).with_context(|| format!("reading {}", fallback.display()))?;
+    if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != nix::unistd::Uid::effective().as_raw() {
+        bail!("{} is not a directory of this user: remove it, or give --data-dir", fallback.display());
+    }
+    println!(
+        "Tasks run as `{}`, who cannot reach {}: their sandboxes are in {}",
+        users.default_user().name,
+        data_dir.display(),
+        fallback.display()
+    );
+    Ok(fallback)
 }
 
 pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
@@ -322,6 +386,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         hostname: args.hostname.unwrap_or_else(agora_agent::default_hostname),
         status_retry_secs: 2.0,
         tls: args.tls.options(),
+        task_users: args.users.config(),
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())
@@ -336,13 +401,15 @@ pub fn token_issue(args: TokenIssueArgs) -> anyhow::Result<()> {
     if !data_dir.join(agora_server::auth::KEY_FILE).exists() {
         bail!("no cluster key in {}: start `agora dev` or `agora server` there first", data_dir.display());
     }
-    let roles: Option<Vec<String>> =
-        args.roles.map(|r| r.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect());
-    if roles.is_some() && kind != Kind::Framework {
-        bail!("--roles applies to framework tokens only");
+    let scope = agora_server::auth::Scope {
+        roles: args.roles.as_deref().map(split_list),
+        users: args.users.as_deref().map(split_list),
+    };
+    if (scope.roles.is_some() || scope.users.is_some()) && kind != Kind::Framework {
+        bail!("--roles and --users apply to framework tokens only");
     }
     let keys = Keys::load_or_create(&data_dir)?;
-    println!("{}", keys.issue_with_roles(kind, &args.name, args.ttl_secs, roles)?);
+    println!("{}", keys.issue_scoped(kind, &args.name, args.ttl_secs, scope)?);
     Ok(())
 }
 

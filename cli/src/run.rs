@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// Seconds between SIGTERM and SIGKILL when the task is killed.
     #[arg(long)]
     kill_grace: Option<f64>,
+    /// The OS user to run as (default: the agent's default task user). The token and the
+    /// agent must both allow it.
+    #[arg(long)]
+    user: Option<String>,
     /// Print status updates to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -261,6 +265,7 @@ impl Runner {
                 env: self.args.env.iter().cloned().collect::<BTreeMap<_, _>>(),
                 kill_grace_period_secs: self.args.kill_grace,
                 labels: BTreeMap::new(),
+                user: self.args.user.clone(),
             };
             let accept = Accept {
                 offer_ids: vec![offer.id.clone()],

@@ -507,6 +507,7 @@ async fn p7_tokens_are_required_and_checked() {
         iat: now - 7200,
         exp: now - 3600,
         roles: None,
+        users: None,
     };
     let expired = keys.sign(&claims).expect("sign");
     let err = cluster.client_with(&expired).get::<AgentList>("/v1/agents").await.expect_err("expired");
@@ -1116,4 +1117,71 @@ async fn a_framework_token_registers_only_with_the_roles_it_names() {
         .output()
         .expect("agora token issue");
     assert!(!out.status.success());
+}
+
+/// `agora run` on `cluster` with `token`; returns (success, stdout, stderr).
+fn run_with(cluster: &Cluster, token: &str, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["run", "--cpus", "0.1", "--mem", "16"];
+    all.extend(args);
+    let out = cluster.cli(&all).env("AGORA_TOKEN", token).output().expect("agora run");
+    (out.status.success(), stdout(&out), stderr(&out))
+}
+
+#[tokio::test]
+async fn tasks_run_as_an_unprivileged_user_and_name_others_only_when_both_token_and_agent_allow() {
+    if !nix::unistd::Uid::effective().is_root() {
+        // Only root can switch users: a non-root agent runs tasks as itself, and refuses others.
+        let cluster = Cluster::start(&[]).await;
+        let me = nix::unistd::User::from_uid(nix::unistd::Uid::effective()).ok().flatten().expect("me").name;
+        let (ok, out, _) = run_with(&cluster, &cluster.token, &["--", "id", "-un"]);
+        assert!(ok && out.trim() == me, "{out}");
+        return;
+    }
+    // Debian's `daemon` user (uid 1) stands in for a service account.
+    let cluster = Cluster::start(&["--task-users", "daemon"]).await;
+    let (ok, out, err) = run_with(&cluster, &cluster.token, &["--", "sh", "-c", "id -un; echo $HOME; touch here"]);
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("nobody"), "the default task user: {out}");
+    assert!(lines.next().is_some_and(|home| home.contains("sandboxes")), "HOME is the sandbox: {out}");
+
+    // A framework token issued with --users daemon may ask for daemon.
+    let issue = |extra: &[&str]| {
+        let out = std::process::Command::new(AGORA)
+            .args(["token", "issue", "--kind", "framework", "--name", "svc", "--data-dir"])
+            .arg(cluster.data_dir())
+            .args(extra)
+            .output()
+            .expect("agora token issue");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_string()
+    };
+    let svc = issue(&["--users", "daemon"]);
+    let (ok, out, err) = run_with(&cluster, &svc, &["--user", "daemon", "--", "id", "-un"]);
+    assert!(ok && out.trim() == "daemon", "{out} {err}");
+    // ... but not for root, which the token does not name: 403 before anything launches.
+    let (ok, _, err) = run_with(&cluster, &svc, &["--user", "root", "--", "id", "-un"]);
+    assert!(!ok && err.contains("may not run tasks as user `root`"), "{err}");
+    // A token without --users names no one.
+    let plain = issue(&[]);
+    let (ok, _, err) = run_with(&cluster, &plain, &["--user", "daemon", "--", "true"]);
+    assert!(!ok && err.contains("may not run tasks as user `daemon`"), "{err}");
+    // An operator may name anyone, but the agent still refuses what its allow-list lacks.
+    let (ok, _, err) = run_with(&cluster, &cluster.token, &["--user", "root", "--", "id", "-un"]);
+    assert!(!ok && err.contains("does not run tasks as `root`"), "{err}");
+    let (ok, _, err) = run_with(&cluster, &cluster.token, &["--user", "-x", "--", "true"]);
+    assert!(!ok && err.contains("not a user name"), "{err}");
+
+    // Root needs the explicit flag.
+    let dir = common::task_dir();
+    let out = std::process::Command::new(AGORA)
+        .args(["dev", "--listen", "127.0.0.1:0", "--task-user", "root", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("agora dev");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--allow-root-tasks"), "{}", stderr(&out));
+    let root = Cluster::start(&["--task-user", "root", "--allow-root-tasks"]).await;
+    let (ok, out, err) = run_with(&root, &root.token, &["--", "id", "-u"]);
+    assert!(ok && out.trim() == "0", "{out} {err}");
 }

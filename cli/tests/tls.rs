@@ -41,7 +41,7 @@ fn certs_create(dir: &Path) {
 impl TlsCluster {
     /// With `client_ca`, the server requires client certificates signed by the cluster CA.
     async fn start(client_ca: bool) -> TlsCluster {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = common::task_dir();
         certs_create(&dir.path().join("certs"));
         let certs = dir.path().join("certs");
         let mut args: Vec<String> = ["--listen", "127.0.0.1:0", "--data-dir"].map(String::from).to_vec();

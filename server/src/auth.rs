@@ -75,6 +75,10 @@ pub struct Claims {
     /// For framework tokens: the roles its frameworks may register with; absent, any role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// For framework tokens: the OS users its tasks may name; absent, none (its tasks run as
+    /// each agent's default task user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<String>>,
 }
 
 impl Claims {
@@ -82,6 +86,21 @@ impl Claims {
     pub fn may_use_role(&self, role: &str) -> bool {
         self.roles.as_ref().is_none_or(|roles| roles.iter().any(|r| r == "*" || r == role))
     }
+
+    /// Whether this token may launch tasks that run as the OS user `user`. Operators may name
+    /// any user; framework tokens only those they were issued with.
+    pub fn may_run_as(&self, user: &str) -> bool {
+        self.kind == Kind::Operator || self.users.as_ref().is_some_and(|users| users.iter().any(|u| u == user))
+    }
+}
+
+/// What a framework token is limited to, beyond its principal's frameworks.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// The roles its frameworks may register with; `None`: any role.
+    pub roles: Option<Vec<String>>,
+    /// The OS users its tasks may name; `None`: none.
+    pub users: Option<Vec<String>>,
 }
 
 /// The cluster's signing key, and the keys that verify tokens (it and the retired ones).
@@ -246,19 +265,14 @@ impl Keys {
 
     /// Signs a token for `name` of `kind`, valid for `ttl_secs`.
     pub fn issue(&self, kind: Kind, name: &str, ttl_secs: u64) -> Result<String, ServerError> {
-        self.issue_with_roles(kind, name, ttl_secs, None)
+        self.issue_scoped(kind, name, ttl_secs, Scope::default())
     }
 
-    /// Signs a token whose frameworks may register only with `roles` (`None`: any role).
-    pub fn issue_with_roles(
-        &self,
-        kind: Kind,
-        name: &str,
-        ttl_secs: u64,
-        roles: Option<Vec<String>>,
-    ) -> Result<String, ServerError> {
+    /// Signs a token limited to `scope` (framework tokens).
+    pub fn issue_scoped(&self, kind: Kind, name: &str, ttl_secs: u64, scope: Scope) -> Result<String, ServerError> {
         let iat = jsonwebtoken::get_current_timestamp();
-        self.sign(&Claims { sub: name.to_string(), kind, iat, exp: iat.saturating_add(ttl_secs), roles })
+        let Scope { roles, users } = scope;
+        self.sign(&Claims { sub: name.to_string(), kind, iat, exp: iat.saturating_add(ttl_secs), roles, users })
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, ServerError> {
@@ -363,7 +377,14 @@ mod tests {
         assert!(other.verify_header(Some(&format!("Bearer {token}"))).is_err());
         // Expired (beyond the leeway) is refused.
         let now = jsonwebtoken::get_current_timestamp();
-        let expired = Claims { sub: "old".into(), kind: Kind::Operator, iat: now - 600, exp: now - 120, roles: None };
+        let expired = Claims {
+            sub: "old".into(),
+            kind: Kind::Operator,
+            iat: now - 600,
+            exp: now - 120,
+            roles: None,
+            users: None,
+        };
         let old = keys.sign(&expired).expect("token");
         assert!(keys.verify_header(Some(&format!("Bearer {old}"))).is_err());
         assert!(keys.verify_header(None).is_err());

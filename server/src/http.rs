@@ -259,7 +259,7 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     ) -> BoxedFilter<(Response,)>
     where
         T: Send + 'static,
-        F: Fn(Arc<Master>, FrameworkId, T) -> futures::future::BoxFuture<'static, Reply_>
+        F: Fn(Arc<Master>, FrameworkId, T, Claims) -> futures::future::BoxFuture<'static, Reply_>
             + Clone
             + Send
             + Sync
@@ -279,8 +279,8 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                 async move {
                     respond(
                         async {
-                            ctx.authorize_framework(&auth, &id).await?;
-                            call(ctx.master.clone(), id, read(&body)?).await
+                            let claims = ctx.authorize_framework(&auth, &id).await?;
+                            call(ctx.master.clone(), id, read(&body)?, claims).await
                         }
                         .await,
                     )
@@ -290,22 +290,26 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     }
 
     use futures::FutureExt as _;
-    let accept = verb(&ctx, "accept", parse::<Accept>, |m, id, req| {
-        async move { m.accept(&id, req).await.and_then(|_| accepted()) }.boxed()
+    let accept = verb(&ctx, "accept", parse::<Accept>, |m, id, req, claims| {
+        async move {
+            check_task_users(&req, &claims)?;
+            m.accept(&id, req).await.and_then(|_| accepted())
+        }
+        .boxed()
     });
-    let decline = verb(&ctx, "decline", parse::<Decline>, |m, id, req| {
+    let decline = verb(&ctx, "decline", parse::<Decline>, |m, id, req, _| {
         async move { m.decline(&id, req).await.and_then(|_| accepted()) }.boxed()
     });
-    let revive = verb(&ctx, "revive", parse_or_default::<Roles>, |m, id, _| {
+    let revive = verb(&ctx, "revive", parse_or_default::<Roles>, |m, id, _, _| {
         async move { m.revive(&id).await.and_then(|_| accepted()) }.boxed()
     });
-    let suppress = verb(&ctx, "suppress", parse_or_default::<Roles>, |m, id, _| {
+    let suppress = verb(&ctx, "suppress", parse_or_default::<Roles>, |m, id, _, _| {
         async move { m.suppress(&id).await.and_then(|_| accepted()) }.boxed()
     });
-    let acknowledge = verb(&ctx, "acknowledge", parse::<Acknowledge>, |m, id, req| {
+    let acknowledge = verb(&ctx, "acknowledge", parse::<Acknowledge>, |m, id, req, _| {
         async move { m.acknowledge(&id, req).await.and_then(|_| accepted()) }.boxed()
     });
-    let reconcile = verb(&ctx, "reconcile", parse_or_default::<Reconcile>, |m, id, req| {
+    let reconcile = verb(&ctx, "reconcile", parse_or_default::<Reconcile>, |m, id, req, _| {
         async move { json(&m.reconcile(&id, req).await?) }.boxed()
     });
     let kill = warp::path!("v1" / "frameworks" / FrameworkId / "tasks" / TaskId / "kill")
@@ -607,17 +611,27 @@ fn log_request(task_id: TaskId, query: &HashMap<String, String>) -> Result<LogRe
             return Err(ServerError::bad("invalid_query", format!("stream `{other}` is not stdout or stderr")))
         }
     };
-    let offset = match query.get("offset") {
-        None => 0,
-        Some(v) => v.parse::<u64>().map_err(|_| ServerError::bad("invalid_query", "offset must be a byte offset"))?,
+    let count = |name: &str, default: u64| match query.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| ServerError::bad("invalid_query", format!("{name} must be a whole number of bytes"))),
     };
+    // `follow=true` is served by `follow_logs`; anything else but `false` is a mistake.
+    if let Some(follow) = query.get("follow").filter(|f| *f != "true" && *f != "false") {
+        return Err(ServerError::bad("invalid_query", format!("follow must be true or false, not `{follow}`")));
+    }
+    let wait_secs = number("wait_secs", 0.0)?;
+    if !wait_secs.is_finite() || wait_secs < 0.0 {
+        return Err(ServerError::bad("invalid_query", "wait_secs must be a non-negative number"));
+    }
     Ok(LogRequest {
         framework_id: query.get("framework_id").map(|f| FrameworkId::from(f.as_str())),
         task_id,
         stream,
-        offset,
-        max_bytes: number("max_bytes", crate::logs::MAX_CHUNK_BYTES as f64)?.max(0.0) as u64,
-        wait_secs: number("wait_secs", 0.0)?,
+        offset: count("offset", 0)?,
+        max_bytes: count("max_bytes", crate::logs::MAX_CHUNK_BYTES)?,
+        wait_secs,
     })
 }
 
@@ -885,4 +899,19 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
         (StatusCode::BAD_REQUEST, "bad_request", format!("{rejection:?}"))
     };
     Ok(error_response(status, code, &message))
+}
+
+/// Refuses an accept whose tasks name OS users the token may not run as.
+fn check_task_users(accept: &Accept, claims: &Claims) -> Result<(), ServerError> {
+    let tasks = accept.operations.iter().flat_map(|op| match op {
+        agora_api::framework::Operation::Launch { tasks } => tasks,
+    });
+    for task in tasks {
+        if let Some(user) = task.user.as_deref().filter(|user| !claims.may_run_as(user)) {
+            return Err(ServerError::Forbidden {
+                message: format!("task {}: this token may not run tasks as user `{user}`", task.task_id),
+            });
+        }
+    }
+    Ok(())
 }

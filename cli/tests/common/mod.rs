@@ -36,6 +36,15 @@ where
     }
 }
 
+/// A temporary directory that tasks can enter and write to. Tests run as root here, so their
+/// agents run tasks as `nobody`, and some tasks leave markers in the test's directory.
+pub fn task_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    dir
+}
+
 /// Sends SIGTERM, then SIGKILL if the process has not left within a few seconds.
 pub fn stop(child: &mut Child) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -129,7 +138,7 @@ async fn start_dev(dir: &Path, args: &[String]) -> (Child, String) {
 impl Cluster {
     /// `agora dev` with `cpus:4,mem:4096` unless `args` say otherwise; waits for its agent.
     pub async fn start(args: &[&str]) -> Cluster {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = task_dir();
         let mut all = vec!["dev", "--listen", "127.0.0.1:0", "--data-dir"];
         let data_dir = dir.path().to_str().expect("utf-8 path").to_string();
         all.push(&data_dir);
@@ -260,6 +269,7 @@ pub fn shell_task(agent_id: &AgentId, task_id: &str, line: &str, cpus: f64, mem:
         env: BTreeMap::new(),
         kill_grace_period_secs: None,
         labels: BTreeMap::new(),
+        user: None,
     }
 }
 

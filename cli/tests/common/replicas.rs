@@ -79,7 +79,7 @@ pub async fn start_server(dir: &Path, index: usize, args: &[String]) -> (Child, 
 impl Replicas {
     /// Starts Redis (with an AOF fsynced every second) and `n` replicas on it.
     pub async fn start(n: usize, lease_ttl_secs: f64, agent_timeout_secs: f64) -> Replicas {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = super::task_dir();
         let redis_dir = dir.path().join("redis");
         std::fs::create_dir_all(&redis_dir).expect("redis dir");
         let redis = RedisServer::start(&redis_dir, true).expect("redis-server starts (apt-get install redis-server)");

@@ -332,6 +332,14 @@ impl Master {
                 message: format!("agent {agent_id} is unreachable"),
             });
         }
+        // An agent that never opened its command stream would never answer: say so now rather
+        // than after a timeout.
+        if self.load::<AgentConn>(&key::agent_conn(agent_id)).await?.is_none() {
+            return Err(ServerError::Conflict {
+                code: "agent_not_connected",
+                message: format!("agent {agent_id} has not opened its command stream"),
+            });
+        }
         let mut txn = Txn::default();
         push_command(&mut txn, agent_id, command);
         self.store.commit(&txn).await?;

@@ -423,6 +423,15 @@ fn validate_task(task: &TaskInfo) -> Result<(), ServerError> {
     if task.resources.cpus < MIN_TASK_CPUS {
         return bad("invalid_resources", format!("task {}: a task needs at least {MIN_TASK_CPUS} cpus", task.task_id));
     }
+    if let Some(user) = &task.user {
+        let valid = !user.is_empty()
+            && user.len() <= 32
+            && !user.starts_with('-')
+            && user.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !valid {
+            return bad("invalid_user", format!("task {}: `{user}` is not a user name", task.task_id));
+        }
+    }
     if task.env.len() > MAX_TASK_PAIRS || task.labels.len() > MAX_TASK_PAIRS {
         return bad("invalid_env", format!("task {}: at most {MAX_TASK_PAIRS} env entries and labels", task.task_id));
     }

@@ -62,6 +62,7 @@ fn task(agent: &AgentId, id: &str, ports: Vec<[u16; 2]>) -> TaskInfo {
         env: BTreeMap::new(),
         kill_grace_period_secs: None,
         labels: BTreeMap::new(),
+        user: None,
     }
 }
 
@@ -331,6 +332,9 @@ async fn an_agent_that_missed_trimmed_commands_must_register_again() {
     let master = Master::new(MasterConfig::default(), store);
     let agent = master.register_agent(agent_registration(None, vec![]), None).await.expect("agent").agent_id;
     let ping = agora_api::agent::AgentCommand::Ping;
+    let refused = master.send_agent_command(&agent, &ping).await.expect_err("no stream open yet");
+    assert_eq!(refused.code(), "agent_not_connected");
+    master.open_agent_stream(&agent, None, None).await.expect("stream");
     master.send_agent_command(&agent, &ping).await.expect("command");
     let first = master.store.last_id(&key::agent_commands(&agent)).await.expect("last").expect("an entry");
     // Resuming right after it is fine while it is kept.
