@@ -328,12 +328,7 @@ impl Client {
             Ok(request)
         };
         let response = self.send_to_any(build, true).await?;
-        let events = response.bytes_stream().eventsource().map(|item| match item {
-            Ok(event) => Ok(SseEvent { id: event.id, event: event.event, data: event.data }),
-            Err(EventStreamError::Transport(e)) => Err(ClientError::Http(e)),
-            Err(e) => Err(ClientError::Sse(e.to_string())),
-        });
-        Ok(Box::pin(events))
+        Ok(Box::pin(read_events(response.bytes_stream())))
     }
 
     fn request(&self, base: &str, method: Method, path: &str) -> RequestBuilder {
@@ -363,6 +358,33 @@ impl Client {
             Ok(sent) => check(sent.map_err(ClientError::Http)?).await,
             Err(_) => Err(ClientError::Timeout(self.request_timeout)),
         }
+    }
+}
+
+/// Reads Server-Sent Events from a body that arrives in chunks, split anywhere.
+pub fn read_events<S, B, E>(body: S) -> impl Stream<Item = Result<SseEvent, ClientError>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: Into<ClientError>,
+{
+    body.eventsource().map(|item| match item {
+        Ok(event) => Ok(SseEvent { id: event.id, event: event.event, data: event.data }),
+        Err(EventStreamError::Transport(e)) => Err(e.into()),
+        Err(EventStreamError::Utf8(e)) => Err(ClientError::Sse(e.to_string())),
+        Err(EventStreamError::Parser(e)) => Err(ClientError::Sse(e.to_string())),
+    })
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(e: reqwest::Error) -> Self {
+        ClientError::Http(e)
+    }
+}
+
+impl From<std::convert::Infallible> for ClientError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
     }
 }
 

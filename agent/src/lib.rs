@@ -9,6 +9,8 @@
 mod backoff;
 pub mod client;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_checks;
 mod logs;
 mod process;
 mod resources;
