@@ -355,9 +355,8 @@ impl Agent {
         let user = self.users.for_task(launch.task.user.as_deref())?;
         let sandbox = tasks::prepare_sandbox(&self.config.work_dir, &launch.framework_id, &launch.task.task_id)?;
         self.users.give(&sandbox, &user)?;
-        let mut spec = tasks::process_spec(launch, agent_id, &sandbox, &user)?;
-        spec.switch_to = self.users.must_switch(&user).then_some((user.uid, user.gid));
-        process::spawn(&spec)
+        let switch_to = self.users.must_switch(&user).then_some(&user);
+        process::spawn(&tasks::process_spec(launch, agent_id, &sandbox, switch_to)?)
     }
 
     fn kill(&mut self, kill: KillCommand) {

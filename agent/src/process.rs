@@ -197,8 +197,7 @@ mod tests {
     /// Prepares the sandbox and starts the task, as the agent does for a `launch` command.
     fn start(work_dir: &Path, launch: &LaunchCommand) -> (TaskProcess, PathBuf) {
         let sandbox = tasks::prepare_sandbox(work_dir, &launch.framework_id, &launch.task.task_id).expect("sandbox");
-        let spec = tasks::process_spec(launch, &AgentId::from("agent-1"), &sandbox, &crate::users::RunAs::current())
-            .expect("spec");
+        let spec = tasks::process_spec(launch, &AgentId::from("agent-1"), &sandbox, None).expect("spec");
         (spawn(&spec).expect("spawns"), sandbox)
     }
 
@@ -331,8 +330,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let launch = launch("missing", Command::Argv(vec!["/nonexistent/program".to_string()]));
         let sandbox = tasks::prepare_sandbox(dir.path(), &launch.framework_id, &launch.task.task_id).expect("sandbox");
-        let spec = tasks::process_spec(&launch, &AgentId::from("agent-1"), &sandbox, &crate::users::RunAs::current())
-            .expect("spec");
+        let spec = tasks::process_spec(&launch, &AgentId::from("agent-1"), &sandbox, None).expect("spec");
         let err = spawn(&spec).expect_err("cannot spawn");
         assert!(err.to_string().contains("/nonexistent/program"), "{err}");
     }

@@ -50,7 +50,7 @@ pub fn process_spec(
     launch: &LaunchCommand,
     agent_id: &AgentId,
     sandbox: &Path,
-    user: &RunAs,
+    switch_to: Option<&RunAs>,
 ) -> Result<ProcessSpec, AgentError> {
     let task = &launch.task;
     let (program, args) = match &task.command {
@@ -64,10 +64,12 @@ pub fn process_spec(
     let mut env: BTreeMap<OsString, OsString> =
         std::env::vars_os().filter(|(k, _)| !k.to_string_lossy().starts_with("AGORA_")).collect();
     env.extend(task.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
-    // Who the task is, as a login would say; its home is its sandbox (`nobody` has none).
-    env.insert("USER".into(), OsString::from(&user.name));
-    env.insert("LOGNAME".into(), OsString::from(&user.name));
-    env.insert("HOME".into(), sandbox.as_os_str().to_owned());
+    if let Some(user) = switch_to {
+        // Who the task is, as a login would say; its home is its sandbox (`nobody` has none).
+        env.insert("USER".into(), OsString::from(&user.name));
+        env.insert("LOGNAME".into(), OsString::from(&user.name));
+        env.insert("HOME".into(), sandbox.as_os_str().to_owned());
+    }
     let own = [
         ("AGORA_TASK_ID", OsString::from(task.task_id.as_str())),
         ("AGORA_FRAMEWORK_ID", OsString::from(launch.framework_id.as_str())),
@@ -86,7 +88,7 @@ pub fn process_spec(
         dir: sandbox.to_path_buf(),
         stdout: sandbox.join("stdout"),
         stderr: sandbox.join("stderr"),
-        switch_to: None,
+        switch_to: switch_to.map(|user| (user.uid, user.gid)),
     })
 }
 
@@ -257,14 +259,13 @@ mod tests {
         assert!(prepare_sandbox(dir.path(), &FrameworkId::from(".."), &TaskId::from("x")).is_err());
         assert!(!dir.path().join("sandboxes").exists());
         let l = launch("t", Command::Argv(vec![]));
-        assert!(process_spec(&l, &AgentId::from("a"), dir.path(), &crate::users::RunAs::current()).is_err());
+        assert!(process_spec(&l, &AgentId::from("a"), dir.path(), None).is_err());
     }
 
     #[test]
     fn agent_variables_win_over_the_task_env() {
         let l = launch("t", Command::Shell("true".to_string()));
-        let spec = process_spec(&l, &AgentId::from("a"), Path::new("/sandbox"), &crate::users::RunAs::current())
-            .expect("spec");
+        let spec = process_spec(&l, &AgentId::from("a"), Path::new("/sandbox"), None).expect("spec");
         let task_ids: Vec<_> = spec.env.iter().filter(|(k, _)| k == "AGORA_TASK_ID").map(|(_, v)| v.clone()).collect();
         assert_eq!(task_ids, vec![OsString::from("t")]);
         assert_eq!(spec.program, "/bin/sh");
