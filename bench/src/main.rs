@@ -3,6 +3,7 @@
 //! rates, latencies and what they cost the servers and the store. One subcommand per scenario.
 
 mod report;
+mod scale;
 mod servers;
 mod sim_agent;
 mod sim_framework;
@@ -24,6 +25,8 @@ struct Cli {
 enum Scenario {
     /// Tasks launched and finished per second, end to end, with many agents and frameworks.
     Throughput(throughput::ThroughputArgs),
+    /// Many agents connected at once: registration, memory per agent, CPU per heartbeat.
+    Scale(scale::ScaleArgs),
 }
 
 /// Options every scenario takes.
@@ -48,16 +51,25 @@ impl CommonArgs {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let (report, json) = match cli.scenario {
-        Scenario::Throughput(args) => (throughput::run(&args).await?, args.common.json),
-    };
-    print!("{}", report.table());
-    if let Some(path) = json {
-        report.write_json(&path)?;
-    }
-    if report.tasks_unaccounted != 0 {
-        eprintln!("error: {} accepted task(s) were never seen ending", report.tasks_unaccounted);
-        return Ok(ExitCode::FAILURE);
+    match cli.scenario {
+        Scenario::Throughput(args) => {
+            let report = throughput::run(&args).await?;
+            print!("{}", report.table());
+            if let Some(path) = &args.common.json {
+                report::write_json(&report, path)?;
+            }
+            if report.tasks_unaccounted != 0 {
+                eprintln!("error: {} accepted task(s) were never seen ending", report.tasks_unaccounted);
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Scenario::Scale(args) => {
+            let report = scale::run(&args).await?;
+            print!("{}", report.table());
+            if let Some(path) = &args.common.json {
+                report::write_json(&report, path)?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

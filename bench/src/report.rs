@@ -55,6 +55,12 @@ pub struct Stats {
     /// An agent's update first sent to its acknowledgement reaching the agent, in
     /// milliseconds, for acknowledgements that arrive in the measured window.
     ack_ms: Mutex<Vec<f64>>,
+    /// Heartbeats answered, over the whole run.
+    pub heartbeats: AtomicU64,
+    /// Heartbeat round trips in milliseconds, in the measured window.
+    heartbeat_ms: Mutex<Vec<f64>>,
+    /// Agent registration round trips (retries included) in milliseconds, over the whole run.
+    register_ms: Mutex<Vec<f64>>,
     /// Failed calls and odd events, by a short description, so a report shows what went wrong.
     errors: Mutex<BTreeMap<String, u64>>,
 }
@@ -86,6 +92,25 @@ impl Stats {
 
     pub fn record_ack_ms(&self, ms: f64) {
         lock(&self.ack_ms).push(ms);
+    }
+
+    pub fn heartbeat_answered(&self, ms: f64) {
+        Stats::add(&self.heartbeats, 1);
+        if self.measuring() {
+            lock(&self.heartbeat_ms).push(ms);
+        }
+    }
+
+    pub fn heartbeat_latency(&self) -> LatencySummary {
+        LatencySummary::of(std::mem::take(&mut *lock(&self.heartbeat_ms)))
+    }
+
+    pub fn record_register_ms(&self, ms: f64) {
+        lock(&self.register_ms).push(ms);
+    }
+
+    pub fn register_latency(&self) -> LatencySummary {
+        LatencySummary::of(std::mem::take(&mut *lock(&self.register_ms)))
     }
 
     /// Counts one occurrence of a failure described by `what`.
@@ -121,6 +146,12 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
+    /// The same, to hundredths of a millisecond.
+    pub fn rounded(self) -> LatencySummary {
+        let r = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
+        LatencySummary { count: self.count, p50: r(self.p50), p99: r(self.p99), max: r(self.max) }
+    }
+
     pub fn of(mut samples: Vec<f64>) -> LatencySummary {
         samples.sort_by(f64::total_cmp);
         LatencySummary {
@@ -246,12 +277,13 @@ impl Report {
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
     }
+}
 
-    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        let mut text = serde_json::to_string_pretty(self)?;
-        text.push('\n');
-        std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
-    }
+/// Writes a report as pretty JSON.
+pub fn write_json(report: &impl Serialize, path: &Path) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(report)?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -64,6 +64,8 @@ pub struct Cluster {
 pub struct ProcSample {
     pub cpu_secs: f64,
     pub peak_rss_bytes: u64,
+    /// Resident memory now.
+    pub rss_bytes: u64,
 }
 
 /// Redis's `INFO commandstats`: calls by command name.
@@ -174,6 +176,14 @@ impl Cluster {
     /// numbered in turn spread over the replicas, and each fails over to the others.
     pub fn urls_from(&self, index: usize) -> String {
         rotated(&self.urls(), index)
+    }
+
+    /// One client per replica with the agent token, each trying its replica first: agents
+    /// spread over them share their connection pools.
+    pub fn agent_clients(&self) -> anyhow::Result<Vec<agora_agent::client::Client>> {
+        (0..self.servers.len())
+            .map(|i| Ok(agora_agent::client::Client::new(&self.urls_from(i), &self.tokens.agent)?))
+            .collect()
     }
 
     /// Each server's CPU time and peak memory now; zero for one that has exited.
@@ -312,7 +322,11 @@ fn clock_ticks() -> f64 {
 pub fn proc_sample(pid: u32) -> anyhow::Result<ProcSample> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    Ok(ProcSample { cpu_secs: cpu_ticks(&stat)? as f64 / clock_ticks(), peak_rss_bytes: peak_rss(&status)? })
+    Ok(ProcSample {
+        cpu_secs: cpu_ticks(&stat)? as f64 / clock_ticks(),
+        peak_rss_bytes: status_kib(&status, "VmHWM:")? * 1024,
+        rss_bytes: status_kib(&status, "VmRSS:")? * 1024,
+    })
 }
 
 /// utime + stime from the text of `/proc/PID/stat`. The command name may hold spaces and
@@ -327,11 +341,10 @@ fn cpu_ticks(stat: &str) -> anyhow::Result<u64> {
     Ok(field(11)? + field(12)?)
 }
 
-/// VmHWM from the text of `/proc/PID/status`, in bytes.
-fn peak_rss(status: &str) -> anyhow::Result<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or_else(|| anyhow!("no VmHWM"))?;
-    let kib = line.split_whitespace().nth(1).ok_or_else(|| anyhow!("malformed VmHWM"))?.parse::<u64>()?;
-    Ok(kib * 1024)
+/// A `NAME: N kB` field of `/proc/PID/status`, in KiB.
+fn status_kib(status: &str, name: &str) -> anyhow::Result<u64> {
+    let line = status.lines().find(|l| l.starts_with(name)).ok_or_else(|| anyhow!("no {name}"))?;
+    Ok(line.split_whitespace().nth(1).ok_or_else(|| anyhow!("malformed {name}"))?.parse::<u64>()?)
 }
 
 /// Sends `INFO commandstats` over a plain RESP connection and reads the bulk string answer.
@@ -403,7 +416,9 @@ mod tests {
 
     #[test]
     fn peak_rss_is_read_in_bytes() {
-        assert_eq!(peak_rss("Name:\tagora\nVmHWM:\t  2048 kB\nVmRSS:\t1 kB\n").expect("parses"), 2048 * 1024);
+        let status = "Name:\tagora\nVmHWM:\t  2048 kB\nVmRSS:\t1 kB\n";
+        assert_eq!(status_kib(status, "VmHWM:").expect("parses"), 2048);
+        assert_eq!(status_kib(status, "VmRSS:").expect("parses"), 1);
     }
 
     #[test]

@@ -36,9 +36,10 @@ type TaskKey = (FrameworkId, TaskId);
 
 pub struct AgentConfig {
     pub index: usize,
-    /// Comma-separated replica URLs, this agent's first choice first.
-    pub masters: String,
-    pub token: String,
+    /// The client for the replicas, this agent's first choice first. Agents share clients, and
+    /// so connection pools: each command stream holds a connection of its own, while heartbeats
+    /// and updates reuse idle ones, as a real agent's would (one stream, one pooled connection).
+    pub client: Client,
     pub resources: Resources,
     /// How long a task "runs" between `running` and `finished`.
     pub task_secs: f64,
@@ -80,7 +81,7 @@ pub struct SimAgent {
 
 /// Registers agent `config.index` as `sim-N`, trying again while the server refuses.
 pub async fn register(config: AgentConfig, stats: Arc<Stats>) -> anyhow::Result<SimAgent> {
-    let client = Client::new(&config.masters, &config.token)?;
+    let client = config.client;
     let request = RegisterAgent {
         agent_id: None,
         hostname: format!("sim-{}", config.index),
@@ -89,6 +90,7 @@ pub async fn register(config: AgentConfig, stats: Arc<Stats>) -> anyhow::Result<
         tasks: Vec::new(),
     };
     let mut attempt = 0;
+    let started = Instant::now();
     let registered: AgentRegistered = loop {
         match client.post("/v1/agents", &request).await {
             Ok(r) => break r,
@@ -100,6 +102,7 @@ pub async fn register(config: AgentConfig, stats: Arc<Stats>) -> anyhow::Result<
             Err(e) => return Err(anyhow::anyhow!("agent sim-{} cannot register: {e}", config.index)),
         }
     };
+    stats.record_register_ms(started.elapsed().as_secs_f64() * 1000.0);
     let heartbeat = Duration::from_secs_f64(registered.heartbeat_interval_secs.clamp(0.1, 3600.0));
     Ok(SimAgent {
         client,
@@ -359,8 +362,10 @@ async fn heartbeat_loop(
         tokio::select! {
             _ = stop.changed() => return,
             _ = ticks.tick() => {
-                if let Err(e) = client.post_empty(&path).await {
-                    stats.error(format!("agent heartbeat: {}", describe(&e)));
+                let sent = Instant::now();
+                match client.post_empty(&path).await {
+                    Ok(()) => stats.heartbeat_answered(sent.elapsed().as_secs_f64() * 1000.0),
+                    Err(e) => stats.error(format!("agent heartbeat: {}", describe(&e))),
                 }
             }
         }

@@ -6,7 +6,7 @@
 //! launching and wait until every task accepted has been seen ending (the drain), so that each
 //! one is accounted for.
 
-use crate::report::{LatencySummary, Phase, Report, ServerSample, Stats};
+use crate::report::{Phase, Report, ServerSample, Stats};
 use crate::servers::{proc_sample, Cluster, CommandStats, ProcSample, StoreKind};
 use crate::sim_agent::{self, AgentConfig};
 use crate::sim_framework::{self, FrameworkConfig};
@@ -180,11 +180,11 @@ async fn start_agents(
     handles: &mut Vec<JoinHandle<()>>,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<anyhow::Result<()>>(args.agents);
+    let clients = cluster.agent_clients()?;
     for index in 0..args.agents {
         let config = AgentConfig {
             index,
-            masters: cluster.urls_from(index),
-            token: cluster.tokens.agent.clone(),
+            client: clients[index % clients.len()].clone(),
             resources: Resources::new(8.0, 16384.0),
             task_secs: args.task_secs,
         };
@@ -301,8 +301,8 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
         tasks_finished: finished,
         launches_per_sec: round2(finished as f64 / secs),
         finished_per_sec: timeline.clone(),
-        launch_latency_ms: round_latency(stats.latency()),
-        update_ack_ms: round_latency(stats.ack_latency()),
+        launch_latency_ms: stats.latency().rounded(),
+        update_ack_ms: stats.ack_latency().rounded(),
         accepts: Stats::get(&stats.accepts),
         tasks_accepted_total: Stats::get(&stats.accepted_total),
         tasks_ended_total: Stats::get(&stats.ended_total),
@@ -326,11 +326,6 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
-}
-
-fn round_latency(l: LatencySummary) -> LatencySummary {
-    let r = |v: Option<f64>| v.map(round2);
-    LatencySummary { count: l.count, p50: r(l.p50), p99: r(l.p99), max: r(l.max) }
 }
 
 /// Redis's work in the window, per task launched in it.

@@ -111,7 +111,15 @@ pub struct Keys {
     /// Verifying keys by kid; re-read from `dir` by [`Keys::reload`].
     verifiers: std::sync::RwLock<std::collections::HashMap<String, DecodingKey>>,
     dir: Option<PathBuf>,
+    /// Tokens whose signature checked out, with their key id and claims: an Ed25519
+    /// verification costs about 50 us, a lookup well under 1 us, and agents send the same token
+    /// with every heartbeat. An entry is used only while its key is still known and the token
+    /// has not expired.
+    verified: std::sync::Mutex<std::collections::HashMap<String, (String, Claims)>>,
 }
+
+/// The most verified tokens remembered; past it the memory is cleared and refilled.
+const VERIFIED_TOKENS_KEPT: usize = 16_384;
 
 /// A key read from a PEM file: its kid, signing half and verifying half.
 struct KeyPair {
@@ -150,22 +158,30 @@ fn read_file(path: &Path) -> Result<String, ServerError> {
 
 /// The retired keys in `dir`, by kid. Unreadable files are skipped with a warning, so that one
 /// bad file does not lock everyone out.
-fn retired_keys(dir: &Path) -> std::collections::HashMap<String, DecodingKey> {
+/// The retired keys in `dir`. A file that is not a key is skipped; a directory or file that
+/// cannot be read (out of file descriptors, say) is an error, so that a reload keeps the keys it
+/// had rather than forget some and refuse their tokens.
+fn retired_keys(dir: &Path) -> Result<std::collections::HashMap<String, DecodingKey>, String> {
     let mut keys = std::collections::HashMap::new();
-    let Ok(entries) = std::fs::read_dir(dir.join(RETIRED_DIR)) else { return keys };
-    for entry in entries.flatten() {
-        let path = entry.path();
+    let entries = match std::fs::read_dir(dir.join(RETIRED_DIR)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+        Err(e) => return Err(format!("reading {}: {e}", dir.join(RETIRED_DIR).display())),
+    };
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
         if path.extension().and_then(|e| e.to_str()) != Some("key") {
             continue;
         }
-        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| read_key(&t)) {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        match read_key(&text) {
             Ok(key) => {
                 keys.insert(key.kid, key.decoding);
             }
-            Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable retired key"),
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping a retired key that does not parse"),
         }
     }
-    keys
+    Ok(keys)
 }
 
 /// A key in the data directory, for `agora keys list`.
@@ -197,7 +213,14 @@ impl Keys {
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let verifiers = std::collections::HashMap::from([(key.kid.clone(), key.decoding)]);
-        Ok(Keys { kid: key.kid, encoding: key.encoding, validation, verifiers: verifiers.into(), dir: None })
+        Ok(Keys {
+            kid: key.kid,
+            encoding: key.encoding,
+            validation,
+            verifiers: verifiers.into(),
+            dir: None,
+            verified: Default::default(),
+        })
     }
 
     /// The active key's id.
@@ -210,15 +233,18 @@ impl Keys {
     /// signs with verifies for as long as it is in the directory.
     pub fn reload(&self) {
         let Some(dir) = &self.dir else { return };
-        let mut verifiers = retired_keys(dir);
         let path = dir.join(KEY_FILE);
-        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| read_key(&t)) {
-            Ok(active) => {
-                verifiers.insert(active.kid, active.decoding);
+        let read = retired_keys(dir).and_then(|mut verifiers| {
+            let active = std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| read_key(&t))?;
+            verifiers.insert(active.kid, active.decoding);
+            Ok(verifiers)
+        });
+        match read {
+            Ok(verifiers) => *self.verifiers.write().unwrap_or_else(|p| p.into_inner()) = verifiers,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read the keys again: keeping those known")
             }
-            Err(e) => tracing::warn!(file = %path.display(), error = %e, "cannot read the cluster key"),
         }
-        *self.verifiers.write().unwrap_or_else(|p| p.into_inner()) = verifiers;
     }
 
     /// Retires the active key of `data_dir` and makes a new one; returns the new kid. Tokens
@@ -240,7 +266,8 @@ impl Keys {
         let path = data_dir.join(KEY_FILE);
         let active =
             read_key(&read_file(&path)?).map_err(|m| ServerError::Internal(format!("{}: {m}", path.display())))?;
-        let mut retired: Vec<String> = retired_keys(data_dir).into_keys().filter(|k| *k != active.kid).collect();
+        let mut retired: Vec<String> =
+            retired_keys(data_dir).map_err(ServerError::Internal)?.into_keys().filter(|k| *k != active.kid).collect();
         retired.sort();
         let mut keys = vec![KeyInfo { kid: active.kid, active: true }];
         keys.extend(retired.into_iter().map(|kid| KeyInfo { kid, active: false }));
@@ -290,19 +317,43 @@ impl Keys {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        let header = jsonwebtoken::decode_header(token.trim()).map_err(|_| unauthorized("the token is malformed"))?;
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.verifiers.read().unwrap_or_else(|p| p.into_inner()).get(kid).cloned())
+        let token = token.trim();
+        if let Some(claims) = self.remembered(token) {
+            return Ok(claims);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is malformed"))?;
+        let kid = header.kid.unwrap_or_default();
+        let key = self
+            .verifiers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&kid)
+            .cloned()
             .ok_or_else(|| unauthorized("the token was not signed by one of this cluster's keys"))?;
-        let data =
-            jsonwebtoken::decode::<Claims>(token.trim(), &key, &self.validation).map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => unauthorized("the token's signature is invalid"),
-                _ => unauthorized("the token is invalid"),
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => unauthorized("the token's signature is invalid"),
+            _ => unauthorized("the token is invalid"),
+        })?;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_TOKENS_KEPT {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), (kid, data.claims.clone()));
         Ok(data.claims)
+    }
+
+    /// The claims of a token verified before, if its key is still known and it has not expired
+    /// (with the same leeway as a full verification).
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let (kid, claims) = verified.get(token)?;
+        let known = self.verifiers.read().unwrap_or_else(|p| p.into_inner()).contains_key(kid);
+        if known && claims.exp.saturating_add(LEEWAY_SECS) > jsonwebtoken::get_current_timestamp() {
+            return Some(claims.clone());
+        }
+        verified.remove(token);
+        None
     }
 
     /// Verifies the header and checks that the token's kind may act in `area`.
@@ -389,6 +440,39 @@ mod tests {
         assert!(keys.verify_header(Some(&format!("Bearer {old}"))).is_err());
         assert!(keys.verify_header(None).is_err());
         assert!(keys.verify_header(Some("Bearer not.a.jwt")).is_err());
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_refused_once_expired_or_its_key_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = Keys::load_or_create(dir.path()).expect("keys");
+        let token = keys.issue(Kind::Agent, "node", 60).expect("token");
+        let bearer = format!("Bearer {token}");
+        keys.verify_header(Some(&bearer)).expect("valid");
+        assert!(keys.remembered(&token).is_some(), "the second check is a lookup");
+        // Its expiry passes while it is remembered.
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some((_, claims)) = keys.verified.lock().expect("lock").get_mut(&token) {
+            claims.exp = now - LEEWAY_SECS - 1;
+        }
+        assert!(keys.remembered(&token).is_none());
+        // Verified again from scratch, then its key goes away.
+        keys.verify_header(Some(&bearer)).expect("still valid in fact");
+        keys.verifiers.write().expect("lock").clear();
+        assert!(keys.verify_header(Some(&bearer)).is_err(), "a removed key's tokens are refused at once");
+    }
+
+    #[test]
+    fn a_reload_that_cannot_read_the_keys_keeps_those_it_knows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = Keys::load_or_create(dir.path()).expect("keys");
+        let token = keys.issue(Kind::Agent, "node", 60).expect("token");
+        // The key file cannot be read (as when the process is out of file descriptors).
+        std::fs::rename(dir.path().join(KEY_FILE), dir.path().join("moved")).expect("rename");
+        std::fs::create_dir(dir.path().join(KEY_FILE)).expect("a directory in its place");
+        keys.reload();
+        keys.verified.lock().expect("lock").clear();
+        keys.verify_header(Some(&format!("Bearer {token}"))).expect("the known key still verifies");
     }
 
     #[test]

@@ -1,0 +1,106 @@
+//! Runs each scenario briefly against the debug `agora` binary on the embedded store (the smoke
+//! runs that keep the harness working), and checks what its report says. The big runs are manual
+//! (BENCHMARKS.md).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `agora` in the same target directory and profile as this test: the test runs from
+/// `TARGET/PROFILE/deps/`, and the binary lives in `TARGET/PROFILE/`. Another crate's binary
+/// has no `CARGO_BIN_EXE_` variable here; `cargo test --workspace` builds it, because the
+/// `agora` package has integration tests of its own.
+fn agora_binary() -> PathBuf {
+    let me = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = me.parent().and_then(|deps| deps.parent()).expect("TARGET/PROFILE/deps/TEST");
+    let agora = profile_dir.join("agora");
+    assert!(
+        agora.is_file(),
+        "{} is missing: build it first with `cargo build -p agora` (or run `cargo test --workspace`)",
+        agora.display()
+    );
+    agora
+}
+
+/// Runs `agora-bench` with `args` against the debug `agora`, and returns its table and its
+/// JSON report (parsed, and as text for failure messages).
+fn run_bench(args: &[&str]) -> (String, serde_json::Value, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_agora-bench"))
+        .args(args)
+        .arg("--agora")
+        .arg(agora_binary())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("agora-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "agora-bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&json).expect("the JSON report is written");
+    let report = serde_json::from_str(&text).expect("the report is JSON");
+    (stdout, report, text)
+}
+
+#[test]
+fn throughput_on_the_embedded_store_finishes_tasks_and_writes_the_report() {
+    let (stdout, report, text) = run_bench(&[
+        "throughput",
+        "--duration",
+        "3",
+        "--warmup",
+        "1",
+        "--agents",
+        "5",
+        "--frameworks",
+        "2",
+        "--store",
+        "embedded",
+    ]);
+    assert!(stdout.contains("launches/s"), "the table is printed: {stdout}");
+
+    for field in [
+        "scenario",
+        "store",
+        "replicas",
+        "agents",
+        "frameworks",
+        "duration_secs",
+        "tasks_launched",
+        "tasks_finished",
+        "launches_per_sec",
+        "launch_latency_ms",
+        "server_cpu_secs",
+        "servers",
+        "server_peak_rss_bytes",
+        "redis_commands_per_launch",
+        "redis_evalsha_per_launch",
+    ] {
+        assert!(report.get(field).is_some(), "the report has `{field}`: {text}");
+    }
+    assert_eq!(report["scenario"], "throughput");
+    assert_eq!(report["store"], "embedded");
+    assert!(report["tasks_finished"].as_u64().is_some_and(|n| n > 0), "tasks finished: {text}");
+    assert_eq!(report["tasks_unaccounted"], 0, "every task accepted ended: {text}");
+    assert!(report["launch_latency_ms"]["p50"].as_f64().is_some(), "latencies were measured: {text}");
+    assert!(report["server_cpu_secs"].as_f64().is_some_and(|s| s > 0.0), "server CPU was sampled: {text}");
+    assert!(report["redis_commands_per_launch"].is_null(), "no Redis, no Redis figures: {text}");
+}
+
+#[test]
+fn scale_connects_two_hundred_agents_and_measures_their_heartbeats() {
+    let (stdout, report, text) = run_bench(&["scale", "--agents", "200", "--duration", "5"]);
+    assert!(stdout.contains("server memory / agent"), "the table is printed: {stdout}");
+    assert_eq!(report["scenario"], "scale");
+    assert_eq!(report["agents"], 200);
+    // Agents heartbeat every 5 s: a 5 s window sees about one from each.
+    assert!(report["heartbeats"].as_u64().is_some_and(|n| n >= 100), "heartbeats were answered: {text}");
+    assert!(report["heartbeat_latency_ms"]["p99"].as_f64().is_some(), "heartbeats were timed: {text}");
+    assert!(report["server_rss_after_bytes"].as_u64() > report["server_rss_before_bytes"].as_u64(), "{text}");
+    assert!(report["server_cpu_us_per_heartbeat"].as_f64().is_some_and(|us| us > 0.0), "{text}");
+    assert_eq!(report["errors"], serde_json::json!({}), "no call failed: {text}");
+    for field in
+        ["launches_per_sec", "offer_latency_ms", "launch_latency_ms", "server_cpu_secs", "server_peak_rss_bytes"]
+    {
+        assert!(report.get(field).is_some(), "the report has `{field}`: {text}");
+    }
+}
