@@ -55,6 +55,12 @@ pub struct Stats {
     /// An agent's update first sent to its acknowledgement reaching the agent, in
     /// milliseconds, for acknowledgements that arrive in the measured window.
     ack_ms: Mutex<Vec<f64>>,
+    /// When each agent's resources were last freed (a terminal update sent) and not yet seen
+    /// offered again, for the offer latency.
+    freed_at: Mutex<std::collections::HashMap<agora_api::AgentId, std::time::Instant>>,
+    /// Resources freed to the `offers` event that brings them, in milliseconds, for offers
+    /// that arrive in the measured window.
+    offer_ms: Mutex<Vec<f64>>,
     /// Heartbeats answered, over the whole run.
     pub heartbeats: AtomicU64,
     /// Heartbeat round trips in milliseconds, in the measured window.
@@ -92,6 +98,24 @@ impl Stats {
 
     pub fn record_ack_ms(&self, ms: f64) {
         lock(&self.ack_ms).push(ms);
+    }
+
+    /// Notes that `agent` is sending a terminal update now, unless earlier freed resources of
+    /// it are still waiting to be offered (the offer that brings those brings these too).
+    pub fn resources_freed(&self, agent: &agora_api::AgentId) {
+        lock(&self.freed_at).entry(agent.clone()).or_insert_with(std::time::Instant::now);
+    }
+
+    /// Notes an offer of `agent`'s resources: the time since they were freed, if they were.
+    pub fn offer_seen(&self, agent: &agora_api::AgentId) {
+        let Some(freed) = lock(&self.freed_at).remove(agent) else { return };
+        if self.measuring() {
+            lock(&self.offer_ms).push(freed.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+
+    pub fn offer_latency(&self) -> LatencySummary {
+        LatencySummary::of(std::mem::take(&mut *lock(&self.offer_ms)))
     }
 
     pub fn heartbeat_answered(&self, ms: f64) {
@@ -202,6 +226,9 @@ pub struct Report {
     pub finished_per_sec: Vec<u64>,
     /// From sending the accept to the framework seeing `running`.
     pub launch_latency_ms: LatencySummary,
+    /// From an agent sending a terminal update (resources freed) to a framework seeing the
+    /// `offers` event that offers them again.
+    pub offer_latency_ms: LatencySummary,
     /// From an agent first sending a status update to the framework's acknowledgement
     /// reaching it: the stop-and-wait round trip each task pays twice.
     pub update_ack_ms: LatencySummary,
@@ -250,6 +277,10 @@ impl Report {
             ("tasks launched / finished".into(), format!("{} / {}", self.tasks_launched, self.tasks_finished)),
             ("launches/s".into(), format!("{:.0}", self.launches_per_sec)),
             ("finished per second".into(), format!("{:?}", self.finished_per_sec)),
+            ("offer latency p50/p99/max".into(), {
+                let o = &self.offer_latency_ms;
+                format!("{} / {} / {} ms", opt(o.p50, 1), opt(o.p99, 1), opt(o.max, 1))
+            }),
             (
                 "launch latency p50/p99/max".into(),
                 format!("{} / {} / {} ms", opt(l.p50, 1), opt(l.p99, 1), opt(l.max, 1)),

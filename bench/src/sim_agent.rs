@@ -319,6 +319,11 @@ impl SimAgent {
         while !self.outbox.is_empty() {
             let rest = self.outbox.split_off(self.outbox.len().min(MAX_BATCH));
             let batch = StatusUpdates { updates: std::mem::replace(&mut self.outbox, rest) };
+            // A terminal update frees the task's resources: the clock of the offer latency
+            // starts as it goes out.
+            if batch.updates.iter().any(|u| u.state.is_terminal()) {
+                self.stats.resources_freed(&self.id);
+            }
             if let Err(e) = self.client.post_no_content(&path, &batch).await {
                 self.stats.error(format!("agent updates: {}", describe(&e)));
                 let mut again = batch.updates;

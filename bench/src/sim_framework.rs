@@ -178,6 +178,9 @@ impl SimFramework {
     /// whole agent for this framework, and declining without a filter would only bring the
     /// same crumbs straight back. Once the window closes, nothing more is launched.
     async fn on_offers(&mut self, offers: Vec<Offer>) {
+        for offer in &offers {
+            self.stats.offer_seen(&offer.agent_id);
+        }
         for offer in offers {
             if self.stats.phase() >= Phase::Drain {
                 return;

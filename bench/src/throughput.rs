@@ -33,9 +33,12 @@ const TOP_COMMANDS: usize = 8;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ThroughputArgs {
-    /// Simulated agents, each offering cpus:8,mem:16384 (80 bench tasks).
+    /// Simulated agents, each offering --agent-cpus and 16 GiB.
     #[arg(long, default_value_t = 100)]
     pub agents: usize,
+    /// CPUs each simulated agent offers: a bench task takes 0.1, so 8 holds 80 at once.
+    #[arg(long, default_value_t = 8.0)]
+    pub agent_cpus: f64,
     /// Simulated frameworks.
     #[arg(long, default_value_t = 10)]
     pub frameworks: usize,
@@ -58,6 +61,49 @@ pub struct ThroughputArgs {
     pub task_secs: f64,
     #[command(flatten)]
     pub common: CommonArgs,
+    /// The name the report gives the run.
+    #[arg(skip = "throughput")]
+    pub scenario: &'static str,
+}
+
+/// The `latency` scenario: the same run, lightly loaded. Each agent holds one bench task at a
+/// time, and one framework keeps every agent busy, so that each figure is one trip through the
+/// system rather than a wait in a queue: a task ends, its resources are offered again, the
+/// framework launches the next one there.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LatencyArgs {
+    /// Simulated agents, each holding one bench task at a time.
+    #[arg(long, default_value_t = 10)]
+    pub agents: usize,
+    #[arg(long, default_value_t = 1)]
+    pub frameworks: usize,
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl LatencyArgs {
+    pub fn as_throughput(&self) -> ThroughputArgs {
+        ThroughputArgs {
+            agents: self.agents,
+            agent_cpus: sim_framework::TASK_CPUS,
+            frameworks: self.frameworks,
+            duration: self.duration,
+            warmup: 1.0,
+            store: self.store,
+            replicas: self.replicas,
+            in_flight: 256,
+            task_secs: 0.0,
+            common: self.common.clone(),
+            scenario: "latency",
+        }
+    }
 }
 
 /// What the servers, Redis and this process had done at one instant.
@@ -160,6 +206,9 @@ fn check(args: &ThroughputArgs) -> anyhow::Result<()> {
     if args.agents == 0 || args.frameworks == 0 || args.in_flight == 0 {
         bail!("--agents, --frameworks and --in-flight must be at least 1");
     }
+    if !args.agent_cpus.is_finite() || args.agent_cpus < sim_framework::TASK_CPUS {
+        bail!("--agent-cpus must hold at least one bench task ({} CPUs)", sim_framework::TASK_CPUS);
+    }
     for (name, v) in [("duration", args.duration), ("warmup", args.warmup), ("task-secs", args.task_secs)] {
         if !v.is_finite() || v < 0.0 {
             bail!("--{name} must be a non-negative number of seconds");
@@ -185,7 +234,7 @@ async fn start_agents(
         let config = AgentConfig {
             index,
             client: clients[index % clients.len()].clone(),
-            resources: Resources::new(8.0, 16384.0),
+            resources: Resources::new(args.agent_cpus, 16384.0),
             task_secs: args.task_secs,
         };
         let (stats, stop, tx) = (stats.clone(), stop.clone(), tx.clone());
@@ -290,7 +339,7 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
         .collect();
     let redis = RedisDelta::between(before, after, launched);
     Report {
-        scenario: "throughput",
+        scenario: args.scenario,
         store: args.store.name().to_string(),
         replicas: args.replicas,
         agents: args.agents,
@@ -302,6 +351,7 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
         launches_per_sec: round2(finished as f64 / secs),
         finished_per_sec: timeline.clone(),
         launch_latency_ms: stats.latency().rounded(),
+        offer_latency_ms: stats.offer_latency().rounded(),
         update_ack_ms: stats.ack_latency().rounded(),
         accepts: Stats::get(&stats.accepts),
         tasks_accepted_total: Stats::get(&stats.accepted_total),

@@ -69,6 +69,7 @@ fn throughput_on_the_embedded_store_finishes_tasks_and_writes_the_report() {
         "tasks_finished",
         "launches_per_sec",
         "launch_latency_ms",
+        "offer_latency_ms",
         "server_cpu_secs",
         "servers",
         "server_peak_rss_bytes",
@@ -102,5 +103,18 @@ fn scale_connects_two_hundred_agents_and_measures_their_heartbeats() {
         ["launches_per_sec", "offer_latency_ms", "launch_latency_ms", "server_cpu_secs", "server_peak_rss_bytes"]
     {
         assert!(report.get(field).is_some(), "the report has `{field}`: {text}");
+    }
+}
+
+#[test]
+fn latency_measures_offers_and_launches_one_task_per_agent() {
+    let (stdout, report, text) = run_bench(&["latency", "--duration", "3", "--agents", "3"]);
+    assert!(stdout.contains("offer latency"), "the table is printed: {stdout}");
+    assert_eq!(report["scenario"], "latency");
+    assert_eq!(report["tasks_unaccounted"], 0, "every task accepted ended: {text}");
+    for figure in ["offer_latency_ms", "launch_latency_ms"] {
+        for stat in ["p50", "p99", "max"] {
+            assert!(report[figure][stat].as_f64().is_some_and(|ms| ms > 0.0), "{figure}.{stat}: {text}");
+        }
     }
 }

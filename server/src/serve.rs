@@ -49,6 +49,11 @@ pub async fn run(
             },
             _ = &mut shutdown => break,
         };
+        // Events and answers are small writes: without this, Nagle's algorithm holds the second
+        // of two back-to-back writes until the client's delayed ACK, about 40 ms later.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
         let ctx = ctx.clone();
         let routes = routes.clone();
         let address = peer.ip();
