@@ -7,6 +7,7 @@ mod scale;
 mod servers;
 mod sim_agent;
 mod sim_framework;
+mod streams;
 mod throughput;
 
 use anyhow::Context as _;
@@ -29,6 +30,8 @@ enum Scenario {
     Scale(scale::ScaleArgs),
     /// Offer and launch latency, lightly loaded: one task per agent at a time.
     Latency(throughput::LatencyArgs),
+    /// Many event stream subscribers on one replica: memory per stream, fan-out latency.
+    Streams(streams::StreamsArgs),
 }
 
 /// Options every scenario takes.
@@ -58,6 +61,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Scenario::Latency(args) => launches(&args.as_throughput()).await,
         Scenario::Scale(args) => {
             let report = scale::run(&args).await?;
+            print!("{}", report.table());
+            if let Some(path) = &args.common.json {
+                report::write_json(&report, path)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Scenario::Streams(args) => {
+            let report = streams::run(&args).await?;
             print!("{}", report.table());
             if let Some(path) = &args.common.json {
                 report::write_json(&report, path)?;

@@ -118,3 +118,13 @@ fn latency_measures_offers_and_launches_one_task_per_agent() {
         }
     }
 }
+
+#[test]
+fn streams_holds_two_hundred_subscribers_and_times_the_fan_out() {
+    let (stdout, report, text) = run_bench(&["streams", "--streams", "200", "--events", "2"]);
+    assert!(stdout.contains("server memory / stream"), "the table is printed: {stdout}");
+    assert_eq!(report["scenario"], "streams");
+    // Every subscriber saw both events: 400 deliveries timed.
+    assert_eq!(report["fanout_latency_ms"]["count"], 400, "{text}");
+    assert!(report["server_memory_per_stream_bytes"].as_f64().is_some_and(|b| b > 0.0), "{text}");
+}
