@@ -61,30 +61,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Scenario::Latency(args) => launches(&args.as_throughput()).await,
         Scenario::Scale(args) => {
             let report = scale::run(&args).await?;
-            print!("{}", report.table());
-            if let Some(path) = &args.common.json {
-                report::write_json(&report, path)?;
-            }
-            Ok(ExitCode::SUCCESS)
+            emit(&report.table(), &report, args.common.json.as_deref())
         }
         Scenario::Streams(args) => {
             let report = streams::run(&args).await?;
-            print!("{}", report.table());
-            if let Some(path) = &args.common.json {
-                report::write_json(&report, path)?;
-            }
-            Ok(ExitCode::SUCCESS)
+            emit(&report.table(), &report, args.common.json.as_deref())
         }
     }
+}
+
+/// Prints a report's table and writes its JSON where asked.
+fn emit(table: &str, report: &impl serde::Serialize, json: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    print!("{table}");
+    if let Some(path) = json {
+        report::write_json(report, path)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a scenario that launches tasks, and fails if any accepted task was never seen ending.
 async fn launches(args: &throughput::ThroughputArgs) -> anyhow::Result<ExitCode> {
     let report = throughput::run(args).await?;
-    print!("{}", report.table());
-    if let Some(path) = &args.common.json {
-        report::write_json(&report, path)?;
-    }
+    emit(&report.table(), &report, args.common.json.as_deref())?;
     if report.tasks_unaccounted != 0 {
         eprintln!("error: {} accepted task(s) were never seen ending", report.tasks_unaccounted);
         return Ok(ExitCode::FAILURE);
