@@ -172,7 +172,7 @@ pub struct LatencySummary {
 impl LatencySummary {
     /// The same, to hundredths of a millisecond.
     pub fn rounded(self) -> LatencySummary {
-        let r = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
+        let r = |v: Option<f64>| v.map(round2);
         LatencySummary { count: self.count, p50: r(self.p50), p99: r(self.p99), max: r(self.max) }
     }
 
@@ -308,6 +308,11 @@ impl Report {
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
     }
+}
+
+/// `v` to hundredths: reports need no more.
+pub fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
 }
 
 /// Writes a report as pretty JSON.

@@ -6,18 +6,17 @@
 //! once) and open its stream; wait a heartbeat interval for the registrations to settle; then
 //! measure heartbeats for `--duration`.
 
-use crate::report::{LatencySummary, Phase, Stats};
+use crate::report::{round2, LatencySummary, Phase, Stats};
 use crate::servers::{proc_sample, Cluster, ProcSample, StoreKind};
-use crate::sim_agent::{self, AgentConfig};
+use crate::sim_agent::{self, Fleet};
 use crate::CommonArgs;
 use agora_api::Resources;
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 /// How long every agent may take to register.
 const SETUP_DEADLINE: Duration = Duration::from_secs(600);
@@ -98,7 +97,14 @@ pub async fn run(args: &ScaleArgs) -> anyhow::Result<ScaleReport> {
     let (stop, stop_rx) = watch::channel(false);
 
     let started = Instant::now();
-    let handles = start_agents(&cluster, args, &stats, &stop_rx).await?;
+    let fleet = Fleet {
+        count: args.agents,
+        resources: Resources::new(8.0, 16384.0),
+        task_secs: 0.0,
+        concurrency: args.concurrency,
+        deadline: SETUP_DEADLINE,
+    };
+    let handles = sim_agent::start_fleet(&cluster.agent_clients()?, &fleet, &stats, &stop_rx).await?;
     let register_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(SETTLE).await;
 
@@ -151,57 +157,6 @@ pub async fn run(args: &ScaleArgs) -> anyhow::Result<ScaleReport> {
 
 fn bench_cpu() -> f64 {
     proc_sample(std::process::id()).map(|s| s.cpu_secs).unwrap_or(0.0)
-}
-
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
-}
-
-/// Registers every agent, `--concurrency` at a time, and starts them; fails if any cannot
-/// register in time.
-async fn start_agents(
-    cluster: &Cluster,
-    args: &ScaleArgs,
-    stats: &Arc<Stats>,
-    stop: &watch::Receiver<bool>,
-) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    let clients = cluster.agent_clients()?;
-    let slots = Arc::new(Semaphore::new(args.concurrency));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<()>>(args.agents);
-    let mut handles = Vec::with_capacity(args.agents);
-    for index in 0..args.agents {
-        let config = AgentConfig {
-            index,
-            client: clients[index % clients.len()].clone(),
-            resources: Resources::new(8.0, 16384.0),
-            task_secs: 0.0,
-        };
-        let (stats, stop, tx, slots) = (stats.clone(), stop.clone(), tx.clone(), slots.clone());
-        handles.push(tokio::spawn(async move {
-            let registered = {
-                let _slot = slots.acquire().await;
-                sim_agent::register(config, stats).await
-            };
-            match registered {
-                Ok(agent) => {
-                    let _ = tx.send(Ok(())).await;
-                    agent.run(stop).await;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                }
-            }
-        }));
-    }
-    drop(tx);
-    let all = async {
-        for _ in 0..args.agents {
-            rx.recv().await.context("an agent task ended without a word")??;
-        }
-        anyhow::Ok(())
-    };
-    tokio::time::timeout(SETUP_DEADLINE, all).await.context("agents did not all register in time")??;
-    Ok(handles)
 }
 
 impl ScaleReport {

@@ -376,3 +376,73 @@ async fn heartbeat_loop(
         }
     }
 }
+
+/// The simulated agents of a run: how many, what each offers, and how they start.
+pub struct Fleet {
+    pub count: usize,
+    pub resources: Resources,
+    pub task_secs: f64,
+    /// Registrations in flight at once.
+    pub concurrency: usize,
+    /// How long every agent may take to register.
+    pub deadline: Duration,
+}
+
+/// Registers `fleet.count` agents, spread over `clients`, and starts each once registered;
+/// returns their tasks once every one has registered, or fails if one cannot in time.
+pub async fn start_fleet(
+    clients: &[Client],
+    fleet: &Fleet,
+    stats: &Arc<Stats>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(fleet.concurrency));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<()>>(fleet.count);
+    let mut handles = Vec::with_capacity(fleet.count);
+    for index in 0..fleet.count {
+        let config = AgentConfig {
+            index,
+            client: clients[index % clients.len()].clone(),
+            resources: fleet.resources.clone(),
+            task_secs: fleet.task_secs,
+        };
+        let (stats, stop, tx, slots) = (stats.clone(), stop.clone(), tx.clone(), slots.clone());
+        handles.push(tokio::spawn(async move {
+            let registered = {
+                let _slot = slots.acquire().await;
+                register(config, stats).await
+            };
+            match registered {
+                Ok(agent) => {
+                    let _ = tx.send(Ok(())).await;
+                    agent.run(stop).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+        }));
+    }
+    wait_ready(&mut rx, fleet.count, "agents to register", fleet.deadline).await?;
+    Ok(handles)
+}
+
+/// Waits for `count` clients to report that they are ready, failing on the first that cannot
+/// be or when `deadline` passes.
+pub async fn wait_ready(
+    rx: &mut tokio::sync::mpsc::Receiver<anyhow::Result<()>>,
+    count: usize,
+    what: &str,
+    deadline: Duration,
+) -> anyhow::Result<()> {
+    let until = Instant::now() + deadline;
+    for done in 0..count {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(Ok(()))) => {}
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) => anyhow::bail!("waiting for {what}: the clients stopped ({done} of {count} ready)"),
+            Err(_) => anyhow::bail!("timed out waiting for {what} ({done} of {count} ready in {deadline:?})"),
+        }
+    }
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //! measures what each costs the server in memory while idle, then registers frameworks one at a
 //! time and measures how long each `framework_added` event takes to reach every subscriber.
 
-use crate::report::LatencySummary;
+use crate::report::{round2, LatencySummary};
 use crate::servers::{Cluster, StoreKind};
 use crate::CommonArgs;
 use agora_agent::client::{Client, EventStream};
@@ -164,10 +164,6 @@ async fn open_streams(client: &Client, args: &StreamsArgs) -> anyhow::Result<Vec
     }
     let streams = std::mem::take(&mut *opened.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(streams)
-}
-
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 impl StreamsReport {

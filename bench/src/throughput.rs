@@ -6,9 +6,9 @@
 //! launching and wait until every task accepted has been seen ending (the drain), so that each
 //! one is accounted for.
 
-use crate::report::{Phase, Report, ServerSample, Stats};
+use crate::report::{round2, Phase, Report, ServerSample, Stats};
 use crate::servers::{proc_sample, Cluster, CommandStats, ProcSample, StoreKind};
-use crate::sim_agent::{self, AgentConfig};
+use crate::sim_agent::{self, Fleet};
 use crate::sim_framework::{self, FrameworkConfig};
 use crate::CommonArgs;
 use agora_api::Resources;
@@ -163,7 +163,15 @@ pub async fn run(args: &ThroughputArgs) -> anyhow::Result<Report> {
     let stats = Arc::new(Stats::default());
     let (stop, stop_rx) = watch::channel(false);
     let mut clients = Clients { stop, handles: Vec::new() };
-    start_agents(&cluster, args, &stats, &stop_rx, &mut clients.handles).await?;
+    let fleet = Fleet {
+        count: args.agents,
+        resources: Resources::new(args.agent_cpus, 16384.0),
+        task_secs: args.task_secs,
+        // All at once: a few hundred agents register in well under a second.
+        concurrency: args.agents,
+        deadline: SETUP_DEADLINE,
+    };
+    clients.handles = sim_agent::start_fleet(&cluster.agent_clients()?, &fleet, &stats, &stop_rx).await?;
     start_frameworks(&cluster, args, &stats, &stop_rx, &mut clients.handles).await?;
 
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
@@ -220,39 +228,6 @@ fn check(args: &ThroughputArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers every agent (concurrently) and starts them; fails if any cannot register.
-async fn start_agents(
-    cluster: &Cluster,
-    args: &ThroughputArgs,
-    stats: &Arc<Stats>,
-    stop: &watch::Receiver<bool>,
-    handles: &mut Vec<JoinHandle<()>>,
-) -> anyhow::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<anyhow::Result<()>>(args.agents);
-    let clients = cluster.agent_clients()?;
-    for index in 0..args.agents {
-        let config = AgentConfig {
-            index,
-            client: clients[index % clients.len()].clone(),
-            resources: Resources::new(args.agent_cpus, 16384.0),
-            task_secs: args.task_secs,
-        };
-        let (stats, stop, tx) = (stats.clone(), stop.clone(), tx.clone());
-        handles.push(tokio::spawn(async move {
-            match sim_agent::register(config, stats).await {
-                Ok(agent) => {
-                    let _ = tx.send(Ok(())).await;
-                    agent.run(stop).await;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                }
-            }
-        }));
-    }
-    wait_for(&mut rx, args.agents, "agents to register").await
-}
-
 /// Registers every framework (concurrently) and waits until each has its stream open.
 async fn start_frameworks(
     cluster: &Cluster,
@@ -287,23 +262,10 @@ async fn start_frameworks(
             tokio::join!(framework.run(stop, subscribed), forward);
         }));
     }
-    wait_for(&mut rx, args.frameworks, "frameworks to subscribe").await
+    sim_agent::wait_ready(&mut rx, args.frameworks, "frameworks to subscribe", SETUP_DEADLINE).await
 }
 
 /// Waits for `count` reports on `rx`, failing on the first error or after the deadline.
-async fn wait_for(rx: &mut mpsc::Receiver<anyhow::Result<()>>, count: usize, what: &str) -> anyhow::Result<()> {
-    let until = tokio::time::Instant::now() + SETUP_DEADLINE;
-    for done in 0..count {
-        match tokio::time::timeout_at(until, rx.recv()).await {
-            Ok(Some(Ok(()))) => {}
-            Ok(Some(Err(e))) => return Err(e),
-            Ok(None) => bail!("waiting for {what}: the clients stopped ({done} of {count} ready)"),
-            Err(_) => bail!("timed out waiting for {what} ({done} of {count} ready in {SETUP_DEADLINE:?})"),
-        }
-    }
-    Ok(())
-}
-
 /// Waits until every task accepted has been seen ending, or the deadline passes.
 /// Then waits a little for the agents to get the acknowledgements of the last updates.
 async fn drain(stats: &Stats, within: Duration) {
@@ -372,10 +334,6 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
         server_log_warnings: logs.0,
         server_log_samples: logs.1.clone(),
     }
-}
-
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 /// Redis's work in the window, per task launched in it.
