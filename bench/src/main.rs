@@ -32,6 +32,8 @@ enum Scenario {
     Latency(throughput::LatencyArgs),
     /// Many event stream subscribers on one replica: memory per stream, fan-out latency.
     Streams(streams::StreamsArgs),
+    /// Redis commands per launch, and launches against redis-benchmark on the same Redis.
+    Efficiency(throughput::EfficiencyArgs),
 }
 
 /// Options every scenario takes.
@@ -59,6 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.scenario {
         Scenario::Throughput(args) => launches(&args).await,
         Scenario::Latency(args) => launches(&args.as_throughput()).await,
+        Scenario::Efficiency(args) => launches(&args.as_throughput()).await,
         Scenario::Scale(args) => {
             let report = scale::run(&args).await?;
             emit(&report.table(), &report, args.common.json.as_deref())

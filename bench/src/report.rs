@@ -3,6 +3,7 @@
 //! as JSON. Only what happens in the measured window counts toward rates and latencies; the
 //! totals cover the whole run, so that every task accepted is accounted for.
 
+use crate::servers::RedisBaseline;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -259,6 +260,11 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     pub server_log_warnings: usize,
     pub server_log_samples: Vec<String>,
+    /// `redis-benchmark` on the same Redis after the launches (the `efficiency` scenario).
+    pub redis_baseline: Option<RedisBaseline>,
+    /// `launches_per_sec` over the baseline's scripts per second: 1.0 would mean a launch
+    /// costs the store what one small script costs.
+    pub launch_fraction_of_baseline: Option<f64>,
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -302,6 +308,14 @@ impl Report {
             ("bench cpu (window)".into(), format!("{:.2} s", self.bench_cpu_secs)),
             ("server log warnings".into(), self.server_log_warnings.to_string()),
         ];
+        if let Some(baseline) = &self.redis_baseline {
+            rows.push(("redis-benchmark (small script)".into(), format!("{:.0} scripts/s", baseline.scripts_per_sec)));
+        }
+        if let Some(fraction) = self.launch_fraction_of_baseline {
+            let per =
+                if fraction > 0.0 { format!(" (a launch costs {:.1} scripts)", 1.0 / fraction) } else { String::new() };
+            rows.push(("launches / baseline scripts".into(), format!("{:.2}%{per}", fraction * 100.0)));
+        }
         for (what, n) in &self.errors {
             rows.push((format!("error: {what}"), n.to_string()));
         }

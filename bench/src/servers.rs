@@ -68,6 +68,20 @@ pub struct ProcSample {
     pub rss_bytes: u64,
 }
 
+/// The script `redis-benchmark` runs for the baseline: an update and an append, the shape of
+/// a small commit. The stream is capped so that the run does not grow Redis.
+pub const BASELINE_SCRIPT: &str =
+    "redis.call('HINCRBY', KEYS[1], 'n', 1) redis.call('XADD', KEYS[2], 'MAXLEN', '~', '1000', '*', 'f', 'v') return 1";
+
+/// What `redis-benchmark` measured for [`BASELINE_SCRIPT`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RedisBaseline {
+    pub script: &'static str,
+    pub clients: u32,
+    pub requests: u64,
+    pub scripts_per_sec: f64,
+}
+
 /// Redis's `INFO commandstats`: calls by command name.
 #[derive(Clone, Debug, Default)]
 pub struct CommandStats(pub BTreeMap<String, u64>);
@@ -205,6 +219,26 @@ impl Cluster {
             Some(redis) => Ok(Some(command_stats(redis.port()).await?)),
             None => Ok(None),
         }
+    }
+
+    /// Runs `redis-benchmark` against this run's Redis: `requests` calls of a small two-key Lua
+    /// script ([`BASELINE_SCRIPT`]) from 50 connections. The physical ceiling a launch's store
+    /// work is compared with. Call it once the launches have stopped, so that they do not share
+    /// the cores.
+    pub async fn redis_baseline(&self, requests: u64) -> anyhow::Result<RedisBaseline> {
+        let redis = self.redis.as_ref().ok_or_else(|| anyhow!("the Redis baseline needs --store redis"))?;
+        let output = tokio::process::Command::new("redis-benchmark")
+            .args(["-h", "127.0.0.1", "-p", &redis.port().to_string(), "-c", "50", "-n", &requests.to_string()])
+            .args(["--csv", "EVAL", BASELINE_SCRIPT, "2", "baseline:h", "baseline:s"])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("running redis-benchmark (Debian: apt-get install redis-tools)")?;
+        if !output.status.success() {
+            bail!("redis-benchmark failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+        let scripts_per_sec = parse_benchmark_csv(&String::from_utf8_lossy(&output.stdout))?;
+        Ok(RedisBaseline { script: BASELINE_SCRIPT, clients: 50, requests, scripts_per_sec })
     }
 
     /// The `store_conflicts` counter summed over the replicas that answer.
@@ -391,6 +425,16 @@ impl CommandStats {
     }
 }
 
+/// The requests per second in `redis-benchmark --csv` output: a header line, then one row
+/// per test whose second column is the rate.
+fn parse_benchmark_csv(text: &str) -> anyhow::Result<f64> {
+    let row = text.lines().nth(1).ok_or_else(|| anyhow!("redis-benchmark printed no result: {text:?}"))?;
+    // The first column is the command, quoted, and may hold commas: read from the right.
+    let columns: Vec<&str> = row.rsplitn(8, ',').collect();
+    let rps = columns.get(6).ok_or_else(|| anyhow!("unexpected redis-benchmark row: {row}"))?;
+    rps.trim_matches('"').parse::<f64>().with_context(|| format!("unexpected redis-benchmark rate in {row}"))
+}
+
 /// The value of a Prometheus counter (its `_total` sample) in a text exposition; 0 if absent.
 fn counter(text: &str, name: &str) -> u64 {
     let total = format!("{name}_total");
@@ -432,6 +476,15 @@ mod tests {
         assert_eq!(delta.get("evalsha"), Some(&15));
         assert_eq!(delta.get("get"), Some(&3));
         assert_eq!(delta.get("info"), None);
+    }
+
+    #[test]
+    fn benchmark_rates_are_read_from_the_csv() {
+        let csv = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\
+                   \"EVAL redis.call('X', 'a', 1) 2 k s\",\"95057.03\",\"0.328\",\"0.088\",\"0.279\",\"0.607\",\"0.855\",\"2.111\"\n";
+        assert_eq!(parse_benchmark_csv(csv).expect("the rate"), 95057.03);
+        assert!(parse_benchmark_csv("\"test\",\"rps\"\n").is_err());
+        assert!(parse_benchmark_csv("").is_err());
     }
 
     #[test]

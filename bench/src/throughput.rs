@@ -7,7 +7,7 @@
 //! one is accounted for.
 
 use crate::report::{round2, Phase, Report, ServerSample, Stats};
-use crate::servers::{proc_sample, Cluster, CommandStats, ProcSample, StoreKind};
+use crate::servers::{proc_sample, Cluster, CommandStats, ProcSample, RedisBaseline, StoreKind};
 use crate::sim_agent::{self, Fleet};
 use crate::sim_framework::{self, FrameworkConfig};
 use crate::CommonArgs;
@@ -64,6 +64,10 @@ pub struct ThroughputArgs {
     /// The name the report gives the run.
     #[arg(skip = "throughput")]
     pub scenario: &'static str,
+    /// After the launches, run `redis-benchmark` this many times against the same Redis
+    /// (the `efficiency` scenario); 0: no baseline.
+    #[arg(skip = 0u64)]
+    pub baseline_requests: u64,
 }
 
 /// The `latency` scenario: the same run, lightly loaded. Each agent holds one bench task at a
@@ -88,6 +92,47 @@ pub struct LatencyArgs {
     pub common: CommonArgs,
 }
 
+/// The `efficiency` scenario: the throughput run on Redis, then `redis-benchmark` against the
+/// same Redis with a small Lua script. It reports Redis commands per launch and the launch rate
+/// as a fraction of the script rate: how close the store's work per launch comes to the
+/// physical limit of one round trip and one small script.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EfficiencyArgs {
+    #[arg(long, default_value_t = 100)]
+    pub agents: usize,
+    #[arg(long, default_value_t = 10)]
+    pub frameworks: usize,
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    /// Scripts `redis-benchmark` runs for the baseline.
+    #[arg(long, default_value_t = 200_000)]
+    pub baseline_requests: u64,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl EfficiencyArgs {
+    pub fn as_throughput(&self) -> ThroughputArgs {
+        ThroughputArgs {
+            agents: self.agents,
+            agent_cpus: 8.0,
+            frameworks: self.frameworks,
+            duration: self.duration,
+            warmup: 2.0,
+            store: StoreKind::Redis,
+            replicas: self.replicas,
+            in_flight: 256,
+            task_secs: 0.0,
+            common: self.common.clone(),
+            scenario: "efficiency",
+            baseline_requests: self.baseline_requests.max(1),
+        }
+    }
+}
+
 impl LatencyArgs {
     pub fn as_throughput(&self) -> ThroughputArgs {
         ThroughputArgs {
@@ -102,6 +147,7 @@ impl LatencyArgs {
             task_secs: 0.0,
             common: self.common.clone(),
             scenario: "latency",
+            baseline_requests: 0,
         }
     }
 }
@@ -138,6 +184,7 @@ struct Measured {
     end: Vec<ProcSample>,
     /// Warning and error lines in the server logs: their count and a few samples.
     logs: (usize, Vec<String>),
+    baseline: Option<RedisBaseline>,
 }
 
 /// The simulated clients of a run and the switch that stops them.
@@ -188,8 +235,13 @@ pub async fn run(args: &ThroughputArgs) -> anyhow::Result<Report> {
     clients.stop().await;
     let end = cluster.server_samples();
     let logs = cluster.log_warnings();
+    // Same Redis, same machine, nothing else running: the ceiling the launches are held to.
+    let baseline = match args.baseline_requests {
+        0 => None,
+        requests => Some(cluster.redis_baseline(requests).await?),
+    };
     cluster.stop();
-    let measured = Measured { window, timeline, before, after, end, logs };
+    let measured = Measured { window, timeline, before, after, end, logs, baseline };
     Ok(report(args, &cluster, &stats, &measured))
 }
 
@@ -281,7 +333,7 @@ async fn wait_until_zero(counter: &AtomicI64, within: Duration) {
 }
 
 fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Measured) -> Report {
-    let Measured { window, timeline, before, after, end, logs } = measured;
+    let Measured { window, timeline, before, after, end, logs, baseline } = measured;
     let secs = window.as_secs_f64();
     let launched = Stats::get(&stats.accepted_in_window);
     let finished = Stats::get(&stats.ended_in_window);
@@ -300,6 +352,7 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
         })
         .collect();
     let redis = RedisDelta::between(before, after, launched);
+    let launches_per_sec = round2(finished as f64 / secs);
     Report {
         scenario: args.scenario,
         store: args.store.name().to_string(),
@@ -310,7 +363,7 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
         duration_secs: secs,
         tasks_launched: launched,
         tasks_finished: finished,
-        launches_per_sec: round2(finished as f64 / secs),
+        launches_per_sec,
         finished_per_sec: timeline.clone(),
         launch_latency_ms: stats.latency().rounded(),
         offer_latency_ms: stats.offer_latency().rounded(),
@@ -333,6 +386,8 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
         errors: stats.errors(),
         server_log_warnings: logs.0,
         server_log_samples: logs.1.clone(),
+        launch_fraction_of_baseline: baseline.as_ref().map(|b| launches_per_sec / b.scripts_per_sec),
+        redis_baseline: baseline.clone(),
     }
 }
 

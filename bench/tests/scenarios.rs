@@ -1,6 +1,6 @@
-//! Runs each scenario briefly against the debug `agora` binary on the embedded store (the smoke
-//! runs that keep the harness working), and checks what its report says. The big runs are manual
-//! (BENCHMARKS.md).
+//! Runs each scenario briefly against the debug `agora` binary (on the embedded store, or on a
+//! private Redis for efficiency): the smoke runs that keep the harness working. Each test checks
+//! what its report says. The big runs are manual (BENCHMARKS.md).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -127,4 +127,30 @@ fn streams_holds_two_hundred_subscribers_and_times_the_fan_out() {
     // Every subscriber saw both events: 400 deliveries timed.
     assert_eq!(report["fanout_latency_ms"]["count"], 400, "{text}");
     assert!(report["server_memory_per_stream_bytes"].as_f64().is_some_and(|b| b > 0.0), "{text}");
+}
+
+#[test]
+fn efficiency_counts_redis_commands_and_runs_redis_benchmark_on_the_same_redis() {
+    let (stdout, report, text) = run_bench(&[
+        "efficiency",
+        "--duration",
+        "3",
+        "--agents",
+        "5",
+        "--frameworks",
+        "2",
+        "--baseline-requests",
+        "5000",
+    ]);
+    assert!(stdout.contains("launches / baseline scripts"), "the table is printed: {stdout}");
+    assert_eq!(report["scenario"], "efficiency");
+    assert_eq!(report["store"], "redis");
+    assert_eq!(report["tasks_unaccounted"], 0, "every task accepted ended: {text}");
+    // Every launch goes through Redis: accept, updates, acknowledgements.
+    assert!(report["redis_commands_per_launch"].as_f64().is_some_and(|n| n >= 1.0), "{text}");
+    assert!(report["redis_baseline"]["scripts_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{text}");
+    let fraction = report["launch_fraction_of_baseline"].as_f64().expect("the fraction is reported");
+    let expected = report["launches_per_sec"].as_f64().expect("a rate")
+        / report["redis_baseline"]["scripts_per_sec"].as_f64().expect("a rate");
+    assert!((fraction - expected).abs() < 1e-9 && fraction > 0.0, "{text}");
 }
