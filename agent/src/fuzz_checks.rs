@@ -75,7 +75,10 @@ mod tests {
     /// The seed inputs the fuzz targets start from, in `fuzz/seeds/TARGET/`.
     fn seeds(target: &str) -> Vec<Vec<u8>> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds").join(target);
-        let mut files: Vec<_> = std::fs::read_dir(&dir).expect("the seeds directory").flatten().collect();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading the seeds in {}: {e}", dir.display()))
+            .flatten()
+            .collect();
         files.sort_by_key(|entry| entry.file_name());
         files.iter().map(|entry| std::fs::read(entry.path()).expect("a seed")).collect()
     }

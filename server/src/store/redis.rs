@@ -13,29 +13,33 @@
 //! scripts derive some keys from others (`prefix .. record_prefix .. member`), which Redis
 //! allows outside cluster mode; this store is single-shard by design.
 //!
-//! Connections: a bounded pool of multiplexed connections for commands, and one pub/sub
-//! connection per store for wake-ups, however many watchers there are. No command blocks.
+//! Connections: a few multiplexed command connections that every caller shares, taken in
+//! turn, and one pub/sub connection per store for wake-ups, however many watchers there are.
+//! No command blocks.
 
 use super::{Check, Committed, Entry, Lease, Op, StoreConfig, StoreError, StreamId, Txn, Versioned};
-use deadpool_redis::redis::{self, aio::PubSub, AsyncConnectionConfig, Client, Script, ScriptInvocation, Value};
-use deadpool_redis::{Manager, Pool, Runtime};
 use futures::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::{Client, Script, ScriptInvocation, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 const DEFAULT_PREFIX: &str = "agora";
-/// Connections in the command pool. Each is multiplexed, so this bounds the commands in flight
-/// at once, not the callers (10,000 event streams share them). Note that deadpool checks every
-/// connection it hands out (a pipelined UNWATCH + PING), one more round trip per call.
-const POOL_SIZE: usize = 16;
+/// Command connections. Each is multiplexed (pipelined), so callers never wait for one to be
+/// free; a few spread a large reply's head-of-line wait. No pool: a pool checks each connection
+/// it lends with a round trip (deadpool sends UNWATCH + PING), which was a third of all the
+/// commands a task launch cost.
+const LANES: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Long enough for a large snapshot or commit script; a hung Redis still fails the call.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a caller waits for a free pooled connection.
-const POOL_WAIT: Duration = Duration::from_secs(10);
+/// Connection attempts a command waits through (100, 200, 400 ms apart) while Redis is away,
+/// before it fails.
+const COMMAND_RECONNECTS: usize = 3;
 /// The pub/sub connection is pinged this often, so that a silently dead one is noticed.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,7 +47,7 @@ const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 pub struct RedisStore {
-    pool: Pool,
+    lanes: Lanes,
     /// `{prefix}:`, put in front of every key.
     key_prefix: String,
     retention: usize,
@@ -56,28 +60,14 @@ impl RedisStore {
     /// subscribing to the notify channel before it returns, so no wake-up is missed.
     pub async fn connect(address: &str, config: StoreConfig) -> Result<RedisStore, StoreError> {
         let (url, prefix) = split_prefix(address)?;
-        let invalid = |_| StoreError::Address(redacted(address));
-        let client = Client::open(url.as_str()).map_err(invalid)?;
-        let connection = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let manager = Manager::new_with_config(url.as_str(), connection).map_err(invalid)?;
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| StoreError::Redis(format!("connection pool: {e}")))?;
+        let client = Client::open(url.as_str()).map_err(|_| StoreError::Address(redacted(address)))?;
         let store = RedisStore {
-            pool,
+            lanes: Lanes::connect(&url, address).await?,
             key_prefix: format!("{prefix}:"),
             retention: config.stream_retention,
             watchers: Arc::default(),
             listener: Mutex::new(None),
         };
-        store.query(&redis::cmd("PING")).await?;
         let channel = format!("{prefix}:notify");
         let pubsub = subscribe(&client, &channel).await?;
         let task = tokio::spawn(listen(client, channel, store.watchers.clone(), pubsub));
@@ -218,14 +208,60 @@ impl RedisStore {
     }
 
     async fn query(&self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
-        let mut connection = self.pool.get().await.map_err(pool_error)?;
-        cmd.query_async(&mut connection).await.map_err(redis_error)
+        cmd.query_async(&mut self.lanes.next()).await.map_err(redis_error)
     }
 
     /// Runs a script by its hash (EVALSHA), loading it first if this Redis lacks it.
     async fn eval(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let mut connection = self.pool.get().await.map_err(pool_error)?;
-        invocation.invoke_async(&mut connection).await.map_err(redis_error)
+        invocation.invoke_async(&mut self.lanes.next()).await.map_err(redis_error)
+    }
+}
+
+/// The command connections, taken in turn. Each reconnects by itself after a lost connection
+/// (redis-rs's connection manager); commands meanwhile wait for the new connection.
+struct Lanes {
+    managers: Vec<ConnectionManager>,
+    turn: AtomicUsize,
+}
+
+impl Lanes {
+    /// Connects every lane and checks that Redis answers. RESP3 where the address does not
+    /// choose: over RESP3 a lane hears at once that its connection closed and reconnects in the
+    /// background, so that the first command after a Redis restart does not fail. A Redis too
+    /// old for RESP3 (before 6) refuses HELLO, and gets RESP2.
+    async fn connect(url: &str, address: &str) -> Result<Lanes, StoreError> {
+        if url.contains("protocol=") {
+            return Lanes::connect_as(url, address).await;
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        match Lanes::connect_as(&format!("{url}{separator}protocol=resp3"), address).await {
+            Err(StoreError::Redis(e)) if e.contains("HELLO") || e.contains("unknown command") => {
+                Lanes::connect_as(url, address).await
+            }
+            result => result,
+        }
+    }
+
+    async fn connect_as(url: &str, address: &str) -> Result<Lanes, StoreError> {
+        let client = Client::open(url).map_err(|_| StoreError::Address(redacted(address)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(COMMAND_RECONNECTS)
+            .set_max_delay(RECONNECT_MAX);
+        let mut managers = Vec::with_capacity(LANES);
+        for _ in 0..LANES {
+            let mut manager =
+                ConnectionManager::new_with_config(client.clone(), config.clone()).await.map_err(redis_error)?;
+            redis::cmd("PING").query_async::<Value>(&mut manager).await.map_err(redis_error)?;
+            managers.push(manager);
+        }
+        Ok(Lanes { managers, turn: AtomicUsize::new(0) })
+    }
+
+    fn next(&self) -> ConnectionManager {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        self.managers[turn % self.managers.len()].clone()
     }
 }
 
@@ -271,10 +307,6 @@ fn redacted(address: &str) -> String {
 
 fn redis_error(e: redis::RedisError) -> StoreError {
     StoreError::Redis(e.to_string())
-}
-
-fn pool_error(e: deadpool_redis::PoolError) -> StoreError {
-    StoreError::Redis(format!("connection pool: {e}"))
 }
 
 fn unexpected(what: &str) -> StoreError {
