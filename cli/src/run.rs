@@ -187,6 +187,9 @@ impl Runner {
 
     async fn drive(mut self) -> anyhow::Result<ExitCode> {
         use tokio::signal::unix::{signal, SignalKind};
+        // Listening from the start, not per turn of the loop: a signal that arrives while an
+        // event is being handled is kept for the next turn instead of lost.
+        let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut hangup = signal(SignalKind::hangup())?;
         let mut events = self.subscribe(None).await?;
@@ -228,7 +231,7 @@ impl Runner {
                     self.explain_wait().await;
                     continue;
                 }
-                _ = tokio::signal::ctrl_c() => Stop::Signal,
+                _ = interrupt.recv() => Stop::Signal,
                 _ = terminate.recv() => Stop::Signal,
                 _ = hangup.recv() => Stop::Signal,
                 _ = self.output_closed.1.recv() => Stop::OutputClosed,

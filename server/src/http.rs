@@ -787,10 +787,11 @@ impl Drop for StreamGuard {
 }
 
 /// Serves a stream as Server-Sent Events: `first` (if any), then every event after
-/// `position`, then new events as they come, with a heartbeat each interval. A task per
-/// connection feeds a bounded channel; when the client goes away the channel closes and the
-/// task ends. The task waits on the store's notifier for its stream, so it holds no store
-/// connection while idle.
+/// `position`, then new events as they come, with a heartbeat each interval. The response body
+/// is the stream itself: no task or channel per connection, since with 10,000 subscribers
+/// those cost more than the events. When the client goes away hyper drops the body, and the
+/// stream's guard records the end. While idle the stream waits on the store's notifier for
+/// its key, holding no store connection.
 fn event_stream(
     ctx: Arc<Ctx>,
     key: StreamKey,
@@ -798,83 +799,104 @@ fn event_stream(
     position: Option<StreamId>,
     first: Option<(&'static str, String)>,
 ) -> Response {
-    let (tx, rx) = mpsc::channel::<warp::sse::Event>(STREAM_BATCH);
-    tokio::spawn(async move {
-        let _guard = StreamGuard { master: ctx.master.clone(), key: key.clone(), generation };
-        let mut shutdown = ctx.shutdown.clone();
-        let sent = tokio::select! {
-            sent = pump(&ctx, &key, generation, position, first, &tx) => sent,
-            _ = tx.closed() => Ok(()),
-            _ = shutdown.wait_for(|stopping| *stopping) => Ok(()),
-        };
-        if let Err(e) = sent {
-            // The store failed: end the stream; the client reconnects and resumes.
-            tracing::warn!(error = %e, "an event stream ended: the store failed");
-            let data = serde_json::json!({"code": e.code(), "message": e.to_string()}).to_string();
-            let _ = tx.send(warp::sse::Event::default().event("error").data(data)).await;
-        }
+    let period = ctx.master.config.heartbeat_interval;
+    let feed = Feed {
+        guard: StreamGuard { master: ctx.master.clone(), key: key.clone(), generation },
+        notify: ctx.master.store.watch(&key.store_key()),
+        heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
+        shutdown: ctx.shutdown.clone(),
+        ctx,
+        after: position,
+        first,
+        pending: None,
+        ended: false,
+    };
+    let events = futures::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        Some((Ok::<_, Infallible>(event), feed))
     });
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let stream = futures::StreamExt::map(stream, Ok::<_, Infallible>);
-    warp::sse::reply(stream).into_response()
+    // warp wants a `Sync` body; the store's futures need not be. Only the body's owner polls it.
+    warp::sse::reply(sync_wrapper::SyncStream::new(Box::pin(events))).into_response()
 }
 
-/// Feeds a stream's events to `tx` until the stream ends or its client goes away.
-async fn pump(
-    ctx: &Ctx,
-    key: &StreamKey,
-    generation: u64,
-    position: Option<StreamId>,
+/// The state of one event stream between the events it yields.
+struct Feed {
+    ctx: Arc<Ctx>,
+    guard: StreamGuard,
+    notify: Arc<tokio::sync::Notify>,
+    heartbeat: tokio::time::Interval,
+    shutdown: watch::Receiver<bool>,
+    /// The id of the last event yielded.
+    after: Option<StreamId>,
     first: Option<(&'static str, String)>,
-    tx: &mpsc::Sender<warp::sse::Event>,
-) -> Result<(), ServerError> {
-    let master = &ctx.master;
-    let heartbeat_name = match key {
-        StreamKey::Framework(_) | StreamKey::Operator => "heartbeat",
-        StreamKey::Agent(_) => "ping",
-    };
-    let mut after = position;
-    let id_of = |after: Option<StreamId>| after.map(|a| a.to_string()).unwrap_or_else(|| "0-0".to_string());
-    let sse = |id: String, name: &str, data: &str| warp::sse::Event::default().id(id).event(name).data(data);
-    if let Some((name, data)) = first {
-        if tx.send(sse(id_of(after), name, &data)).await.is_err() {
-            return Ok(());
+    /// Events read and not yet yielded (at most one batch).
+    pending: Option<std::vec::IntoIter<crate::store::Entry>>,
+    ended: bool,
+}
+
+impl Feed {
+    /// The next event: one read, or a heartbeat, or an `error` event that ends the stream.
+    /// `None` when the stream has ended or the server is shutting down.
+    async fn next(&mut self) -> Option<warp::sse::Event> {
+        if self.ended {
+            return None;
+        }
+        if let Some((name, data)) = self.first.take() {
+            return Some(self.sse(name, &data));
+        }
+        loop {
+            if let Some(entry) = self.pending.as_mut().and_then(Iterator::next) {
+                self.after = StreamId::parse(&entry.id).or(self.after);
+                return Some(warp::sse::Event::default().id(entry.id).event(entry.name).data(entry.data));
+            }
+            self.pending = None;
+            // Register for the wake-up before reading, so an event appended in between is not
+            // missed.
+            let notify = self.notify.clone();
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (key, generation) = (&self.guard.key, self.guard.generation);
+            match self.ctx.master.read_stream(key, generation, self.after, STREAM_BATCH).await {
+                Ok(StreamRead::Events(events)) if events.is_empty() => {}
+                Ok(StreamRead::Events(events)) => {
+                    self.pending = Some(events.into_iter());
+                    continue;
+                }
+                Ok(StreamRead::Ended { code, message }) => {
+                    return Some(self.end(&serde_json::json!({"code": code, "message": message})));
+                }
+                Err(e) => {
+                    // The store failed: end the stream; the client reconnects and resumes.
+                    tracing::warn!(error = %e, "an event stream ended: the store failed");
+                    return Some(self.end(&serde_json::json!({"code": e.code(), "message": e.to_string()})));
+                }
+            }
+            let beat = tokio::select! {
+                _ = &mut notified => false,
+                _ = self.heartbeat.tick() => true,
+                _ = self.shutdown.wait_for(|stopping| *stopping) => return None,
+            };
+            if beat {
+                let name = match self.guard.key {
+                    StreamKey::Framework(_) | StreamKey::Operator => "heartbeat",
+                    StreamKey::Agent(_) => "ping",
+                };
+                return Some(self.sse(name, "{}"));
+            }
         }
     }
-    let notify = master.store.watch(&key.store_key());
-    let mut heartbeat = tokio::time::interval(master.config.heartbeat_interval);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    heartbeat.tick().await;
-    loop {
-        // Register for the wake-up before reading, so an event appended in between is not missed.
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let events = match master.read_stream(key, generation, after, STREAM_BATCH).await? {
-            StreamRead::Events(events) => events,
-            StreamRead::Ended { code, message } => {
-                let data = serde_json::json!({"code": code, "message": message}).to_string();
-                let _ = tx.send(sse(id_of(after), "error", &data)).await;
-                return Ok(());
-            }
-        };
-        if !events.is_empty() {
-            for event in events {
-                after = StreamId::parse(&event.id).or(after);
-                if tx.send(sse(event.id, &event.name, &event.data)).await.is_err() {
-                    return Ok(());
-                }
-            }
-            continue;
-        }
-        tokio::select! {
-            _ = &mut notified => {}
-            _ = heartbeat.tick() => {
-                if tx.send(sse(id_of(after), heartbeat_name, "{}")).await.is_err() {
-                    return Ok(());
-                }
-            }
-        }
+
+    /// An event that carries the position reached as its id.
+    fn sse(&self, name: &str, data: &str) -> warp::sse::Event {
+        let id = self.after.map(|a| a.to_string()).unwrap_or_else(|| "0-0".to_string());
+        warp::sse::Event::default().id(id).event(name).data(data)
+    }
+
+    /// The `error` event that ends the stream.
+    fn end(&mut self, error: &serde_json::Value) -> warp::sse::Event {
+        self.ended = true;
+        self.sse("error", &error.to_string())
     }
 }
 
