@@ -308,6 +308,12 @@ impl Master {
     /// Marks silent agents unreachable, disconnects frameworks whose replica died and removes
     /// frameworks past their failover timeout, each checked against `epoch`.
     pub async fn reap(&self, epoch: u64) -> Result<(), ServerError> {
+        self.reap_agents(epoch).await?;
+        self.reap_frameworks(epoch).await
+    }
+
+    /// Marks agents not seen for the agent timeout unreachable.
+    async fn reap_agents(&self, epoch: u64) -> Result<(), ServerError> {
         let cutoff = now_secs() - self.config.agent_timeout.as_secs_f64();
         for (agent_id, seen) in self.store.zrange_below(key::AGENTS_SEEN, cutoff).await? {
             let agent_id = AgentId::from(agent_id.as_str());
@@ -316,6 +322,11 @@ impl Master {
                 tracing::warn!(agent = %agent_id, error = %e, "could not mark a silent agent unreachable");
             }
         }
+        Ok(())
+    }
+
+    /// Disconnects frameworks whose replica died and removes those past their failover timeout.
+    async fn reap_frameworks(&self, epoch: u64) -> Result<(), ServerError> {
         let replicas = self.live_replicas().await?;
         let snapshot = self.round_snapshot().await?;
         let now = now_secs();
@@ -490,6 +501,12 @@ impl Master {
         let mut next_renew = tokio::time::Instant::now();
         let mut next_tick = tokio::time::Instant::now();
         let mut leading: Option<(u64, tokio::time::Instant)> = None;
+        // The epoch this replica leads and when it began to. For the agent timeout after it
+        // began, no agent is marked unreachable: the times agents were last seen may be older
+        // than the takeover (the embedded store keeps heartbeats in memory only; a new leader
+        // may have been a while coming), and every agent deserves a whole timeout to be heard
+        // by the new leader, as Mesos gives agents time to re-register after a failover.
+        let mut led_since: Option<(u64, tokio::time::Instant)> = None;
         loop {
             let notified = wake.notified();
             tokio::pin!(notified);
@@ -502,9 +519,18 @@ impl Master {
             // A lease not renewed for its whole TTL may be another's by now.
             let epoch = leading.filter(|(_, at)| at.elapsed() < self.config.lease_ttl).map(|(e, _)| e);
             if let Some(epoch) = epoch {
+                let since = match led_since {
+                    Some((led, since)) if led == epoch => since,
+                    _ => led_since.insert((epoch, now)).1,
+                };
                 if now >= next_tick {
                     next_tick = now + self.config.allocation_interval;
-                    if let Err(e) = self.reap(epoch).await {
+                    let reaped = if since.elapsed() >= self.config.agent_timeout {
+                        self.reap(epoch).await
+                    } else {
+                        self.reap_frameworks(epoch).await
+                    };
+                    if let Err(e) = reaped {
                         tracing::warn!(error = %e, "timers failed");
                     }
                 }

@@ -420,3 +420,42 @@ async fn an_accept_that_lands_during_a_teardown_is_killed_with_the_rest() {
         "the task launched in the gap is killed: {commands:?}"
     );
 }
+
+/// A new leader gives every agent a whole agent timeout to be heard before marking it
+/// unreachable, however long ago the store last saw it (the embedded store keeps heartbeats in
+/// memory only, so after a restart the times it has are old). Then a silent agent is marked.
+#[tokio::test]
+async fn a_new_leader_waits_one_agent_timeout_before_marking_silent_agents() {
+    let config = MasterConfig {
+        agent_timeout: Duration::from_millis(600),
+        allocation_interval: Duration::from_millis(50),
+        ..MasterConfig::default()
+    };
+    let master = Master::in_memory(config);
+    let agent = master.register_agent(agent_registration(None, vec![]), None).await.expect("agent").agent_id;
+    // Last seen an hour ago, as after a long outage.
+    master.store.zadd(key::AGENTS_SEEN, agent.as_str(), now_secs() - 3600.0).await.expect("seen");
+    let framework = master.register_framework(registration(), "p").await.expect("framework").framework_id;
+    master.open_framework_stream(&framework, None).await.expect("stream");
+    master.store.zadd(key::REPLICAS, &master.replica, now_secs()).await.expect("replica heartbeat");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let leader = tokio::spawn(master.clone().run_leader_loop(stopped));
+    // The first loop turn reaps, then allocates: an offer for the agent means it was not
+    // marked when the leader took over.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while master.offers().await.expect("offers").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no offer from the new leader");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let offered = master.offers().await.expect("offers");
+    assert_eq!(offered[0].agent_id, agent, "the silent agent is offered during the grace");
+    // Once the grace is over, the silent agent is marked unreachable.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while master.agent(&agent).await.expect("agent").state != agora_api::operator::AgentState::Unreachable {
+        assert!(tokio::time::Instant::now() < deadline, "the silent agent was never marked unreachable");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(true);
+    leader.await.expect("the leader loop ends");
+}

@@ -274,7 +274,9 @@ impl Store {
         dispatch!(self, s => s.zrange_below(zset, max).await)
     }
 
-    /// Sets a member's score outside any transaction (a heartbeat: last writer wins).
+    /// Sets a member's score outside any transaction (a heartbeat: last writer wins). The
+    /// embedded store keeps a known member's new score in memory only: it need not survive a
+    /// restart.
     pub async fn zadd(&self, zset: &str, member: &str, score: f64) -> Result<(), StoreError> {
         dispatch!(self, s => s.zadd(zset, member, score).await)
     }
