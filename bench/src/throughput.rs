@@ -161,15 +161,35 @@ struct Snapshot {
     bench_cpu_secs: f64,
 }
 
+/// Which end of the measured window a snapshot is taken at.
+#[derive(Clone, Copy, PartialEq)]
+enum Edge {
+    Opening,
+    Closing,
+}
+
 impl Snapshot {
-    async fn take(cluster: &Cluster) -> anyhow::Result<Snapshot> {
-        Ok(Snapshot {
-            servers: cluster.server_samples(),
-            redis: cluster.redis_sample(),
-            commands: cluster.redis_commands().await.context("reading INFO commandstats")?,
-            conflicts: cluster.store_conflicts().await,
-            bench_cpu_secs: proc_sample(std::process::id()).map(|s| s.cpu_secs).unwrap_or(0.0),
-        })
+    /// Reads the CPU times of every process at one instant, as close to the window's edge as
+    /// can be: the calls to Redis and to the servers' metrics may take seconds on a saturated
+    /// machine, so they come before that instant when opening the window, after it when closing.
+    async fn take(cluster: &Cluster, edge: Edge) -> anyhow::Result<Snapshot> {
+        let mut calls = (None, 0);
+        if edge == Edge::Opening {
+            calls = Snapshot::calls(cluster).await?;
+        }
+        let servers = cluster.server_samples();
+        let redis = cluster.redis_sample();
+        let bench_cpu_secs = proc_sample(std::process::id()).map(|s| s.cpu_secs).unwrap_or(0.0);
+        if edge == Edge::Closing {
+            calls = Snapshot::calls(cluster).await?;
+        }
+        let (commands, conflicts) = calls;
+        Ok(Snapshot { servers, redis, commands, conflicts, bench_cpu_secs })
+    }
+
+    async fn calls(cluster: &Cluster) -> anyhow::Result<(Option<CommandStats>, u64)> {
+        let commands = cluster.redis_commands().await.context("reading INFO commandstats")?;
+        Ok((commands, cluster.store_conflicts().await))
     }
 }
 
@@ -222,13 +242,13 @@ pub async fn run(args: &ThroughputArgs) -> anyhow::Result<Report> {
     start_frameworks(&cluster, args, &stats, &stop_rx, &mut clients.handles).await?;
 
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
-    let before = Snapshot::take(&cluster).await?;
+    let before = Snapshot::take(&cluster, Edge::Opening).await?;
     stats.set_phase(Phase::Measure);
     let started = Instant::now();
     let timeline = measure(&stats, Duration::from_secs_f64(args.duration)).await;
     stats.set_phase(Phase::Drain);
     let window = started.elapsed();
-    let after = Snapshot::take(&cluster).await?;
+    let after = Snapshot::take(&cluster, Edge::Closing).await?;
 
     drain(&stats, DRAIN_DEADLINE + Duration::from_secs_f64(args.task_secs * 2.0)).await;
     stats.set_phase(Phase::Done);
