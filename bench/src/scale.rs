@@ -34,7 +34,8 @@ pub struct ScaleArgs {
     /// Seconds of heartbeats measured once every agent is connected.
     #[arg(long, default_value_t = 30.0)]
     pub duration: f64,
-    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    /// embedded, redis (a private redis-server), or redis://HOST:PORT[/DB] (a running Redis).
+    #[arg(long, default_value = "embedded")]
     pub store: StoreKind,
     /// `agora server` replicas sharing the store (more than one needs --store redis).
     #[arg(long, default_value_t = 1)]
@@ -91,7 +92,7 @@ pub async fn run(args: &ScaleArgs) -> anyhow::Result<ScaleReport> {
         bail!("--duration must be a positive number of seconds");
     }
     let agora = args.common.agora_path()?;
-    let mut cluster = Cluster::start(&agora, args.store, args.replicas).await?;
+    let mut cluster = Cluster::start(&agora, &args.store, args.replicas).await?;
     let rss_before: u64 = cluster.server_samples().iter().map(|s| s.rss_bytes).sum();
     let stats = Arc::new(Stats::default());
     let (stop, stop_rx) = watch::channel(false);
@@ -129,7 +130,7 @@ pub async fn run(args: &ScaleArgs) -> anyhow::Result<ScaleReport> {
     let rss_after: u64 = after.0.iter().map(|s| s.rss_bytes).sum();
     Ok(ScaleReport {
         scenario: "scale",
-        store: args.store.name().to_string(),
+        store: args.store.name(),
         replicas: args.replicas,
         agents: args.agents,
         register_secs: round2(register_secs),

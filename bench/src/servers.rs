@@ -22,17 +22,90 @@ const LISTENING: &str = "Agora server listening at ";
 /// Log lines kept as samples in the report.
 const LOG_SAMPLES: usize = 5;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Where a run keeps its state: `embedded`; `redis`, a private `redis-server` the run starts;
+/// or `redis://HOST:PORT[/DB]`, a Redis already running, in which the run writes under a prefix
+/// of its own (`bench-MILLIS`) and leaves its keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreKind {
     Embedded,
     Redis,
+    RedisAt(RedisAddress),
+}
+
+/// A running Redis: `redis://HOST:PORT[/DB]`, without a password (the bench reads its
+/// statistics over a plain connection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisAddress {
+    pub host: String,
+    pub port: u16,
+    pub db: u32,
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<StoreKind, String> {
+        let bad = || format!("`{text}`: expected embedded, redis, or redis://HOST:PORT[/DB] (no password)");
+        match text {
+            "embedded" => return Ok(StoreKind::Embedded),
+            "redis" => return Ok(StoreKind::Redis),
+            _ => {}
+        }
+        let rest = text.strip_prefix("redis://").ok_or_else(bad)?;
+        if rest.contains('@') || rest.contains('?') {
+            return Err(bad());
+        }
+        let (authority, db) = rest.split_once('/').unwrap_or((rest, "0"));
+        let (host, port) = authority.rsplit_once(':').ok_or_else(bad)?;
+        let db = if db.is_empty() { 0 } else { db.parse().map_err(|_| bad())? };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(StoreKind::RedisAt(RedisAddress { host: host.to_string(), port: port.parse().map_err(|_| bad())?, db }))
+    }
 }
 
 impl StoreKind {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> String {
         match self {
-            StoreKind::Embedded => "embedded",
-            StoreKind::Redis => "redis",
+            StoreKind::Embedded => "embedded".into(),
+            StoreKind::Redis => "redis".into(),
+            StoreKind::RedisAt(a) => format!("redis://{}:{}/{}", a.host, a.port, a.db),
+        }
+    }
+}
+
+/// The Redis a run uses: one it started, or one that was running.
+enum RedisTarget {
+    Private(RedisServer),
+    External(RedisAddress),
+}
+
+impl RedisTarget {
+    fn url(&self) -> String {
+        match self {
+            RedisTarget::Private(server) => server.url(),
+            RedisTarget::External(a) => format!("redis://{}:{}/{}", a.host, a.port, a.db),
+        }
+    }
+
+    fn host_port(&self) -> (String, u16) {
+        match self {
+            RedisTarget::Private(server) => ("127.0.0.1".into(), server.port()),
+            RedisTarget::External(a) => (a.host.clone(), a.port),
+        }
+    }
+
+    /// Its process id, where this machine can see its CPU time: one the run started, or one
+    /// on loopback (Redis tells its `process_id`).
+    async fn pid(&self) -> Option<u32> {
+        match self {
+            RedisTarget::Private(server) => server.pid(),
+            RedisTarget::External(a) if a.host == "127.0.0.1" || a.host == "localhost" => {
+                let info = redis_info(&a.host, a.port, "server").await.ok()?;
+                info.lines().find_map(|l| l.trim().strip_prefix("process_id:")?.parse().ok())
+            }
+            RedisTarget::External(_) => None,
         }
     }
 }
@@ -54,7 +127,11 @@ pub struct Tokens {
 pub struct Cluster {
     dir: tempfile::TempDir,
     agora: PathBuf,
-    redis: Option<RedisServer>,
+    redis: Option<RedisTarget>,
+    /// The process id of Redis, where its CPU time can be read.
+    redis_pid: Option<u32>,
+    /// The key prefix the servers use in Redis.
+    prefix: String,
     servers: Vec<Server>,
     pub tokens: Tokens,
 }
@@ -89,11 +166,11 @@ pub struct CommandStats(pub BTreeMap<String, u64>);
 impl Cluster {
     /// Starts the store and `replicas` servers one after another (the first creates the key
     /// material the others read), mints tokens, and waits until every replica sees a leader.
-    pub async fn start(agora: &Path, store: StoreKind, replicas: usize) -> anyhow::Result<Cluster> {
+    pub async fn start(agora: &Path, store: &StoreKind, replicas: usize) -> anyhow::Result<Cluster> {
         if replicas == 0 {
             bail!("--replicas must be at least 1");
         }
-        if store == StoreKind::Embedded && replicas > 1 {
+        if *store == StoreKind::Embedded && replicas > 1 {
             bail!("--replicas > 1 needs --store redis: the embedded store serves one server");
         }
         if !agora.is_file() {
@@ -104,12 +181,21 @@ impl Cluster {
         }
         let dir =
             tempfile::Builder::new().prefix("agora-bench-").tempdir().context("creating a temporary directory")?;
-        let redis = match store {
-            StoreKind::Redis => Some(start_redis(dir.path())?),
-            StoreKind::Embedded => None,
+        let (redis, prefix) = match store {
+            StoreKind::Redis => (Some(RedisTarget::Private(start_redis(dir.path())?)), "bench".to_string()),
+            StoreKind::RedisAt(address) => {
+                let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+                (Some(RedisTarget::External(address.clone())), format!("bench-{millis}"))
+            }
+            StoreKind::Embedded => (None, String::new()),
+        };
+        let redis_pid = match &redis {
+            Some(target) => target.pid().await,
+            None => None,
         };
         let empty = Tokens { operator: String::new(), agent: String::new(), framework: String::new() };
-        let mut cluster = Cluster { dir, agora: agora.to_path_buf(), redis, servers: Vec::new(), tokens: empty };
+        let mut cluster =
+            Cluster { dir, agora: agora.to_path_buf(), redis, redis_pid, prefix, servers: Vec::new(), tokens: empty };
         let store_url = cluster.store_url();
         for index in 0..replicas {
             let server = cluster.start_server(index, &store_url).await?;
@@ -126,7 +212,7 @@ impl Cluster {
 
     fn store_url(&self) -> String {
         match &self.redis {
-            Some(redis) => format!("{}?prefix=bench", redis.url()),
+            Some(redis) => format!("{}?prefix={}", redis.url(), self.prefix),
             None => format!("file:{}", self.dir.path().join("state").display()),
         }
     }
@@ -209,14 +295,17 @@ impl Cluster {
     }
 
     pub fn redis_sample(&self) -> Option<ProcSample> {
-        let pid = self.redis.as_ref()?.pid()?;
+        let pid = self.redis_pid?;
         proc_sample(pid).ok()
     }
 
     /// Redis's command counts now; `None` on the embedded store.
     pub async fn redis_commands(&self) -> anyhow::Result<Option<CommandStats>> {
         match &self.redis {
-            Some(redis) => Ok(Some(command_stats(redis.port()).await?)),
+            Some(redis) => {
+                let (host, port) = redis.host_port();
+                Ok(Some(parse_command_stats(&redis_info(&host, port, "commandstats").await?)))
+            }
             None => Ok(None),
         }
     }
@@ -227,9 +316,11 @@ impl Cluster {
     /// the cores.
     pub async fn redis_baseline(&self, requests: u64) -> anyhow::Result<RedisBaseline> {
         let redis = self.redis.as_ref().ok_or_else(|| anyhow!("the Redis baseline needs --store redis"))?;
+        let (host, port) = redis.host_port();
+        let (hash, stream) = (format!("{}:baseline:h", self.prefix), format!("{}:baseline:s", self.prefix));
         let output = tokio::process::Command::new("redis-benchmark")
-            .args(["-h", "127.0.0.1", "-p", &redis.port().to_string(), "-c", "50", "-n", &requests.to_string()])
-            .args(["--csv", "EVAL", BASELINE_SCRIPT, "2", "baseline:h", "baseline:s"])
+            .args(["-h", &host, "-p", &port.to_string(), "-c", "50", "-n", &requests.to_string()])
+            .args(["--csv", "EVAL", BASELINE_SCRIPT, "2", &hash, &stream])
             .stdin(Stdio::null())
             .output()
             .await
@@ -276,7 +367,8 @@ impl Cluster {
                 stop_child(&mut child);
             }
         }
-        if let Some(mut redis) = self.redis.take() {
+        // A Redis that was running before the run is left running.
+        if let Some(RedisTarget::Private(mut redis)) = self.redis.take() {
             let _ = redis.kill();
         }
     }
@@ -381,10 +473,11 @@ fn status_kib(status: &str, name: &str) -> anyhow::Result<u64> {
     Ok(line.split_whitespace().nth(1).ok_or_else(|| anyhow!("malformed {name}"))?.parse::<u64>()?)
 }
 
-/// Sends `INFO commandstats` over a plain RESP connection and reads the bulk string answer.
-async fn command_stats(port: u16) -> anyhow::Result<CommandStats> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.context("connecting to redis")?;
-    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n").await?;
+/// Sends `INFO SECTION` over a plain RESP connection and reads the bulk string answer.
+async fn redis_info(host: &str, port: u16, section: &str) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await.context("connecting to redis")?;
+    let request = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+    stream.write_all(request.as_bytes()).await?;
     let mut reader = BufReader::new(stream);
     let mut header = String::new();
     reader.read_line(&mut header).await?;
@@ -395,7 +488,7 @@ async fn command_stats(port: u16) -> anyhow::Result<CommandStats> {
         .ok_or_else(|| anyhow!("unexpected answer to INFO: {}", header.trim()))?;
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body).await?;
-    Ok(parse_command_stats(&String::from_utf8_lossy(&body)))
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Reads lines such as `cmdstat_evalsha:calls=12,usec=...` into calls by command name.
@@ -476,6 +569,20 @@ mod tests {
         assert_eq!(delta.get("evalsha"), Some(&15));
         assert_eq!(delta.get("get"), Some(&3));
         assert_eq!(delta.get("info"), None);
+    }
+
+    #[test]
+    fn stores_are_named_or_addressed() {
+        assert_eq!("embedded".parse::<StoreKind>(), Ok(StoreKind::Embedded));
+        assert_eq!("redis".parse::<StoreKind>(), Ok(StoreKind::Redis));
+        let at = |host: &str, port, db| StoreKind::RedisAt(RedisAddress { host: host.into(), port, db });
+        assert_eq!("redis://127.0.0.1:6379".parse::<StoreKind>(), Ok(at("127.0.0.1", 6379, 0)));
+        assert_eq!("redis://localhost:7000/2".parse::<StoreKind>(), Ok(at("localhost", 7000, 2)));
+        for bad in
+            ["", "file:x", "redis://", "redis://host", "redis://:1", "redis://h:x", "redis://u:p@h:1", "redis://h:1/z"]
+        {
+            assert!(bad.parse::<StoreKind>().is_err(), "{bad} is refused");
+        }
     }
 
     #[test]

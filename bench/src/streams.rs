@@ -26,7 +26,8 @@ pub struct StreamsArgs {
     /// Events sent to every stream, one at a time, for the fan-out latency.
     #[arg(long, default_value_t = 5)]
     pub events: usize,
-    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    /// embedded, redis (a private redis-server), or redis://HOST:PORT[/DB] (a running Redis).
+    #[arg(long, default_value = "embedded")]
     pub store: StoreKind,
     /// Streams being opened at once.
     #[arg(long, default_value_t = 128)]
@@ -64,7 +65,7 @@ pub async fn run(args: &StreamsArgs) -> anyhow::Result<StreamsReport> {
         bail!("--streams, --events and --concurrency must be at least 1");
     }
     let agora = args.common.agora_path()?;
-    let mut cluster = Cluster::start(&agora, args.store, 1).await?;
+    let mut cluster = Cluster::start(&agora, &args.store, 1).await?;
     let server = || cluster.server_samples().first().copied().unwrap_or_default();
     let rss_before = server().rss_bytes;
     let client = Client::new(&cluster.urls()[0], &cluster.tokens.operator)?;
@@ -127,7 +128,7 @@ pub async fn run(args: &StreamsArgs) -> anyhow::Result<StreamsReport> {
     let deliveries = (args.streams * args.events) as f64;
     Ok(StreamsReport {
         scenario: "streams",
-        store: args.store.name().to_string(),
+        store: args.store.name(),
         streams: args.streams,
         open_secs: round2(open_secs),
         server_rss_before_bytes: rss_before,

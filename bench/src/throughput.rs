@@ -48,7 +48,8 @@ pub struct ThroughputArgs {
     /// Seconds of launching before the measured window, not counted.
     #[arg(long, default_value_t = 2.0)]
     pub warmup: f64,
-    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    /// embedded, redis (a private redis-server), or redis://HOST:PORT[/DB] (a running Redis).
+    #[arg(long, default_value = "embedded")]
     pub store: StoreKind,
     /// `agora server` replicas sharing the store (more than one needs --store redis).
     #[arg(long, default_value_t = 1)]
@@ -84,7 +85,8 @@ pub struct LatencyArgs {
     /// Seconds measured, after the warm-up.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
-    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    /// embedded, redis (a private redis-server), or redis://HOST:PORT[/DB] (a running Redis).
+    #[arg(long, default_value = "embedded")]
     pub store: StoreKind,
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
@@ -105,6 +107,9 @@ pub struct EfficiencyArgs {
     /// Seconds measured, after the warm-up.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// redis (a private redis-server) or redis://HOST:PORT[/DB] (a running Redis).
+    #[arg(long, default_value = "redis")]
+    pub store: StoreKind,
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
     /// Scripts `redis-benchmark` runs for the baseline.
@@ -122,7 +127,7 @@ impl EfficiencyArgs {
             frameworks: self.frameworks,
             duration: self.duration,
             warmup: 2.0,
-            store: StoreKind::Redis,
+            store: self.store.clone(),
             replicas: self.replicas,
             in_flight: 256,
             task_secs: 0.0,
@@ -141,7 +146,7 @@ impl LatencyArgs {
             frameworks: self.frameworks,
             duration: self.duration,
             warmup: 1.0,
-            store: self.store,
+            store: self.store.clone(),
             replicas: self.replicas,
             in_flight: 256,
             task_secs: 0.0,
@@ -226,7 +231,7 @@ impl Clients {
 pub async fn run(args: &ThroughputArgs) -> anyhow::Result<Report> {
     check(args)?;
     let agora = args.common.agora_path()?;
-    let mut cluster = Cluster::start(&agora, args.store, args.replicas).await?;
+    let mut cluster = Cluster::start(&agora, &args.store, args.replicas).await?;
     let stats = Arc::new(Stats::default());
     let (stop, stop_rx) = watch::channel(false);
     let mut clients = Clients { stop, handles: Vec::new() };
@@ -283,6 +288,9 @@ async fn measure(stats: &Stats, window: Duration) -> Vec<u64> {
 }
 
 fn check(args: &ThroughputArgs) -> anyhow::Result<()> {
+    if args.baseline_requests > 0 && args.store == StoreKind::Embedded {
+        bail!("the efficiency scenario measures Redis: --store must be redis or redis://HOST:PORT");
+    }
     if args.agents == 0 || args.frameworks == 0 || args.in_flight == 0 {
         bail!("--agents, --frameworks and --in-flight must be at least 1");
     }
@@ -375,7 +383,7 @@ fn report(args: &ThroughputArgs, cluster: &Cluster, stats: &Stats, measured: &Me
     let launches_per_sec = round2(finished as f64 / secs);
     Report {
         scenario: args.scenario,
-        store: args.store.name().to_string(),
+        store: args.store.name(),
         replicas: args.replicas,
         agents: args.agents,
         frameworks: args.frameworks,

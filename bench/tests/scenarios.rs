@@ -154,3 +154,34 @@ fn efficiency_counts_redis_commands_and_runs_redis_benchmark_on_the_same_redis()
         / report["redis_baseline"]["scripts_per_sec"].as_f64().expect("a rate");
     assert!((fraction - expected).abs() < 1e-9 && fraction > 0.0, "{text}");
 }
+
+#[test]
+fn a_running_redis_can_be_the_store_and_is_left_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = agora_server::store::redis_server::RedisServer::start(dir.path(), false).expect("a redis-server");
+    let store = format!("redis://127.0.0.1:{}/0", redis.port());
+    let (_, report, text) = run_bench(&[
+        "throughput",
+        "--duration",
+        "2",
+        "--warmup",
+        "1",
+        "--agents",
+        "3",
+        "--frameworks",
+        "1",
+        "--store",
+        &store,
+    ]);
+    assert_eq!(report["store"], store.as_str(), "{text}");
+    assert_eq!(report["tasks_unaccounted"], 0, "every task accepted ended: {text}");
+    assert!(report["redis_commands_per_launch"].as_f64().is_some_and(|n| n >= 1.0), "{text}");
+    // The bench found the Redis process through INFO, and read its CPU time.
+    assert!(report["redis_cpu_secs"].as_f64().is_some(), "{text}");
+    // The Redis is still there, holding the run's keys under a prefix of its own.
+    let keys = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "--scan", "--pattern", "bench-*"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(keys.status.success() && !keys.stdout.is_empty(), "the run's keys are kept under bench-*");
+}
