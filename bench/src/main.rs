@@ -95,6 +95,10 @@ async fn launches(args: &throughput::ThroughputArgs) -> anyhow::Result<ExitCode>
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Thousands of simulated agents hold a connection each.
+    if let Err(e) = agora_server::raise_open_file_limit() {
+        eprintln!("warning: could not raise the open files limit: {e}");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

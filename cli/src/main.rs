@@ -109,6 +109,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if matches!(cli.command, Command::Dev(_) | Command::Server(_) | Command::Agent(_)) {
+        match agora_server::raise_open_file_limit() {
+            Ok((before, after)) if before != after => tracing::debug!(before, after, "raised the open files limit"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+        }
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Dev(args) => cluster::dev(args).await.map(|_| ExitCode::SUCCESS),

@@ -15,6 +15,20 @@ pub mod store;
 pub mod tls;
 
 pub use auth::{Keys, Kind};
+
+/// Raises this process's soft limit on open files to its hard limit, and returns the two soft
+/// limits, before and after. Every agent holds a connection to the server, and many systems
+/// start a process with a soft limit of 1,024 under a hard limit of a million or more, so a
+/// server left at the soft limit would turn agents away past a thousand (Go's runtime raises
+/// it the same way).
+pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok((soft, getrlimit(Resource::RLIMIT_NOFILE)?.0))
+}
 pub use error::ServerError;
 pub use master::{Master, MasterConfig};
 
@@ -60,3 +74,18 @@ pub async fn serve(
 
 /// How often a server reads its data directory's keys again.
 const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("limit");
+        // As a process started with the common default of 1,024 (any process may lower it).
+        let low = hard.min(1024);
+        setrlimit(Resource::RLIMIT_NOFILE, low, hard).expect("lowered");
+        let (before, after) = super::raise_open_file_limit().expect("raised");
+        assert_eq!((before, after), (low, hard));
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).expect("limit"), (hard, hard));
+    }
+}
