@@ -1,12 +1,17 @@
-//! The allocator: Dominant Resource Fairness over frameworks, as a pure function of a snapshot.
-//! It does no I/O and holds no state, so it is unit-tested and benchmarked on its own.
+//! The allocator: hierarchical Dominant Resource Fairness over roles and frameworks, as a pure
+//! function of a snapshot. It does no I/O and holds no state, so it is unit-tested and
+//! benchmarked on its own.
 //!
-//! Each round offers every agent's free resources, whole, to the eligible framework with the
-//! lowest dominant share (allocation / cluster total, the largest over scalar resources),
-//! then charges that framework before the next agent: Mesos's coarse-grained DRF.
+//! Each round offers every agent's free resources, whole, to one framework (Mesos's
+//! coarse-grained DRF), chosen by walking the role tree from the top: at each level the child
+//! with the lowest weighted dominant share (allocation / cluster total, the largest over scalar
+//! resources, divided by the role's weight) among those with a framework that may take this
+//! agent; then, within the role, the framework with the lowest dominant share. Roles are
+//! paths (`eng/backend`); a role's own frameworks compete with its child roles as one more
+//! child of weight 1, as in Mesos. The one chosen is charged before the next agent.
 
 use agora_api::Resources;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// An agent that can be offered: active, with resources neither used by tasks nor offered.
 #[derive(Clone, Debug)]
@@ -17,6 +22,8 @@ pub struct AgentSlot {
 /// A framework that may receive offers.
 #[derive(Clone, Debug)]
 pub struct FrameworkSlot {
+    /// The role its offers are for.
+    pub role: String,
     /// Resources held by its tasks and outstanding offers.
     pub allocated: Resources,
     /// Indexes of agents this framework must not be offered now (refuse filters).
@@ -31,6 +38,9 @@ pub struct Grant {
     pub resources: Resources,
 }
 
+/// Role weights by role path; a role not named has weight 1.
+pub type Weights = HashMap<String, f64>;
+
 /// Mesos's default minimum: an offer smaller than this on both counts is not worth making.
 pub fn min_allocatable() -> Resources {
     Resources::new(0.01, 32.0)
@@ -41,24 +51,108 @@ fn worth_offering(r: &Resources, min: &Resources) -> bool {
     r.cpus >= min.cpus || r.mem >= min.mem
 }
 
+/// The nodes of the role tree above a framework in `role`, from the top: each prefix of the
+/// path, then the role's own frameworks as a leaf (`role/.`).
+fn role_nodes(role: &str) -> Vec<String> {
+    let mut nodes: Vec<String> = Vec::new();
+    for part in role.split('/') {
+        let node = match nodes.last() {
+            Some(parent) => format!("{parent}/{part}"),
+            None => part.to_string(),
+        };
+        nodes.push(node);
+    }
+    nodes.push(format!("{role}/."));
+    nodes
+}
+
+/// The running state of one round: what each role node and framework holds.
+struct Shares<'a> {
+    total: &'a Resources,
+    weights: &'a Weights,
+    /// Resources held below each role node.
+    nodes: HashMap<String, Resources>,
+    /// Each framework's role nodes, from the top.
+    paths: Vec<Vec<String>>,
+    allocated: Vec<Resources>,
+}
+
+impl<'a> Shares<'a> {
+    fn new(total: &'a Resources, weights: &'a Weights, frameworks: &[FrameworkSlot]) -> Shares<'a> {
+        let paths: Vec<Vec<String>> = frameworks.iter().map(|f| role_nodes(&f.role)).collect();
+        let mut nodes: HashMap<String, Resources> = HashMap::new();
+        for (framework, path) in frameworks.iter().zip(&paths) {
+            for node in path {
+                nodes.entry(node.clone()).or_default().add(&framework.allocated);
+            }
+        }
+        let allocated = frameworks.iter().map(|f| f.allocated.clone()).collect();
+        Shares { total, weights, nodes, paths, allocated }
+    }
+
+    fn node_share(&self, node: &str) -> f64 {
+        // The leaf of a role's own frameworks has weight 1 within the role.
+        let weight = if node.ends_with("/.") { 1.0 } else { self.weights.get(node).copied().unwrap_or(1.0) };
+        let held = self.nodes.get(node).map_or(0.0, |r| r.dominant_share(self.total));
+        held / weight.max(f64::MIN_POSITIVE)
+    }
+
+    /// Whether framework `a` comes before `b`: at the first level where their role nodes
+    /// differ, the node with the lower weighted share; within one role, the framework with the
+    /// lower share; then the lower index, so that rounds are deterministic.
+    fn before(&self, a: usize, b: usize) -> bool {
+        for (x, y) in self.paths[a].iter().zip(&self.paths[b]) {
+            if x != y {
+                let (sx, sy) = (self.node_share(x), self.node_share(y));
+                if sx != sy {
+                    return sx < sy;
+                }
+                return x < y;
+            }
+        }
+        if self.paths[a].len() != self.paths[b].len() {
+            return self.paths[a].len() < self.paths[b].len();
+        }
+        let (sa, sb) = (self.allocated[a].dominant_share(self.total), self.allocated[b].dominant_share(self.total));
+        if sa != sb {
+            return sa < sb;
+        }
+        a < b
+    }
+
+    fn charge(&mut self, framework: usize, resources: &Resources) {
+        self.allocated[framework].add(resources);
+        for node in &self.paths[framework] {
+            self.nodes.entry(node.clone()).or_default().add(resources);
+        }
+    }
+}
+
 /// Runs one round. `agents` should already be in the order to visit them (shuffled by the caller).
-pub fn allocate(total: &Resources, agents: &[AgentSlot], frameworks: &[FrameworkSlot], min: &Resources) -> Vec<Grant> {
-    // Frameworks ordered by dominant share; f64 shares are non-negative, so their bit patterns
-    // sort like the numbers and the set needs no float wrapper.
-    let mut shares: Vec<f64> = frameworks.iter().map(|f| f.allocated.dominant_share(total)).collect();
-    let mut order: BTreeSet<(u64, usize)> = shares.iter().enumerate().map(|(i, s)| (s.to_bits(), i)).collect();
-    let mut allocated: Vec<Resources> = frameworks.iter().map(|f| f.allocated.clone()).collect();
+pub fn allocate(
+    total: &Resources,
+    agents: &[AgentSlot],
+    frameworks: &[FrameworkSlot],
+    weights: &Weights,
+    min: &Resources,
+) -> Vec<Grant> {
+    let mut shares = Shares::new(total, weights, frameworks);
     let mut grants = Vec::new();
     for (agent_index, agent) in agents.iter().enumerate() {
         if !worth_offering(&agent.available, min) {
             continue;
         }
-        let chosen = order.iter().map(|&(_, i)| i).find(|&i| !frameworks[i].filtered_agents.contains(&agent_index));
+        let mut chosen: Option<usize> = None;
+        for (i, framework) in frameworks.iter().enumerate() {
+            if framework.filtered_agents.contains(&agent_index) {
+                continue;
+            }
+            if chosen.is_none_or(|c| shares.before(i, c)) {
+                chosen = Some(i);
+            }
+        }
         let Some(framework) = chosen else { continue };
-        order.remove(&(shares[framework].to_bits(), framework));
-        allocated[framework].add(&agent.available);
-        shares[framework] = allocated[framework].dominant_share(total);
-        order.insert((shares[framework].to_bits(), framework));
+        shares.charge(framework, &agent.available);
         grants.push(Grant { framework, agent: agent_index, resources: agent.available.clone() });
     }
     grants
@@ -73,7 +167,57 @@ mod tests {
     }
 
     fn framework(cpus: f64, mem: f64) -> FrameworkSlot {
-        FrameworkSlot { allocated: Resources::new(cpus, mem), filtered_agents: BTreeSet::new() }
+        in_role("*", cpus, mem)
+    }
+
+    fn in_role(role: &str, cpus: f64, mem: f64) -> FrameworkSlot {
+        FrameworkSlot { role: role.into(), allocated: Resources::new(cpus, mem), filtered_agents: BTreeSet::new() }
+    }
+
+    fn none() -> Weights {
+        Weights::new()
+    }
+
+    /// Runs rounds over `agents` identical agents, each framework taking tasks of its own
+    /// `shape` from every offer until nothing fits, as real frameworks do; returns each
+    /// framework's holdings.
+    fn saturate(
+        agents: usize,
+        agent: (f64, f64),
+        frameworks: &[(&str, (f64, f64))],
+        weights: &Weights,
+    ) -> (Resources, Vec<Resources>) {
+        let total = Resources::new(agent.0 * agents as f64, agent.1 * agents as f64);
+        let mut free: Vec<Resources> = vec![Resources::new(agent.0, agent.1); agents];
+        let mut held: Vec<Resources> = vec![Resources::default(); frameworks.len()];
+        // Each round offers every agent; a framework launches one task of its shape on each
+        // offer where it fits, and declines the rest (without a filter), as a framework with
+        // a queue of such tasks would.
+        loop {
+            let slots: Vec<FrameworkSlot> = frameworks
+                .iter()
+                .zip(&held)
+                .map(|((role, _), h)| FrameworkSlot {
+                    role: role.to_string(),
+                    allocated: h.clone(),
+                    filtered_agents: BTreeSet::new(),
+                })
+                .collect();
+            let offered: Vec<AgentSlot> = free.iter().map(|r| AgentSlot { available: r.clone() }).collect();
+            let mut launched = false;
+            for grant in allocate(&total, &offered, &slots, weights, &min_allocatable()) {
+                let (cpus, mem) = frameworks[grant.framework].1;
+                let task = Resources::new(cpus, mem);
+                if task.fits_in(&grant.resources) {
+                    free[grant.agent] = free[grant.agent].minus(&task);
+                    held[grant.framework].add(&task);
+                    launched = true;
+                }
+            }
+            if !launched {
+                return (total, held);
+            }
+        }
     }
 
     #[test]
@@ -81,7 +225,7 @@ mod tests {
         let total = Resources::new(10.0, 1000.0);
         // Framework 0 holds half the memory; framework 1 holds a tenth of the CPUs.
         let frameworks = [framework(0.0, 500.0), framework(1.0, 0.0)];
-        let grants = allocate(&total, &[agent(2.0, 100.0)], &frameworks, &min_allocatable());
+        let grants = allocate(&total, &[agent(2.0, 100.0)], &frameworks, &none(), &min_allocatable());
         assert_eq!(grants.len(), 1);
         assert_eq!(grants[0].framework, 1);
     }
@@ -91,7 +235,7 @@ mod tests {
         let total = Resources::new(4.0, 400.0);
         let agents = [agent(1.0, 100.0), agent(1.0, 100.0), agent(1.0, 100.0), agent(1.0, 100.0)];
         let frameworks = [framework(0.0, 0.0), framework(0.0, 0.0)];
-        let grants = allocate(&total, &agents, &frameworks, &min_allocatable());
+        let grants = allocate(&total, &agents, &frameworks, &none(), &min_allocatable());
         let to_zero = grants.iter().filter(|g| g.framework == 0).count();
         assert_eq!((grants.len(), to_zero), (4, 2));
     }
@@ -101,12 +245,75 @@ mod tests {
         let total = Resources::new(2.0, 200.0);
         let mut picky = framework(0.0, 0.0);
         picky.filtered_agents.insert(0);
-        let grants = allocate(&total, &[agent(1.0, 100.0), agent(0.001, 1.0)], &[picky], &min_allocatable());
+        let grants = allocate(&total, &[agent(1.0, 100.0), agent(0.001, 1.0)], &[picky], &none(), &min_allocatable());
         assert!(grants.is_empty());
         let other = framework(1.0, 100.0);
         let mut picky = framework(0.0, 0.0);
         picky.filtered_agents.insert(0);
-        let grants = allocate(&total, &[agent(1.0, 100.0)], &[picky, other], &min_allocatable());
+        let grants = allocate(&total, &[agent(1.0, 100.0)], &[picky, other], &none(), &min_allocatable());
         assert_eq!(grants, vec![Grant { framework: 1, agent: 0, resources: Resources::new(1.0, 100.0) }]);
+    }
+
+    #[test]
+    fn roles_take_turns_by_weighted_share_before_frameworks_do() {
+        let total = Resources::new(10.0, 1000.0);
+        // Role a has two frameworks holding 2 CPUs in all; role b one holding 3 CPUs.
+        let frameworks = [in_role("a", 1.0, 0.0), in_role("a", 1.0, 0.0), in_role("b", 3.0, 0.0)];
+        let grants = allocate(&total, &[agent(1.0, 10.0)], &frameworks, &none(), &min_allocatable());
+        assert_eq!(grants[0].framework, 0, "role a is further below its share");
+        // With weight 2, role b's 3 CPUs count as 1.5: b goes first.
+        let weights = Weights::from([("b".to_string(), 2.0)]);
+        let grants = allocate(&total, &[agent(1.0, 10.0)], &frameworks, &weights, &min_allocatable());
+        assert_eq!(grants[0].framework, 2);
+    }
+
+    #[test]
+    fn a_role_nodes_are_its_prefixes_and_its_own_leaf() {
+        assert_eq!(role_nodes("*"), vec!["*", "*/."]);
+        assert_eq!(role_nodes("eng/backend/db"), vec!["eng", "eng/backend", "eng/backend/db", "eng/backend/db/."]);
+    }
+
+    /// Within 5% of the weighted DRF allocation, frameworks with different task shapes end
+    /// with equal weighted dominant shares.
+    #[test]
+    fn frameworks_with_different_shapes_converge_to_weighted_drf_shares() {
+        // A CPU-heavy and a memory-heavy framework, equal weights: equal dominant shares.
+        let (total, held) = saturate(20, (8.0, 16384.0), &[("a", (1.0, 256.0)), ("b", (0.25, 2048.0))], &none());
+        let (a, b) = (held[0].dominant_share(&total), held[1].dominant_share(&total));
+        assert!((a - b).abs() <= 0.05 * a.max(b), "shares {a:.3} and {b:.3}");
+        assert!(a > 0.4 && b > 0.4, "the cluster is used: {a:.3} {b:.3}");
+
+        // Three roles, weights 1, 2 and 1: shares in proportion 1:2:1.
+        let weights = Weights::from([("b".to_string(), 2.0)]);
+        let shapes = [("a", (1.0, 512.0)), ("b", (0.5, 2048.0)), ("c", (2.0, 256.0))];
+        let (total, held) = saturate(30, (8.0, 16384.0), &shapes, &weights);
+        let s: Vec<f64> = held.iter().map(|h| h.dominant_share(&total)).collect();
+        let weighted = [s[0], s[1] / 2.0, s[2]];
+        let (lo, hi) = weighted.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        assert!(hi - lo <= 0.05 * hi, "weighted shares {weighted:?}");
+    }
+
+    /// Fair share is delegated down the tree: `eng` (weight 3) against `ops` (weight 1), and
+    /// `eng`'s share split evenly between `eng/a` and `eng/b`.
+    #[test]
+    fn hierarchical_roles_split_their_parents_share() {
+        let weights = Weights::from([("eng".to_string(), 3.0)]);
+        let shapes = [("eng/a", (1.0, 256.0)), ("eng/b", (1.0, 256.0)), ("ops", (1.0, 256.0))];
+        let (total, held) = saturate(16, (4.0, 4096.0), &shapes, &weights);
+        let s: Vec<f64> = held.iter().map(|h| h.dominant_share(&total)).collect();
+        let (eng, ops) = (s[0] + s[1], s[2]);
+        assert!((eng / 3.0 - ops).abs() <= 0.05 * ops, "eng {eng:.3} is three times ops {ops:.3}");
+        assert!((s[0] - s[1]).abs() <= 0.05 * s[0], "eng/a {:.3} and eng/b {:.3} split eng", s[0], s[1]);
+    }
+
+    #[test]
+    fn a_declining_framework_does_not_starve_the_others() {
+        let total = Resources::new(4.0, 400.0);
+        let agents = [agent(1.0, 100.0), agent(1.0, 100.0), agent(1.0, 100.0), agent(1.0, 100.0)];
+        // Framework 0 declined every agent (it is filtered on all); framework 1 gets them.
+        let mut decliner = in_role("a", 0.0, 0.0);
+        decliner.filtered_agents.extend(0..4);
+        let grants = allocate(&total, &agents, &[decliner, in_role("b", 2.0, 200.0)], &none(), &min_allocatable());
+        assert_eq!(grants.iter().filter(|g| g.framework == 1).count(), 4);
     }
 }

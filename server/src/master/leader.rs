@@ -46,6 +46,8 @@ pub(crate) struct Snapshot {
     pub frameworks: Vec<FrameworkEntry>,
     pub offers: Vec<Offer>,
     pub tasks: Vec<Arc<TaskRecord>>,
+    /// Role weights (roles not named weigh 1).
+    pub weights: allocator::Weights,
 }
 
 impl Snapshot {
@@ -148,7 +150,7 @@ impl Master {
         } else {
             typed(key::TASK_PREFIX, tasks)?.into_iter().filter_map(|(_, t)| Some(Arc::new(t?.value))).collect()
         };
-        Ok(Snapshot { agents, frameworks, offers, tasks })
+        Ok(Snapshot { agents, frameworks, offers, tasks, weights: allocator::Weights::new() })
     }
 
     /// The live tasks named by `members`, reading only those not cached yet.
@@ -254,9 +256,9 @@ impl Master {
                 .collect();
             let (used, held, _) = framework_usage.get(id).cloned().unwrap_or_default();
             eligible.push((id, framework, conn));
-            slots.push(FrameworkSlot { allocated: used.plus(&held), filtered_agents });
+            slots.push(FrameworkSlot { role: framework.value.role(), allocated: used.plus(&held), filtered_agents });
         }
-        let grants = allocator::allocate(&total, &agents, &slots, &allocator::min_allocatable());
+        let grants = allocator::allocate(&total, &agents, &slots, &snapshot.weights, &allocator::min_allocatable());
         if grants.is_empty() {
             return None;
         }
