@@ -169,3 +169,58 @@ impl OperatorEvent {
         }))
     }
 }
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `PUT /v1/roles/{role}`: a role's weight and quota. Quota counts scalar resources only
+/// (`cpus`, `mem`, `disk`, `gpus`), held by the role and every role below it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// The role's weight in fair sharing: a role of weight 2 gets twice the share. Default 1.
+    #[serde(default = "one")]
+    pub weight: f64,
+    #[serde(default)]
+    pub quota: Quota,
+}
+
+impl Default for RoleConfig {
+    fn default() -> Self {
+        RoleConfig { weight: 1.0, quota: Quota::default() }
+    }
+}
+
+/// Amounts by scalar resource name (`cpus`, `mem` in MiB, `disk` in MiB, `gpus`); a resource
+/// not named is not constrained.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Held back for the role while the cluster is contended: other roles are not offered
+    /// what the role still needs to reach it.
+    #[serde(default)]
+    pub guarantee: BTreeMap<String, f64>,
+    /// Never exceeded by what the role's tasks and offers hold.
+    #[serde(default)]
+    pub limit: BTreeMap<String, f64>,
+}
+
+/// A role: its settings and what its frameworks hold now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoleView {
+    pub role: String,
+    pub weight: f64,
+    pub quota: Quota,
+    /// Held by the tasks and offers of the role and of the roles below it.
+    pub allocated: Resources,
+    /// `allocated` over the cluster's total, the largest over scalar resources.
+    pub dominant_share: f64,
+    /// Frameworks registered in the role itself.
+    pub frameworks: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoleList {
+    pub roles: Vec<RoleView>,
+}

@@ -7,7 +7,10 @@ use crate::agent::{AgentRegistered, LogChunkInfo, RegisterAgent, StatusUpdates};
 use crate::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
-use crate::operator::{AgentList, AgentView, ClusterView, FrameworkList, FrameworkView, OfferList, TaskList};
+use crate::operator::{
+    AgentList, AgentView, ClusterView, FrameworkList, FrameworkView, OfferList, RoleConfig, RoleList, RoleView,
+    TaskList,
+};
 use crate::types::ErrorBody;
 
 /// One event of a `text/event-stream` answer, field by field as the stream carries it: `data`
@@ -164,6 +167,18 @@ fn list_tasks() {}
 fn list_offers() {}
 
 /// The OpenAPI document of Agora's native API.
+#[utoipa::path(get, path = "/v1/roles", tag = "operators", security(("bearer" = [])),
+    description = "Every role configured or used by a framework, with its weight, quota and what it holds.",
+    responses((status = 200, description = "All roles", body = RoleList)))]
+fn list_roles() {}
+
+#[utoipa::path(put, path = "/v1/roles/{role}", tag = "operators", request_body = RoleConfig, security(("bearer" = [])),
+    params(("role" = String, Path, description = "The role; a hierarchical role such as `eng/backend` is written as is (`/v1/roles/eng/backend`)")),
+    description = "Sets a role's weight and quota, replacing what was set. Operators only.",
+    responses((status = 200, description = "The role as set", body = RoleView),
+              (status = 400, description = "Bad input: an invalid role, weight or quota", body = ErrorBody)))]
+fn set_role() {}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
@@ -173,7 +188,7 @@ fn list_offers() {}
         register_framework, list_frameworks, get_framework, teardown_framework, framework_events, operator_events,
         accept, decline, revive, suppress, acknowledge, reconcile, kill_task,
         register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat, agent_log_chunk,
-        cluster, list_tasks, list_offers, task_logs,
+        cluster, list_tasks, list_offers, task_logs, list_roles, set_role,
     ),
     components(schemas(
         crate::framework::Subscribed, crate::framework::Offers, crate::framework::Rescind, crate::framework::Update,

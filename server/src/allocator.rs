@@ -38,8 +38,15 @@ pub struct Grant {
     pub resources: Resources,
 }
 
-/// Role weights by role path; a role not named has weight 1.
-pub type Weights = HashMap<String, f64>;
+/// The operators' settings for roles, by role path.
+#[derive(Clone, Debug, Default)]
+pub struct Roles {
+    /// A role not named has weight 1.
+    pub weights: HashMap<String, f64>,
+    /// What a role and the roles below it may hold at most, in tasks and offers together: an
+    /// amount per scalar resource, in the order of `Resources::scalars` (infinite: no limit).
+    pub limits: HashMap<String, [f64; 4]>,
+}
 
 /// Mesos's default minimum: an offer smaller than this on both counts is not worth making.
 pub fn min_allocatable() -> Resources {
@@ -51,17 +58,31 @@ fn worth_offering(r: &Resources, min: &Resources) -> bool {
     r.cpus >= min.cpus || r.mem >= min.mem
 }
 
+/// Whether `grant`, cut from `available` by a quota limit, is worth offering. A cut offer
+/// needs both the minimum CPUs and the minimum memory: a role at its CPU limit offered an
+/// agent's memory alone could launch nothing, and would hold that memory back from every
+/// other role until it declined (Mesos makes such offers).
+fn worth_offering_capped(grant: &Resources, available: &Resources, min: &Resources) -> bool {
+    if grant.scalars() == available.scalars() {
+        return worth_offering(grant, min);
+    }
+    grant.cpus >= min.cpus && grant.mem >= min.mem
+}
+
+/// A role and the roles above it, from the top: `eng/backend` → `eng`, `eng/backend`.
+pub fn role_path(role: &str) -> Vec<String> {
+    let mut nodes: Vec<String> = Vec::new();
+    for part in role.split('/') {
+        let node = nodes.last().map_or_else(|| part.to_string(), |parent| format!("{parent}/{part}"));
+        nodes.push(node);
+    }
+    nodes
+}
+
 /// The nodes of the role tree above a framework in `role`, from the top: each prefix of the
 /// path, then the role's own frameworks as a leaf (`role/.`).
 fn role_nodes(role: &str) -> Vec<String> {
-    let mut nodes: Vec<String> = Vec::new();
-    for part in role.split('/') {
-        let node = match nodes.last() {
-            Some(parent) => format!("{parent}/{part}"),
-            None => part.to_string(),
-        };
-        nodes.push(node);
-    }
+    let mut nodes = role_path(role);
     nodes.push(format!("{role}/."));
     nodes
 }
@@ -69,7 +90,7 @@ fn role_nodes(role: &str) -> Vec<String> {
 /// The running state of one round: what each role node and framework holds.
 struct Shares<'a> {
     total: &'a Resources,
-    weights: &'a Weights,
+    roles: &'a Roles,
     /// Resources held below each role node.
     nodes: HashMap<String, Resources>,
     /// Each framework's role nodes, from the top.
@@ -78,7 +99,7 @@ struct Shares<'a> {
 }
 
 impl<'a> Shares<'a> {
-    fn new(total: &'a Resources, weights: &'a Weights, frameworks: &[FrameworkSlot]) -> Shares<'a> {
+    fn new(total: &'a Resources, roles: &'a Roles, frameworks: &[FrameworkSlot]) -> Shares<'a> {
         let paths: Vec<Vec<String>> = frameworks.iter().map(|f| role_nodes(&f.role)).collect();
         let mut nodes: HashMap<String, Resources> = HashMap::new();
         for (framework, path) in frameworks.iter().zip(&paths) {
@@ -87,12 +108,12 @@ impl<'a> Shares<'a> {
             }
         }
         let allocated = frameworks.iter().map(|f| f.allocated.clone()).collect();
-        Shares { total, weights, nodes, paths, allocated }
+        Shares { total, roles, nodes, paths, allocated }
     }
 
     fn node_share(&self, node: &str) -> f64 {
         // The leaf of a role's own frameworks has weight 1 within the role.
-        let weight = if node.ends_with("/.") { 1.0 } else { self.weights.get(node).copied().unwrap_or(1.0) };
+        let weight = if node.ends_with("/.") { 1.0 } else { self.roles.weights.get(node).copied().unwrap_or(1.0) };
         let held = self.nodes.get(node).map_or(0.0, |r| r.dominant_share(self.total));
         held / weight.max(f64::MIN_POSITIVE)
     }
@@ -120,6 +141,25 @@ impl<'a> Shares<'a> {
         a < b
     }
 
+    /// What `framework` may be offered of `available` without its role, or a role above it,
+    /// going over its limit. A limit on one resource cuts the others in the same proportion,
+    /// so that the rest of the agent is left in a shape other roles can use (a role at its CPU
+    /// limit does not take all of an agent's memory). Ports are not limited.
+    fn within_limits(&self, framework: usize, available: &Resources) -> Resources {
+        let have = available.scalars();
+        let mut room = have;
+        for node in &self.paths[framework] {
+            let Some(limit) = self.roles.limits.get(node) else { continue };
+            let held = self.nodes.get(node).map(Resources::scalars).unwrap_or_default();
+            for i in 0..room.len() {
+                room[i] = room[i].min((limit[i] - held[i]).max(0.0));
+            }
+        }
+        let fraction = (0..have.len()).filter(|&i| have[i] > 0.0).map(|i| room[i] / have[i]).fold(1.0f64, f64::min);
+        let cut = |i: usize| room[i].min(have[i] * fraction);
+        Resources { cpus: cut(0), mem: cut(1), disk: cut(2), gpus: cut(3), ports: available.ports.clone() }
+    }
+
     fn charge(&mut self, framework: usize, resources: &Resources) {
         self.allocated[framework].add(resources);
         for node in &self.paths[framework] {
@@ -129,31 +169,44 @@ impl<'a> Shares<'a> {
 }
 
 /// Runs one round. `agents` should already be in the order to visit them (shuffled by the caller).
+///
+/// An agent goes whole to the framework chosen, unless a quota limit caps what that framework's
+/// role may take: then what is left of the agent goes to the next framework chosen, and so on.
+/// A framework gets at most one offer per agent per round.
 pub fn allocate(
     total: &Resources,
     agents: &[AgentSlot],
     frameworks: &[FrameworkSlot],
-    weights: &Weights,
+    roles: &Roles,
     min: &Resources,
 ) -> Vec<Grant> {
-    let mut shares = Shares::new(total, weights, frameworks);
+    let mut shares = Shares::new(total, roles, frameworks);
     let mut grants = Vec::new();
     for (agent_index, agent) in agents.iter().enumerate() {
-        if !worth_offering(&agent.available, min) {
-            continue;
-        }
-        let mut chosen: Option<usize> = None;
-        for (i, framework) in frameworks.iter().enumerate() {
-            if framework.filtered_agents.contains(&agent_index) {
-                continue;
+        let mut available = agent.available.clone();
+        let mut offered: Vec<usize> = Vec::new();
+        while worth_offering(&available, min) {
+            let mut chosen: Option<(usize, Resources)> = None;
+            for (i, framework) in frameworks.iter().enumerate() {
+                if framework.filtered_agents.contains(&agent_index) || offered.contains(&i) {
+                    continue;
+                }
+                if chosen.as_ref().is_some_and(|(c, _)| !shares.before(i, *c)) {
+                    continue;
+                }
+                let grant = shares.within_limits(i, &available);
+                if worth_offering_capped(&grant, &available, min) {
+                    chosen = Some((i, grant));
+                }
             }
-            if chosen.is_none_or(|c| shares.before(i, c)) {
-                chosen = Some(i);
-            }
+            let Some((framework, grant)) = chosen else { break };
+            shares.charge(framework, &grant);
+            available = available.minus(&grant);
+            // The ports went with the first offer.
+            available.ports.clear();
+            offered.push(framework);
+            grants.push(Grant { framework, agent: agent_index, resources: grant });
         }
-        let Some(framework) = chosen else { continue };
-        shares.charge(framework, &agent.available);
-        grants.push(Grant { framework, agent: agent_index, resources: agent.available.clone() });
     }
     grants
 }
@@ -174,8 +227,12 @@ mod tests {
         FrameworkSlot { role: role.into(), allocated: Resources::new(cpus, mem), filtered_agents: BTreeSet::new() }
     }
 
-    fn none() -> Weights {
-        Weights::new()
+    fn none() -> Roles {
+        Roles::default()
+    }
+
+    fn weighted(weights: &[(&str, f64)]) -> Roles {
+        Roles { weights: weights.iter().map(|(r, w)| (r.to_string(), *w)).collect(), ..Roles::default() }
     }
 
     /// Runs rounds over `agents` identical agents, each framework taking tasks of its own
@@ -185,7 +242,7 @@ mod tests {
         agents: usize,
         agent: (f64, f64),
         frameworks: &[(&str, (f64, f64))],
-        weights: &Weights,
+        roles: &Roles,
     ) -> (Resources, Vec<Resources>) {
         let total = Resources::new(agent.0 * agents as f64, agent.1 * agents as f64);
         let mut free: Vec<Resources> = vec![Resources::new(agent.0, agent.1); agents];
@@ -205,7 +262,7 @@ mod tests {
                 .collect();
             let offered: Vec<AgentSlot> = free.iter().map(|r| AgentSlot { available: r.clone() }).collect();
             let mut launched = false;
-            for grant in allocate(&total, &offered, &slots, weights, &min_allocatable()) {
+            for grant in allocate(&total, &offered, &slots, roles, &min_allocatable()) {
                 let (cpus, mem) = frameworks[grant.framework].1;
                 let task = Resources::new(cpus, mem);
                 if task.fits_in(&grant.resources) {
@@ -262,8 +319,7 @@ mod tests {
         let grants = allocate(&total, &[agent(1.0, 10.0)], &frameworks, &none(), &min_allocatable());
         assert_eq!(grants[0].framework, 0, "role a is further below its share");
         // With weight 2, role b's 3 CPUs count as 1.5: b goes first.
-        let weights = Weights::from([("b".to_string(), 2.0)]);
-        let grants = allocate(&total, &[agent(1.0, 10.0)], &frameworks, &weights, &min_allocatable());
+        let grants = allocate(&total, &[agent(1.0, 10.0)], &frameworks, &weighted(&[("b", 2.0)]), &min_allocatable());
         assert_eq!(grants[0].framework, 2);
     }
 
@@ -284,9 +340,8 @@ mod tests {
         assert!(a > 0.4 && b > 0.4, "the cluster is used: {a:.3} {b:.3}");
 
         // Three roles, weights 1, 2 and 1: shares in proportion 1:2:1.
-        let weights = Weights::from([("b".to_string(), 2.0)]);
         let shapes = [("a", (1.0, 512.0)), ("b", (0.5, 2048.0)), ("c", (2.0, 256.0))];
-        let (total, held) = saturate(30, (8.0, 16384.0), &shapes, &weights);
+        let (total, held) = saturate(30, (8.0, 16384.0), &shapes, &weighted(&[("b", 2.0)]));
         let s: Vec<f64> = held.iter().map(|h| h.dominant_share(&total)).collect();
         let weighted = [s[0], s[1] / 2.0, s[2]];
         let (lo, hi) = weighted.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
@@ -297,9 +352,8 @@ mod tests {
     /// `eng`'s share split evenly between `eng/a` and `eng/b`.
     #[test]
     fn hierarchical_roles_split_their_parents_share() {
-        let weights = Weights::from([("eng".to_string(), 3.0)]);
         let shapes = [("eng/a", (1.0, 256.0)), ("eng/b", (1.0, 256.0)), ("ops", (1.0, 256.0))];
-        let (total, held) = saturate(16, (4.0, 4096.0), &shapes, &weights);
+        let (total, held) = saturate(16, (4.0, 4096.0), &shapes, &weighted(&[("eng", 3.0)]));
         let s: Vec<f64> = held.iter().map(|h| h.dominant_share(&total)).collect();
         let (eng, ops) = (s[0] + s[1], s[2]);
         assert!((eng / 3.0 - ops).abs() <= 0.05 * ops, "eng {eng:.3} is three times ops {ops:.3}");
@@ -315,5 +369,27 @@ mod tests {
         decliner.filtered_agents.extend(0..4);
         let grants = allocate(&total, &agents, &[decliner, in_role("b", 2.0, 200.0)], &none(), &min_allocatable());
         assert_eq!(grants.iter().filter(|g| g.framework == 1).count(), 4);
+    }
+
+    /// A limit caps what a role's frameworks are offered, across agents and rounds, and for
+    /// a parent role across its children; what is left of an agent goes to others.
+    #[test]
+    fn a_quota_limit_is_never_exceeded_and_the_rest_goes_to_others() {
+        let mut roles = Roles::default();
+        roles.limits.insert("eng".into(), [3.0, f64::INFINITY, f64::INFINITY, f64::INFINITY]);
+        let shapes = [("eng/a", (1.0, 256.0)), ("eng/b", (0.5, 256.0)), ("ops", (1.0, 256.0))];
+        let (_, held) = saturate(4, (4.0, 4096.0), &shapes, &roles);
+        let eng = held[0].plus(&held[1]);
+        assert!(eng.cpus <= 3.0 + 1e-9, "eng holds {} CPUs, over its limit of 3", eng.cpus);
+        assert!(eng.cpus >= 2.5, "eng gets up to its limit: {}", eng.cpus);
+        assert!((held[2].cpus - 13.0).abs() < 1e-9, "ops gets everything else: {}", held[2].cpus);
+
+        // Within one round: the agent is split, eng's share capped and the rest to ops.
+        let total = Resources::new(4.0, 4096.0);
+        let frameworks = [in_role("eng/a", 0.0, 0.0), in_role("ops", 1.0, 0.0)];
+        let grants = allocate(&total, &[agent(4.0, 4096.0)], &frameworks, &roles, &min_allocatable());
+        assert_eq!(grants.len(), 2, "{grants:?}");
+        assert_eq!((grants[0].framework, grants[0].resources.cpus, grants[0].resources.mem), (0, 3.0, 3072.0));
+        assert_eq!((grants[1].framework, grants[1].resources.cpus, grants[1].resources.mem), (1, 1.0, 1024.0));
     }
 }

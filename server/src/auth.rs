@@ -41,6 +41,8 @@ pub enum Area {
     FrameworkApi,
     AgentApi,
     Read,
+    /// Changing the cluster's policy (roles, quota): operators only.
+    Operate,
 }
 
 impl Kind {

@@ -8,7 +8,7 @@ use crate::master::{Master, StreamKey, StreamRead};
 use crate::store::StreamId;
 use agora_api::agent::{LogChunkInfo, LogStream, RegisterAgent, StatusUpdates};
 use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
-use agora_api::operator::{AgentList, FrameworkList, OfferList, TaskList};
+use agora_api::operator::{AgentList, FrameworkList, OfferList, RoleConfig, RoleList, TaskList};
 use agora_api::{AgentId, FrameworkId, TaskId, TaskState};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -562,7 +562,36 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             .await,
         )
     });
+    let roles = warp::path!("v1" / "roles").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
+        respond(
+            async {
+                read(&ctx, &auth)?;
+                json(&RoleList { roles: ctx.master.roles().await? })
+            }
+            .await,
+        )
+    });
+    // The rest of the path is the role: `eng/backend` is written as is.
+    let set_role =
+        warp::path("v1").and(warp::path("roles")).and(warp::path::tail()).and(warp::put()).and(c()).and(body()).then(
+            move |tail: warp::path::Tail, ctx: Arc<Ctx>, auth, body: Bytes| async move {
+                respond(
+                    async {
+                        ctx.authorize(&auth, Area::Operate)?;
+                        let role = percent_decoded(tail.as_str()).ok_or_else(|| {
+                            ServerError::bad("invalid_role", "the role in the path is not valid UTF-8")
+                        })?;
+                        json(&ctx.master.set_role(&role, parse::<RoleConfig>(&body)?).await?)
+                    }
+                    .await,
+                )
+            },
+        );
     cluster
+        .or(roles)
+        .unify()
+        .or(set_role)
+        .unify()
         .or(agents)
         .unify()
         .or(agent)
@@ -580,6 +609,31 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .or(logs)
         .unify()
         .boxed()
+}
+
+/// A path segment with its `%XX` escapes decoded; `None` if the result is not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// What an agent says of the log chunk it posts, from the query.

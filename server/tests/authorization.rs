@@ -23,6 +23,8 @@ fn rule(method: &str, path: &str) -> Option<&'static [Kind]> {
         ("get", "/v1/frameworks/{id}/events") => FRAMEWORKS,
         ("post", p) if p.starts_with("/v1/frameworks/{id}/") => FRAMEWORKS,
         ("post", "/v1/agents") | ("get", "/v1/agents/{id}/commands") => AGENTS,
+        ("get", "/v1/roles") => READERS,
+        ("put", "/v1/roles/{role}") => &[Kind::Operator],
         ("post", p) if p.starts_with("/v1/agents/{id}/") => AGENTS,
         _ => return None,
     })

@@ -13,11 +13,11 @@ use super::*;
 use crate::allocator::{self, AgentSlot, FrameworkSlot};
 use crate::store::Check;
 use agora_api::framework::{Failure, Offers};
-use agora_api::operator::{AgentEvent, AgentState, OperatorEvent};
+use agora_api::operator::{AgentEvent, AgentState, OperatorEvent, RoleConfig};
 use agora_api::types::reason;
 use agora_api::{Offer, OfferId};
 use rand::seq::SliceRandom as _;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 /// A replica silent for this many lease TTLs is dead: the streams it held are disconnected.
@@ -46,8 +46,8 @@ pub(crate) struct Snapshot {
     pub frameworks: Vec<FrameworkEntry>,
     pub offers: Vec<Offer>,
     pub tasks: Vec<Arc<TaskRecord>>,
-    /// Role weights (roles not named weigh 1).
-    pub weights: allocator::Weights,
+    /// The roles an operator configured.
+    pub roles: BTreeMap<String, RoleConfig>,
 }
 
 impl Snapshot {
@@ -122,11 +122,16 @@ impl Master {
             (key::FRAMEWORKS, key::FILTERS_PREFIX),
             (key::OFFERS, key::OFFER_PREFIX),
             (key::TASKS, task_prefix),
+            (key::ROLES, key::ROLE_PREFIX),
         ]
         .map(|(s, p)| (s.to_string(), p.to_string()));
         let mut read = self.store.snapshot(&sets).await?.into_iter();
         let mut next = || read.next().unwrap_or_default();
         let (agents, frameworks, conns, filters, offers, tasks) = (next(), next(), next(), next(), next(), next());
+        let roles = typed::<RoleConfig>(key::ROLE_PREFIX, next())?
+            .into_iter()
+            .filter_map(|(role, config)| Some((role, config?.value)))
+            .collect();
         let agents = typed(key::AGENT_PREFIX, agents)?
             .into_iter()
             .filter_map(|(id, a)| Some((AgentId::from(id.as_str()), a?)))
@@ -150,7 +155,7 @@ impl Master {
         } else {
             typed(key::TASK_PREFIX, tasks)?.into_iter().filter_map(|(_, t)| Some(Arc::new(t?.value))).collect()
         };
-        Ok(Snapshot { agents, frameworks, offers, tasks, weights: allocator::Weights::new() })
+        Ok(Snapshot { agents, frameworks, offers, tasks, roles })
     }
 
     /// The live tasks named by `members`, reading only those not cached yet.
@@ -258,7 +263,8 @@ impl Master {
             eligible.push((id, framework, conn));
             slots.push(FrameworkSlot { role: framework.value.role(), allocated: used.plus(&held), filtered_agents });
         }
-        let grants = allocator::allocate(&total, &agents, &slots, &snapshot.weights, &allocator::min_allocatable());
+        let grants =
+            allocator::allocate(&total, &agents, &slots, &snapshot.allocator_roles(), &allocator::min_allocatable());
         if grants.is_empty() {
             return None;
         }

@@ -77,6 +77,7 @@ mod agents;
 mod frameworks;
 pub mod leader;
 pub mod records;
+mod roles;
 #[cfg(test)]
 mod tests;
 mod views;

@@ -37,6 +37,8 @@ pub mod key {
     pub const ALLOCATOR: &str = "allocator";
     /// Stream: the operator events (`GET /v1/events`).
     pub const EVENTS: &str = "events";
+    /// Set of roles an operator configured (`PUT /v1/roles/{role}`).
+    pub const ROLES: &str = "roles";
 
     pub const AGENT_PREFIX: &str = "agent:";
     pub const FRAMEWORK_PREFIX: &str = "framework:";
@@ -45,6 +47,12 @@ pub mod key {
     pub const OFFER_PREFIX: &str = "offer:";
     pub const TASK_PREFIX: &str = "task:";
     pub const REMOVED_PREFIX: &str = "removed:";
+    pub const ROLE_PREFIX: &str = "role:";
+
+    /// A role's settings (`RoleConfig`).
+    pub fn role(r: impl Display) -> String {
+        format!("{ROLE_PREFIX}{r}")
+    }
 
     pub fn agent(a: impl Display) -> String {
         format!("{AGENT_PREFIX}{a}")
