@@ -46,6 +46,10 @@ pub struct Roles {
     /// What a role and the roles below it may hold at most, in tasks and offers together: an
     /// amount per scalar resource, in the order of `Resources::scalars` (infinite: no limit).
     pub limits: HashMap<String, [f64; 4]>,
+    /// What a role and the roles below it are guaranteed, per scalar resource (0: nothing).
+    /// While a role holds less, what it misses is kept back from other roles, and its
+    /// frameworks are offered resources first, up to it.
+    pub guarantees: HashMap<String, [f64; 4]>,
 }
 
 /// Mesos's default minimum: an offer smaller than this on both counts is not worth making.
@@ -58,11 +62,11 @@ fn worth_offering(r: &Resources, min: &Resources) -> bool {
     r.cpus >= min.cpus || r.mem >= min.mem
 }
 
-/// Whether `grant`, cut from `available` by a quota limit, is worth offering. A cut offer
+/// Whether `grant`, cut from `available` by quota, is worth offering. A cut offer
 /// needs both the minimum CPUs and the minimum memory: a role at its CPU limit offered an
 /// agent's memory alone could launch nothing, and would hold that memory back from every
 /// other role until it declined (Mesos makes such offers).
-fn worth_offering_capped(grant: &Resources, available: &Resources, min: &Resources) -> bool {
+fn worth_offering_cut(grant: &Resources, available: &Resources, min: &Resources) -> bool {
     if grant.scalars() == available.scalars() {
         return worth_offering(grant, min);
     }
@@ -141,23 +145,59 @@ impl<'a> Shares<'a> {
         a < b
     }
 
-    /// What `framework` may be offered of `available` without its role, or a role above it,
-    /// going over its limit. A limit on one resource cuts the others in the same proportion,
-    /// so that the rest of the agent is left in a shape other roles can use (a role at its CPU
-    /// limit does not take all of an agent's memory). Ports are not limited.
-    fn within_limits(&self, framework: usize, available: &Resources) -> Resources {
-        let have = available.scalars();
-        let mut room = have;
+    /// How much of each scalar `framework` may still take without its role, or a role above
+    /// it, going over its limit.
+    fn limit_room(&self, framework: usize) -> [f64; 4] {
+        let mut room = [f64::INFINITY; 4];
         for node in &self.paths[framework] {
             let Some(limit) = self.roles.limits.get(node) else { continue };
-            let held = self.nodes.get(node).map(Resources::scalars).unwrap_or_default();
+            let held = self.held(node);
             for i in 0..room.len() {
                 room[i] = room[i].min((limit[i] - held[i]).max(0.0));
             }
         }
-        let fraction = (0..have.len()).filter(|&i| have[i] > 0.0).map(|i| room[i] / have[i]).fold(1.0f64, f64::min);
-        let cut = |i: usize| room[i].min(have[i] * fraction);
-        Resources { cpus: cut(0), mem: cut(1), disk: cut(2), gpus: cut(3), ports: available.ports.clone() }
+        room
+    }
+
+    fn held(&self, node: &str) -> [f64; 4] {
+        self.nodes.get(node).map(Resources::scalars).unwrap_or_default()
+    }
+
+    /// What a guaranteed role still misses of its guarantee, per scalar.
+    fn missing(&self, node: &str) -> [f64; 4] {
+        let Some(guarantee) = self.roles.guarantees.get(node) else { return [0.0; 4] };
+        let held = self.held(node);
+        std::array::from_fn(|i| (guarantee[i] - held[i]).max(0.0))
+    }
+
+    /// How much of each scalar `framework` may take towards the guarantees of its roles: the
+    /// most any of its guaranteed roles misses. Zero if it has none that misses anything.
+    fn guarantee_room(&self, framework: usize) -> [f64; 4] {
+        let mut room = [0.0f64; 4];
+        for node in self.paths[framework].iter().filter(|n| self.roles.guarantees.contains_key(*n)) {
+            let missing = self.missing(node);
+            for i in 0..room.len() {
+                room[i] = room[i].max(missing[i]);
+            }
+        }
+        room
+    }
+
+    /// What the guaranteed roles outside `framework`'s roles still miss: kept back from it.
+    /// A guarantee inside another guaranteed role counts as part of that one.
+    fn headroom_for_others(&self, framework: usize) -> [f64; 4] {
+        let mut kept = [0.0f64; 4];
+        for node in self.roles.guarantees.keys() {
+            let nested = role_path(node).iter().rev().skip(1).any(|above| self.roles.guarantees.contains_key(above));
+            if nested || self.paths[framework].contains(node) {
+                continue;
+            }
+            let missing = self.missing(node);
+            for i in 0..kept.len() {
+                kept[i] += missing[i];
+            }
+        }
+        kept
     }
 
     fn charge(&mut self, framework: usize, resources: &Resources) {
@@ -168,11 +208,95 @@ impl<'a> Shares<'a> {
     }
 }
 
+/// Cuts `available` down to `room`: every scalar in the proportion of the scarcest, so that
+/// the rest of the agent is left in a shape others can use (a role at its CPU limit does not
+/// take all of an agent's memory). Ports go with it whole.
+fn cut(available: &Resources, room: [f64; 4]) -> Resources {
+    let have = available.scalars();
+    let fraction = (0..have.len()).filter(|&i| have[i] > 0.0).map(|i| room[i] / have[i]).fold(1.0f64, f64::min);
+    let part = |i: usize| room[i].min(have[i] * fraction.max(0.0));
+    Resources { cpus: part(0), mem: part(1), disk: part(2), gpus: part(3), ports: available.ports.clone() }
+}
+
+/// The two passes of a round, as in Mesos.
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    /// Roles below their guarantee are offered up to it, before anyone else.
+    Guarantees,
+    /// Everyone, by fair share, leaving free what guaranteed roles still miss.
+    Fair,
+}
+
+/// One round in progress.
+struct Round<'a> {
+    shares: Shares<'a>,
+    frameworks: &'a [FrameworkSlot],
+    min: &'a Resources,
+    /// What is left of each agent.
+    available: Vec<Resources>,
+    /// The scalars left on all agents together.
+    free: [f64; 4],
+    /// The frameworks each agent was offered to this round.
+    offered: Vec<Vec<usize>>,
+    grants: Vec<Grant>,
+}
+
+impl Round<'_> {
+    /// Offers what is left of `agent`, one framework after another, until nothing worth
+    /// offering is left or no framework may take it.
+    fn offer_agent(&mut self, agent: usize, stage: Stage) {
+        while worth_offering(&self.available[agent], self.min) {
+            let Some((framework, grant)) = self.choose(agent, stage) else { return };
+            self.shares.charge(framework, &grant);
+            for (free, given) in self.free.iter_mut().zip(grant.scalars()) {
+                *free = (*free - given).max(0.0);
+            }
+            let mut rest = self.available[agent].minus(&grant);
+            // The ports went with the first offer.
+            rest.ports.clear();
+            self.available[agent] = rest;
+            self.offered[agent].push(framework);
+            self.grants.push(Grant { framework, agent, resources: grant });
+        }
+    }
+
+    /// The framework first in fair order that may be offered some of `agent` now, and what.
+    fn choose(&self, agent: usize, stage: Stage) -> Option<(usize, Resources)> {
+        let available = &self.available[agent];
+        let mut chosen: Option<(usize, Resources)> = None;
+        for (i, framework) in self.frameworks.iter().enumerate() {
+            if framework.filtered_agents.contains(&agent) || self.offered[agent].contains(&i) {
+                continue;
+            }
+            if chosen.as_ref().is_some_and(|(c, _)| !self.shares.before(i, *c)) {
+                continue;
+            }
+            let mut room = self.shares.limit_room(i);
+            let bound = match stage {
+                Stage::Guarantees => self.shares.guarantee_room(i),
+                Stage::Fair => {
+                    let kept = self.shares.headroom_for_others(i);
+                    std::array::from_fn(|r| (self.free[r] - kept[r]).max(0.0))
+                }
+            };
+            for (room, bound) in room.iter_mut().zip(bound) {
+                *room = room.min(bound);
+            }
+            let grant = cut(available, room);
+            if worth_offering_cut(&grant, available, self.min) {
+                chosen = Some((i, grant));
+            }
+        }
+        chosen
+    }
+}
+
 /// Runs one round. `agents` should already be in the order to visit them (shuffled by the caller).
 ///
-/// An agent goes whole to the framework chosen, unless a quota limit caps what that framework's
-/// role may take: then what is left of the agent goes to the next framework chosen, and so on.
-/// A framework gets at most one offer per agent per round.
+/// An agent goes whole to the framework chosen, unless a quota limit, or resources kept back
+/// for another role's guarantee, cap what that framework may take: then what is left of the
+/// agent goes to the next framework chosen, and so on. A framework gets at most one offer per
+/// agent per round. Roles below their guarantee are served first, in a pass of their own.
 pub fn allocate(
     total: &Resources,
     agents: &[AgentSlot],
@@ -180,35 +304,31 @@ pub fn allocate(
     roles: &Roles,
     min: &Resources,
 ) -> Vec<Grant> {
-    let mut shares = Shares::new(total, roles, frameworks);
-    let mut grants = Vec::new();
-    for (agent_index, agent) in agents.iter().enumerate() {
-        let mut available = agent.available.clone();
-        let mut offered: Vec<usize> = Vec::new();
-        while worth_offering(&available, min) {
-            let mut chosen: Option<(usize, Resources)> = None;
-            for (i, framework) in frameworks.iter().enumerate() {
-                if framework.filtered_agents.contains(&agent_index) || offered.contains(&i) {
-                    continue;
-                }
-                if chosen.as_ref().is_some_and(|(c, _)| !shares.before(i, *c)) {
-                    continue;
-                }
-                let grant = shares.within_limits(i, &available);
-                if worth_offering_capped(&grant, &available, min) {
-                    chosen = Some((i, grant));
-                }
-            }
-            let Some((framework, grant)) = chosen else { break };
-            shares.charge(framework, &grant);
-            available = available.minus(&grant);
-            // The ports went with the first offer.
-            available.ports.clear();
-            offered.push(framework);
-            grants.push(Grant { framework, agent: agent_index, resources: grant });
+    let available: Vec<Resources> = agents.iter().map(|a| a.available.clone()).collect();
+    let free = available.iter().fold([0.0; 4], |mut sum, r| {
+        for (s, v) in sum.iter_mut().zip(r.scalars()) {
+            *s += v;
+        }
+        sum
+    });
+    let mut round = Round {
+        shares: Shares::new(total, roles, frameworks),
+        frameworks,
+        min,
+        offered: vec![Vec::new(); agents.len()],
+        available,
+        free,
+        grants: Vec::new(),
+    };
+    if !roles.guarantees.is_empty() {
+        for agent in 0..agents.len() {
+            round.offer_agent(agent, Stage::Guarantees);
         }
     }
-    grants
+    for agent in 0..agents.len() {
+        round.offer_agent(agent, Stage::Fair);
+    }
+    round.grants
 }
 
 #[cfg(test)]
@@ -391,5 +511,43 @@ mod tests {
         assert_eq!(grants.len(), 2, "{grants:?}");
         assert_eq!((grants[0].framework, grants[0].resources.cpus, grants[0].resources.mem), (0, 3.0, 3072.0));
         assert_eq!((grants[1].framework, grants[1].resources.cpus, grants[1].resources.mem), (1, 1.0, 1024.0));
+    }
+
+    /// A guarantee is met whenever the cluster can meet it: its role is served first, and what
+    /// it still misses is kept from other roles, even from one with a lower share.
+    #[test]
+    fn a_guarantee_is_met_first_and_kept_back_from_others() {
+        let total = Resources::new(8.0, 8192.0);
+        let mut roles = Roles::default();
+        roles.guarantees.insert("prod".into(), [6.0, 0.0, 0.0, 0.0]);
+        // prod holds 5 CPUs already, batch nothing: by fair share batch would go first.
+        let frameworks = [in_role("batch", 0.0, 0.0), in_role("prod", 5.0, 1024.0)];
+        let agents = [agent(1.5, 3072.0), agent(1.5, 3072.0)];
+        let grants = allocate(&total, &agents, &frameworks, &roles, &min_allocatable());
+        let to = |f: usize| grants.iter().filter(|g| g.framework == f).map(|g| g.resources.cpus).sum::<f64>();
+        assert!((to(1) - 1.0).abs() < 1e-9, "prod is offered the 1 CPU it misses: {grants:?}");
+        assert!((to(0) - 2.0).abs() < 1e-9, "batch gets the rest: {grants:?}");
+
+        // With prod's framework filtering every agent (it declined), the CPU it misses is
+        // still kept free: batch gets 2 of the 3.
+        let mut picky = in_role("prod", 5.0, 1024.0);
+        picky.filtered_agents.extend([0, 1]);
+        let grants = allocate(&total, &agents, &[in_role("batch", 0.0, 0.0), picky], &roles, &min_allocatable());
+        let batch: f64 = grants.iter().map(|g| g.resources.cpus).sum();
+        assert!((batch - 2.0).abs() < 1e-9, "one CPU is kept back for prod: {grants:?}");
+    }
+
+    /// Over many rounds, a guaranteed role reaches its guarantee although its tasks are
+    /// smaller than the others' and its weight is the same.
+    #[test]
+    fn a_guarantee_is_reached_under_contention() {
+        let mut roles = Roles::default();
+        roles.guarantees.insert("prod".into(), [20.0, 0.0, 0.0, 0.0]);
+        let shapes = [("prod", (0.5, 128.0)), ("batch", (1.0, 128.0)), ("dev", (1.0, 128.0))];
+        let (_, held) = saturate(8, (4.0, 8192.0), &shapes, &roles);
+        assert!(held[0].cpus >= 20.0 - 1e-9, "prod holds {} CPUs of its 20 guaranteed", held[0].cpus);
+        // Without the guarantee, fair shares give it about a third.
+        let (_, fair) = saturate(8, (4.0, 8192.0), &shapes, &none());
+        assert!(fair[0].cpus < 12.0, "without it prod holds {}", fair[0].cpus);
     }
 }

@@ -107,58 +107,92 @@ async fn bad_role_settings_get_a_400_and_change_nothing() {
     let _ = server.stop.send(());
 }
 
-#[tokio::test]
-async fn a_quota_limit_caps_a_roles_offers_and_the_rest_goes_to_others() {
-    let server = common::start().await;
-    let operator = Client::new(&server, Kind::Operator);
-    let (status, _) = operator.put("/v1/roles/capped", json!({"quota": {"limit": {"cpus": 1}}})).await;
-    assert_eq!(status, 200);
-    let agent = Client::new(&server, Kind::Agent);
-    let (status, body) =
-        agent.post("/v1/agents", json!({"hostname": "h", "resources": {"cpus": 4, "mem": 4096}})).await;
-    assert_eq!(status, 200, "{body}");
+/// A cluster of one agent with `cpus` CPUs and 4 GiB, and clients of each kind.
+struct Cluster {
+    server: common::TestServer,
+    operator: Client,
+    framework: Client,
+    /// The frameworks' open event streams: offers go only to subscribed frameworks.
+    streams: Vec<reqwest::Response>,
+}
 
-    let framework = Client::new(&server, Kind::Framework);
-    let mut streams = Vec::new();
-    let mut ids = Vec::new();
-    for role in ["capped", "other"] {
-        let (status, body) = framework.post("/v1/frameworks", json!({"name": role, "roles": [role]})).await;
+impl Cluster {
+    async fn start(cpus: f64) -> Cluster {
+        let server = common::start().await;
+        let agent = Client::new(&server, Kind::Agent);
+        let registration = json!({"hostname": "h", "resources": {"cpus": cpus, "mem": 4096}});
+        let (status, body) = agent.post("/v1/agents", registration).await;
         assert_eq!(status, 200, "{body}");
-        let id = body["framework_id"].as_str().expect("id").to_string();
-        // Offers go to frameworks whose event stream is open.
-        let url = format!("{}/v1/frameworks/{id}/events", framework.base);
-        streams.push(framework.http.get(url).bearer_auth(&framework.token).send().await.expect("stream"));
-        ids.push(id);
+        let (operator, framework) = (Client::new(&server, Kind::Operator), Client::new(&server, Kind::Framework));
+        Cluster { server, operator, framework, streams: Vec::new() }
     }
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let held = loop {
-        let offers = operator.get("/v1/offers").await;
-        let cpus = |id: &str| -> f64 {
-            let offers = offers["offers"].as_array().expect("offers").iter().filter(|o| o["framework_id"] == id);
-            offers.map(|o| o["resources"]["cpus"].as_f64().unwrap_or(0.0)).sum()
-        };
-        let held = (cpus(&ids[0]), cpus(&ids[1]));
-        if held.0 > 0.0 && held.1 > 0.0 {
-            break held;
+    async fn set_role(&self, role: &str, config: Value) {
+        let (status, body) = self.operator.put(&format!("/v1/roles/{role}"), config).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Registers a framework in `role` and opens its event stream; returns its id.
+    async fn subscribe(&mut self, role: &str) -> String {
+        let (status, body) = self.framework.post("/v1/frameworks", json!({"name": role, "roles": [role]})).await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["framework_id"].as_str().expect("id").to_string();
+        let url = format!("{}/v1/frameworks/{id}/events", self.framework.base);
+        self.streams
+            .push(self.framework.http.get(url).bearer_auth(&self.framework.token).send().await.expect("stream"));
+        id
+    }
+
+    /// Waits until each of `frameworks` holds an offer; returns the CPUs and memory each is
+    /// offered.
+    async fn offered(&self, frameworks: &[&str]) -> Vec<(f64, f64)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let offers = self.operator.get("/v1/offers").await;
+            let sum = |id: &str, what: &str| -> f64 {
+                let offers = offers["offers"].as_array().expect("offers").iter().filter(|o| o["framework_id"] == id);
+                offers.map(|o| o["resources"][what].as_f64().unwrap_or(0.0)).sum()
+            };
+            let held: Vec<(f64, f64)> = frameworks.iter().map(|id| (sum(id, "cpus"), sum(id, "mem"))).collect();
+            if held.iter().all(|(cpus, _)| *cpus > 0.0) {
+                return held;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "offers for {frameworks:?}: {offers}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(tokio::time::Instant::now() < deadline, "both frameworks get offers: {offers}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(held, (1.0, 3.0), "the capped role is offered its limit, the other role the rest");
-    let offers = operator.get("/v1/offers").await;
-    let mem: f64 = offers["offers"]
-        .as_array()
-        .expect("offers")
-        .iter()
-        .filter(|o| o["framework_id"] == ids[0].as_str())
-        .map(|o| o["resources"]["mem"].as_f64().unwrap_or(0.0))
-        .sum();
-    assert_eq!(mem, 1024.0, "and memory in the same proportion: {offers}");
-    let roles = operator.get("/v1/roles").await;
+    }
+
+    fn stop(self) {
+        drop(self.streams);
+        let _ = self.server.stop.send(());
+    }
+}
+
+#[tokio::test]
+async fn a_quota_limit_caps_a_roles_offers_and_the_rest_goes_to_others() {
+    let mut cluster = Cluster::start(4.0).await;
+    cluster.set_role("capped", json!({"quota": {"limit": {"cpus": 1}}})).await;
+    let capped = cluster.subscribe("capped").await;
+    let other = cluster.subscribe("other").await;
+    let held = cluster.offered(&[&capped, &other]).await;
+    // Memory is cut in the same proportion as the limited CPUs.
+    assert_eq!(held, vec![(1.0, 1024.0), (3.0, 3072.0)], "the capped role gets its limit, the other the rest");
+    let roles = cluster.operator.get("/v1/roles").await;
     assert_eq!(role(&roles, "capped")["allocated"]["cpus"], 1.0);
     assert_eq!(role(&roles, "capped")["dominant_share"], 0.25);
     assert_eq!(role(&roles, "other")["frameworks"], 1);
-    drop(streams);
-    let _ = server.stop.send(());
+    cluster.stop();
+}
+
+#[tokio::test]
+async fn a_guarantee_keeps_resources_back_for_its_role_until_it_uses_them() {
+    let mut cluster = Cluster::start(4.0).await;
+    cluster.set_role("prod", json!({"quota": {"guarantee": {"cpus": 3}}})).await;
+    // No prod framework yet: batch is offered only what prod's guarantee leaves.
+    let batch = cluster.subscribe("batch").await;
+    assert_eq!(cluster.offered(&[&batch]).await[0].0, 1.0, "3 of the 4 CPUs are kept for prod");
+    // prod's framework arrives and is offered what was kept.
+    let prod = cluster.subscribe("prod").await;
+    assert_eq!(cluster.offered(&[&prod]).await[0].0, 3.0, "prod gets its guarantee");
+    cluster.stop();
 }

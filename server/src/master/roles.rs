@@ -69,6 +69,10 @@ impl Snapshot {
             if config.weight != 1.0 {
                 roles.weights.insert(role.clone(), config.weight);
             }
+            if config.quota.guarantee.values().any(|amount| *amount > 0.0) {
+                let guarantee = SCALAR_NAMES.map(|name| config.quota.guarantee.get(name).copied().unwrap_or(0.0));
+                roles.guarantees.insert(role.clone(), guarantee);
+            }
             if !config.quota.limit.is_empty() {
                 let limit = SCALAR_NAMES.map(|name| config.quota.limit.get(name).copied().unwrap_or(f64::INFINITY));
                 roles.limits.insert(role.clone(), limit);
