@@ -269,6 +269,15 @@ impl Client {
         decode(response).await
     }
 
+    pub async fn put<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ClientError> {
+        let response = self.send_to_any(|base| self.json_request(base, Method::PUT, path, body), false).await?;
+        decode(response).await
+    }
+
     /// POSTs `body` and accepts any 2xx answer, ignoring its body.
     pub async fn post_no_content<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Result<(), ClientError> {
         self.send_to_any(|base| self.json_request(base, Method::POST, path, body), false).await.map(drop)

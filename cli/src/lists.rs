@@ -1,9 +1,11 @@
-//! `agora agents`, `agora frameworks`, `agora tasks`: tables for people, JSON with `--json`.
+//! `agora agents`, `agora frameworks`, `agora tasks`, `agora roles`: tables for people, JSON
+//! with `--json`; and `agora role set`.
 
 use crate::target;
 use crate::Target;
-use agora_api::operator::{AgentList, FrameworkList, TaskList};
+use agora_api::operator::{AgentList, FrameworkList, RoleConfig, RoleList, RoleView, TaskList};
 use agora_api::Resources;
+use std::collections::BTreeMap;
 
 #[derive(clap::Args)]
 pub struct ListArgs {
@@ -150,4 +152,106 @@ pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
         })
         .collect();
     print_table(&["ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM", "EXIT"], &rows)
+}
+
+pub async fn roles(args: ListArgs) -> anyhow::Result<()> {
+    let list: RoleList = target::client(&args.target)?.get("/v1/roles").await?;
+    if args.json {
+        return print_json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .roles
+        .iter()
+        .map(|r| {
+            let (cpus, mem) = cpus_mem(&r.allocated);
+            vec![
+                r.role.clone(),
+                num(r.weight),
+                amounts(&r.quota.guarantee),
+                amounts(&r.quota.limit),
+                cpus,
+                mem,
+                format!("{:.1}%", r.dominant_share * 100.0),
+                r.frameworks.to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "CPUS", "MEM", "SHARE", "FRAMEWORKS"], &rows)
+}
+
+/// `cpus:2,mem:1024`, or `-` for none.
+fn amounts(map: &BTreeMap<String, f64>) -> String {
+    if map.is_empty() {
+        return "-".into();
+    }
+    map.iter().map(|(name, v)| format!("{name}:{}", num(*v))).collect::<Vec<_>>().join(",")
+}
+
+#[derive(clap::Args)]
+pub struct RoleSetArgs {
+    /// The role, e.g. `eng` or `eng/backend`.
+    role: String,
+    /// The role's weight in fair sharing (default 1).
+    #[arg(long)]
+    weight: Option<f64>,
+    /// Resources kept for the role while it is below them, e.g. `cpus:4,mem:8192`; `none`
+    /// removes the guarantee.
+    #[arg(long, value_parser = parse_amounts)]
+    guarantee: Option<BTreeMap<String, f64>>,
+    /// Resources the role and the roles below it never exceed, e.g. `cpus:16`; `none`
+    /// removes the limit.
+    #[arg(long, value_parser = parse_amounts)]
+    limit: Option<BTreeMap<String, f64>>,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `cpus:4,mem:8192` into amounts by name; `none` into no amounts.
+fn parse_amounts(text: &str) -> Result<BTreeMap<String, f64>, String> {
+    if text.trim() == "none" {
+        return Ok(BTreeMap::new());
+    }
+    let mut map = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part.split_once(':').ok_or_else(|| format!("`{part}` is not NAME:AMOUNT"))?;
+        let value: f64 = value.trim().parse().map_err(|_| format!("`{value}` is not a number"))?;
+        map.insert(name.trim().to_string(), value);
+    }
+    Ok(map)
+}
+
+/// `agora role set`: changes what the flags name and keeps the rest of the role's settings.
+pub async fn role_set(args: RoleSetArgs) -> anyhow::Result<()> {
+    let client = target::client(&args.target)?;
+    let list: RoleList = client.get("/v1/roles").await?;
+    let mut config = list
+        .roles
+        .into_iter()
+        .find(|r| r.role == args.role)
+        .map(|r| RoleConfig { weight: r.weight, quota: r.quota })
+        .unwrap_or_default();
+    if let Some(weight) = args.weight {
+        config.weight = weight;
+    }
+    if let Some(guarantee) = args.guarantee {
+        config.quota.guarantee = guarantee;
+    }
+    if let Some(limit) = args.limit {
+        config.quota.limit = limit;
+    }
+    let view: RoleView = client.put(&format!("/v1/roles/{}", args.role), &config).await?;
+    if args.json {
+        return print_json(&view);
+    }
+    let line = format!(
+        "{}: weight {}, guarantee {}, limit {}\n",
+        view.role,
+        num(view.weight),
+        amounts(&view.quota.guarantee),
+        amounts(&view.quota.limit)
+    );
+    write_out(&line)
 }

@@ -51,6 +51,11 @@ enum Command {
     Frameworks(lists::ListArgs),
     /// List tasks.
     Tasks(lists::TaskListArgs),
+    /// List roles: weights, quota, and what each holds.
+    Roles(lists::ListArgs),
+    /// Change a role's weight or quota.
+    #[command(subcommand)]
+    Role(RoleCommand),
     /// Manage tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -60,6 +65,12 @@ enum Command {
     /// Make TLS certificates for a cluster.
     #[command(subcommand)]
     Certs(CertsCommand),
+}
+
+#[derive(Subcommand)]
+enum RoleCommand {
+    /// Set a role's weight, guarantee or limit; what no flag names is kept.
+    Set(lists::RoleSetArgs),
 }
 
 #[derive(Subcommand)]
@@ -130,6 +141,8 @@ fn main() -> ExitCode {
             Command::Agents(args) => lists::agents(args).await.map(|_| ExitCode::SUCCESS),
             Command::Frameworks(args) => lists::frameworks(args).await.map(|_| ExitCode::SUCCESS),
             Command::Tasks(args) => lists::tasks(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Roles(args) => lists::roles(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Role(RoleCommand::Set(args)) => lists::role_set(args).await.map(|_| ExitCode::SUCCESS),
         }
     });
     match result {

@@ -1185,3 +1185,32 @@ async fn tasks_run_as_an_unprivileged_user_and_name_others_only_when_both_token_
     let (ok, out, err) = run_with(&root, &root.token, &["--", "id", "-u"]);
     assert!(ok && out.trim() == "0", "{out} {err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_set_and_listed_from_the_cli() {
+    let cluster = Cluster::start(&[]).await;
+    let set = cluster
+        .cli(&["role", "set", "eng/backend", "--weight", "2", "--guarantee", "cpus:1", "--limit", "cpus:3,mem:2048"])
+        .output()
+        .expect("role set");
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert_eq!(stdout(&set), "eng/backend: weight 2, guarantee cpus:1, limit cpus:3,mem:2048\n");
+    // A later change keeps what it does not name.
+    let set = cluster.cli(&["role", "set", "eng/backend", "--limit", "none"]).output().expect("role set");
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert_eq!(stdout(&set), "eng/backend: weight 2, guarantee cpus:1, limit -\n");
+    let bad = cluster.cli(&["role", "set", "eng", "--weight", "0"]).output().expect("role set");
+    assert!(!bad.status.success() && stderr(&bad).contains("invalid_weight"), "{}", stderr(&bad));
+
+    let table = cluster.cli(&["roles"]).output().expect("roles");
+    let text = stdout(&table);
+    assert!(text.starts_with("ROLE"), "{text}");
+    let row = text.lines().find(|l| l.starts_with("eng/backend")).unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("cpus:1"), "{row}");
+    assert!(text.lines().any(|l| l.starts_with("eng ")), "the parent role is listed: {text}");
+    let json = cluster.cli(&["roles", "--json"]).output().expect("roles --json");
+    let list: agora_api::operator::RoleList = serde_json::from_str(&stdout(&json)).expect("json");
+    let backend = list.roles.iter().find(|r| r.role == "eng/backend").expect("eng/backend");
+    assert_eq!(backend.weight, 2.0);
+    assert!(backend.quota.limit.is_empty());
+}
