@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub total: Resources,
     pub used: Resources,
     pub offered: Resources,
+    pub roles: Vec<agora_api::operator::RoleView>,
+    /// Active offer filters (an agent a framework declined, until its time), by role.
+    pub role_filters: BTreeMap<String, usize>,
 }
 
 pub struct Metrics {
@@ -36,6 +39,12 @@ pub struct Metrics {
     resources_total: Family<Labels, Gauge<f64, AtomicU64>>,
     resources_used: Family<Labels, Gauge<f64, AtomicU64>>,
     resources_offered: Family<Labels, Gauge<f64, AtomicU64>>,
+    role_share: Family<Labels, Gauge<f64, AtomicU64>>,
+    role_weight: Family<Labels, Gauge<f64, AtomicU64>>,
+    role_allocated: Family<Labels, Gauge<f64, AtomicU64>>,
+    role_guarantee: Family<Labels, Gauge<f64, AtomicU64>>,
+    role_limit: Family<Labels, Gauge<f64, AtomicU64>>,
+    role_filters: Family<Labels, Gauge>,
     pub round_duration: Histogram,
     pub offers_made: Counter,
     pub tasks_launched: Counter,
@@ -58,6 +67,12 @@ impl Metrics {
             resources_total: Family::default(),
             resources_used: Family::default(),
             resources_offered: Family::default(),
+            role_share: Family::default(),
+            role_weight: Family::default(),
+            role_allocated: Family::default(),
+            role_guarantee: Family::default(),
+            role_limit: Family::default(),
+            role_filters: Family::default(),
             // 10 µs to about 5 s.
             round_duration: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
             offers_made: Counter::default(),
@@ -81,6 +96,28 @@ impl Metrics {
             "resources_offered",
             "Resources held by outstanding offers, by resource name",
             m.resources_offered.clone(),
+        );
+        registry.register(
+            "role_dominant_share",
+            "What a role and the roles below it hold, over the cluster's total: the largest fraction over resources",
+            m.role_share.clone(),
+        );
+        registry.register("role_weight", "A role's weight in fair sharing", m.role_weight.clone());
+        registry.register(
+            "role_allocated",
+            "Resources held by a role's tasks and offers (and the roles below it), by resource name",
+            m.role_allocated.clone(),
+        );
+        registry.register(
+            "role_quota_guarantee",
+            "A role's quota guarantee, by resource name",
+            m.role_guarantee.clone(),
+        );
+        registry.register("role_quota_limit", "A role's quota limit, by resource name", m.role_limit.clone());
+        registry.register(
+            "role_offer_filters",
+            "Active offer filters (agents declined until a time) of a role's frameworks",
+            m.role_filters.clone(),
         );
         registry.register("allocation_round_duration_seconds", "Time one offer round takes", m.round_duration.clone());
         registry.register("offers", "Offers sent", m.offers_made.clone());
@@ -116,11 +153,43 @@ impl Metrics {
             }
             family.get_or_create(&label("resource", "ports")).set(resources.port_count() as f64);
         }
+        self.render_roles(snapshot);
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             text.clear();
         }
         text
+    }
+}
+
+impl Metrics {
+    /// Sets the per-role gauges; roles that are gone disappear from the exposition.
+    fn render_roles(&self, snapshot: &Snapshot) {
+        for family in
+            [&self.role_share, &self.role_weight, &self.role_allocated, &self.role_guarantee, &self.role_limit]
+        {
+            family.clear();
+        }
+        self.role_filters.clear();
+        let with = |role: &str, resource: &str| {
+            vec![("role".to_string(), role.to_string()), ("resource".to_string(), resource.to_string())]
+        };
+        for view in &snapshot.roles {
+            let role = label("role", &view.role);
+            self.role_share.get_or_create(&role).set(view.dominant_share);
+            self.role_weight.get_or_create(&role).set(view.weight);
+            for (name, value) in agora_api::resources::SCALAR_NAMES.iter().zip(view.allocated.scalars()) {
+                self.role_allocated.get_or_create(&with(&view.role, name)).set(value);
+            }
+            for (name, value) in &view.quota.guarantee {
+                self.role_guarantee.get_or_create(&with(&view.role, name)).set(*value);
+            }
+            for (name, value) in &view.quota.limit {
+                self.role_limit.get_or_create(&with(&view.role, name)).set(*value);
+            }
+            let filters = snapshot.role_filters.get(&view.role).copied().unwrap_or(0);
+            self.role_filters.get_or_create(&role).set(filters as i64);
+        }
     }
 }
 

@@ -181,6 +181,16 @@ async fn a_quota_limit_caps_a_roles_offers_and_the_rest_goes_to_others() {
     assert_eq!(role(&roles, "capped")["allocated"]["cpus"], 1.0);
     assert_eq!(role(&roles, "capped")["dominant_share"], 0.25);
     assert_eq!(role(&roles, "other")["frameworks"], 1);
+    // The same, for Prometheus.
+    let metrics =
+        cluster.operator.http.get(format!("{}/metrics", cluster.operator.base)).send().await.expect("metrics");
+    let text = metrics.text().await.expect("text");
+    let sample = |name: &str| -> Option<f64> { text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()) };
+    assert_eq!(sample("agora_role_quota_limit{role=\"capped\",resource=\"cpus\"}"), Some(1.0), "{text}");
+    assert_eq!(sample("agora_role_dominant_share{role=\"capped\"}"), Some(0.25), "{text}");
+    assert_eq!(sample("agora_role_allocated{role=\"other\",resource=\"cpus\"}"), Some(3.0), "{text}");
+    assert_eq!(sample("agora_role_weight{role=\"other\"}"), Some(1.0), "{text}");
+    assert_eq!(sample("agora_role_offer_filters{role=\"other\"}"), Some(0.0), "{text}");
     cluster.stop();
 }
 

@@ -204,6 +204,12 @@ impl Master {
         for task in &snapshot.tasks {
             *gauges.tasks.entry(task.status.state).or_default() += 1;
         }
+        gauges.roles = snapshot.role_views();
+        let now = agora_api::types::now_secs();
+        for entry in &snapshot.frameworks {
+            let active = entry.filters.until.values().filter(|until| **until > now).count();
+            *gauges.role_filters.entry(entry.record.value.role()).or_default() += active;
+        }
         let usage = snapshot.agent_usage();
         for (id, agent) in snapshot.agents.iter().filter(|(_, a)| is_active(&a.value)) {
             gauges.total.add(&agent.value.total);
