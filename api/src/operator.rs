@@ -224,3 +224,32 @@ pub struct RoleView {
 pub struct RoleList {
     pub roles: Vec<RoleView>,
 }
+
+/// `GET /v1/frameworks/{id}/diagnostics`: why the framework is not being offered more right
+/// now, as of the latest state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Diagnostics {
+    pub framework_id: FrameworkId,
+    /// The role its offers are for.
+    pub role: String,
+    /// Resources held by its outstanding offers, waiting for it to accept or decline them.
+    pub offered: Resources,
+    /// Every reason that applies, most blocking first; empty when resources are free for it
+    /// and the next round will offer them.
+    pub reasons: Vec<Reason>,
+}
+
+/// One reason a framework is not offered resources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Reason {
+    /// `not_connected`, `suppressed`, `filtered`, `quota_limit`, `kept_for_guarantees`,
+    /// `no_agents`, `no_free_resources`, `offers_outstanding`.
+    pub code: String,
+    pub message: String,
+    /// For `filtered`: when the last of its filters expires (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<f64>,
+    /// For `no_free_resources`: the largest free slot of any agent (after tasks and offers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub largest_free: Option<Resources>,
+}

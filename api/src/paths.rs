@@ -8,8 +8,8 @@ use crate::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
 use crate::operator::{
-    AgentList, AgentView, ClusterView, FrameworkList, FrameworkView, OfferList, RoleConfig, RoleList, RoleView,
-    TaskList,
+    AgentList, AgentView, ClusterView, Diagnostics, FrameworkList, FrameworkView, OfferList, RoleConfig, RoleList,
+    RoleView, TaskList,
 };
 use crate::types::ErrorBody;
 
@@ -179,6 +179,11 @@ fn list_roles() {}
               (status = 400, description = "Bad input: an invalid role, weight or quota", body = ErrorBody)))]
 fn set_role() {}
 
+#[utoipa::path(get, path = "/v1/frameworks/{id}/diagnostics", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+    description = "Why the framework is not offered more right now: not connected, suppressed, agents filtered after declines, a quota limit reached, resources kept for other roles' guarantees, no agents, nothing free (with the largest free slot), or offers waiting on it. `agora why FRAMEWORK` prints it.",
+    responses((status = 200, description = "The reasons that apply", body = Diagnostics), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn framework_diagnostics() {}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
@@ -188,7 +193,7 @@ fn set_role() {}
         register_framework, list_frameworks, get_framework, teardown_framework, framework_events, operator_events,
         accept, decline, revive, suppress, acknowledge, reconcile, kill_task,
         register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat, agent_log_chunk,
-        cluster, list_tasks, list_offers, task_logs, list_roles, set_role,
+        cluster, list_tasks, list_offers, task_logs, list_roles, set_role, framework_diagnostics,
     ),
     components(schemas(
         crate::framework::Subscribed, crate::framework::Offers, crate::framework::Rescind, crate::framework::Update,

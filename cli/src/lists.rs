@@ -3,7 +3,7 @@
 
 use crate::target;
 use crate::Target;
-use agora_api::operator::{AgentList, FrameworkList, RoleConfig, RoleList, RoleView, TaskList};
+use agora_api::operator::{AgentList, Diagnostics, FrameworkList, RoleConfig, RoleList, RoleView, TaskList};
 use agora_api::Resources;
 use std::collections::BTreeMap;
 
@@ -254,4 +254,33 @@ pub async fn role_set(args: RoleSetArgs) -> anyhow::Result<()> {
         amounts(&view.quota.limit)
     );
     write_out(&line)
+}
+
+#[derive(clap::Args)]
+pub struct WhyArgs {
+    /// The framework's id.
+    framework: String,
+    /// Print the server's JSON instead of sentences.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `agora why FRAMEWORK`: why a framework is not offered more right now.
+pub async fn why(args: WhyArgs) -> anyhow::Result<()> {
+    let path = format!("/v1/frameworks/{}/diagnostics", args.framework);
+    let diagnostics: Diagnostics = target::client(&args.target)?.get(&path).await?;
+    if args.json {
+        return print_json(&diagnostics);
+    }
+    let who = format!("framework {} (role {})", diagnostics.framework_id, diagnostics.role);
+    if diagnostics.reasons.is_empty() {
+        return write_out(&format!("{who}: resources are free for it; the next round offers them\n"));
+    }
+    let mut text = format!("{who} is not offered more:\n");
+    for reason in &diagnostics.reasons {
+        text.push_str(&format!("  {}: {}\n", reason.code, reason.message));
+    }
+    write_out(&text)
 }

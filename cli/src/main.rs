@@ -56,6 +56,8 @@ enum Command {
     /// Change a role's weight or quota.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Say why a framework is not offered more right now.
+    Why(lists::WhyArgs),
     /// Manage tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -142,6 +144,7 @@ fn main() -> ExitCode {
             Command::Frameworks(args) => lists::frameworks(args).await.map(|_| ExitCode::SUCCESS),
             Command::Tasks(args) => lists::tasks(args).await.map(|_| ExitCode::SUCCESS),
             Command::Roles(args) => lists::roles(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Why(args) => lists::why(args).await.map(|_| ExitCode::SUCCESS),
             Command::Role(RoleCommand::Set(args)) => lists::role_set(args).await.map(|_| ExitCode::SUCCESS),
         }
     });

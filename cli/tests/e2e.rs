@@ -1213,4 +1213,13 @@ async fn roles_are_set_and_listed_from_the_cli() {
     let backend = list.roles.iter().find(|r| r.role == "eng/backend").expect("eng/backend");
     assert_eq!(backend.weight, 2.0);
     assert!(backend.quota.limit.is_empty());
+
+    // `agora why` for a framework that registered and never subscribed to its events.
+    let registered: agora_api::framework::FrameworkRegistered =
+        cluster.client().post("/v1/frameworks", &registration("quiet")).await.expect("register");
+    let why = cluster.cli(&["why", registered.framework_id.as_str()]).output().expect("why");
+    assert!(why.status.success(), "{}", stderr(&why));
+    assert!(stdout(&why).contains("is not offered more:\n  not_connected: "), "{}", stdout(&why));
+    let unknown = cluster.cli(&["why", "nothing"]).output().expect("why");
+    assert!(!unknown.status.success() && stderr(&unknown).contains("unknown_framework"), "{}", stderr(&unknown));
 }

@@ -562,6 +562,20 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             .await,
         )
     });
+    let diagnostics = warp::path!("v1" / "frameworks" / FrameworkId / "diagnostics").and(warp::get()).and(c()).then(
+        move |id: FrameworkId, ctx: Arc<Ctx>, auth| async move {
+            respond(
+                async {
+                    let claims = read(&ctx, &auth)?;
+                    // An unknown framework is a 404 for every reader, as for the framework itself.
+                    let diagnostics = ctx.master.diagnostics(&id).await?;
+                    ctx.may_read_framework(&claims, &id).await?;
+                    json(&diagnostics)
+                }
+                .await,
+            )
+        },
+    );
     let roles = warp::path!("v1" / "roles").and(warp::get()).and(c()).then(move |ctx: Arc<Ctx>, auth| async move {
         respond(
             async {
@@ -588,6 +602,8 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             },
         );
     cluster
+        .or(diagnostics)
+        .unify()
         .or(roles)
         .unify()
         .or(set_role)

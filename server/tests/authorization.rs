@@ -23,7 +23,7 @@ fn rule(method: &str, path: &str) -> Option<&'static [Kind]> {
         ("get", "/v1/frameworks/{id}/events") => FRAMEWORKS,
         ("post", p) if p.starts_with("/v1/frameworks/{id}/") => FRAMEWORKS,
         ("post", "/v1/agents") | ("get", "/v1/agents/{id}/commands") => AGENTS,
-        ("get", "/v1/roles") => READERS,
+        ("get", "/v1/roles" | "/v1/frameworks/{id}/diagnostics") => READERS,
         ("put", "/v1/roles/{role}") => &[Kind::Operator],
         ("post", p) if p.starts_with("/v1/agents/{id}/") => AGENTS,
         _ => return None,

@@ -206,3 +206,85 @@ async fn a_guarantee_keeps_resources_back_for_its_role_until_it_uses_them() {
     assert_eq!(cluster.offered(&[&prod]).await[0].0, 3.0, "prod gets its guarantee");
     cluster.stop();
 }
+
+impl Cluster {
+    async fn diagnostics(&self, framework: &str) -> Value {
+        self.operator.get(&format!("/v1/frameworks/{framework}/diagnostics")).await
+    }
+
+    /// The codes of a framework's diagnostics.
+    async fn reasons(&self, framework: &str) -> Vec<String> {
+        let diagnostics = self.diagnostics(framework).await;
+        let reasons = diagnostics["reasons"].as_array().expect("reasons").iter();
+        reasons.map(|r| r["code"].as_str().expect("code").to_string()).collect()
+    }
+
+    /// The ids of a framework's outstanding offers.
+    async fn offer_ids(&self, framework: &str) -> Vec<String> {
+        let offers = self.operator.get("/v1/offers").await;
+        let mine = offers["offers"].as_array().expect("offers").iter().filter(|o| o["framework_id"] == framework);
+        mine.map(|o| o["id"].as_str().expect("id").to_string()).collect()
+    }
+}
+
+#[tokio::test]
+async fn diagnostics_say_why_a_framework_is_not_offered_more() {
+    let mut cluster = Cluster::start(4.0).await;
+    cluster.set_role("capped", json!({"quota": {"limit": {"cpus": 1}}})).await;
+    // Registered, not subscribed.
+    let (status, body) = cluster.framework.post("/v1/frameworks", json!({"name": "idle", "roles": ["x"]})).await;
+    assert_eq!(status, 200, "{body}");
+    let idle = body["framework_id"].as_str().expect("id").to_string();
+    assert_eq!(cluster.reasons(&idle).await, vec!["not_connected"]);
+
+    // At its limit, holding an offer.
+    let capped = cluster.subscribe("capped").await;
+    cluster.offered(&[&capped]).await;
+    assert_eq!(cluster.reasons(&capped).await, vec!["quota_limit", "offers_outstanding"]);
+    let diagnostics = cluster.diagnostics(&capped).await;
+    assert_eq!(diagnostics["role"], "capped");
+    assert_eq!(diagnostics["offered"]["cpus"], 1.0);
+    assert!(diagnostics["reasons"][0]["message"].as_str().is_some_and(|m| m.contains("cpus 1")), "{diagnostics}");
+
+    // Another framework took the rest: nothing is free, and the largest free slot is empty.
+    let other = cluster.subscribe("other").await;
+    cluster.offered(&[&other]).await;
+    let late = cluster.subscribe("late").await;
+    let diagnostics = cluster.diagnostics(&late).await;
+    assert_eq!(diagnostics["reasons"][0]["code"], "no_free_resources", "{diagnostics}");
+    assert_eq!(diagnostics["reasons"][0]["largest_free"]["cpus"], 0.0, "{diagnostics}");
+
+    // `other` declines for a minute: what it declined goes to `late`, and `other` sees why
+    // it gets nothing.
+    let declined = cluster.offer_ids(&other).await;
+    let decline = json!({"offer_ids": declined, "filters": {"refuse_secs": 60}});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{other}/decline"), decline).await;
+    assert!(status < 300, "{body}");
+    cluster.offered(&[&late]).await;
+    let late_offers = cluster.offer_ids(&late).await;
+    let decline = json!({"offer_ids": late_offers, "filters": {"refuse_secs": 60}});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{late}/decline"), decline).await;
+    assert!(status < 300, "{body}");
+    let diagnostics = cluster.diagnostics(&other).await;
+    assert_eq!(diagnostics["reasons"][0]["code"], "filtered", "{diagnostics}");
+    assert!(diagnostics["reasons"][0]["until"].as_f64().is_some(), "{diagnostics}");
+
+    let (status, body) = cluster.operator.send(reqwest::Method::GET, "/v1/frameworks/nothing/diagnostics", None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_framework")));
+    cluster.stop();
+}
+
+#[tokio::test]
+async fn diagnostics_name_resources_kept_for_another_roles_guarantee() {
+    let mut cluster = Cluster::start(4.0).await;
+    cluster.set_role("prod", json!({"quota": {"guarantee": {"cpus": 4}}})).await;
+    let batch = cluster.subscribe("batch").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // The allocator ran (the framework is subscribed) and kept everything for prod.
+    while !cluster.reasons(&batch).await.contains(&"kept_for_guarantees".to_string()) {
+        assert!(tokio::time::Instant::now() < deadline, "{}", cluster.diagnostics(&batch).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cluster.offer_ids(&batch).await.is_empty());
+    cluster.stop();
+}

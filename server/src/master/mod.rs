@@ -74,6 +74,7 @@ pub(crate) mod pause {
 }
 
 mod agents;
+mod diagnostics;
 mod frameworks;
 pub mod leader;
 pub mod records;
