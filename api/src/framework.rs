@@ -3,6 +3,7 @@
 use crate::ids::{AgentId, FrameworkId, OfferId, TaskId, UpdateId};
 use crate::types::{ErrorBody, Offer, TaskInfo, TaskStatus, DEFAULT_ROLE};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Optional behaviours a framework opts in to.
@@ -34,6 +35,56 @@ pub struct RegisterFramework {
     pub failover_timeout_secs: f64,
     #[serde(default)]
     pub capabilities: Vec<Capability>,
+    /// Per role: offers for the role come only from agents that match one of these groups, a
+    /// group matching when all its constraints do (Mesos 1.11's offer constraints). A role
+    /// not named is offered every agent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offer_constraints: BTreeMap<String, Vec<Vec<OfferConstraint>>>,
+    /// Per role: filters on the offers it is made.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offer_filters: BTreeMap<String, OfferFilters>,
+}
+
+/// One test an agent must pass for a role's offers to come from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferConstraint {
+    pub selector: Selector,
+    pub predicate: Predicate,
+}
+
+/// What of the agent a constraint tests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Selector {
+    /// The agent's hostname.
+    Hostname,
+    /// One of the agent's attributes (`--attributes rack:r1`), by name.
+    Attribute(String),
+}
+
+/// The test. `equals` and `not_equals` compare text; `matches` is a regular expression (Rust
+/// `regex` syntax) that must match the whole value. A missing attribute fails every test but
+/// `not_exists` and `not_equals`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Predicate {
+    Exists,
+    NotExists,
+    Equals(String),
+    NotEquals(String),
+    Matches(String),
+}
+
+/// Filters on the offers made to one role of a framework.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferFilters {
+    /// An offer is made only if it holds at least one of these amounts (by scalar name:
+    /// `{"cpus": 1, "mem": 512}`), as Mesos's `min_allocatable_resources`. Empty: the
+    /// cluster's minimum (`--min-allocatable`).
+    #[serde(default)]
+    pub min_allocatable_resources: Vec<BTreeMap<String, f64>>,
 }
 
 /// The answer to a registration.

@@ -41,6 +41,9 @@ pub struct FrameworkView {
     /// The principal of the token that registered it.
     pub principal: String,
     pub roles: Vec<String>,
+    /// The roles it suppressed offers for.
+    #[serde(default)]
+    pub suppressed_roles: Vec<String>,
     /// Whether its event stream is open.
     pub connected: bool,
     pub failover_timeout_secs: f64,
@@ -230,10 +233,18 @@ pub struct RoleList {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Diagnostics {
     pub framework_id: FrameworkId,
-    /// The role its offers are for.
-    pub role: String,
     /// Resources held by its outstanding offers, waiting for it to accept or decline them.
     pub offered: Resources,
+    /// Reasons that hold for all its roles (`not_connected`, `offers_outstanding`).
+    pub reasons: Vec<Reason>,
+    /// Per role it is registered with, the reasons that hold for that role.
+    pub roles: Vec<RoleDiagnostics>,
+}
+
+/// Why one role of a framework is not offered more.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoleDiagnostics {
+    pub role: String,
     /// Every reason that applies, most blocking first; empty when resources are free for it
     /// and the next round will offer them.
     pub reasons: Vec<Reason>,
@@ -243,7 +254,8 @@ pub struct Diagnostics {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Reason {
     /// `not_connected`, `suppressed`, `filtered`, `quota_limit`, `kept_for_guarantees`,
-    /// `no_agents`, `no_free_resources`, `offers_outstanding`.
+    /// `no_agents`, `no_matching_agents` (offer constraints), `below_min_allocatable`,
+    /// `no_free_resources`, `offers_outstanding`.
     pub code: String,
     pub message: String,
     /// For `filtered`: when the last of its filters expires (Unix seconds).

@@ -83,6 +83,8 @@ pub async fn register(config: FrameworkConfig, stats: Arc<Stats>) -> anyhow::Res
         roles: vec!["*".to_string()],
         failover_timeout_secs: 60.0,
         capabilities: Vec::new(),
+        offer_constraints: Default::default(),
+        offer_filters: Default::default(),
     };
     let registered: FrameworkRegistered = client
         .post("/v1/frameworks", &request)

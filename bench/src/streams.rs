@@ -102,6 +102,8 @@ pub async fn run(args: &StreamsArgs) -> anyhow::Result<StreamsReport> {
             roles: vec!["*".into()],
             failover_timeout_secs: 0.0,
             capabilities: vec![],
+            offer_constraints: Default::default(),
+            offer_filters: Default::default(),
         };
         let sent = Instant::now();
         let _: agora_api::framework::FrameworkRegistered =

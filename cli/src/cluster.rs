@@ -36,6 +36,14 @@ pub struct MasterArgs {
     /// twice this after the old one dies.
     #[arg(long, default_value_t = 3.0)]
     lease_ttl: f64,
+    /// The least an offer holds: at least these CPUs or this memory in MiB (an offer cut by a
+    /// quota needs both), as Mesos's `--min_allocatable_resources`.
+    #[arg(long, default_value = "cpus:0.01,mem:32")]
+    min_allocatable: String,
+    /// Seconds after which an offer a framework has neither accepted nor declined is
+    /// rescinded and its resources offered again (default: offers are kept until answered).
+    #[arg(long)]
+    offer_timeout: Option<f64>,
 }
 
 #[derive(clap::Args)]
@@ -182,8 +190,19 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
         agent_timeout: secs("agent-timeout", args.agent_timeout)?,
         heartbeat_interval: secs("heartbeat-interval", args.heartbeat_interval)?,
         lease_ttl: secs("lease-ttl", args.lease_ttl)?,
+        min_allocatable: min_allocatable(&args.min_allocatable)?,
+        offer_timeout: args.offer_timeout.map(|t| secs("offer-timeout", t)).transpose()?,
         ..MasterConfig::default()
     })
+}
+
+/// `--min-allocatable`: CPUs and memory, both above zero.
+fn min_allocatable(text: &str) -> anyhow::Result<agora_api::Resources> {
+    let min = agora_api::Resources::parse(text).map_err(|e| anyhow!("--min-allocatable: {e}"))?;
+    if min.disk > 0.0 || min.gpus > 0.0 || !min.ports.is_empty() || min.cpus <= 0.0 || min.mem <= 0.0 {
+        bail!("--min-allocatable takes cpus and mem above zero, e.g. cpus:0.01,mem:32");
+    }
+    Ok(min)
 }
 
 /// Resolves when the process gets SIGINT or SIGTERM.
@@ -497,4 +516,18 @@ pub fn certs_create(args: CertsCreateArgs) -> anyhow::Result<()> {
         println!("{}", file.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::min_allocatable;
+
+    #[test]
+    fn min_allocatable_takes_cpus_and_memory_above_zero() {
+        let min = min_allocatable("cpus:0.5,mem:256").expect("valid");
+        assert_eq!((min.cpus, min.mem), (0.5, 256.0));
+        for bad in ["cpus:1", "mem:32", "cpus:0,mem:32", "cpus:1,mem:32,gpus:1", "cpus:x", ""] {
+            assert!(min_allocatable(bad).is_err(), "{bad}");
+        }
+    }
 }

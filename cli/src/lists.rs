@@ -274,13 +274,23 @@ pub async fn why(args: WhyArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&diagnostics);
     }
-    let who = format!("framework {} (role {})", diagnostics.framework_id, diagnostics.role);
-    if diagnostics.reasons.is_empty() {
-        return write_out(&format!("{who}: resources are free for it; the next round offers them\n"));
+    let blocked = !diagnostics.reasons.is_empty() || diagnostics.roles.iter().any(|r| !r.reasons.is_empty());
+    if !blocked {
+        let message =
+            format!("framework {}: resources are free for it; the next round offers them\n", diagnostics.framework_id);
+        return write_out(&message);
     }
-    let mut text = format!("{who} is not offered more:\n");
+    let mut text = format!("framework {} is not offered more:\n", diagnostics.framework_id);
     for reason in &diagnostics.reasons {
         text.push_str(&format!("  {}: {}\n", reason.code, reason.message));
+    }
+    for role in &diagnostics.roles {
+        if role.reasons.is_empty() {
+            text.push_str(&format!("  role {}: resources are free for it\n", role.role));
+        }
+        for reason in &role.reasons {
+            text.push_str(&format!("  role {}: {}: {}\n", role.role, reason.code, reason.message));
+        }
     }
     write_out(&text)
 }

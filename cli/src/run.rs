@@ -76,6 +76,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // ends, so this only matters if it is killed outright: then the task goes 30 s later.
         failover_timeout_secs: 30.0,
         capabilities: vec![Capability::PartitionAware],
+        offer_constraints: Default::default(),
+        offer_filters: Default::default(),
     };
     let registered: FrameworkRegistered = client.post("/v1/frameworks", &registration).await?;
     let framework_id = registered.framework_id;

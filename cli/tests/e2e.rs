@@ -423,22 +423,30 @@ async fn p6_concurrent_accepts_never_overcommit_and_drf_shares_offers() {
     let mut cluster = Cluster::start(&["--resources", "cpus:2,mem:2048"]).await;
     cluster.spawn_agent("b", "cpus:2,mem:2048");
     cluster.wait_for_agents(2).await;
-    // The first framework to subscribe is offered both agents; once it declines them (with no
-    // filter), DRF splits the two agents between the two frameworks: equal shares.
+    // The first framework to subscribe is offered both agents. It declines them with no
+    // filter to speak of (refuse_secs 0): the refusal still holds for the next round, which
+    // offers both to the other framework. When that one gives one back the same way, the first
+    // gets it: each holds one agent, as their equal DRF shares say.
     let mut a = Framework::register(cluster.client(), registration("a")).await;
     let mut first = Vec::new();
     while first.len() < 2 {
         first.extend(a.offers().await);
     }
     let mut b = Framework::register(cluster.client(), registration("b")).await;
-    let decline = Decline {
-        offer_ids: first.iter().map(|o| o.id.clone()).collect(),
+    let decline = |offers: &[agora_api::Offer]| Decline {
+        offer_ids: offers.iter().map(|o| o.id.clone()).collect(),
         filters: Filters { refuse_secs: Some(0.0) },
     };
-    a.client.post_no_content(&a.path("decline"), &decline).await.expect("decline");
+    a.client.post_no_content(&a.path("decline"), &decline(&first)).await.expect("decline");
+    let mut offers_b = Vec::new();
+    while offers_b.len() < 2 {
+        offers_b.extend(b.offers().await);
+    }
+    let given_back = offers_b.split_off(1);
+    b.client.post_no_content(&b.path("decline"), &decline(&given_back)).await.expect("decline");
     let offers_a = a.offers().await;
-    let offers_b = b.offers().await;
-    assert_eq!(offers_a.len() + offers_b.len(), 2, "{offers_a:?} {offers_b:?}");
+    assert_eq!(offers_a.len(), 1, "{offers_a:?}");
+    assert_eq!(offers_a[0].agent_id, given_back[0].agent_id);
     assert_ne!(offers_a[0].agent_id, offers_b[0].agent_id);
 
     // Many accepts race on the same offer: exactly one wins, and no agent is over-committed.

@@ -35,6 +35,7 @@ fn frameworks(count: usize, agents: usize, role: impl Fn(usize) -> String) -> Ve
             role: role(i),
             allocated: Resources::new(0.1 * (i % 7) as f64, 64.0 * (i % 5) as f64),
             filtered_agents: (i..agents).step_by(count).collect::<BTreeSet<usize>>(),
+            min_offers: Vec::new(),
         })
         .collect()
 }

@@ -300,11 +300,11 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let decline = verb(&ctx, "decline", parse::<Decline>, |m, id, req, _| {
         async move { m.decline(&id, req).await.and_then(|_| accepted()) }.boxed()
     });
-    let revive = verb(&ctx, "revive", parse_or_default::<Roles>, |m, id, _, _| {
-        async move { m.revive(&id).await.and_then(|_| accepted()) }.boxed()
+    let revive = verb(&ctx, "revive", parse_or_default::<Roles>, |m, id, req, _| {
+        async move { m.revive(&id, &req.roles).await.and_then(|_| accepted()) }.boxed()
     });
-    let suppress = verb(&ctx, "suppress", parse_or_default::<Roles>, |m, id, _, _| {
-        async move { m.suppress(&id).await.and_then(|_| accepted()) }.boxed()
+    let suppress = verb(&ctx, "suppress", parse_or_default::<Roles>, |m, id, req, _| {
+        async move { m.suppress(&id, &req.roles).await.and_then(|_| accepted()) }.boxed()
     });
     let acknowledge = verb(&ctx, "acknowledge", parse::<Acknowledge>, |m, id, req, _| {
         async move { m.acknowledge(&id, req).await.and_then(|_| accepted()) }.boxed()

@@ -4,47 +4,11 @@
 
 mod common;
 
+use common::cluster::{Client, Cluster};
+
 use agora_server::Kind;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Client {
-    fn new(server: &common::TestServer, kind: Kind) -> Client {
-        let token = server.keys.issue(kind, &format!("{kind:?}").to_lowercase(), 600).expect("token");
-        Client { http: reqwest::Client::new(), base: server.base.clone(), token }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::PUT, path, Some(body)).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-}
 
 fn role<'a>(roles: &'a Value, name: &str) -> &'a Value {
     roles["roles"]
@@ -107,67 +71,6 @@ async fn bad_role_settings_get_a_400_and_change_nothing() {
     let _ = server.stop.send(());
 }
 
-/// A cluster of one agent with `cpus` CPUs and 4 GiB, and clients of each kind.
-struct Cluster {
-    server: common::TestServer,
-    operator: Client,
-    framework: Client,
-    /// The frameworks' open event streams: offers go only to subscribed frameworks.
-    streams: Vec<reqwest::Response>,
-}
-
-impl Cluster {
-    async fn start(cpus: f64) -> Cluster {
-        let server = common::start().await;
-        let agent = Client::new(&server, Kind::Agent);
-        let registration = json!({"hostname": "h", "resources": {"cpus": cpus, "mem": 4096}});
-        let (status, body) = agent.post("/v1/agents", registration).await;
-        assert_eq!(status, 200, "{body}");
-        let (operator, framework) = (Client::new(&server, Kind::Operator), Client::new(&server, Kind::Framework));
-        Cluster { server, operator, framework, streams: Vec::new() }
-    }
-
-    async fn set_role(&self, role: &str, config: Value) {
-        let (status, body) = self.operator.put(&format!("/v1/roles/{role}"), config).await;
-        assert_eq!(status, 200, "{body}");
-    }
-
-    /// Registers a framework in `role` and opens its event stream; returns its id.
-    async fn subscribe(&mut self, role: &str) -> String {
-        let (status, body) = self.framework.post("/v1/frameworks", json!({"name": role, "roles": [role]})).await;
-        assert_eq!(status, 200, "{body}");
-        let id = body["framework_id"].as_str().expect("id").to_string();
-        let url = format!("{}/v1/frameworks/{id}/events", self.framework.base);
-        self.streams
-            .push(self.framework.http.get(url).bearer_auth(&self.framework.token).send().await.expect("stream"));
-        id
-    }
-
-    /// Waits until each of `frameworks` holds an offer; returns the CPUs and memory each is
-    /// offered.
-    async fn offered(&self, frameworks: &[&str]) -> Vec<(f64, f64)> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let offers = self.operator.get("/v1/offers").await;
-            let sum = |id: &str, what: &str| -> f64 {
-                let offers = offers["offers"].as_array().expect("offers").iter().filter(|o| o["framework_id"] == id);
-                offers.map(|o| o["resources"][what].as_f64().unwrap_or(0.0)).sum()
-            };
-            let held: Vec<(f64, f64)> = frameworks.iter().map(|id| (sum(id, "cpus"), sum(id, "mem"))).collect();
-            if held.iter().all(|(cpus, _)| *cpus > 0.0) {
-                return held;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "offers for {frameworks:?}: {offers}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn stop(self) {
-        drop(self.streams);
-        let _ = self.server.stop.send(());
-    }
-}
-
 #[tokio::test]
 async fn a_quota_limit_caps_a_roles_offers_and_the_rest_goes_to_others() {
     let mut cluster = Cluster::start(4.0).await;
@@ -207,26 +110,6 @@ async fn a_guarantee_keeps_resources_back_for_its_role_until_it_uses_them() {
     cluster.stop();
 }
 
-impl Cluster {
-    async fn diagnostics(&self, framework: &str) -> Value {
-        self.operator.get(&format!("/v1/frameworks/{framework}/diagnostics")).await
-    }
-
-    /// The codes of a framework's diagnostics.
-    async fn reasons(&self, framework: &str) -> Vec<String> {
-        let diagnostics = self.diagnostics(framework).await;
-        let reasons = diagnostics["reasons"].as_array().expect("reasons").iter();
-        reasons.map(|r| r["code"].as_str().expect("code").to_string()).collect()
-    }
-
-    /// The ids of a framework's outstanding offers.
-    async fn offer_ids(&self, framework: &str) -> Vec<String> {
-        let offers = self.operator.get("/v1/offers").await;
-        let mine = offers["offers"].as_array().expect("offers").iter().filter(|o| o["framework_id"] == framework);
-        mine.map(|o| o["id"].as_str().expect("id").to_string()).collect()
-    }
-}
-
 #[tokio::test]
 async fn diagnostics_say_why_a_framework_is_not_offered_more() {
     let mut cluster = Cluster::start(4.0).await;
@@ -242,17 +125,20 @@ async fn diagnostics_say_why_a_framework_is_not_offered_more() {
     cluster.offered(&[&capped]).await;
     assert_eq!(cluster.reasons(&capped).await, vec!["quota_limit", "offers_outstanding"]);
     let diagnostics = cluster.diagnostics(&capped).await;
-    assert_eq!(diagnostics["role"], "capped");
+    assert_eq!(diagnostics["roles"][0]["role"], "capped");
     assert_eq!(diagnostics["offered"]["cpus"], 1.0);
-    assert!(diagnostics["reasons"][0]["message"].as_str().is_some_and(|m| m.contains("cpus 1")), "{diagnostics}");
+    assert!(
+        diagnostics["roles"][0]["reasons"][0]["message"].as_str().is_some_and(|m| m.contains("cpus 1")),
+        "{diagnostics}"
+    );
 
     // Another framework took the rest: nothing is free, and the largest free slot is empty.
     let other = cluster.subscribe("other").await;
     cluster.offered(&[&other]).await;
     let late = cluster.subscribe("late").await;
     let diagnostics = cluster.diagnostics(&late).await;
-    assert_eq!(diagnostics["reasons"][0]["code"], "no_free_resources", "{diagnostics}");
-    assert_eq!(diagnostics["reasons"][0]["largest_free"]["cpus"], 0.0, "{diagnostics}");
+    assert_eq!(diagnostics["roles"][0]["reasons"][0]["code"], "no_free_resources", "{diagnostics}");
+    assert_eq!(diagnostics["roles"][0]["reasons"][0]["largest_free"]["cpus"], 0.0, "{diagnostics}");
 
     // `other` declines for a minute: what it declined goes to `late`, and `other` sees why
     // it gets nothing.
@@ -266,8 +152,8 @@ async fn diagnostics_say_why_a_framework_is_not_offered_more() {
     let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{late}/decline"), decline).await;
     assert!(status < 300, "{body}");
     let diagnostics = cluster.diagnostics(&other).await;
-    assert_eq!(diagnostics["reasons"][0]["code"], "filtered", "{diagnostics}");
-    assert!(diagnostics["reasons"][0]["until"].as_f64().is_some(), "{diagnostics}");
+    assert_eq!(diagnostics["roles"][0]["reasons"][0]["code"], "filtered", "{diagnostics}");
+    assert!(diagnostics["roles"][0]["reasons"][0]["until"].as_f64().is_some(), "{diagnostics}");
 
     let (status, body) = cluster.operator.send(reqwest::Method::GET, "/v1/frameworks/nothing/diagnostics", None).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("unknown_framework")));

@@ -256,6 +256,8 @@ pub fn registration(name: &str) -> RegisterFramework {
         roles: vec!["*".into()],
         failover_timeout_secs: 0.0,
         capabilities: vec![],
+        offer_constraints: Default::default(),
+        offer_filters: Default::default(),
     }
 }
 

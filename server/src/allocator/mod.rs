@@ -29,8 +29,21 @@ pub struct FrameworkSlot {
     pub role: String,
     /// Resources held by its tasks and outstanding offers.
     pub allocated: Resources,
-    /// Indexes of agents this framework must not be offered now (refuse filters).
+    /// Indexes of agents this framework must not be offered now (refuse filters, offer
+    /// constraints).
     pub filtered_agents: BTreeSet<usize>,
+    /// The framework's own least offers for this role: an offer must hold at least one of
+    /// them. Empty: any offer worth making.
+    pub min_offers: Vec<Resources>,
+}
+
+impl FrameworkSlot {
+    /// Whether `grant` is as large as the framework asked offers to be.
+    fn takes(&self, grant: &Resources) -> bool {
+        let have = grant.scalars();
+        self.min_offers.is_empty()
+            || self.min_offers.iter().any(|q| q.scalars().iter().zip(have).all(|(least, h)| at_least(h, *least)))
+    }
 }
 
 /// One offer to make: framework index, agent index, resources.
@@ -217,7 +230,10 @@ impl Round<'_> {
                     Stage::Fair => headroom,
                 };
                 let grant = cut(available, std::array::from_fn(|r| bounds.room[r].min(bound[r])));
-                if (stage == Stage::Fair || bounds.needy) && worth_offering_cut(&grant, available, self.min) {
+                if (stage == Stage::Fair || bounds.needy)
+                    && worth_offering_cut(&grant, available, self.min)
+                    && self.frameworks[framework].takes(&grant)
+                {
                     return Some((framework, grant));
                 }
                 continue;

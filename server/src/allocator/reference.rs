@@ -213,7 +213,7 @@ impl Round<'_> {
                 *room = room.min(bound);
             }
             let grant = cut(available, room);
-            if worth_offering_cut(&grant, available, self.min) {
+            if worth_offering_cut(&grant, available, self.min) && framework.takes(&grant) {
                 chosen = Some((i, grant));
             }
         }

@@ -9,7 +9,12 @@ fn framework(cpus: f64, mem: f64) -> FrameworkSlot {
 }
 
 fn in_role(role: &str, cpus: f64, mem: f64) -> FrameworkSlot {
-    FrameworkSlot { role: role.into(), allocated: Resources::new(cpus, mem), filtered_agents: BTreeSet::new() }
+    FrameworkSlot {
+        role: role.into(),
+        allocated: Resources::new(cpus, mem),
+        filtered_agents: BTreeSet::new(),
+        min_offers: Vec::new(),
+    }
 }
 
 fn none() -> Roles {
@@ -43,6 +48,7 @@ fn saturate(
                 role: role.to_string(),
                 allocated: h.clone(),
                 filtered_agents: BTreeSet::new(),
+                min_offers: Vec::new(),
             })
             .collect();
         let offered: Vec<AgentSlot> = free.iter().map(|r| AgentSlot { available: r.clone() }).collect();
@@ -240,6 +246,7 @@ fn the_incremental_allocator_makes_the_models_grants() {
                 role: names[rng.gen_range(0..names.len())].to_string(),
                 allocated: Resources::new(quarter(&mut rng, 4), 32.0 * quarter(&mut rng, 8)),
                 filtered_agents: (0..agents.len()).filter(|_| rng.gen_bool(0.2)).collect(),
+                min_offers: if rng.gen_bool(0.2) { vec![Resources::new(quarter(&mut rng, 4), 0.0)] } else { vec![] },
             })
             .collect();
         let mut roles = Roles::default();
@@ -267,4 +274,18 @@ fn the_incremental_allocator_makes_the_models_grants() {
             });
         assert!(same, "case {case}: {fast:?} != {model:?} for {agents:?} {frameworks:?} {roles:?}");
     }
+}
+
+/// A framework's own least offer: agents with less free are left to others.
+#[test]
+fn a_framework_is_offered_only_agents_with_its_minimum_free() {
+    let total = Resources::new(6.0, 6144.0);
+    let agents = [agent(1.0, 1024.0), agent(4.0, 4096.0), agent(1.0, 1024.0)];
+    let mut big = framework(0.0, 0.0);
+    big.min_offers = vec![Resources::new(2.0, 0.0), Resources { gpus: 1.0, ..Resources::default() }];
+    let grants = allocate(&total, &agents, &[big.clone()], &none(), &min_allocatable());
+    assert_eq!(grants.iter().map(|g| g.agent).collect::<Vec<_>>(), vec![1]);
+    let grants = allocate(&total, &agents, &[big, framework(3.0, 0.0)], &none(), &min_allocatable());
+    let to = |f: usize| grants.iter().filter(|g| g.framework == f).map(|g| g.agent).collect::<Vec<_>>();
+    assert_eq!((to(0), to(1)), (vec![1], vec![0, 2]));
 }

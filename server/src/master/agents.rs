@@ -382,8 +382,13 @@ fn adopt(
             None => {
                 let mut info = running.task.clone();
                 info.agent_id = agent_id.clone();
-                let record =
-                    TaskRecord { framework_id: framework_id.clone(), info, status: reported, kill_requested: None };
+                let record = TaskRecord {
+                    framework_id: framework_id.clone(),
+                    info,
+                    status: reported,
+                    kill_requested: None,
+                    role: None,
+                };
                 txn.check(record_key.clone(), 0).put(record_key, encode(&record));
                 txn.op(Op::ZAdd(key::TASKS_DONE.to_string(), member, now_secs()));
             }
@@ -420,7 +425,7 @@ fn adopt(
                 // Live again: it must not be trimmed away with the ended tasks.
                 txn.op(Op::ZRemove(key::TASKS_DONE.to_string(), member.clone()));
             }
-            TaskRecord { framework_id: framework_id.clone(), info, status: reported, kill_requested: None }
+            TaskRecord { framework_id: framework_id.clone(), info, status: reported, kill_requested: None, role: None }
         }
     };
     txn.put(record_key, encode(&record));

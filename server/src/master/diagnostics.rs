@@ -1,12 +1,22 @@
 //! "Why is my framework not offered anything?": the reasons, read off the same state the
 //! allocator reads (`GET /v1/frameworks/{id}/diagnostics`, `agora why`).
 
+use super::constraints::{min_offers, RoleConstraints};
+use super::leader::{FrameworkEntry, Snapshot};
+use super::records::AgentRecord;
 use super::{check_id, Master};
 use crate::allocator;
 use crate::error::ServerError;
-use agora_api::operator::{AgentState, Diagnostics, Reason};
+use agora_api::operator::{AgentState, Diagnostics, Reason, RoleDiagnostics};
 use agora_api::types::now_secs;
-use agora_api::{FrameworkId, Resources};
+use agora_api::{AgentId, FrameworkId, Resources};
+
+/// An active agent and what it has free.
+struct Free<'a> {
+    id: &'a AgentId,
+    record: &'a AgentRecord,
+    free: Resources,
+}
 
 fn reason(code: &str, message: String) -> Reason {
     Reason { code: code.to_string(), message, until: None, largest_free: None }
@@ -27,58 +37,11 @@ impl Master {
             .iter()
             .find(|f| &f.id == id)
             .ok_or_else(|| ServerError::not_found("framework", "unknown_framework", id))?;
-        let role = entry.record.value.role();
-        let now = now_secs();
-        let min = allocator::min_allocatable();
         let mut reasons = Vec::new();
-
         if !Self::connection(entry.conn.as_ref().map(|c| &c.value), &replicas).0 {
             let message = "its event stream is not open: offers go only to frameworks subscribed to their events";
             reasons.push(reason("not_connected", message.into()));
         }
-        if entry.record.value.suppressed {
-            reasons.push(reason("suppressed", "it suppressed its offers: revive to get them again".into()));
-        }
-
-        // What each active agent has free, after tasks and every framework's offers.
-        let usage = snapshot.agent_usage();
-        let free: Vec<(&agora_api::AgentId, Resources)> = snapshot
-            .agents
-            .iter()
-            .filter(|(_, a)| a.value.state == AgentState::Active)
-            .map(|(id, a)| {
-                let (used, offered, _) = usage.get(id).cloned().unwrap_or_default();
-                (id, a.value.total.minus(&used).minus(&offered))
-            })
-            .collect();
-        let usable = |r: &Resources| r.cpus >= min.cpus || r.mem >= min.mem;
-        let filters: Vec<f64> = free
-            .iter()
-            .filter_map(|(agent, _)| entry.filters.until.get(*agent).copied().filter(|until| *until > now))
-            .collect();
-        if free.is_empty() {
-            reasons.push(reason("no_agents", "no agent is active".into()));
-        } else if !free.iter().any(|(_, r)| usable(r)) {
-            let largest =
-                free.iter().map(|(_, r)| r).max_by(|a, b| a.cpus.total_cmp(&b.cpus).then(a.mem.total_cmp(&b.mem)));
-            let largest = largest.cloned().unwrap_or_default();
-            let message = format!(
-                "every agent's resources are held by tasks or offers; the largest free slot is {}",
-                short(&largest)
-            );
-            reasons.push(Reason { largest_free: Some(largest), ..reason("no_free_resources", message) });
-        } else if free
-            .iter()
-            .filter(|(_, r)| usable(r))
-            .all(|(agent, _)| entry.filters.until.get(*agent).is_some_and(|u| *u > now))
-        {
-            let until = filters.iter().copied().fold(0.0, f64::max);
-            let message =
-                format!("every agent with free resources was declined by it, filtered for {:.0} s more", until - now);
-            reasons.push(Reason { until: Some(until), ..reason("filtered", message) });
-        }
-        self.quota_reasons(&snapshot, &role, &free, &mut reasons);
-
         let mine: Vec<&agora_api::Offer> = snapshot.offers.iter().filter(|o| &o.framework_id == id).collect();
         let offered = mine.iter().fold(Resources::default(), |sum, o| sum.plus(&o.resources));
         if !mine.is_empty() {
@@ -86,16 +49,97 @@ impl Master {
                 format!("{} offer(s) with {} wait for it to accept or decline them", mine.len(), short(&offered));
             reasons.push(reason("offers_outstanding", message));
         }
-        Ok(Diagnostics { framework_id: id.clone(), role, offered, reasons })
+
+        // What each active agent has free, after tasks and every framework's offers.
+        let usage = snapshot.agent_usage();
+        let free: Vec<Free> = snapshot
+            .agents
+            .iter()
+            .filter(|(_, a)| a.value.state == AgentState::Active)
+            .map(|(id, a)| {
+                let (used, offered, _) = usage.get(id).cloned().unwrap_or_default();
+                Free { id, record: &a.value, free: a.value.total.minus(&used).minus(&offered) }
+            })
+            .collect();
+        let roles = entry
+            .record
+            .value
+            .roles
+            .iter()
+            .map(|role| RoleDiagnostics {
+                role: role.clone(),
+                reasons: self.role_reasons(&snapshot, entry, role, &free),
+            })
+            .collect();
+        Ok(Diagnostics { framework_id: id.clone(), offered, reasons, roles })
+    }
+
+    /// Why one role of a framework is not offered more.
+    fn role_reasons(&self, snapshot: &Snapshot, entry: &FrameworkEntry, role: &str, free: &[Free]) -> Vec<Reason> {
+        let framework = &entry.record.value;
+        let now = now_secs();
+        let min = &self.config.min_allocatable;
+        let usable = |r: &Resources| r.cpus >= min.cpus || r.mem >= min.mem;
+        let mut reasons = Vec::new();
+        if framework.suppressed_roles.contains(role) {
+            let message = format!("it suppressed offers for role {role}: revive the role to get them again");
+            reasons.push(reason("suppressed", message));
+        }
+        let constraints =
+            framework.offer_constraints.get(role).filter(|g| !g.is_empty()).map(|g| RoleConstraints::new(g));
+        let matching: Vec<&Free> = free
+            .iter()
+            .filter(|f| constraints.as_ref().is_none_or(|c| c.matches(&f.record.hostname, &f.record.attributes)))
+            .collect();
+        let refusals = entry.filters.roles.get(role);
+        let refused_until = |f: &Free| refusals.and_then(|r| r.get(f.id)).map(|r| r.until).filter(|u| *u > now);
+        let min_offers = min_offers(framework.offer_filters.get(role));
+        if free.is_empty() {
+            reasons.push(reason("no_agents", "no agent is active".into()));
+        } else if matching.is_empty() {
+            let message = format!("no active agent matches its offer constraints for role {role}");
+            reasons.push(reason("no_matching_agents", message));
+        } else if !matching.iter().any(|f| usable(&f.free)) {
+            let largest = matching
+                .iter()
+                .map(|f| &f.free)
+                .max_by(|a, b| a.cpus.total_cmp(&b.cpus).then(a.mem.total_cmp(&b.mem)))
+                .cloned()
+                .unwrap_or_default();
+            let message = format!(
+                "every matching agent's resources are held by tasks or offers; the largest free slot is {}",
+                short(&largest)
+            );
+            reasons.push(Reason { largest_free: Some(largest), ..reason("no_free_resources", message) });
+        } else if matching.iter().filter(|f| usable(&f.free)).all(|f| refused_until(f).is_some()) {
+            let until = matching.iter().filter_map(|f| refused_until(f)).fold(0.0, f64::max);
+            let message =
+                format!("every agent with free resources was declined by it, filtered for {:.0} s more", until - now);
+            reasons.push(Reason { until: Some(until), ..reason("filtered", message) });
+        } else if !min_offers.is_empty()
+            && !matching
+                .iter()
+                .filter(|f| refused_until(f).is_none())
+                .any(|f| min_offers.iter().any(|m| m.fits_in(&f.free)))
+        {
+            let message = format!(
+                "no agent has free as much as its offer filters for role {role} ask: {}",
+                min_offers.iter().map(short).collect::<Vec<_>>().join(" or ")
+            );
+            reasons.push(reason("below_min_allocatable", message));
+        }
+        let free_resources: Vec<(&AgentId, Resources)> = matching.iter().map(|f| (f.id, f.free.clone())).collect();
+        self.quota_reasons(snapshot, role, &free_resources, &mut reasons);
+        reasons
     }
 
     /// A quota limit the role (or one above it) has reached, and resources kept back for
     /// other roles' guarantees.
     fn quota_reasons(
         &self,
-        snapshot: &super::leader::Snapshot,
+        snapshot: &Snapshot,
         role: &str,
-        free: &[(&agora_api::AgentId, Resources)],
+        free: &[(&AgentId, Resources)],
         reasons: &mut Vec<Reason>,
     ) {
         let views = snapshot.role_views();
@@ -142,7 +186,7 @@ impl Master {
         let total_free = free.iter().fold(Resources::default(), |sum, (_, r)| sum.plus(r));
         let left = total_free.minus(&kept);
         // An offer cut for guarantees needs the minimum CPUs and memory both.
-        let min = allocator::min_allocatable();
+        let min = &self.config.min_allocatable;
         if kept.scalars().iter().any(|v| *v > 0.0) && (left.cpus < min.cpus || left.mem < min.mem) {
             let message = format!("the free {} is kept for other roles' quota guarantees", short(&total_free));
             reasons.push(reason("kept_for_guarantees", message));

@@ -1,7 +1,9 @@
 //! What frameworks do: register, subscribe, accept and decline offers, acknowledge, reconcile,
 //! kill, tear down.
 
-use super::records::{key, split_task_member, Filters, FrameworkConn, FrameworkRecord, RemovedRecord, TaskRecord};
+use super::records::{
+    key, split_task_member, Filters, FrameworkConn, FrameworkRecord, Refusal, RemovedRecord, TaskRecord,
+};
 use super::*;
 use agora_api::agent::{AcknowledgeCommand, KillCommand, LaunchCommand};
 use agora_api::framework::{
@@ -26,6 +28,7 @@ impl Master {
         for role in &req.roles {
             check_role(role)?;
         }
+        super::constraints::check_offer_settings(&req)?;
         if !req.failover_timeout_secs.is_finite() || req.failover_timeout_secs < 0.0 {
             return Err(ServerError::bad("invalid_timeout", "failover_timeout_secs must be a non-negative number"));
         }
@@ -53,6 +56,16 @@ impl Master {
                     roles: req.roles.clone(),
                     failover_timeout_secs,
                     capabilities: req.capabilities.clone(),
+                    offer_constraints: req.offer_constraints.clone(),
+                    offer_filters: req.offer_filters.clone(),
+                    // Roles it no longer has are not suppressed any more.
+                    suppressed_roles: existing
+                        .value
+                        .suppressed_roles
+                        .iter()
+                        .filter(|r| req.roles.contains(r))
+                        .cloned()
+                        .collect(),
                     ..existing.value.clone()
                 },
                 None => {
@@ -68,7 +81,9 @@ impl Master {
                         capabilities: req.capabilities.clone(),
                         principal: principal.to_string(),
                         registered_at: now_secs(),
-                        suppressed: false,
+                        suppressed_roles: Default::default(),
+                        offer_constraints: req.offer_constraints.clone(),
+                        offer_filters: req.offer_filters.clone(),
                     }
                 }
             };
@@ -280,21 +295,25 @@ impl Master {
         }
     }
 
-    /// Adds refuse filters for `agents` to a transaction.
+    /// Adds refuse filters for `(role, agent)` pairs to a transaction.
     async fn add_filters(
         &self,
         txn: &mut Txn,
         framework_id: &FrameworkId,
         until: Option<f64>,
-        agents: impl IntoIterator<Item = AgentId>,
+        refused: impl IntoIterator<Item = (String, AgentId)>,
     ) -> Result<(), ServerError> {
         let Some(until) = until else { return Ok(()) };
         let loaded = self.load::<Filters>(&key::filters(framework_id)).await?;
         let (version, mut filters) = loaded.map(|l| (l.version, l.value)).unwrap_or_default();
         let now = now_secs();
-        filters.until.retain(|_, t| *t > now);
-        for agent in agents {
-            filters.until.insert(agent, until);
+        for agents in filters.roles.values_mut() {
+            // Expired a while ago: every round since has seen it expired.
+            agents.retain(|_, refusal| refusal.until > now - MAX_ROUND_GAP_SECS);
+        }
+        filters.roles.retain(|_, agents| !agents.is_empty());
+        for (role, agent) in refused {
+            filters.roles.entry(role).or_default().insert(agent, Refusal { until, since: now });
         }
         txn.check(key::filters(framework_id), version).put(key::filters(framework_id), encode(&filters));
         Ok(())
@@ -342,9 +361,12 @@ impl Master {
         transact!(self, {
             let framework = self.framework_record(framework_id).await?;
             let offers = self.load_own_offers(framework_id, &req.offer_ids).await?;
-            let agent_id = offers[0].value.agent_id.clone();
+            let (agent_id, role) = (offers[0].value.agent_id.clone(), offers[0].value.role.clone());
             if offers.iter().any(|o| o.value.agent_id != agent_id) {
                 return Err(ServerError::bad("offers_span_agents", "all offers of one accept must be on one agent"));
+            }
+            if offers.iter().any(|o| o.value.role != role) {
+                return Err(ServerError::bad("offers_span_roles", "all offers of one accept must be for one role"));
             }
             let mut offered = Resources::default();
             for offer in &offers {
@@ -379,9 +401,9 @@ impl Master {
             }
             for (task, task_key) in tasks.iter().zip(&task_keys) {
                 txn.check(task_key.clone(), 0);
-                launch(&mut txn, framework_id, task.clone());
+                launch(&mut txn, framework_id, task.clone(), &role);
             }
-            self.add_filters(&mut txn, framework_id, refuse_until, [agent_id]).await?;
+            self.add_filters(&mut txn, framework_id, refuse_until, [(role, agent_id)]).await?;
             // What the tasks left unused goes back to the pool.
             wake_allocator(&mut txn);
             Ok((txn, ()))
@@ -399,35 +421,57 @@ impl Master {
             for offer in &offers {
                 drop_offer(&mut txn, offer);
             }
-            let agents = offers.iter().map(|o| o.value.agent_id.clone());
-            self.add_filters(&mut txn, framework_id, until, agents).await?;
+            let refused = offers.iter().map(|o| (o.value.role.clone(), o.value.agent_id.clone()));
+            self.add_filters(&mut txn, framework_id, until, refused).await?;
             wake_allocator(&mut txn);
             Ok((txn, ()))
         })
     }
 
-    /// Sets whether a framework wants offers; reviving also clears its refuse filters.
-    async fn set_suppressed(&self, framework_id: &FrameworkId, suppressed: bool) -> Result<(), ServerError> {
+    /// Sets whether a framework wants offers for `roles` (all of its roles when empty);
+    /// reviving also clears the roles' refuse filters, as in Mesos.
+    async fn set_suppressed(
+        &self,
+        framework_id: &FrameworkId,
+        roles: &[String],
+        suppressed: bool,
+    ) -> Result<(), ServerError> {
         transact!(self, {
             let framework = self.framework_record(framework_id).await?;
+            let named: Vec<String> = if roles.is_empty() { framework.value.roles.clone() } else { roles.to_vec() };
+            if let Some(role) = named.iter().find(|r| !framework.value.roles.contains(r)) {
+                return Err(ServerError::bad(
+                    "invalid_role",
+                    format!("the framework is not registered with role {}", role.escape_debug()),
+                ));
+            }
+            let mut record = framework.value.clone();
             let mut txn = Txn::default();
-            let record = FrameworkRecord { suppressed, ..framework.value.clone() };
-            txn.check(key::framework(framework_id), framework.version);
-            txn.put(key::framework(framework_id), encode(&record));
-            if !suppressed {
-                txn.delete(key::filters(framework_id));
+            if suppressed {
+                record.suppressed_roles.extend(named);
+            } else {
+                record.suppressed_roles.retain(|r| !named.contains(r));
+                let filters = self.load::<Filters>(&key::filters(framework_id)).await?;
+                if let Some(filters) = filters {
+                    let mut kept = filters.value.clone();
+                    kept.roles.retain(|role, _| !named.contains(role));
+                    txn.check(key::filters(framework_id), filters.version);
+                    txn.put(key::filters(framework_id), encode(&kept));
+                }
                 wake_allocator(&mut txn);
             }
+            txn.check(key::framework(framework_id), framework.version);
+            txn.put(key::framework(framework_id), encode(&record));
             Ok((txn, ()))
         })
     }
 
-    pub async fn revive(&self, framework_id: &FrameworkId) -> Result<(), ServerError> {
-        self.set_suppressed(framework_id, false).await
+    pub async fn revive(&self, framework_id: &FrameworkId, roles: &[String]) -> Result<(), ServerError> {
+        self.set_suppressed(framework_id, roles, false).await
     }
 
-    pub async fn suppress(&self, framework_id: &FrameworkId) -> Result<(), ServerError> {
-        self.set_suppressed(framework_id, true).await
+    pub async fn suppress(&self, framework_id: &FrameworkId, roles: &[String]) -> Result<(), ServerError> {
+        self.set_suppressed(framework_id, roles, true).await
     }
 
     pub async fn acknowledge(&self, framework_id: &FrameworkId, ack: Acknowledge) -> Result<(), ServerError> {
@@ -603,7 +647,7 @@ pub(crate) fn remove_framework(
 
 /// Adds a task's launch to a transaction: its record, its sets, the agent's command and the
 /// framework's `staging` update.
-fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo) {
+fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo, role: &str) {
     let staging =
         status(&task, framework_id, TaskState::Staging, "launch", "the master sent the task to its agent".into());
     let member = key::task_member(framework_id, &task.task_id);
@@ -614,7 +658,13 @@ fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo) {
     txn.op(Op::SetAdd(key::framework_tasks(framework_id), task.task_id.to_string()));
     txn.op(Op::SetAdd(key::agent_tasks(&task.agent_id), member));
     let task_key = key::task(framework_id, &task.task_id);
-    let record = TaskRecord { framework_id: framework_id.clone(), info: task, status: staging, kill_requested: None };
+    let record = TaskRecord {
+        framework_id: framework_id.clone(),
+        info: task,
+        status: staging,
+        kill_requested: None,
+        role: Some(role.to_string()),
+    };
     txn.put(task_key, encode(&record));
 }
 

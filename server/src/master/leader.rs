@@ -7,6 +7,7 @@
 //! checks the lease's epoch in the same atomic commit, so a leader that was paused past its
 //! lease and wakes up changes nothing (design.md invariant 5).
 
+use super::constraints::{min_offers, RoleConstraints};
 use super::frameworks::{remove_framework, task_keys};
 use super::records::{key, AgentRecord, Filters, FrameworkConn, FrameworkRecord, TaskRecord};
 use super::*;
@@ -83,6 +84,28 @@ impl Snapshot {
         }
         for offer in &self.offers {
             usage.entry(offer.framework_id.clone()).or_default().1.add(&offer.resources);
+        }
+        usage
+    }
+}
+
+impl Snapshot {
+    /// Per framework and role: resources used by tasks on reachable agents and held by
+    /// offers. A task launched before tasks kept their role counts in its framework's first.
+    pub fn role_usage(&self) -> HashMap<(FrameworkId, String), Resources> {
+        let unreachable: BTreeSet<&AgentId> =
+            self.agents.iter().filter(|(_, a)| a.value.state != AgentState::Active).map(|(id, _)| id).collect();
+        let first_roles: HashMap<&FrameworkId, String> =
+            self.frameworks.iter().map(|f| (&f.id, f.record.value.role())).collect();
+        let mut usage: HashMap<(FrameworkId, String), Resources> = HashMap::new();
+        for task in self.tasks.iter().filter(|t| !unreachable.contains(&t.info.agent_id)) {
+            let Some(role) = task.role.clone().or_else(|| first_roles.get(&task.framework_id).cloned()) else {
+                continue;
+            };
+            usage.entry((task.framework_id.clone(), role)).or_default().add(&task.info.resources);
+        }
+        for offer in &self.offers {
+            usage.entry((offer.framework_id.clone(), offer.role.clone())).or_default().add(&offer.resources);
         }
         usage
     }
@@ -210,10 +233,15 @@ impl Master {
             }
         }
         let mut offered = 0;
+        // When the round before began: refusals made since hold in this round, however short.
+        let last_round = {
+            let mut last = self.last_round.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *last, now_secs())
+        };
         for attempt in 0..3 {
             let snapshot = self.round_snapshot().await?;
             let replicas = self.live_replicas().await?;
-            let Some(txn) = self.round(epoch, &snapshot, &replicas, &mut offered) else { break };
+            let Some(txn) = self.round(epoch, &snapshot, &replicas, last_round, &mut offered) else { break };
             match self.store.commit(&txn).await? {
                 Committed::Done(_) => break,
                 Committed::Conflict => {
@@ -229,7 +257,14 @@ impl Master {
     }
 
     /// Computes a round's offers as a transaction, `None` if there is nothing to offer.
-    fn round(&self, epoch: u64, snapshot: &Snapshot, replicas: &ReplicaLiveness, offered: &mut usize) -> Option<Txn> {
+    fn round(
+        &self,
+        epoch: u64,
+        snapshot: &Snapshot,
+        replicas: &ReplicaLiveness,
+        last_round: f64,
+        offered: &mut usize,
+    ) -> Option<Txn> {
         let now = now_secs();
         let mut active: Vec<&(AgentId, Loaded<AgentRecord>)> =
             snapshot.agents.iter().filter(|(_, a)| a.value.state == AgentState::Active).collect();
@@ -245,36 +280,54 @@ impl Master {
                 AgentSlot { available: a.value.total.minus(&used).minus(&held) }
             })
             .collect();
-        let framework_usage = snapshot.framework_usage(true);
+        let usage = snapshot.role_usage();
+        // One slot per framework and role it wants offers for.
         let mut eligible = Vec::new();
         let mut slots = Vec::new();
         for FrameworkEntry { id, record: framework, conn, filters } in &snapshot.frameworks {
             let (connected, _) = Self::connection(conn.as_ref().map(|c| &c.value), replicas);
-            if !connected || framework.value.suppressed {
+            if !connected {
                 continue;
             }
-            let filtered_agents: BTreeSet<usize> = filters
-                .until
-                .iter()
-                .filter(|(_, until)| **until > now)
-                .filter_map(|(a, _)| agent_index.get(a).copied())
-                .collect();
-            let (used, held, _) = framework_usage.get(id).cloned().unwrap_or_default();
-            eligible.push((id, framework, conn));
-            slots.push(FrameworkSlot { role: framework.value.role(), allocated: used.plus(&held), filtered_agents });
+            for role in framework.value.roles.iter().filter(|r| !framework.value.suppressed_roles.contains(*r)) {
+                let mut filtered_agents: BTreeSet<usize> = filters
+                    .roles
+                    .get(role)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, refusal)| refusal.holds(now, last_round))
+                    .filter_map(|(a, _)| agent_index.get(a).copied())
+                    .collect();
+                if let Some(groups) = framework.value.offer_constraints.get(role).filter(|g| !g.is_empty()) {
+                    let constraints = RoleConstraints::new(groups);
+                    let unmatched = active
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (_, agent))| !constraints.matches(&agent.value.hostname, &agent.value.attributes));
+                    filtered_agents.extend(unmatched.map(|(i, _)| i));
+                }
+                eligible.push((id, framework, conn, role));
+                slots.push(FrameworkSlot {
+                    role: role.clone(),
+                    allocated: usage.get(&(id.clone(), role.clone())).cloned().unwrap_or_default(),
+                    filtered_agents,
+                    min_offers: min_offers(framework.value.offer_filters.get(role)),
+                });
+            }
         }
         let grants =
-            allocator::allocate(&total, &agents, &slots, &snapshot.allocator_roles(), &allocator::min_allocatable());
+            allocator::allocate(&total, &agents, &slots, &snapshot.allocator_roles(), &self.config.min_allocatable);
         if grants.is_empty() {
             return None;
         }
         let mut txn = Txn::default();
         txn.checks.push(Check::Epoch(epoch));
-        let mut batches: HashMap<usize, Vec<Offer>> = HashMap::new();
+        // One `offers` event per framework, whatever its roles.
+        let mut batches: BTreeMap<&FrameworkId, (usize, Vec<Offer>)> = BTreeMap::new();
         let mut touched_agents = std::collections::HashSet::new();
         for grant in grants {
             let (agent_id, agent) = active[grant.agent];
-            let (framework_id, framework, _) = eligible[grant.framework];
+            let (framework_id, _, _, role) = eligible[grant.framework];
             // The agent re-registering (new resources, adopted tasks) or the framework changing
             // meanwhile makes the round start again. Writing the agent's record back bumps its
             // version in turn, so a registration that read the agent's offers before this
@@ -288,7 +341,7 @@ impl Master {
                 framework_id: framework_id.clone(),
                 agent_id: agent_id.clone(),
                 hostname: agent.value.hostname.clone(),
-                role: framework.value.role(),
+                role: role.clone(),
                 resources: grant.resources,
                 attributes: agent.value.attributes.clone(),
             };
@@ -296,10 +349,10 @@ impl Master {
             txn.op(Op::SetAdd(key::OFFERS.to_string(), offer.id.to_string()));
             txn.op(Op::SetAdd(key::framework_offers(framework_id), offer.id.to_string()));
             txn.op(Op::SetAdd(key::agent_offers(agent_id), offer.id.to_string()));
-            batches.entry(grant.framework).or_default().push(offer);
+            batches.entry(framework_id).or_insert_with(|| (grant.framework, Vec::new())).1.push(offer);
         }
-        for (index, offers) in batches {
-            let (framework_id, framework, conn) = eligible[index];
+        for (framework_id, (index, offers)) in batches {
+            let (_, framework, conn, _) = eligible[index];
             txn.check(key::framework(framework_id), framework.version);
             // Likewise, a disconnect or a teardown that read the framework's offers before this
             // commit conflicts with it, and reads them again.

@@ -74,6 +74,7 @@ pub(crate) mod pause {
 }
 
 mod agents;
+mod constraints;
 mod diagnostics;
 mod frameworks;
 pub mod leader;
@@ -102,6 +103,8 @@ pub use records::TaskRecord;
 pub const DEFAULT_KILL_GRACE_SECS: f64 = 5.0;
 /// Decline's default refuse filter, as in Mesos.
 pub const DEFAULT_REFUSE_SECS: f64 = 5.0;
+/// Refusals that expired longer ago than this are dropped: rounds have run since.
+pub const MAX_ROUND_GAP_SECS: f64 = 60.0;
 /// Refuse filters are capped at a year, as in Mesos.
 const MAX_REFUSE_SECS: f64 = 31_536_000.0;
 /// The most tasks one reconcile may name.
@@ -142,6 +145,10 @@ pub struct MasterConfig {
     /// How long the allocator lease lasts without renewal. A new leader takes over within
     /// about twice this after the old one dies.
     pub lease_ttl: Duration,
+    /// The least an offer holds: these CPUs or this memory (a cut offer needs both).
+    pub min_allocatable: Resources,
+    /// Offers not answered for this long are rescinded; `None`: they are kept until used.
+    pub offer_timeout: Option<Duration>,
 }
 
 impl Default for MasterConfig {
@@ -153,6 +160,8 @@ impl Default for MasterConfig {
             allocation_interval: Duration::from_secs(1),
             replica_name: "embedded".to_string(),
             lease_ttl: Duration::from_secs(3),
+            min_allocatable: crate::allocator::min_allocatable(),
+            offer_timeout: None,
         }
     }
 }
@@ -199,6 +208,8 @@ pub struct Master {
     /// Live tasks as first read, by `F/T` member, for allocation rounds (see
     /// [`Master::round_snapshot`]), and the epoch they were read under.
     task_cache: Mutex<(u64, std::collections::HashMap<String, Arc<TaskRecord>>)>,
+    /// When this replica's last allocation round began (Unix seconds).
+    last_round: Mutex<f64>,
 }
 
 /// A record read from the store, with the version to check when writing it back.
@@ -319,6 +330,7 @@ impl Master {
             replica,
             lease: Mutex::new(None),
             task_cache: Mutex::new(Default::default()),
+            last_round: Mutex::new(0.0),
         })
     }
 

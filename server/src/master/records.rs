@@ -4,11 +4,11 @@
 //! framework uses) are not stored: they are summed from tasks and offers when needed, so
 //! launches and status updates on one agent do not conflict with each other.
 
-use agora_api::framework::Capability;
+use agora_api::framework::{Capability, OfferConstraint, OfferFilters};
 use agora_api::operator::AgentState;
 use agora_api::{AgentId, FrameworkId, Resources, TaskId, TaskInfo, TaskStatus};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Store keys. `F` is a framework id, `A` an agent id, `T` a task id, `O` an offer id.
 pub mod key {
@@ -145,7 +145,13 @@ pub struct FrameworkRecord {
     pub capabilities: Vec<Capability>,
     pub principal: String,
     pub registered_at: f64,
-    pub suppressed: bool,
+    /// The roles it suppressed offers for.
+    #[serde(default)]
+    pub suppressed_roles: BTreeSet<String>,
+    #[serde(default)]
+    pub offer_constraints: BTreeMap<String, Vec<Vec<OfferConstraint>>>,
+    #[serde(default)]
+    pub offer_filters: BTreeMap<String, OfferFilters>,
 }
 
 impl FrameworkRecord {
@@ -172,10 +178,27 @@ pub struct FrameworkConn {
     pub replica: String,
 }
 
-/// Agents whose resources a framework refuses, until when (Unix seconds).
+/// Agents whose resources a framework refuses, per role.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Filters {
-    pub until: BTreeMap<AgentId, f64>,
+    #[serde(default)]
+    pub roles: BTreeMap<String, BTreeMap<AgentId, Refusal>>,
+}
+
+/// One agent refused for one role: until when, and since when (Unix seconds).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Refusal {
+    pub until: f64,
+    pub since: f64,
+}
+
+impl Refusal {
+    /// Whether it holds in a round that starts at `now`, the round before having started at
+    /// `last_round`. It holds for at least the first round after it was made, however short:
+    /// else a decline with `refuse_secs` 0 would be offered the same agent straight back.
+    pub fn holds(&self, now: f64, last_round: f64) -> bool {
+        self.until > now || self.since >= last_round
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,6 +209,10 @@ pub struct TaskRecord {
     /// The grace period of a kill asked for, so the kill is sent again if the agent
     /// re-registers before it acted on it.
     pub kill_requested: Option<f64>,
+    /// The role of the offers it was launched from (absent in records from before roles:
+    /// the framework's first role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl TaskRecord {

@@ -87,17 +87,19 @@ impl Snapshot {
             .iter()
             .filter(|(_, a)| a.value.state == AgentState::Active)
             .fold(Resources::default(), |t, (_, a)| t.plus(&a.value.total));
-        let usage = self.framework_usage(false);
-        // Every configured role, every framework's role, and the roles above them.
+        // Every configured role, every framework's roles, and the roles above them.
         let mut names: BTreeSet<String> = self.roles.keys().cloned().collect();
-        let mut allocated: BTreeMap<String, Resources> = BTreeMap::new();
         let mut frameworks: BTreeMap<String, usize> = BTreeMap::new();
         for entry in &self.frameworks {
-            let role = entry.record.value.role();
-            *frameworks.entry(role.clone()).or_default() += 1;
-            let (used, held, _) = usage.get(&entry.id).cloned().unwrap_or_default();
+            for role in &entry.record.value.roles {
+                *frameworks.entry(role.clone()).or_default() += 1;
+                names.insert(role.clone());
+            }
+        }
+        let mut allocated: BTreeMap<String, Resources> = BTreeMap::new();
+        for ((_, role), held) in self.role_usage() {
             for node in allocator::role_path(&role) {
-                allocated.entry(node.clone()).or_default().add(&used.plus(&held));
+                allocated.entry(node.clone()).or_default().add(&held);
                 names.insert(node);
             }
         }

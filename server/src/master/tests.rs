@@ -15,6 +15,8 @@ fn registration() -> RegisterFramework {
         roles: vec!["*".into()],
         failover_timeout_secs: 60.0,
         capabilities: vec![],
+        offer_constraints: BTreeMap::new(),
+        offer_filters: BTreeMap::new(),
     }
 }
 
@@ -187,7 +189,7 @@ async fn a_framework_that_registers_after_its_agents_gets_its_tasks_back() {
 /// Stops every framework from receiving offers, so a test decides who gets what.
 async fn suppress_all(master: &Master) {
     for id in master.store.members(key::FRAMEWORKS).await.expect("frameworks") {
-        master.suppress(&FrameworkId::from(id.as_str())).await.expect("suppress");
+        master.suppress(&FrameworkId::from(id.as_str()), &[]).await.expect("suppress");
     }
 }
 
@@ -218,7 +220,7 @@ async fn tasks_on_an_unreachable_agent_do_not_count_against_their_framework() {
     let offer = master.offers().await.expect("offers").into_iter().find(|o| o.framework_id == other).expect("offer");
     master.accept(&other, launch(&offer, vec![task(&second_agent, "small", vec![])])).await.expect("launch");
     // The rest of the second agent goes to `holder`, whose share in the reachable cluster is 0.
-    master.revive(&holder).await.expect("revive");
+    master.revive(&holder, &[]).await.expect("revive");
     allocate(&master).await;
     let offers = master.offers().await.expect("offers");
     assert_eq!(offers.len(), 1);

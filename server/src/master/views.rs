@@ -207,8 +207,10 @@ impl Master {
         gauges.roles = snapshot.role_views();
         let now = agora_api::types::now_secs();
         for entry in &snapshot.frameworks {
-            let active = entry.filters.until.values().filter(|until| **until > now).count();
-            *gauges.role_filters.entry(entry.record.value.role()).or_default() += active;
+            for (role, agents) in &entry.filters.roles {
+                let active = agents.values().filter(|refusal| refusal.until > now).count();
+                *gauges.role_filters.entry(role.clone()).or_default() += active;
+            }
         }
         let usage = snapshot.agent_usage();
         for (id, agent) in snapshot.agents.iter().filter(|(_, a)| is_active(&a.value)) {
@@ -257,6 +259,7 @@ fn framework_view(
         name: f.name.clone(),
         principal: f.principal.clone(),
         roles: f.roles.clone(),
+        suppressed_roles: f.suppressed_roles.iter().cloned().collect(),
         connected,
         failover_timeout_secs: f.failover_timeout_secs,
         used,

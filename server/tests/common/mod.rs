@@ -2,6 +2,8 @@
 //! for each documented operation.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use agora_server::{Keys, Master, MasterConfig};
 use std::sync::Arc;
 

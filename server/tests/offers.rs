@@ -1,0 +1,184 @@
+//! Offers through the HTTP API, as frameworks shape them: several roles per framework,
+//! suppress and revive per role, offer constraints on agent attributes and hostname, a
+//! minimum offer size, and refuse filters that hold for at least the next round.
+
+mod common;
+
+use common::cluster::Cluster;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Polls until `check` holds of the framework's outstanding offers; returns them.
+async fn wait_for_offers(cluster: &Cluster, framework: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let offers = cluster.offers_of(framework).await;
+        if check(&offers) {
+            return offers;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "offers of {framework}: {offers:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn ids(offers: &[Value]) -> Vec<String> {
+    offers.iter().map(|o| o["id"].as_str().expect("id").to_string()).collect()
+}
+
+fn roles_of(offers: &[Value]) -> Vec<String> {
+    let mut roles: Vec<String> = offers.iter().map(|o| o["role"].as_str().expect("role").to_string()).collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+#[tokio::test]
+async fn offer_constraints_send_a_roles_offers_only_to_matching_agents() {
+    let mut cluster = Cluster::empty().await;
+    cluster.add_agent("web-1", json!({"rack": "r1", "zone": "a"}), 2.0).await;
+    let r2 = cluster.add_agent("web-2", json!({"rack": "r2", "zone": "a"}), 2.0).await;
+    cluster.add_agent("db-1", json!({"rack": "r2"}), 2.0).await;
+    // Rack r2, and a hostname of the web pool: web-2 only.
+    let constraints = json!({"web": [[
+        {"selector": {"attribute": "rack"}, "predicate": {"equals": "r2"}},
+        {"selector": "hostname", "predicate": {"matches": "web-[0-9]+"}}
+    ]]});
+    let picky =
+        cluster.subscribe_with(json!({"name": "picky", "roles": ["web"], "offer_constraints": constraints})).await;
+    let offers = wait_for_offers(&cluster, &picky, |o| !o.is_empty()).await;
+    // One round offers every agent: the others went to no one.
+    let all = cluster.operator.get("/v1/offers").await;
+    assert_eq!(all["offers"].as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(offers[0]["agent_id"], r2.as_str());
+
+    // A role whose constraints no agent matches is told so.
+    let nowhere = json!({"gpu": [[{"selector": {"attribute": "gpu"}, "predicate": "exists"}]]});
+    let lonely =
+        cluster.subscribe_with(json!({"name": "lonely", "roles": ["gpu"], "offer_constraints": nowhere})).await;
+    let diagnostics = cluster.diagnostics(&lonely).await;
+    assert_eq!(diagnostics["roles"][0]["reasons"][0]["code"], "no_matching_agents", "{diagnostics}");
+    // Unconstrained, a framework gets the rest.
+    let any = cluster.subscribe("any").await;
+    let offers = wait_for_offers(&cluster, &any, |o| o.len() == 2).await;
+    assert!(offers.iter().all(|o| o["agent_id"] != r2.as_str()));
+    assert!(cluster.offers_of(&lonely).await.is_empty());
+    cluster.stop();
+}
+
+#[tokio::test]
+async fn a_framework_with_two_roles_is_offered_for_each_and_suppresses_one() {
+    let mut cluster = Cluster::empty().await;
+    for host in ["a1", "a2", "a3", "a4"] {
+        cluster.add_agent(host, json!({}), 1.0).await;
+    }
+    let framework = cluster.subscribe_with(json!({"name": "both", "roles": ["analytics", "etl"]})).await;
+    // DRF takes turns between its two roles: two agents each.
+    let offers = wait_for_offers(&cluster, &framework, |o| o.len() == 4).await;
+    assert_eq!(roles_of(&offers), vec!["analytics", "etl"], "{offers:?}");
+    let analytics = offers.iter().filter(|o| o["role"] == "analytics").count();
+    assert_eq!(analytics, 2, "{offers:?}");
+    let roles = cluster.operator.get("/v1/roles").await;
+    let role = |name: &str| roles["roles"].as_array().expect("roles").iter().find(|r| r["role"] == name).cloned();
+    assert_eq!(role("etl").expect("etl")["allocated"]["cpus"], 2.0, "{roles}");
+
+    // Suppressed for etl, then every offer declined: only analytics is offered again.
+    let (status, body) =
+        cluster.framework.post(&format!("/v1/frameworks/{framework}/suppress"), json!({"roles": ["etl"]})).await;
+    assert_eq!(status, 202, "{body}");
+    cluster.decline(&framework, &ids(&offers), 0.0).await;
+    let offers = wait_for_offers(&cluster, &framework, |o| o.len() == 4).await;
+    assert_eq!(roles_of(&offers), vec!["analytics"], "{offers:?}");
+    let view = cluster.operator.get("/v1/frameworks").await;
+    assert_eq!(view["frameworks"][0]["suppressed_roles"], json!(["etl"]), "{view}");
+    let diagnostics = cluster.diagnostics(&framework).await;
+    let etl = diagnostics["roles"].as_array().expect("roles").iter().find(|r| r["role"] == "etl").cloned();
+    assert_eq!(etl.expect("etl")["reasons"][0]["code"], "suppressed", "{diagnostics}");
+
+    // Revived: etl is offered again once analytics lets go.
+    let (status, body) =
+        cluster.framework.post(&format!("/v1/frameworks/{framework}/revive"), json!({"roles": ["etl"]})).await;
+    assert_eq!(status, 202, "{body}");
+    cluster.decline(&framework, &ids(&offers), 0.0).await;
+    let offers = wait_for_offers(&cluster, &framework, |o| roles_of(o).contains(&"etl".to_string())).await;
+    assert!(!offers.is_empty());
+
+    // A role it does not have cannot be suppressed.
+    let (status, body) =
+        cluster.framework.post(&format!("/v1/frameworks/{framework}/suppress"), json!({"roles": ["ops"]})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_role")), "{body}");
+    cluster.stop();
+}
+
+#[tokio::test]
+async fn a_role_is_offered_only_agents_with_its_minimum_free() {
+    let mut cluster = Cluster::empty().await;
+    let small = cluster.add_agent("small", json!({}), 1.0).await;
+    let big = cluster.add_agent("big", json!({}), 4.0).await;
+    let filters = json!({"ml": {"min_allocatable_resources": [{"cpus": 2, "mem": 1024}, {"gpus": 1}]}});
+    let ml = cluster.subscribe_with(json!({"name": "ml", "roles": ["ml"], "offer_filters": filters})).await;
+    let offers = wait_for_offers(&cluster, &ml, |o| !o.is_empty()).await;
+    assert_eq!(offers.len(), 1, "{offers:?}");
+    assert_eq!(offers[0]["agent_id"], big.as_str());
+    // The small agent goes to a framework without such a filter.
+    let any = cluster.subscribe("any").await;
+    let offers = wait_for_offers(&cluster, &any, |o| !o.is_empty()).await;
+    assert_eq!(offers[0]["agent_id"], small.as_str());
+    // With the big agent held by its own offer, ml is told why it gets no more.
+    let diagnostics = cluster.diagnostics(&ml).await;
+    let codes: Vec<&str> = diagnostics["roles"][0]["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(|r| r["code"].as_str())
+        .collect();
+    assert_eq!(codes, vec!["no_free_resources"], "{diagnostics}");
+    cluster.decline(&any, &ids(&cluster.offers_of(&any).await), 60.0).await;
+    let diagnostics = cluster.diagnostics(&ml).await;
+    assert_eq!(diagnostics["roles"][0]["reasons"][0]["code"], "below_min_allocatable", "{diagnostics}");
+    cluster.stop();
+}
+
+/// A decline with `refuse_secs` 0 does not bring the same agent straight back: the filter
+/// holds for the next round, which offers the agent to the other framework.
+#[tokio::test]
+async fn a_refusal_holds_for_the_next_round_however_short() {
+    let mut cluster = Cluster::start(2.0).await;
+    let first = cluster.subscribe("a").await;
+    let offers = wait_for_offers(&cluster, &first, |o| !o.is_empty()).await;
+    let second = cluster.subscribe("b").await;
+    cluster.decline(&first, &ids(&offers), 0.0).await;
+    let offers = wait_for_offers(&cluster, &second, |o| !o.is_empty()).await;
+    assert!(cluster.offers_of(&first).await.is_empty());
+    // And back: the second declines, and the first is offered the agent again.
+    cluster.decline(&second, &ids(&offers), 0.0).await;
+    wait_for_offers(&cluster, &first, |o| !o.is_empty()).await;
+    assert!(cluster.offers_of(&second).await.is_empty());
+    cluster.stop();
+}
+
+#[tokio::test]
+async fn bad_offer_settings_get_a_400() {
+    let cluster = Cluster::start(1.0).await;
+    let constraint = |c: Value| json!({"name": "x", "roles": ["web"], "offer_constraints": {"web": [[c]]}});
+    let cases = [
+        (json!({"name": "x", "roles": ["web"], "offer_constraints": {"db": []}}), "invalid_role"),
+        (constraint(json!({"selector": "hostname", "predicate": {"matches": "("}})), "invalid_constraint"),
+        (constraint(json!({"selector": "rack", "predicate": "exists"})), "invalid_body"),
+        (json!({"name": "x", "roles": ["web"], "offer_constraints": {"web": [[]]}}), "invalid_constraint"),
+        (
+            json!({"name": "x", "roles": ["web"], "offer_filters": {"web": {"min_allocatable_resources": [{"ports": 1}]}}}),
+            "invalid_filter",
+        ),
+        (
+            json!({"name": "x", "roles": ["web"], "offer_filters": {"web": {"min_allocatable_resources": [{"cpus": -1}]}}}),
+            "invalid_filter",
+        ),
+    ];
+    for (registration, code) in cases {
+        let (status, body) = cluster.framework.post("/v1/frameworks", registration.clone()).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{registration}: {body}");
+    }
+    let frameworks = cluster.operator.get("/v1/frameworks").await;
+    assert_eq!(frameworks["frameworks"], json!([]), "nothing was registered: {frameworks}");
+    cluster.stop();
+}
