@@ -46,7 +46,11 @@ pub struct Metrics {
     role_limit: Family<Labels, Gauge<f64, AtomicU64>>,
     role_filters: Family<Labels, Gauge>,
     pub round_duration: Histogram,
+    /// From the first change that asks for a round to the round's start.
+    pub round_queue_delay: Histogram,
     pub offers_made: Counter,
+    /// Offers rescinded after `--offer-timeout` without an answer.
+    pub offers_timed_out: Counter,
     pub tasks_launched: Counter,
     pub status_updates: Counter,
     /// Store transactions that met a concurrent change and were tried again.
@@ -75,7 +79,9 @@ impl Metrics {
             role_filters: Family::default(),
             // 10 µs to about 5 s.
             round_duration: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
+            round_queue_delay: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
             offers_made: Counter::default(),
+            offers_timed_out: Counter::default(),
             tasks_launched: Counter::default(),
             status_updates: Counter::default(),
             store_conflicts: Counter::default(),
@@ -120,7 +126,17 @@ impl Metrics {
             m.role_filters.clone(),
         );
         registry.register("allocation_round_duration_seconds", "Time one offer round takes", m.round_duration.clone());
+        registry.register(
+            "allocation_queue_delay_seconds",
+            "Time from the first change that asks for a round (a decline, a task ending, an agent or framework arriving) to the start of that round",
+            m.round_queue_delay.clone(),
+        );
         registry.register("offers", "Offers sent", m.offers_made.clone());
+        registry.register(
+            "offers_timed_out",
+            "Offers rescinded because their framework neither accepted nor declined them within --offer-timeout",
+            m.offers_timed_out.clone(),
+        );
         registry.register("tasks_launched", "Tasks launched through accepts", m.tasks_launched.clone());
         registry.register("status_updates", "Task status updates received from agents", m.status_updates.clone());
         registry.register(

@@ -182,3 +182,25 @@ async fn bad_offer_settings_get_a_400() {
     assert_eq!(frameworks["frameworks"], json!([]), "nothing was registered: {frameworks}");
     cluster.stop();
 }
+
+/// With `--offer-timeout`, an offer left unanswered is rescinded and its resources are
+/// offered again; the allocator's metrics count it and the queueing delay before rounds.
+#[tokio::test]
+async fn an_unanswered_offer_is_rescinded_after_the_offer_timeout() {
+    let config = agora_server::MasterConfig {
+        offer_timeout: Some(Duration::from_millis(300)),
+        allocation_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let mut cluster = Cluster::empty_with(config).await;
+    cluster.add_agent("h", json!({}), 2.0).await;
+    let hoarder = cluster.subscribe("hoard").await;
+    let first = wait_for_offers(&cluster, &hoarder, |o| !o.is_empty()).await;
+    // Never answered: rescinded, then offered again under a new id.
+    let again = wait_for_offers(&cluster, &hoarder, |o| !o.is_empty() && o[0]["id"] != first[0]["id"]).await;
+    assert_eq!(again[0]["resources"]["cpus"], 2.0);
+    assert!(cluster.metric("agora_offers_timed_out_total").await >= Some(1.0));
+    // The round after the framework subscribed waited on a trigger.
+    assert!(cluster.metric("agora_allocation_queue_delay_seconds_count").await >= Some(1.0));
+    cluster.stop();
+}

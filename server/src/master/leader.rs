@@ -24,6 +24,35 @@ use std::time::Instant;
 /// A replica silent for this many lease TTLs is dead: the streams it held are disconnected.
 const REPLICA_TIMEOUT_TTLS: u32 = 2;
 
+/// Changes that ask for a round, as the leader loop takes them: a wake-up, and when the
+/// first one since the last round arrived (for the queueing-delay metric).
+#[derive(Default)]
+struct Triggers {
+    first: std::sync::Mutex<Option<Instant>>,
+    /// Holds a permit: a change during a round is not lost.
+    wake: tokio::sync::Notify,
+}
+
+impl Triggers {
+    /// Passes on the store's wake-ups for `key::ALLOCATOR`, noting when each batch began.
+    async fn watch(self: Arc<Self>, store_wake: Arc<tokio::sync::Notify>) {
+        let mut notified = Box::pin(store_wake.notified());
+        notified.as_mut().enable();
+        loop {
+            notified.as_mut().await;
+            // Listening again before anything else: the store wakes only those listening.
+            notified = Box::pin(store_wake.notified());
+            notified.as_mut().enable();
+            self.first.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Instant::now);
+            self.wake.notify_one();
+        }
+    }
+
+    fn take_first(&self) -> Option<Instant> {
+        self.first.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// A framework as a snapshot holds it.
 pub(crate) struct FrameworkEntry {
     pub id: FrameworkId,
@@ -347,6 +376,9 @@ impl Master {
             };
             txn.put(key::offer(&offer.id), encode(&offer));
             txn.op(Op::SetAdd(key::OFFERS.to_string(), offer.id.to_string()));
+            if self.config.offer_timeout.is_some() {
+                txn.op(Op::ZAdd(key::OFFERS_MADE.to_string(), offer.id.to_string(), now));
+            }
             txn.op(Op::SetAdd(key::framework_offers(framework_id), offer.id.to_string()));
             txn.op(Op::SetAdd(key::agent_offers(agent_id), offer.id.to_string()));
             batches.entry(framework_id).or_insert_with(|| (grant.framework, Vec::new())).1.push(offer);
@@ -370,7 +402,40 @@ impl Master {
     /// frameworks past their failover timeout, each checked against `epoch`.
     pub async fn reap(&self, epoch: u64) -> Result<(), ServerError> {
         self.reap_agents(epoch).await?;
+        self.reap_offers_and_frameworks(epoch).await
+    }
+
+    /// The timers that run from the start of a leadership: offers and frameworks.
+    async fn reap_offers_and_frameworks(&self, epoch: u64) -> Result<(), ServerError> {
+        self.reap_offers(epoch).await?;
         self.reap_frameworks(epoch).await
+    }
+
+    /// Rescinds offers older than `--offer-timeout` (Mesos's `--offer_timeout`): a framework
+    /// that holds offers without answering does not keep their resources from others.
+    async fn reap_offers(&self, epoch: u64) -> Result<(), ServerError> {
+        let Some(timeout) = self.config.offer_timeout else { return Ok(()) };
+        let due = self.store.zrange_below(key::OFFERS_MADE, now_secs() - timeout.as_secs_f64()).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        // A bounded batch per tick; the rest come next tick.
+        let ids: Vec<String> = due.into_iter().take(1000).map(|(id, _)| id).collect();
+        let offers = self.load_offers(&ids).await?;
+        let mut txn = Txn::default();
+        txn.checks.push(Check::Epoch(epoch));
+        for offer in &offers {
+            rescind_offer(&mut txn, offer);
+        }
+        // Entries of offers accepted or declined meanwhile go too.
+        for id in ids {
+            txn.op(Op::ZRemove(key::OFFERS_MADE.to_string(), id));
+        }
+        // A conflict (an offer accepted meanwhile) is tried again next tick.
+        if let Committed::Done(_) = self.store.commit(&txn).await? {
+            self.metrics.offers_timed_out.inc_by(offers.len() as u64);
+        }
+        Ok(())
     }
 
     /// Marks agents not seen for the agent timeout unreachable.
@@ -557,7 +622,8 @@ impl Master {
     /// The leader loop: renew the lease every third of its TTL; while leading, a round after
     /// each batch of triggers and one, with the timers, every allocation interval.
     pub async fn run_leader_loop(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let wake = self.store.watch(key::ALLOCATOR);
+        let triggers = Arc::new(Triggers::default());
+        let watcher = tokio::spawn(triggers.clone().watch(self.store.watch(key::ALLOCATOR)));
         let renew_every = self.config.lease_ttl / 3;
         let mut next_renew = tokio::time::Instant::now();
         let mut next_tick = tokio::time::Instant::now();
@@ -569,9 +635,6 @@ impl Master {
         // by the new leader, as Mesos gives agents time to re-register after a failover.
         let mut led_since: Option<(u64, tokio::time::Instant)> = None;
         loop {
-            let notified = wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
             let now = tokio::time::Instant::now();
             if now >= next_renew {
                 leading = self.renew().await.map(|epoch| (epoch, now));
@@ -589,11 +652,15 @@ impl Master {
                     let reaped = if since.elapsed() >= self.config.agent_timeout {
                         self.reap(epoch).await
                     } else {
-                        self.reap_frameworks(epoch).await
+                        self.reap_offers_and_frameworks(epoch).await
                     };
                     if let Err(e) = reaped {
                         tracing::warn!(error = %e, "timers failed");
                     }
+                }
+                // This round serves every change since the first that asked for one.
+                if let Some(first) = triggers.take_first() {
+                    self.metrics.round_queue_delay.observe(first.elapsed().as_secs_f64());
                 }
                 if let Err(e) = self.allocate(epoch).await {
                     tracing::warn!(error = %e, "allocation round failed");
@@ -601,11 +668,12 @@ impl Master {
             }
             let until = if epoch.is_some() { next_renew.min(next_tick) } else { next_renew };
             tokio::select! {
-                _ = &mut notified => tokio::time::sleep(self.config.batch_window).await,
+                _ = triggers.wake.notified() => tokio::time::sleep(self.config.batch_window).await,
                 _ = tokio::time::sleep_until(until) => {}
                 _ = shutdown.changed() => break,
             }
         }
+        watcher.abort();
         if let Err(e) = self.store.release_lease(&self.replica).await {
             tracing::debug!(error = %e, "could not release the lease");
         }

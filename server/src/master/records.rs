@@ -27,6 +27,9 @@ pub mod key {
     pub const REMOVED: &str = "frameworks:removed";
     /// Set of outstanding offer ids.
     pub const OFFERS: &str = "offers";
+    /// Offer ids by when they were made, kept while `--offer-timeout` is set; an entry
+    /// outlives its offer until it comes due.
+    pub const OFFERS_MADE: &str = "offers:made";
     /// Set of `F/T` for tasks that have not ended.
     pub const TASKS: &str = "tasks";
     /// Sorted set of `F/T` for ended tasks, by when they ended; the newest are kept.

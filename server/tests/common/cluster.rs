@@ -61,7 +61,11 @@ impl Cluster {
 
     /// A cluster with no agent yet.
     pub async fn empty() -> Cluster {
-        let server = super::start().await;
+        Cluster::empty_with(agora_server::MasterConfig::default()).await
+    }
+
+    pub async fn empty_with(config: agora_server::MasterConfig) -> Cluster {
+        let server = super::start_with(config).await;
         let (operator, framework) = (Client::new(&server, Kind::Operator), Client::new(&server, Kind::Framework));
         Cluster { server, operator, framework, streams: Vec::new() }
     }
@@ -114,6 +118,13 @@ impl Cluster {
             assert!(tokio::time::Instant::now() < deadline, "offers for {frameworks:?}: {offers}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The value of one Prometheus sample, by its name and labels as exposed.
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let response = self.operator.http.get(format!("{}/metrics", self.operator.base)).send().await.expect("metrics");
+        let text = response.text().await.expect("text");
+        text.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     pub fn stop(self) {

@@ -17,12 +17,16 @@ pub struct TestServer {
 }
 
 pub async fn start() -> TestServer {
+    start_with(MasterConfig::default()).await
+}
+
+pub async fn start_with(config: MasterConfig) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = Arc::new(Keys::load_or_create(dir.path()).expect("keys"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let master = Master::in_memory(MasterConfig::default());
+    let master = Master::in_memory(config);
     let handle = tokio::spawn(agora_server::serve(listener, None, master, keys.clone(), async move {
         let _ = stopped.await;
     }));
