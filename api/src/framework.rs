@@ -192,6 +192,26 @@ pub struct Offers {
     pub offers: Vec<Offer>,
 }
 
+/// Data of the `inverse_offers` event: an operator is draining agents this framework has tasks
+/// on. Move them before the deadline; a `rescind` with the same id means the agent was
+/// reactivated and the tasks may stay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InverseOffers {
+    pub inverse_offers: Vec<InverseOffer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InverseOffer {
+    pub id: OfferId,
+    pub framework_id: FrameworkId,
+    pub agent_id: AgentId,
+    pub hostname: String,
+    /// When the tasks still on the agent are killed (Unix seconds).
+    pub deadline: f64,
+    /// This framework's tasks on the agent.
+    pub tasks: Vec<TaskId>,
+}
+
 /// Data of the `rescind` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Rescind {
@@ -215,6 +235,7 @@ pub struct Failure {
 pub enum FrameworkEvent {
     Subscribed(Subscribed),
     Offers(Offers),
+    InverseOffers(InverseOffers),
     Rescind(Rescind),
     Update(Update),
     Failure(Failure),
@@ -228,6 +249,7 @@ impl FrameworkEvent {
         match self {
             FrameworkEvent::Subscribed(_) => "subscribed",
             FrameworkEvent::Offers(_) => "offers",
+            FrameworkEvent::InverseOffers(_) => "inverse_offers",
             FrameworkEvent::Rescind(_) => "rescind",
             FrameworkEvent::Update(_) => "update",
             FrameworkEvent::Failure(_) => "failure",
@@ -241,6 +263,7 @@ impl FrameworkEvent {
         let json = match self {
             FrameworkEvent::Subscribed(e) => serde_json::to_string(e),
             FrameworkEvent::Offers(e) => serde_json::to_string(e),
+            FrameworkEvent::InverseOffers(e) => serde_json::to_string(e),
             FrameworkEvent::Rescind(e) => serde_json::to_string(e),
             FrameworkEvent::Update(e) => serde_json::to_string(e),
             FrameworkEvent::Failure(e) => serde_json::to_string(e),
@@ -255,6 +278,7 @@ impl FrameworkEvent {
         Ok(Some(match name {
             "subscribed" => FrameworkEvent::Subscribed(serde_json::from_str(data)?),
             "offers" => FrameworkEvent::Offers(serde_json::from_str(data)?),
+            "inverse_offers" => FrameworkEvent::InverseOffers(serde_json::from_str(data)?),
             "rescind" => FrameworkEvent::Rescind(serde_json::from_str(data)?),
             "update" => FrameworkEvent::Update(serde_json::from_str(data)?),
             "failure" => FrameworkEvent::Failure(serde_json::from_str(data)?),

@@ -1,6 +1,6 @@
 //! Operator views: what `agora agents`, `agora frameworks`, `agora tasks` and dashboards read.
 
-use crate::ids::{AgentId, FrameworkId, TaskId};
+use crate::ids::{AgentId, FrameworkId, OfferId, TaskId};
 use crate::resources::Resources;
 use crate::types::{TaskState, TaskStatus};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,34 @@ pub struct AgentView {
     /// Seconds since the Unix epoch.
     pub registered_at: f64,
     pub last_seen: f64,
+    /// An operator's hold on it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
+    /// Draining, and no task of it is left running: it may be taken down.
+    #[serde(default)]
+    pub drained: bool,
+}
+
+/// An operator's hold on an agent: `POST /v1/agents/{id}/drain` or `/deactivate`, lifted by
+/// `/reactivate`. Either way the agent is offered to no one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Maintenance {
+    /// Its tasks run on.
+    Deactivated { since: f64 },
+    /// The frameworks with tasks on it were sent an inverse offer; the tasks still there at
+    /// `deadline` are killed (each with its own kill grace period).
+    Draining { since: f64, deadline: f64, inverse_offer_id: OfferId },
+}
+
+/// `POST /v1/agents/{id}/drain`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrainAgent {
+    /// Seconds the frameworks have to move their tasks before those still on the agent are
+    /// killed (default 0: killed now).
+    #[serde(default)]
+    pub grace_period_secs: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -254,7 +282,8 @@ pub struct RoleDiagnostics {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Reason {
     /// `not_connected`, `suppressed`, `filtered`, `quota_limit`, `kept_for_guarantees`,
-    /// `no_agents`, `no_matching_agents` (offer constraints), `below_min_allocatable`,
+    /// `no_agents`, `agents_in_maintenance` (draining or deactivated), `no_matching_agents`
+    /// (offer constraints), `below_min_allocatable`,
     /// `no_free_resources`, `offers_outstanding`.
     pub code: String,
     pub message: String,

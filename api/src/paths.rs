@@ -8,8 +8,8 @@ use crate::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
 use crate::operator::{
-    AgentList, AgentView, ClusterView, Diagnostics, FrameworkList, FrameworkView, OfferList, RoleConfig, RoleList,
-    RoleView, TaskList,
+    AgentList, AgentView, ClusterView, Diagnostics, DrainAgent, FrameworkList, FrameworkView, OfferList, RoleConfig,
+    RoleList, RoleView, TaskList,
 };
 use crate::types::ErrorBody;
 
@@ -65,7 +65,7 @@ fn teardown_framework() {}
 
 #[utoipa::path(get, path = "/v1/frameworks/{id}/events", tag = "frameworks", security(("bearer" = [])), description = sse_doc!(),
     params(("id" = String, Path, description = "Framework id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "Events: subscribed, offers, rescind, update, failure, error, heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
+    responses((status = 200, description = "Events: subscribed, offers, inverse_offers, rescind, update, failure, error, heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn framework_events() {}
 
@@ -184,6 +184,21 @@ fn set_role() {}
     responses((status = 200, description = "The reasons that apply", body = Diagnostics), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn framework_diagnostics() {}
 
+#[utoipa::path(post, path = "/v1/agents/{id}/drain", tag = "operators", request_body = DrainAgent, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    description = "Drains an agent: it is offered to no one, its outstanding offers are rescinded, the frameworks with tasks on it get an `inverse_offers` event, and the tasks still on it after the grace period are killed. Operators only.",
+    responses((status = 202, description = "Draining"), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn drain_agent() {}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/deactivate", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    description = "Deactivates an agent: it is offered to no one and its outstanding offers are rescinded; its tasks run on. Operators only.",
+    responses((status = 202, description = "Deactivated"), (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn deactivate_agent() {}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/reactivate", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    description = "Lifts a drain or a deactivation: the agent is offered again, and the inverse offers of a drain are rescinded. Operators only.",
+    responses((status = 202, description = "Active again"), (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn reactivate_agent() {}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
@@ -194,9 +209,10 @@ fn framework_diagnostics() {}
         accept, decline, revive, suppress, acknowledge, reconcile, kill_task,
         register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat, agent_log_chunk,
         cluster, list_tasks, list_offers, task_logs, list_roles, set_role, framework_diagnostics,
+        drain_agent, deactivate_agent, reactivate_agent,
     ),
     components(schemas(
-        crate::framework::Subscribed, crate::framework::Offers, crate::framework::Rescind, crate::framework::Update,
+        crate::framework::Subscribed, crate::framework::Offers, crate::framework::InverseOffers, crate::framework::Rescind, crate::framework::Update,
         crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand, crate::agent::ReadLogCommand,
         crate::operator::AgentEvent, crate::operator::FrameworkEventData, crate::operator::TaskEvent,
     ))

@@ -169,7 +169,10 @@ impl SimFramework {
             }
             Ok(Some(FrameworkEvent::Failure(_))) => self.stats.error("framework: an agent was removed"),
             // Offers this framework holds may be rescinded; it forgets nothing it needs.
-            Ok(Some(FrameworkEvent::Rescind(_) | FrameworkEvent::Heartbeat) | None) => {}
+            // Nothing is drained during a bench.
+            Ok(
+                Some(FrameworkEvent::Rescind(_) | FrameworkEvent::InverseOffers(_) | FrameworkEvent::Heartbeat) | None,
+            ) => {}
             Err(_) => self.stats.error(format!("framework: malformed `{}` event", event.event)),
         }
         true

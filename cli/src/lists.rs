@@ -3,7 +3,9 @@
 
 use crate::target;
 use crate::Target;
-use agora_api::operator::{AgentList, Diagnostics, FrameworkList, RoleConfig, RoleList, RoleView, TaskList};
+use agora_api::operator::{
+    AgentList, Diagnostics, DrainAgent, FrameworkList, Maintenance, RoleConfig, RoleList, RoleView, TaskList,
+};
 use agora_api::Resources;
 use std::collections::BTreeMap;
 
@@ -87,7 +89,7 @@ pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
             vec![
                 a.id.to_string(),
                 a.hostname.clone(),
-                format!("{:?}", a.state).to_lowercase(),
+                agent_state(a),
                 format!("{used_cpus}/{cpus}"),
                 format!("{used_mem}/{mem}"),
                 a.tasks.to_string(),
@@ -96,6 +98,50 @@ pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
         })
         .collect();
     print_table(&["ID", "HOSTNAME", "STATE", "CPUS", "MEM", "TASKS", "ATTRIBUTES"], &rows)
+}
+
+/// `active`, `unreachable`, and an operator's hold: `active,draining`, `active,drained`,
+/// `active,deactivated`.
+fn agent_state(a: &agora_api::operator::AgentView) -> String {
+    let state = format!("{:?}", a.state).to_lowercase();
+    match &a.maintenance {
+        None => state,
+        Some(_) if a.drained => format!("{state},drained"),
+        Some(Maintenance::Draining { .. }) => format!("{state},draining"),
+        Some(Maintenance::Deactivated { .. }) => format!("{state},deactivated"),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// The agent's id.
+    agent: String,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(clap::Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Seconds the frameworks have to move their tasks before what is left is killed.
+    #[arg(long, default_value_t = 0.0)]
+    grace_period: f64,
+}
+
+/// `agora node drain AGENT`.
+pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
+    let path = format!("/v1/agents/{}/drain", args.node.agent);
+    let body = DrainAgent { grace_period_secs: args.grace_period };
+    target::client(&args.node.target)?.post_no_content(&path, &body).await?;
+    write_out(&format!("agent {} is draining; `agora agents` shows when it is drained\n", args.node.agent))
+}
+
+/// `agora node deactivate|reactivate AGENT`.
+pub async fn hold(args: NodeArgs, verb: &str) -> anyhow::Result<()> {
+    let path = format!("/v1/agents/{}/{verb}", args.agent);
+    target::client(&args.target)?.post_no_content(&path, &serde_json::json!({})).await?;
+    write_out(&format!("agent {}: {verb}d\n", args.agent))
 }
 
 pub async fn frameworks(args: ListArgs) -> anyhow::Result<()> {

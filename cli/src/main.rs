@@ -58,6 +58,9 @@ enum Command {
     Role(RoleCommand),
     /// Say why a framework is not offered more right now.
     Why(lists::WhyArgs),
+    /// Hold agents for maintenance: drain, deactivate, reactivate.
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// Manage tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -73,6 +76,17 @@ enum Command {
 enum RoleCommand {
     /// Set a role's weight, guarantee or limit; what no flag names is kept.
     Set(lists::RoleSetArgs),
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Offer the agent to no one, tell its tasks' frameworks to move them (inverse offers),
+    /// and kill what is left after the grace period.
+    Drain(lists::DrainArgs),
+    /// Offer the agent to no one; its tasks run on.
+    Deactivate(lists::NodeArgs),
+    /// Lift a drain or a deactivation.
+    Reactivate(lists::NodeArgs),
 }
 
 #[derive(Subcommand)]
@@ -145,6 +159,13 @@ fn main() -> ExitCode {
             Command::Tasks(args) => lists::tasks(args).await.map(|_| ExitCode::SUCCESS),
             Command::Roles(args) => lists::roles(args).await.map(|_| ExitCode::SUCCESS),
             Command::Why(args) => lists::why(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Node(NodeCommand::Drain(args)) => lists::drain(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Node(NodeCommand::Deactivate(args)) => {
+                lists::hold(args, "deactivate").await.map(|_| ExitCode::SUCCESS)
+            }
+            Command::Node(NodeCommand::Reactivate(args)) => {
+                lists::hold(args, "reactivate").await.map(|_| ExitCode::SUCCESS)
+            }
             Command::Role(RoleCommand::Set(args)) => lists::role_set(args).await.map(|_| ExitCode::SUCCESS),
         }
     });

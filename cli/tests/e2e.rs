@@ -1231,3 +1231,45 @@ async fn roles_are_set_and_listed_from_the_cli() {
     let unknown = cluster.cli(&["why", "nothing"]).output().expect("why");
     assert!(!unknown.status.success() && stderr(&unknown).contains("unknown_framework"), "{}", stderr(&unknown));
 }
+
+/// An operator drains the dev agent from the CLI: the framework is sent an inverse offer, its
+/// task is killed (no grace period), `agora agents` shows the agent drained, and it is offered
+/// again once reactivated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_are_drained_and_reactivated_from_the_cli() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("mover")).await;
+    let offer = framework.offers().await.remove(0);
+    let task = shell_task(&offer.agent_id, "long", "sleep 600", 0.1, 32.0);
+    framework.launch(&offer, vec![task]).await.expect("launch");
+    while framework.update("long", true).await.state != TaskState::Running {}
+
+    let drain = cluster.cli(&["node", "drain", offer.agent_id.as_str()]).output().expect("node drain");
+    assert!(drain.status.success(), "{}", stderr(&drain));
+    loop {
+        match framework.next_event().await {
+            FrameworkEvent::InverseOffers(inverse) => {
+                assert_eq!(inverse.inverse_offers[0].tasks, vec![agora_api::TaskId::from("long")]);
+                break;
+            }
+            FrameworkEvent::Update(u) => framework.ack(&u.status).await,
+            _ => {}
+        }
+    }
+    let mut state = TaskState::Running;
+    while !state.is_terminal() {
+        state = framework.update("long", true).await.state;
+    }
+    assert_eq!(state, TaskState::Killed);
+    eventually(DEADLINE, "the agent shows drained", || async {
+        let table = cluster.cli(&["agents"]).output().expect("agents");
+        stdout(&table).contains("active,drained").then_some(())
+    })
+    .await;
+
+    let reactivate = cluster.cli(&["node", "reactivate", offer.agent_id.as_str()]).output().expect("reactivate");
+    assert!(reactivate.status.success(), "{}", stderr(&reactivate));
+    assert!(!framework.offers().await.is_empty(), "offered again");
+    let unknown = cluster.cli(&["node", "deactivate", "nothing"]).output().expect("deactivate");
+    assert!(!unknown.status.success() && stderr(&unknown).contains("unknown_agent"), "{}", stderr(&unknown));
+}

@@ -8,7 +8,7 @@ use crate::master::{Master, StreamKey, StreamRead};
 use crate::store::StreamId;
 use agora_api::agent::{LogChunkInfo, LogStream, RegisterAgent, StatusUpdates};
 use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
-use agora_api::operator::{AgentList, FrameworkList, OfferList, RoleConfig, RoleList, TaskList};
+use agora_api::operator::{AgentList, DrainAgent, FrameworkList, OfferList, RoleConfig, RoleList, TaskList};
 use agora_api::{AgentId, FrameworkId, TaskId, TaskState};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -585,6 +585,43 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             .await,
         )
     });
+    // Maintenance, operators only.
+    let drain = warp::path!("v1" / "agents" / AgentId / "drain").and(warp::post()).and(c()).and(body()).then(
+        move |id: AgentId, ctx: Arc<Ctx>, auth, body: Bytes| async move {
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::Operate)?;
+                    ctx.master.drain_agent(&id, parse_or_default::<DrainAgent>(&body)?).await?;
+                    accepted()
+                }
+                .await,
+            )
+        },
+    );
+    let deactivate = warp::path!("v1" / "agents" / AgentId / "deactivate").and(warp::post()).and(c()).then(
+        move |id: AgentId, ctx: Arc<Ctx>, auth| async move {
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::Operate)?;
+                    ctx.master.deactivate_agent(&id).await?;
+                    accepted()
+                }
+                .await,
+            )
+        },
+    );
+    let reactivate = warp::path!("v1" / "agents" / AgentId / "reactivate").and(warp::post()).and(c()).then(
+        move |id: AgentId, ctx: Arc<Ctx>, auth| async move {
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::Operate)?;
+                    ctx.master.reactivate_agent(&id).await?;
+                    accepted()
+                }
+                .await,
+            )
+        },
+    );
     // The rest of the path is the role: `eng/backend` is written as is.
     let set_role =
         warp::path("v1").and(warp::path("roles")).and(warp::path::tail()).and(warp::put()).and(c()).and(body()).then(
@@ -607,6 +644,12 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .or(roles)
         .unify()
         .or(set_role)
+        .unify()
+        .or(drain)
+        .unify()
+        .or(deactivate)
+        .unify()
+        .or(reactivate)
         .unify()
         .or(agents)
         .unify()

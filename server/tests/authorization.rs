@@ -25,6 +25,9 @@ fn rule(method: &str, path: &str) -> Option<&'static [Kind]> {
         ("post", "/v1/agents") | ("get", "/v1/agents/{id}/commands") => AGENTS,
         ("get", "/v1/roles" | "/v1/frameworks/{id}/diagnostics") => READERS,
         ("put", "/v1/roles/{role}") => &[Kind::Operator],
+        ("post", "/v1/agents/{id}/drain" | "/v1/agents/{id}/deactivate" | "/v1/agents/{id}/reactivate") => {
+            &[Kind::Operator]
+        }
         ("post", p) if p.starts_with("/v1/agents/{id}/") => AGENTS,
         _ => return None,
     })

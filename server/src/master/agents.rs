@@ -143,6 +143,8 @@ impl Master {
             registered_at: previous.as_ref().map_or_else(now_secs, |p| p.value.registered_at),
             registered_after,
             principal,
+            // A drain or deactivation outlasts the agent's restarts.
+            maintenance: previous.as_ref().and_then(|p| p.value.maintenance.clone()),
         };
         txn.put(key::agent(id), encode(&record));
         txn.op(Op::SetAdd(key::AGENTS.to_string(), id.to_string()));

@@ -55,7 +55,7 @@ impl Master {
         let free: Vec<Free> = snapshot
             .agents
             .iter()
-            .filter(|(_, a)| a.value.state == AgentState::Active)
+            .filter(|(_, a)| a.value.state == AgentState::Active && a.value.maintenance.is_none())
             .map(|(id, a)| {
                 let (used, offered, _) = usage.get(id).cloned().unwrap_or_default();
                 Free { id, record: &a.value, free: a.value.total.minus(&used).minus(&offered) }
@@ -94,7 +94,11 @@ impl Master {
         let refusals = entry.filters.roles.get(role);
         let refused_until = |f: &Free| refusals.and_then(|r| r.get(f.id)).map(|r| r.until).filter(|u| *u > now);
         let min_offers = min_offers(framework.offer_filters.get(role));
-        if free.is_empty() {
+        let held = snapshot.agents.iter().filter(|(_, a)| a.value.maintenance.is_some()).count();
+        if free.is_empty() && held > 0 {
+            let message = format!("every active agent is draining or deactivated ({held} held by operators)");
+            reasons.push(reason("agents_in_maintenance", message));
+        } else if free.is_empty() {
             reasons.push(reason("no_agents", "no agent is active".into()));
         } else if matching.is_empty() {
             let message = format!("no active agent matches its offer constraints for role {role}");

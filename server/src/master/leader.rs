@@ -306,6 +306,10 @@ impl Master {
             .map(|(id, a)| {
                 total.add(&a.value.total);
                 let (used, held, _) = usage.get(id).cloned().unwrap_or_default();
+                // Held for maintenance: in the total (its tasks count), offered to no one.
+                if a.value.maintenance.is_some() {
+                    return AgentSlot { available: Resources::default() };
+                }
                 AgentSlot { available: a.value.total.minus(&used).minus(&held) }
             })
             .collect();
@@ -405,9 +409,10 @@ impl Master {
         self.reap_offers_and_frameworks(epoch).await
     }
 
-    /// The timers that run from the start of a leadership: offers and frameworks.
+    /// The timers that run from the start of a leadership: offers, drains and frameworks.
     async fn reap_offers_and_frameworks(&self, epoch: u64) -> Result<(), ServerError> {
         self.reap_offers(epoch).await?;
+        self.reap_drains(epoch).await?;
         self.reap_frameworks(epoch).await
     }
 

@@ -78,6 +78,7 @@ mod constraints;
 mod diagnostics;
 mod frameworks;
 pub mod leader;
+mod maintenance;
 pub mod records;
 mod roles;
 #[cfg(test)]

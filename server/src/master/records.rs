@@ -5,7 +5,7 @@
 //! launches and status updates on one agent do not conflict with each other.
 
 use agora_api::framework::{Capability, OfferConstraint, OfferFilters};
-use agora_api::operator::AgentState;
+use agora_api::operator::{AgentState, Maintenance};
 use agora_api::{AgentId, FrameworkId, Resources, TaskId, TaskInfo, TaskStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +27,8 @@ pub mod key {
     pub const REMOVED: &str = "frameworks:removed";
     /// Set of outstanding offer ids.
     pub const OFFERS: &str = "offers";
+    /// Draining agents by the deadline after which their tasks are killed.
+    pub const AGENTS_DRAINING: &str = "agents:draining";
     /// Offer ids by when they were made, kept while `--offer-timeout` is set; an entry
     /// outlives its offer until it comes due.
     pub const OFFERS_MADE: &str = "offers:made";
@@ -132,6 +134,9 @@ pub struct AgentRecord {
     /// that principal may act as this agent.
     #[serde(default)]
     pub principal: String,
+    /// An operator's drain or deactivation: the agent is offered to no one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
 }
 
 /// Which connection owns an agent's command stream.

@@ -4,7 +4,7 @@
 use super::leader::Snapshot;
 use super::records::{key, split_task_member, AgentRecord, FrameworkRecord, TaskRecord};
 use super::*;
-use agora_api::operator::{AgentState, AgentView, ClusterView, FrameworkView, TaskView};
+use agora_api::operator::{AgentState, AgentView, ClusterView, FrameworkView, Maintenance, TaskView};
 use agora_api::{Offer, TaskId};
 use std::collections::HashMap;
 
@@ -243,6 +243,8 @@ fn agent_view(
         tasks,
         registered_at: a.registered_at,
         last_seen,
+        drained: matches!(a.maintenance, Some(Maintenance::Draining { .. })) && tasks == 0,
+        maintenance: a.maintenance.clone(),
     }
 }
 
