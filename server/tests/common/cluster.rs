@@ -72,9 +72,13 @@ impl Cluster {
 
     /// Registers an agent with `cpus` CPUs and 4 GiB; returns its id.
     pub async fn add_agent(&self, hostname: &str, attributes: Value, cpus: f64) -> String {
+        self.add_agent_with(hostname, attributes, json!({"cpus": cpus, "mem": 4096})).await
+    }
+
+    /// Registers an agent with `resources`; returns its id.
+    pub async fn add_agent_with(&self, hostname: &str, attributes: Value, resources: Value) -> String {
         let agent = Client::new(&self.server, Kind::Agent);
-        let registration =
-            json!({"hostname": hostname, "attributes": attributes, "resources": {"cpus": cpus, "mem": 4096}});
+        let registration = json!({"hostname": hostname, "attributes": attributes, "resources": resources});
         let (status, body) = agent.post("/v1/agents", registration).await;
         assert_eq!(status, 200, "{body}");
         body["agent_id"].as_str().expect("agent id").to_string()
