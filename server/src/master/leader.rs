@@ -639,6 +639,7 @@ impl Master {
         // may have been a while coming), and every agent deserves a whole timeout to be heard
         // by the new leader, as Mesos gives agents time to re-register after a failover.
         let mut led_since: Option<(u64, tokio::time::Instant)> = None;
+        let mut last_round = tokio::time::Instant::now();
         loop {
             let now = tokio::time::Instant::now();
             if now >= next_renew {
@@ -663,6 +664,7 @@ impl Master {
                         tracing::warn!(error = %e, "timers failed");
                     }
                 }
+                last_round = tokio::time::Instant::now();
                 // This round serves every change since the first that asked for one.
                 if let Some(first) = triggers.take_first() {
                     self.metrics.round_queue_delay.observe(first.elapsed().as_secs_f64());
@@ -673,7 +675,9 @@ impl Master {
             }
             let until = if epoch.is_some() { next_renew.min(next_tick) } else { next_renew };
             tokio::select! {
-                _ = triggers.wake.notified() => tokio::time::sleep(self.config.batch_window).await,
+                // Rounds start at least a batch window apart: a burst of changes is served by
+                // one round, and a change on an idle cluster by a round at once.
+                _ = triggers.wake.notified() => tokio::time::sleep_until(last_round + self.config.batch_window).await,
                 _ = tokio::time::sleep_until(until) => {}
                 _ = shutdown.changed() => break,
             }

@@ -137,7 +137,8 @@ pub struct MasterConfig {
     pub heartbeat_interval: Duration,
     /// An agent silent for this long is unreachable.
     pub agent_timeout: Duration,
-    /// Events that trigger a round are batched over this window.
+    /// Rounds start at least this far apart: events that trigger a round within it are
+    /// served by one round, and an event after a quiet spell by a round at once.
     pub batch_window: Duration,
     /// A round also runs this often, so expired filters and timeouts are noticed.
     pub allocation_interval: Duration,
