@@ -81,6 +81,8 @@ pub struct AgentConfig {
     /// Holds `agent_id` and the task sandboxes; created if missing.
     pub work_dir: PathBuf,
     pub resources: Resources,
+    /// Static reservations: parts of `resources` offered only to a role, by role.
+    pub reserved: BTreeMap<String, Resources>,
     pub attributes: BTreeMap<String, String>,
     pub hostname: String,
     /// The wait before the first resend of an unacknowledged status update.
@@ -99,6 +101,7 @@ impl fmt::Debug for AgentConfig {
             .field("token", &"<redacted>")
             .field("work_dir", &self.work_dir)
             .field("resources", &self.resources)
+            .field("reserved", &self.reserved)
             .field("attributes", &self.attributes)
             .field("hostname", &self.hostname)
             .field("status_retry_secs", &self.status_retry_secs)
@@ -246,6 +249,7 @@ impl Agent {
             agent_id: self.agent_id.clone(),
             hostname: self.config.hostname.clone(),
             resources: self.config.resources.clone(),
+            reserved: self.config.reserved.clone(),
             attributes: self.config.attributes.clone(),
             tasks: running
                 .map(|t| RunningTask {

@@ -1,7 +1,9 @@
 //! What this host offers: resource discovery from the OS, operator overrides, and the hostname.
 
 use crate::AgentError;
+use agora_api::resources::parse_reservations;
 use agora_api::Resources;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 const MIB: u64 = 1024 * 1024;
@@ -34,12 +36,17 @@ pub fn discover_resources(work_dir: &Path) -> Resources {
 }
 
 /// Replaces each resource named in `flag` (`cpus:2,mem:1024,ports:[31000-31999]`, the syntax of
-/// [`Resources::parse`]) and keeps the discovered value of every other one.
-pub fn apply_overrides(discovered: Resources, flag: &str) -> Result<Resources, AgentError> {
+/// [`Resources::parse`]) and keeps the discovered value of every other one. Entries with a
+/// role (`cpus(analytics):4`) are static reservations, carved out of the total: returned
+/// apart, by role.
+pub fn apply_overrides(
+    discovered: Resources,
+    flag: &str,
+) -> Result<(Resources, BTreeMap<String, Resources>), AgentError> {
     // Parsing the whole flag first reports syntax errors with the flag's own wording.
-    let given = Resources::parse(flag).map_err(AgentError::Resources)?;
+    let (given, reserved) = parse_reservations(flag).map_err(AgentError::Resources)?;
     let mut out = discovered;
-    for name in named_resources(flag) {
+    for name in named_resources(flag).into_iter().filter(|n| !n.contains('(')) {
         match name {
             "cpus" => out.cpus = given.cpus,
             "mem" => out.mem = given.mem,
@@ -49,7 +56,14 @@ pub fn apply_overrides(discovered: Resources, flag: &str) -> Result<Resources, A
             other => return Err(AgentError::Resources(format!("unknown resource `{other}`"))),
         }
     }
-    Ok(out)
+    let all = reserved.values().fold(Resources::default(), |sum, r| sum.plus(r));
+    if !all.fits_in(&out) {
+        return Err(AgentError::Resources(format!(
+            "the reservations ({}) are more than the agent has (cpus:{},mem:{},disk:{},gpus:{})",
+            flag, out.cpus, out.mem, out.disk, out.gpus
+        )));
+    }
+    Ok((out, reserved))
 }
 
 /// This machine's hostname, or `localhost` if it has none that is valid UTF-8.
@@ -114,18 +128,27 @@ mod tests {
 
     #[test]
     fn overrides_replace_only_the_names_given() {
-        let r = apply_overrides(discovered(), "cpus:2,mem:1024").expect("valid flag");
+        let (r, reserved) = apply_overrides(discovered(), "cpus:2,mem:1024").expect("valid flag");
+        assert!(reserved.is_empty());
         assert_eq!((r.cpus, r.mem), (2.0, 1024.0));
         assert_eq!(r.disk, 90000.0);
         assert_eq!(r.ports, vec![[31000, 32000]]);
 
-        let r = apply_overrides(discovered(), "ports:[1000-1001,2000-2000],gpus:1").expect("valid flag");
+        let (r, _) = apply_overrides(discovered(), "ports:[1000-1001,2000-2000],gpus:1").expect("valid flag");
         assert_eq!(r.ports, vec![[1000, 1001], [2000, 2000]]);
         assert_eq!((r.cpus, r.mem, r.gpus), (8.0, 15000.0, 1.0));
 
-        assert_eq!(apply_overrides(discovered(), "").expect("empty flag"), discovered());
+        assert_eq!(apply_overrides(discovered(), "").expect("empty flag").0, discovered());
         assert!(apply_overrides(discovered(), "cpus:-1").is_err());
         assert!(apply_overrides(discovered(), "bogus:1").is_err());
+    }
+
+    #[test]
+    fn reservations_are_carved_out_of_the_total() {
+        let (r, reserved) = apply_overrides(discovered(), "cpus(analytics):4,mem(analytics):2048").expect("valid");
+        assert_eq!(r, discovered(), "the total stays what was discovered");
+        assert_eq!((reserved["analytics"].cpus, reserved["analytics"].mem), (4.0, 2048.0));
+        assert!(apply_overrides(discovered(), "cpus:2,cpus(analytics):4").is_err(), "more than the agent has");
     }
 
     #[test]

@@ -276,6 +276,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         token: TOKEN.to_string(),
         work_dir: work_dir.to_path_buf(),
         resources: Resources::new(2.0, 1024.0),
+        reserved: BTreeMap::new(),
         attributes: BTreeMap::from([("rack".to_string(), "r1".to_string())]),
         hostname: "test-host".to_string(),
         tls: Default::default(),

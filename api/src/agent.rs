@@ -16,6 +16,10 @@ pub struct RegisterAgent {
     pub agent_id: Option<AgentId>,
     pub hostname: String,
     pub resources: Resources,
+    /// Static reservations: parts of `resources` that only a role (and the roles below it)
+    /// is offered, by role (`--resources cpus(analytics):4`). Scalars only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reserved: BTreeMap<String, Resources>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// The tasks the agent runs now, with their resources, so the master can account for them.

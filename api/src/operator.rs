@@ -24,6 +24,9 @@ pub struct AgentView {
     pub state: AgentState,
     pub attributes: BTreeMap<String, String>,
     pub total: Resources,
+    /// The parts of `total` reserved to roles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reserved: BTreeMap<String, Resources>,
     /// Held by tasks.
     pub used: Resources,
     /// Held by outstanding offers.

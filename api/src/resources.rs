@@ -2,6 +2,7 @@
 //! arithmetic the allocator, the accept validation and the agent share.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Amounts below this are treated as zero, so that repeated float arithmetic on `cpus`
@@ -129,6 +130,33 @@ impl Resources {
     }
 }
 
+/// Parses an agent's `--resources` with static reservations: `cpus:8,cpus(analytics):4` gives
+/// the unreserved entries (`cpus:8`) and, per role, what is reserved to it (`analytics`:
+/// `cpus:4`). Reservations take scalars only.
+pub fn parse_reservations(text: &str) -> Result<(Resources, BTreeMap<String, Resources>), String> {
+    let mut plain = Vec::new();
+    let mut reserved: BTreeMap<String, Resources> = BTreeMap::new();
+    for part in split_top_level(text) {
+        let Some((name, value)) = part.split_once(':') else {
+            plain.push(part);
+            continue;
+        };
+        let Some((resource, role)) = name.trim().strip_suffix(')').and_then(|n| n.split_once('(')) else {
+            plain.push(part);
+            continue;
+        };
+        if resource == "ports" {
+            return Err("ports cannot be reserved".to_string());
+        }
+        if role.is_empty() {
+            return Err(format!("`{part}` names no role"));
+        }
+        let amount = Resources::parse(&format!("{resource}:{value}"))?;
+        reserved.entry(role.to_string()).or_default().add(&amount);
+    }
+    Ok((Resources::parse(&plain.join(","))?, reserved))
+}
+
 /// Splits on commas that are not inside `[...]`, so `ports:[1-2,5-6]` stays whole.
 fn split_top_level(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
@@ -216,6 +244,13 @@ mod tests {
         assert!(Resources::parse("cpus:-1").is_err());
         assert!(Resources::parse("cpus:NaN").is_err());
         assert!(Resources::parse("bogus:1").is_err());
+        let (plain, reserved) =
+            parse_reservations("cpus:8,cpus(analytics):4,mem(analytics):1024,ports:[1-2]").expect("parses");
+        assert_eq!((plain.cpus, plain.ports.clone()), (8.0, vec![[1, 2]]));
+        assert_eq!((reserved["analytics"].cpus, reserved["analytics"].mem), (4.0, 1024.0));
+        assert!(parse_reservations("ports(a):[1-2]").is_err());
+        assert!(parse_reservations("cpus():1").is_err());
+        assert!(parse_reservations("cpus(a):-1").is_err());
     }
 
     #[test]

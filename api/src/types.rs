@@ -164,6 +164,10 @@ pub struct Offer {
     pub role: String,
     pub resources: Resources,
     pub attributes: BTreeMap<String, String>,
+    /// Set when the resources are reserved on the agent to this role (or a role above it):
+    /// tasks launched on them use the reservation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<String>,
 }
 
 /// The error body of every 4xx and 5xx answer.

@@ -86,6 +86,7 @@ pub async fn register(config: AgentConfig, stats: Arc<Stats>) -> anyhow::Result<
         agent_id: None,
         hostname: format!("sim-{}", config.index),
         resources: config.resources,
+        reserved: BTreeMap::new(),
         attributes: BTreeMap::new(),
         tasks: Vec::new(),
     };

@@ -282,12 +282,13 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let agent_token = started.keys.issue(Kind::Agent, "dev-agent", DEV_TOKEN_TTL_SECS)?;
     let task_users = args.users.config();
     let work_dir = dev_work_dir(&data_dir, &task_users)?;
-    let resources = agent_resources(&work_dir, args.resources.as_deref())?;
+    let (resources, reserved) = agent_resources(&work_dir, args.resources.as_deref())?;
     let agent_config = agora_agent::AgentConfig {
         master: started.url.clone(),
         token: agent_token,
         work_dir,
         resources,
+        reserved,
         attributes: BTreeMap::new(),
         hostname: agora_agent::default_hostname(),
         status_retry_secs: 2.0,
@@ -368,11 +369,14 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn agent_resources(work_dir: &Path, flag: Option<&str>) -> anyhow::Result<agora_api::Resources> {
+/// What the agent offers, and its static reservations by role.
+type AgentResources = (agora_api::Resources, BTreeMap<String, agora_api::Resources>);
+
+fn agent_resources(work_dir: &Path, flag: Option<&str>) -> anyhow::Result<AgentResources> {
     let discovered = agora_agent::discover_resources(work_dir);
     match flag {
         Some(flag) => Ok(agora_agent::apply_overrides(discovered, flag)?),
-        None => Ok(discovered),
+        None => Ok((discovered, BTreeMap::new())),
     }
 }
 
@@ -396,10 +400,12 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give the agent token with --token-file or AGORA_TOKEN"),
     };
     std::fs::create_dir_all(&args.work_dir).with_context(|| format!("creating {}", args.work_dir.display()))?;
+    let (resources, reserved) = agent_resources(&args.work_dir, args.resources.as_deref())?;
     let config = agora_agent::AgentConfig {
         master: args.master.trim_end_matches('/').to_string(),
         token,
-        resources: agent_resources(&args.work_dir, args.resources.as_deref())?,
+        resources,
+        reserved,
         attributes: parse_attributes(args.attributes.as_deref().unwrap_or(""))?,
         work_dir: args.work_dir,
         hostname: args.hostname.unwrap_or_else(agora_agent::default_hostname),

@@ -625,6 +625,7 @@ async fn p10_streams_resume_exactly_after_a_cut_in_a_burst_of_1000_updates() {
                 agent_id: None,
                 hostname: "sim".into(),
                 resources: Resources::new(1.0, 1024.0),
+                reserved: Default::default(),
                 attributes: Default::default(),
                 tasks: vec![],
             },
@@ -967,6 +968,7 @@ async fn an_agent_token_acts_only_as_the_agents_its_principal_registered() {
         agent_id: Some(honest.clone()),
         hostname: "mallory".into(),
         resources: Resources::new(64.0, 65536.0),
+        reserved: Default::default(),
         attributes: Default::default(),
         tasks: vec![],
     };

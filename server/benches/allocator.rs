@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::hint::black_box;
 
 fn agents(count: usize, free: Resources) -> Vec<AgentSlot> {
-    (0..count).map(|_| AgentSlot { available: free.clone() }).collect()
+    (0..count).map(|_| AgentSlot { available: free.clone(), reserved: Vec::new() }).collect()
 }
 
 fn total(count: usize, agent: &Resources) -> Resources {

@@ -204,3 +204,43 @@ async fn an_unanswered_offer_is_rescinded_after_the_offer_timeout() {
     assert!(cluster.metric("agora_allocation_queue_delay_seconds_count").await >= Some(1.0));
     cluster.stop();
 }
+
+/// An agent's static reservation (`--resources cpus(analytics):2`) is offered only to the
+/// frameworks in that role or below it, marked as reserved; tasks launched on it use it.
+#[tokio::test]
+async fn a_static_reservation_is_offered_only_to_its_role() {
+    let mut cluster = Cluster::empty().await;
+    let reserved = json!({"analytics": {"cpus": 2, "mem": 1024}});
+    let registration = json!({"hostname": "h", "resources": {"cpus": 4, "mem": 4096}, "reserved": reserved});
+    let agent = common::cluster::Client::new(&cluster.server, agora_server::Kind::Agent);
+    let (status, body) = agent.post("/v1/agents", registration).await;
+    assert_eq!(status, 200, "{body}");
+    let view = cluster.operator.get("/v1/agents").await;
+    assert_eq!(view["agents"][0]["reserved"]["analytics"]["cpus"], 2.0, "{view}");
+
+    let web = cluster.subscribe("web").await;
+    let offers = wait_for_offers(&cluster, &web, |o| !o.is_empty()).await;
+    assert_eq!(offers.len(), 1, "{offers:?}");
+    assert_eq!((offers[0]["resources"]["cpus"].as_f64(), offers[0].get("reservation")), (Some(2.0), None));
+    let etl = cluster.subscribe("analytics/etl").await;
+    let offers = wait_for_offers(&cluster, &etl, |o| !o.is_empty()).await;
+    assert_eq!(offers[0]["reservation"], "analytics", "{offers:?}");
+    assert_eq!(offers[0]["resources"]["cpus"], 2.0);
+
+    // A task on the reservation uses it: what is left of it is offered to the role again.
+    let task = json!({"task_id": "q1", "agent_id": offers[0]["agent_id"], "resources": {"cpus": 1.5, "mem": 512},
+                      "command": {"shell": "sleep 600"}});
+    let accept = json!({"offer_ids": [offers[0]["id"]], "operations": [{"type": "launch", "tasks": [task]}]});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{etl}/accept"), accept).await;
+    assert_eq!(status, 202, "{body}");
+    let again = wait_for_offers(&cluster, &etl, |o| !o.is_empty()).await;
+    assert_eq!(again[0]["reservation"], "analytics");
+    assert_eq!(again[0]["resources"]["cpus"], 0.5, "{again:?}");
+    assert!(cluster.offers_of(&web).await.iter().all(|o| o["resources"]["cpus"] == 2.0));
+
+    // More reserved than the agent has is refused.
+    let greedy = json!({"hostname": "g", "resources": {"cpus": 1, "mem": 512}, "reserved": {"a": {"cpus": 2}}});
+    let (status, body) = agent.post("/v1/agents", greedy).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_resources")), "{body}");
+    cluster.stop();
+}

@@ -19,7 +19,10 @@ use tree::{Scalars, Tree, ROOT};
 /// An agent that can be offered: active, with resources neither used by tasks nor offered.
 #[derive(Clone, Debug)]
 pub struct AgentSlot {
+    /// Free and unreserved.
     pub available: Resources,
+    /// Free and reserved, by role: offered only to frameworks in that role or below it.
+    pub reserved: Vec<(String, Resources)>,
 }
 
 /// A framework that may receive offers.
@@ -52,6 +55,8 @@ pub struct Grant {
     pub framework: usize,
     pub agent: usize,
     pub resources: Resources,
+    /// The role the resources are reserved to, if they are.
+    pub reservation: Option<String>,
 }
 
 /// The operators' settings for roles, by role path.
@@ -135,6 +140,9 @@ enum Stage {
     Guarantees,
     /// Everyone, by fair share, leaving free what guaranteed roles still miss.
     Fair,
+    /// An agent's resources reserved to a role, to that role and the roles below it, by fair
+    /// share among them: nothing is kept back for others' guarantees.
+    Reserved,
 }
 
 /// One round in progress.
@@ -183,7 +191,8 @@ impl Round<'_> {
                 needy: false,
                 kept: self.tree.missing_total,
             };
-            let Some((framework, grant)) = self.visit(ROOT, bounds, agent, stage) else { return };
+            let available = self.available[agent].clone();
+            let Some((framework, grant)) = self.visit(ROOT, bounds, agent, &available, stage) else { return };
             let given = grant.scalars();
             self.tree.charge(framework, &given);
             for (free, given) in self.free.iter_mut().zip(given) {
@@ -194,15 +203,56 @@ impl Round<'_> {
             rest.ports.clear();
             self.available[agent] = rest;
             self.offered[agent].push(framework);
-            self.grants.push(Grant { framework, agent, resources: grant });
+            self.grants.push(Grant { framework, agent, resources: grant, reservation: None });
         }
+    }
+
+    /// Offers what is left of `agent`'s reservation for `role` to the frameworks in that role
+    /// and below it, one after another. A framework gets at most one offer per reservation
+    /// per round; it may get an unreserved offer of the same agent too.
+    fn offer_reservation(&mut self, agent: usize, role: &str, mut left: Resources) {
+        let Some(node) = self.tree.node(role) else { return };
+        let mut offered: Vec<usize> = Vec::new();
+        while worth_offering(&left, self.min) {
+            let bounds =
+                Bounds { room: [f64::INFINITY; 4], owed: [f64::NEG_INFINITY; 4], needy: false, kept: [0.0; 4] };
+            let found = self.visit_excluding(node, bounds, agent, &left, &offered);
+            let Some((framework, grant)) = found else { return };
+            self.tree.charge(framework, &grant.scalars());
+            left = left.minus(&grant);
+            left.ports.clear();
+            offered.push(framework);
+            self.grants.push(Grant { framework, agent, resources: grant, reservation: Some(role.to_string()) });
+        }
+    }
+
+    /// [`Round::visit`] in the reserved stage, leaving out the frameworks in `offered`
+    /// (counted in `self.offered` only for unreserved offers).
+    fn visit_excluding(
+        &mut self,
+        node: usize,
+        bounds: Bounds,
+        agent: usize,
+        available: &Resources,
+        offered: &[usize],
+    ) -> Option<(usize, Resources)> {
+        let unreserved = std::mem::replace(&mut self.offered[agent], offered.to_vec());
+        let found = self.visit(node, bounds, agent, available, Stage::Reserved);
+        self.offered[agent] = unreserved;
+        found
     }
 
     /// The framework first in fair order below `node` that may be offered some of `agent`
     /// now, and what: a walk down the sorted tree that stops at the first that may, and skips
     /// roles whose limits (or, in the guarantees stage, whose guarantees) leave nothing.
-    fn visit(&self, node: usize, bounds: Bounds, agent: usize, stage: Stage) -> Option<(usize, Resources)> {
-        let available = &self.available[agent];
+    fn visit(
+        &self,
+        node: usize,
+        bounds: Bounds,
+        agent: usize,
+        available: &Resources,
+        stage: Stage,
+    ) -> Option<(usize, Resources)> {
         let parent = &self.tree.nodes[node];
         // In the guarantees stage, below no role that misses anything, only the way to one
         // that does is worth walking.
@@ -228,9 +278,10 @@ impl Round<'_> {
                         }
                     }),
                     Stage::Fair => headroom,
+                    Stage::Reserved => [f64::INFINITY; 4],
                 };
                 let grant = cut(available, std::array::from_fn(|r| bounds.room[r].min(bound[r])));
-                if (stage == Stage::Fair || bounds.needy)
+                if (stage != Stage::Guarantees || bounds.needy)
                     && worth_offering_cut(&grant, available, self.min)
                     && self.frameworks[framework].takes(&grant)
                 {
@@ -268,7 +319,7 @@ impl Round<'_> {
             if child.outermost_guarantee {
                 inner.kept = std::array::from_fn(|r| self.tree.missing_total[r] - missing[r]);
             }
-            if let Some(found) = self.visit(key.id, inner, agent, stage) {
+            if let Some(found) = self.visit(key.id, inner, agent, available, stage) {
                 return Some(found);
             }
         }
@@ -291,7 +342,10 @@ pub fn allocate(
     roles: &Roles,
     min: &Resources,
 ) -> Vec<Grant> {
-    if frameworks.is_empty() || !agents.iter().any(|a| worth_offering(&a.available, min)) {
+    let any_free = agents
+        .iter()
+        .any(|a| worth_offering(&a.available, min) || a.reserved.iter().any(|(_, r)| worth_offering(r, min)));
+    if frameworks.is_empty() || !any_free {
         return Vec::new();
     }
     let available: Vec<Resources> = agents.iter().map(|a| a.available.clone()).collect();
@@ -315,6 +369,11 @@ pub fn allocate(
         filtered_by,
         grants: Vec::new(),
     };
+    for (agent, slot) in agents.iter().enumerate() {
+        for (role, left) in &slot.reserved {
+            round.offer_reservation(agent, role, left.clone());
+        }
+    }
     if !roles.guarantees.is_empty() {
         for agent in 0..agents.len() {
             round.offer_agent(agent, Stage::Guarantees);

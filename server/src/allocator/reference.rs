@@ -184,7 +184,7 @@ impl Round<'_> {
             rest.ports.clear();
             self.available[agent] = rest;
             self.offered[agent].push(framework);
-            self.grants.push(Grant { framework, agent, resources: grant });
+            self.grants.push(Grant { framework, agent, resources: grant, reservation: None });
         }
     }
 

@@ -1,7 +1,7 @@
 use super::*;
 
 fn agent(cpus: f64, mem: f64) -> AgentSlot {
-    AgentSlot { available: Resources::new(cpus, mem) }
+    AgentSlot { available: Resources::new(cpus, mem), reserved: Vec::new() }
 }
 
 fn framework(cpus: f64, mem: f64) -> FrameworkSlot {
@@ -51,7 +51,8 @@ fn saturate(
                 min_offers: Vec::new(),
             })
             .collect();
-        let offered: Vec<AgentSlot> = free.iter().map(|r| AgentSlot { available: r.clone() }).collect();
+        let offered: Vec<AgentSlot> =
+            free.iter().map(|r| AgentSlot { available: r.clone(), reserved: Vec::new() }).collect();
         let mut launched = false;
         for grant in allocate(&total, &offered, &slots, roles, &min_allocatable()) {
             let (cpus, mem) = frameworks[grant.framework].1;
@@ -99,7 +100,10 @@ fn filters_and_small_leftovers_are_respected() {
     let mut picky = framework(0.0, 0.0);
     picky.filtered_agents.insert(0);
     let grants = allocate(&total, &[agent(1.0, 100.0)], &[picky, other], &none(), &min_allocatable());
-    assert_eq!(grants, vec![Grant { framework: 1, agent: 0, resources: Resources::new(1.0, 100.0) }]);
+    assert_eq!(
+        grants,
+        vec![Grant { framework: 1, agent: 0, resources: Resources::new(1.0, 100.0), reservation: None }]
+    );
 }
 
 #[test]
@@ -238,7 +242,10 @@ fn the_incremental_allocator_makes_the_models_grants() {
     let quarter = |rng: &mut StdRng, most: u32| f64::from(rng.gen_range(0..=most * 4)) / 4.0;
     for case in 0..3000 {
         let agents: Vec<AgentSlot> = (0..rng.gen_range(1..12))
-            .map(|_| AgentSlot { available: Resources::new(quarter(&mut rng, 8), 32.0 * quarter(&mut rng, 64)) })
+            .map(|_| AgentSlot {
+                available: Resources::new(quarter(&mut rng, 8), 32.0 * quarter(&mut rng, 64)),
+                reserved: Vec::new(),
+            })
             .collect();
         let total = agents.iter().fold(Resources::new(16.0, 4096.0), |sum, a| sum.plus(&a.available));
         let frameworks: Vec<FrameworkSlot> = (0..rng.gen_range(1..8))
@@ -288,4 +295,27 @@ fn a_framework_is_offered_only_agents_with_its_minimum_free() {
     let grants = allocate(&total, &agents, &[big, framework(3.0, 0.0)], &none(), &min_allocatable());
     let to = |f: usize| grants.iter().filter(|g| g.framework == f).map(|g| g.agent).collect::<Vec<_>>();
     assert_eq!((to(0), to(1)), (vec![1], vec![0, 2]));
+}
+
+/// An agent's reservation goes only to frameworks in its role or below it, before and apart
+/// from the unreserved rest, which is shared as usual.
+#[test]
+fn a_reservation_is_offered_only_to_its_role_and_those_below() {
+    let total = Resources::new(8.0, 8192.0);
+    let agents = [AgentSlot {
+        available: Resources::new(4.0, 4096.0),
+        reserved: vec![("analytics".to_string(), Resources::new(4.0, 4096.0))],
+    }];
+    // `web` has the lowest share, yet never gets the reserved half.
+    let frameworks = [in_role("web", 0.0, 0.0), in_role("analytics/etl", 1.0, 0.0)];
+    let grants = allocate(&total, &agents, &frameworks, &none(), &min_allocatable());
+    let reserved: Vec<&Grant> = grants.iter().filter(|g| g.reservation.is_some()).collect();
+    assert_eq!(reserved.len(), 1, "{grants:?}");
+    assert_eq!((reserved[0].framework, reserved[0].resources.cpus), (1, 4.0));
+    assert_eq!(reserved[0].reservation.as_deref(), Some("analytics"));
+    let unreserved: Vec<&Grant> = grants.iter().filter(|g| g.reservation.is_none()).collect();
+    assert_eq!(unreserved.iter().map(|g| (g.framework, g.resources.cpus)).collect::<Vec<_>>(), vec![(0, 4.0)]);
+    // With no framework in the role, the reservation is offered to no one.
+    let grants = allocate(&total, &agents, &[in_role("web", 0.0, 0.0)], &none(), &min_allocatable());
+    assert!(grants.iter().all(|g| g.reservation.is_none() && g.resources.cpus == 4.0), "{grants:?}");
 }

@@ -95,6 +95,8 @@ pub(super) struct Tree {
     framework_keys: Vec<Key>,
     /// What the outermost guaranteed roles still miss, together.
     pub missing_total: Scalars,
+    /// Node ids by role name.
+    ids: std::collections::HashMap<String, usize>,
 }
 
 impl Tree {
@@ -142,8 +144,9 @@ impl Tree {
                 add(&mut nodes[node].held, held);
             }
         }
+        let ids = ids.into_iter().map(|(name, id)| (name.to_string(), id)).collect();
         let mut tree =
-            Tree { total, min, nodes, paths, allocated, framework_keys: Vec::new(), missing_total: [0.0; 4] };
+            Tree { total, min, nodes, paths, allocated, framework_keys: Vec::new(), missing_total: [0.0; 4], ids };
         for id in 1..tree.nodes.len() {
             if misses(&tree.nodes[id].missing(), &tree.min) {
                 tree.change_needy(id, true);
@@ -164,6 +167,11 @@ impl Tree {
             tree.nodes[leaf].children.insert(key);
         }
         tree
+    }
+
+    /// The node of `role`, if a framework is in it or below it.
+    pub fn node(&self, role: &str) -> Option<usize> {
+        self.ids.get(role).copied()
     }
 
     fn leaf(&self, framework: usize) -> usize {

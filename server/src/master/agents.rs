@@ -71,6 +71,17 @@ impl Master {
         if !req.resources.is_well_formed() {
             return Err(ServerError::bad("invalid_resources", "resources must be finite and non-negative"));
         }
+        let mut reserved = Resources::default();
+        for (role, part) in &req.reserved {
+            check_role(role)?;
+            if !part.is_well_formed() || !part.ports.is_empty() {
+                return Err(ServerError::bad("invalid_resources", "a reservation takes finite, non-negative scalars"));
+            }
+            reserved.add(part);
+        }
+        if !reserved.fits_in(&req.resources) {
+            return Err(ServerError::bad("invalid_resources", "the reservations are more than the agent's resources"));
+        }
         for (k, v) in &req.attributes {
             check_name("attribute", k)?;
             check_name("attribute", v)?;
@@ -139,6 +150,7 @@ impl Master {
             hostname: req.hostname.clone(),
             attributes: req.attributes.clone(),
             total: req.resources.clone(),
+            reserved: req.reserved.clone(),
             state: AgentState::Active,
             registered_at: previous.as_ref().map_or_else(now_secs, |p| p.value.registered_at),
             registered_after,
@@ -390,6 +402,7 @@ fn adopt(
                     status: reported,
                     kill_requested: None,
                     role: None,
+                    reservation: None,
                 };
                 txn.check(record_key.clone(), 0).put(record_key, encode(&record));
                 txn.op(Op::ZAdd(key::TASKS_DONE.to_string(), member, now_secs()));
@@ -427,7 +440,14 @@ fn adopt(
                 // Live again: it must not be trimmed away with the ended tasks.
                 txn.op(Op::ZRemove(key::TASKS_DONE.to_string(), member.clone()));
             }
-            TaskRecord { framework_id: framework_id.clone(), info, status: reported, kill_requested: None, role: None }
+            TaskRecord {
+                framework_id: framework_id.clone(),
+                info,
+                status: reported,
+                kill_requested: None,
+                role: None,
+                reservation: None,
+            }
         }
     };
     txn.put(record_key, encode(&record));

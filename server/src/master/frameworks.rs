@@ -368,6 +368,13 @@ impl Master {
             if offers.iter().any(|o| o.value.role != role) {
                 return Err(ServerError::bad("offers_span_roles", "all offers of one accept must be for one role"));
             }
+            let reservation = offers[0].value.reservation.clone();
+            if offers.iter().any(|o| o.value.reservation != reservation) {
+                return Err(ServerError::bad(
+                    "offers_span_reservations",
+                    "the offers of one accept must all be reserved to the same role, or all unreserved",
+                ));
+            }
             let mut offered = Resources::default();
             for offer in &offers {
                 offered.add(&offer.value.resources);
@@ -401,7 +408,7 @@ impl Master {
             }
             for (task, task_key) in tasks.iter().zip(&task_keys) {
                 txn.check(task_key.clone(), 0);
-                launch(&mut txn, framework_id, task.clone(), &role);
+                launch(&mut txn, framework_id, task.clone(), &role, reservation.as_ref());
             }
             self.add_filters(&mut txn, framework_id, refuse_until, [(role, agent_id)]).await?;
             // What the tasks left unused goes back to the pool.
@@ -647,7 +654,7 @@ pub(crate) fn remove_framework(
 
 /// Adds a task's launch to a transaction: its record, its sets, the agent's command and the
 /// framework's `staging` update.
-fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo, role: &str) {
+fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo, role: &str, reservation: Option<&String>) {
     let staging =
         status(&task, framework_id, TaskState::Staging, "launch", "the master sent the task to its agent".into());
     let member = key::task_member(framework_id, &task.task_id);
@@ -664,6 +671,7 @@ fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo, role: &str)
         status: staging,
         kill_requested: None,
         role: Some(role.to_string()),
+        reservation: reservation.cloned(),
     };
     txn.put(task_key, encode(&record));
 }

@@ -119,6 +119,19 @@ impl Snapshot {
 }
 
 impl Snapshot {
+    /// Per agent and pool (a reservation's role, or `None` for the unreserved rest): what
+    /// tasks and offers hold.
+    pub fn pool_usage(&self) -> HashMap<(AgentId, Option<String>), Resources> {
+        let mut usage: HashMap<(AgentId, Option<String>), Resources> = HashMap::new();
+        for task in &self.tasks {
+            usage.entry((task.info.agent_id.clone(), task.reservation.clone())).or_default().add(&task.info.resources);
+        }
+        for offer in &self.offers {
+            usage.entry((offer.agent_id.clone(), offer.reservation.clone())).or_default().add(&offer.resources);
+        }
+        usage
+    }
+
     /// Per framework and role: resources used by tasks on reachable agents and held by
     /// offers. A task launched before tasks kept their role counts in its framework's first.
     pub fn role_usage(&self) -> HashMap<(FrameworkId, String), Resources> {
@@ -299,18 +312,27 @@ impl Master {
             snapshot.agents.iter().filter(|(_, a)| a.value.state == AgentState::Active).collect();
         active.shuffle(&mut rand::thread_rng());
         let agent_index: HashMap<&AgentId, usize> = active.iter().enumerate().map(|(i, (id, _))| (id, i)).collect();
-        let usage = snapshot.agent_usage();
+        let pools = snapshot.pool_usage();
         let mut total = Resources::default();
         let agents: Vec<AgentSlot> = active
             .iter()
             .map(|(id, a)| {
                 total.add(&a.value.total);
-                let (used, held, _) = usage.get(id).cloned().unwrap_or_default();
                 // Held for maintenance: in the total (its tasks count), offered to no one.
                 if a.value.maintenance.is_some() {
-                    return AgentSlot { available: Resources::default() };
+                    return AgentSlot { available: Resources::default(), reserved: Vec::new() };
                 }
-                AgentSlot { available: a.value.total.minus(&used).minus(&held) }
+                let held = |pool: Option<&String>| pools.get(&(id.clone(), pool.cloned())).cloned().unwrap_or_default();
+                let reserved_all = a.value.reserved.values().fold(Resources::default(), |sum, r| sum.plus(r));
+                AgentSlot {
+                    available: a.value.total.minus(&reserved_all).minus(&held(None)),
+                    reserved: a
+                        .value
+                        .reserved
+                        .iter()
+                        .map(|(role, r)| (role.clone(), r.minus(&held(Some(role)))))
+                        .collect(),
+                }
             })
             .collect();
         let usage = snapshot.role_usage();
@@ -377,6 +399,7 @@ impl Master {
                 role: role.clone(),
                 resources: grant.resources,
                 attributes: agent.value.attributes.clone(),
+                reservation: grant.reservation,
             };
             txn.put(key::offer(&offer.id), encode(&offer));
             txn.op(Op::SetAdd(key::OFFERS.to_string(), offer.id.to_string()));

@@ -125,6 +125,9 @@ pub struct AgentRecord {
     pub hostname: String,
     pub attributes: BTreeMap<String, String>,
     pub total: Resources,
+    /// Static reservations: the parts of `total` offered only to a role and those below it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reserved: BTreeMap<String, Resources>,
     pub state: AgentState,
     pub registered_at: f64,
     /// The command stream's newest entry when the agent last registered: a stream opened
@@ -221,6 +224,9 @@ pub struct TaskRecord {
     /// the framework's first role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// The reservation its resources come from (by role), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<String>,
 }
 
 impl TaskRecord {

@@ -25,6 +25,7 @@ fn agent_registration(id: Option<AgentId>, tasks: Vec<RunningTask>) -> RegisterA
         agent_id: id,
         hostname: "h".into(),
         resources: Resources::parse("cpus:4,mem:4096,ports:[31000-31010]").expect("resources"),
+        reserved: BTreeMap::new(),
         attributes: BTreeMap::new(),
         tasks,
     }

@@ -238,6 +238,7 @@ fn agent_view(
         state: a.state,
         attributes: a.attributes.clone(),
         total: a.total.clone(),
+        reserved: a.reserved.clone(),
         used,
         offered,
         tasks,
