@@ -394,16 +394,7 @@ fn adopt(
             Some(task) if !ended_before => finish_task(txn, task, reported),
             Some(_) => {}
             None => {
-                let mut info = running.task.clone();
-                info.agent_id = agent_id.clone();
-                let record = TaskRecord {
-                    framework_id: framework_id.clone(),
-                    info,
-                    status: reported,
-                    kill_requested: None,
-                    role: None,
-                    reservation: None,
-                };
+                let record = adopted(running, agent_id, reported);
                 txn.check(record_key.clone(), 0).put(record_key, encode(&record));
                 txn.op(Op::ZAdd(key::TASKS_DONE.to_string(), member, now_secs()));
             }
@@ -423,12 +414,10 @@ fn adopt(
             TaskRecord { status: reported, ..task.value.clone() }
         }
         _ => {
-            let mut info = running.task.clone();
-            info.agent_id = agent_id.clone();
             // A task already reported ended, or whose framework was torn down, must not run on;
             // it holds its resources until it has stopped.
             if ended_before || facts.removed.contains(framework_id) {
-                let grace = info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
+                let grace = running.task.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
                 send_kill(txn, agent_id, framework_id, task_id, grace);
             }
             txn.check(record_key.clone(), known.map_or(0, |k| k.version));
@@ -440,14 +429,7 @@ fn adopt(
                 // Live again: it must not be trimmed away with the ended tasks.
                 txn.op(Op::ZRemove(key::TASKS_DONE.to_string(), member.clone()));
             }
-            TaskRecord {
-                framework_id: framework_id.clone(),
-                info,
-                status: reported,
-                kill_requested: None,
-                role: None,
-                reservation: None,
-            }
+            adopted(running, agent_id, reported)
         }
     };
     txn.put(record_key, encode(&record));
@@ -476,5 +458,20 @@ fn check_owner(id: &AgentId, agent: Option<&AgentRecord>, principal: Option<&str
             Err(ServerError::Forbidden { message: format!("agent {id} belongs to another principal") })
         }
         _ => Ok(()),
+    }
+}
+
+/// The record of a task the store did not know, as its agent reports it. Its role and
+/// reservation are not reported: it counts in its framework's first role, unreserved.
+fn adopted(running: &agora_api::agent::RunningTask, agent_id: &AgentId, status: TaskStatus) -> TaskRecord {
+    let mut info = running.task.clone();
+    info.agent_id = agent_id.clone();
+    TaskRecord {
+        framework_id: running.framework_id.clone(),
+        info,
+        status,
+        kill_requested: None,
+        role: None,
+        reservation: None,
     }
 }
