@@ -24,9 +24,12 @@ pub struct AgentView {
     pub state: AgentState,
     pub attributes: BTreeMap<String, String>,
     pub total: Resources,
-    /// The parts of `total` reserved to roles.
+    /// The parts of `total` reserved to roles, statically and dynamically together.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reserved: BTreeMap<String, Resources>,
+    /// The dynamic reservations among them, with their labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reservations: Vec<Reservation>,
     /// Held by tasks.
     pub used: Resources,
     /// Held by outstanding offers.
@@ -53,6 +56,30 @@ pub enum Maintenance {
     /// The frameworks with tasks on it were sent an inverse offer; the tasks still there at
     /// `deadline` are killed (each with its own kill grace period).
     Draining { since: f64, deadline: f64, inverse_offer_id: OfferId },
+}
+
+/// A dynamic reservation: part of an agent offered only to a role (and the roles below it),
+/// made by `POST /v1/agents/{id}/reserve`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Reservation {
+    pub role: String,
+    pub resources: Resources,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Who made it.
+    #[serde(default)]
+    pub principal: String,
+}
+
+/// `POST /v1/agents/{id}/reserve` and `/unreserve`: scalars only. Unreserving takes back the
+/// newest dynamic reservations of the role first; labels are for reserving.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveResources {
+    pub role: String,
+    pub resources: Resources,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// `POST /v1/agents/{id}/drain`.

@@ -8,8 +8,8 @@ use crate::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
 use crate::operator::{
-    AgentList, AgentView, ClusterView, Diagnostics, DrainAgent, FrameworkList, FrameworkView, OfferList, RoleConfig,
-    RoleList, RoleView, TaskList,
+    AgentList, AgentView, ClusterView, Diagnostics, DrainAgent, FrameworkList, FrameworkView, OfferList,
+    ReserveResources, RoleConfig, RoleList, RoleView, TaskList,
 };
 use crate::types::ErrorBody;
 
@@ -199,6 +199,16 @@ fn deactivate_agent() {}
     responses((status = 202, description = "Active again"), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn reactivate_agent() {}
 
+#[utoipa::path(post, path = "/v1/agents/{id}/reserve", tag = "operators", request_body = ReserveResources, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    description = "Reserves unreserved resources of an agent for a role, with labels: from then on they are offered only to that role and the roles below it. The agent's outstanding offers are rescinded. Operators only.",
+    responses((status = 200, description = "The agent with its reservations", body = AgentView), (status = 400, description = "Bad input, or not that much unreserved and unused", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn reserve_resources() {}
+
+#[utoipa::path(post, path = "/v1/agents/{id}/unreserve", tag = "operators", request_body = ReserveResources, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    description = "Gives back dynamically reserved resources of a role, newest reservation first; what tasks use cannot be given back. Operators only.",
+    responses((status = 200, description = "The agent with its reservations", body = AgentView), (status = 400, description = "Bad input, or not that much reserved and unused", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn unreserve_resources() {}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
@@ -209,7 +219,7 @@ fn reactivate_agent() {}
         accept, decline, revive, suppress, acknowledge, reconcile, kill_task,
         register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat, agent_log_chunk,
         cluster, list_tasks, list_offers, task_logs, list_roles, set_role, framework_diagnostics,
-        drain_agent, deactivate_agent, reactivate_agent,
+        drain_agent, deactivate_agent, reactivate_agent, reserve_resources, unreserve_resources,
     ),
     components(schemas(
         crate::framework::Subscribed, crate::framework::Offers, crate::framework::InverseOffers, crate::framework::Rescind, crate::framework::Update,

@@ -8,7 +8,9 @@ use crate::master::{Master, StreamKey, StreamRead};
 use crate::store::StreamId;
 use agora_api::agent::{LogChunkInfo, LogStream, RegisterAgent, StatusUpdates};
 use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
-use agora_api::operator::{AgentList, DrainAgent, FrameworkList, OfferList, RoleConfig, RoleList, TaskList};
+use agora_api::operator::{
+    AgentList, DrainAgent, FrameworkList, OfferList, ReserveResources, RoleConfig, RoleList, TaskList,
+};
 use agora_api::{AgentId, FrameworkId, TaskId, TaskState};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -622,6 +624,26 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             )
         },
     );
+    let reserve = warp::path!("v1" / "agents" / AgentId / String).and(warp::post()).and(c()).and(body()).and_then(
+        move |id: AgentId, verb: String, ctx: Arc<Ctx>, auth, body: Bytes| async move {
+            if verb != "reserve" && verb != "unreserve" {
+                return Err(warp::reject::not_found());
+            }
+            Ok::<_, warp::Rejection>(respond(
+                async {
+                    let claims = ctx.authorize(&auth, Area::Operate)?;
+                    let req = parse::<ReserveResources>(&body)?;
+                    let view = if verb == "reserve" {
+                        ctx.master.reserve(&id, req, &claims.sub).await?
+                    } else {
+                        ctx.master.unreserve(&id, req).await?
+                    };
+                    json(&view)
+                }
+                .await,
+            ))
+        },
+    );
     // The rest of the path is the role: `eng/backend` is written as is.
     let set_role =
         warp::path("v1").and(warp::path("roles")).and(warp::path::tail()).and(warp::put()).and(c()).and(body()).then(
@@ -650,6 +672,8 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .or(deactivate)
         .unify()
         .or(reactivate)
+        .unify()
+        .or(reserve)
         .unify()
         .or(agents)
         .unify()

@@ -244,3 +244,53 @@ async fn a_static_reservation_is_offered_only_to_its_role() {
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_resources")), "{body}");
     cluster.stop();
 }
+
+/// An operator reserves part of an agent for a role, with labels: it is offered only to that
+/// role from then on, until it is unreserved.
+#[tokio::test]
+async fn an_operator_reserves_and_unreserves_part_of_an_agent() {
+    let mut cluster = Cluster::empty().await;
+    let agent = cluster.add_agent("h", json!({}), 4.0).await;
+    let reserve = json!({"role": "analytics", "resources": {"cpus": 3, "mem": 1024}, "labels": {"team": "data"}});
+    let (status, view) = cluster.operator.post(&format!("/v1/agents/{agent}/reserve"), reserve).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["reserved"]["analytics"]["cpus"], 3.0, "{view}");
+    assert_eq!(view["reservations"][0]["labels"]["team"], "data", "{view}");
+
+    let web = cluster.subscribe("web").await;
+    let offers = wait_for_offers(&cluster, &web, |o| !o.is_empty()).await;
+    assert_eq!(offers[0]["resources"]["cpus"], 1.0, "web gets the unreserved CPU only: {offers:?}");
+    let analytics = cluster.subscribe("analytics").await;
+    let offers = wait_for_offers(&cluster, &analytics, |o| !o.is_empty()).await;
+    assert_eq!(
+        (offers[0]["reservation"].as_str(), offers[0]["resources"]["cpus"].as_f64()),
+        (Some("analytics"), Some(3.0))
+    );
+
+    // More than is unreserved, or than is reserved, is refused and changes nothing.
+    let too_much = json!({"role": "ops", "resources": {"cpus": 2}});
+    let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/reserve"), too_much).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("insufficient_resources")), "{body}");
+    let too_much = json!({"role": "analytics", "resources": {"cpus": 4}});
+    let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/unreserve"), too_much).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("insufficient_resources")), "{body}");
+    let (status, body) = cluster
+        .framework
+        .post(&format!("/v1/agents/{agent}/reserve"), json!({"role": "x", "resources": {"cpus": 1}}))
+        .await;
+    assert_eq!(status, 403, "{body}");
+
+    // Unreserved: the CPUs go back to everyone.
+    let back = json!({"role": "analytics", "resources": {"cpus": 3, "mem": 1024}});
+    let (status, view) = cluster.operator.post(&format!("/v1/agents/{agent}/unreserve"), back).await;
+    assert_eq!(status, 200, "{view}");
+    assert!(view.get("reservations").is_none(), "{view}");
+    // The whole agent, unreserved, goes to one of the two.
+    let whole = |o: &[Value]| o.iter().any(|o| o["resources"]["cpus"] == 4.0 && o.get("reservation").is_none());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(whole(&cluster.offers_of(&web).await) || whole(&cluster.offers_of(&analytics).await)) {
+        assert!(tokio::time::Instant::now() < deadline, "{}", cluster.operator.get("/v1/offers").await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.stop();
+}

@@ -323,15 +323,11 @@ impl Master {
                     return AgentSlot { available: Resources::default(), reserved: Vec::new() };
                 }
                 let held = |pool: Option<&String>| pools.get(&(id.clone(), pool.cloned())).cloned().unwrap_or_default();
-                let reserved_all = a.value.reserved.values().fold(Resources::default(), |sum, r| sum.plus(r));
+                let reservations = a.value.reservations();
+                let reserved_all = reservations.values().fold(Resources::default(), |sum, r| sum.plus(r));
                 AgentSlot {
                     available: a.value.total.minus(&reserved_all).minus(&held(None)),
-                    reserved: a
-                        .value
-                        .reserved
-                        .iter()
-                        .map(|(role, r)| (role.clone(), r.minus(&held(Some(role)))))
-                        .collect(),
+                    reserved: reservations.iter().map(|(role, r)| (role.clone(), r.minus(&held(Some(role))))).collect(),
                 }
             })
             .collect();

@@ -1,4 +1,5 @@
-//! Maintenance: operators drain, deactivate and reactivate agents.
+//! Maintenance: operators drain, deactivate and reactivate agents, and reserve parts of them
+//! for roles.
 //!
 //! A held agent is offered to no one. Draining goes further: the frameworks with tasks on the
 //! agent get an inverse offer (Mesos's word for "give these resources back") with a deadline,
@@ -10,7 +11,8 @@ use super::records::{key, AgentRecord, TaskRecord};
 use super::*;
 use crate::store::Check;
 use agora_api::framework::{InverseOffer, InverseOffers, Rescind};
-use agora_api::operator::{DrainAgent, Maintenance};
+use agora_api::operator::{AgentView, DrainAgent, Maintenance, Reservation, ReserveResources};
+use agora_api::Resources;
 use agora_api::{OfferId, TaskId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -149,4 +151,110 @@ fn kill_all(txn: &mut Txn, tasks: &[Loaded<TaskRecord>]) {
     for task in tasks.iter().filter(|t| t.value.kill_requested.is_none()) {
         request_kill(txn, task, task.value.info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS));
     }
+}
+
+impl Master {
+    /// Reserves unreserved, unused resources of an agent for a role (an operator's dynamic
+    /// reservation). The agent's offers are rescinded first, so that what they held counts
+    /// as free.
+    pub async fn reserve(
+        &self,
+        id: &AgentId,
+        req: ReserveResources,
+        principal: &str,
+    ) -> Result<AgentView, ServerError> {
+        check_id("agent id", id.as_str())?;
+        check_reservation(&req)?;
+        for (k, v) in &req.labels {
+            check_name("label", k)?;
+            check_name("label", v)?;
+        }
+        transact!(self, {
+            let (agent, mut txn) = self.hold(id).await?;
+            let mut record = agent.value.clone();
+            let reserved = record.reservations().values().fold(Resources::default(), |sum, r| sum.plus(r));
+            let used = self.pool_use(id, None).await?;
+            let free = record.total.minus(&reserved).minus(&used);
+            if !req.resources.fits_in(&free) {
+                return Err(ServerError::bad(
+                    "insufficient_resources",
+                    format!("agent {id} has {} unreserved and unused", describe(&free)),
+                ));
+            }
+            record.dynamic.push(Reservation {
+                role: req.role.clone(),
+                resources: req.resources.clone(),
+                labels: req.labels.clone(),
+                principal: principal.to_string(),
+            });
+            txn.put(key::agent(id), encode(&record));
+            wake_allocator(&mut txn);
+            Ok((txn, ()))
+        })?;
+        self.agent(id).await
+    }
+
+    /// Gives back dynamically reserved resources of a role, newest reservation first.
+    pub async fn unreserve(&self, id: &AgentId, req: ReserveResources) -> Result<AgentView, ServerError> {
+        check_id("agent id", id.as_str())?;
+        check_reservation(&req)?;
+        transact!(self, {
+            let (agent, mut txn) = self.hold(id).await?;
+            let mut record = agent.value.clone();
+            let dynamic = record
+                .dynamic
+                .iter()
+                .filter(|r| r.role == req.role)
+                .fold(Resources::default(), |s, r| s.plus(&r.resources));
+            let pool = record.reservations().remove(&req.role).unwrap_or_default();
+            let unused = pool.minus(&self.pool_use(id, Some(&req.role)).await?);
+            if !req.resources.fits_in(&dynamic) || !req.resources.fits_in(&unused) {
+                return Err(ServerError::bad(
+                    "insufficient_resources",
+                    format!(
+                        "role {} has {} reserved dynamically on agent {id}, {} of it unused",
+                        req.role,
+                        describe(&dynamic),
+                        describe(&unused)
+                    ),
+                ));
+            }
+            let mut left = req.resources.clone();
+            for reservation in record.dynamic.iter_mut().rev().filter(|r| r.role == req.role) {
+                let taken = Resources {
+                    cpus: left.cpus.min(reservation.resources.cpus),
+                    mem: left.mem.min(reservation.resources.mem),
+                    disk: left.disk.min(reservation.resources.disk),
+                    gpus: left.gpus.min(reservation.resources.gpus),
+                    ports: Vec::new(),
+                };
+                reservation.resources.subtract(&taken);
+                left.subtract(&taken);
+            }
+            record.dynamic.retain(|r| !r.resources.is_empty());
+            txn.put(key::agent(id), encode(&record));
+            wake_allocator(&mut txn);
+            Ok((txn, ()))
+        })?;
+        self.agent(id).await
+    }
+
+    /// What the live tasks of one pool of an agent use (`None`: the unreserved rest).
+    async fn pool_use(&self, id: &AgentId, pool: Option<&String>) -> Result<Resources, ServerError> {
+        let tasks = self.live_tasks(id).await?;
+        let used = tasks.iter().filter(|t| t.value.reservation.as_ref() == pool);
+        Ok(used.fold(Resources::default(), |sum, t| sum.plus(&t.value.info.resources)))
+    }
+}
+
+fn check_reservation(req: &ReserveResources) -> Result<(), ServerError> {
+    check_role(&req.role)?;
+    let r = &req.resources;
+    if !r.is_well_formed() || !r.ports.is_empty() || r.is_empty() {
+        return Err(ServerError::bad(
+            "invalid_resources",
+            "a reservation takes finite, non-negative scalars, not none",
+        ));
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@
 //! launches and status updates on one agent do not conflict with each other.
 
 use agora_api::framework::{Capability, OfferConstraint, OfferFilters};
-use agora_api::operator::{AgentState, Maintenance};
+use agora_api::operator::{AgentState, Maintenance, Reservation};
 use agora_api::{AgentId, FrameworkId, Resources, TaskId, TaskInfo, TaskStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,6 +128,9 @@ pub struct AgentRecord {
     /// Static reservations: the parts of `total` offered only to a role and those below it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reserved: BTreeMap<String, Resources>,
+    /// Dynamic reservations, oldest first: kept across the agent's registrations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic: Vec<Reservation>,
     pub state: AgentState,
     pub registered_at: f64,
     /// The command stream's newest entry when the agent last registered: a stream opened
@@ -140,6 +143,17 @@ pub struct AgentRecord {
     /// An operator's drain or deactivation: the agent is offered to no one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<Maintenance>,
+}
+
+impl AgentRecord {
+    /// What is reserved to each role, statically and dynamically.
+    pub fn reservations(&self) -> BTreeMap<String, Resources> {
+        let mut all = self.reserved.clone();
+        for r in &self.dynamic {
+            all.entry(r.role.clone()).or_default().add(&r.resources);
+        }
+        all
+    }
 }
 
 /// Which connection owns an agent's command stream.
