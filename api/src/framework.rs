@@ -1,6 +1,7 @@
 //! The framework API: request bodies and the events of `GET /v1/frameworks/{id}/events`.
 
 use crate::ids::{AgentId, FrameworkId, OfferId, TaskId, UpdateId};
+use crate::resources::Resources;
 use crate::types::{ErrorBody, Offer, TaskInfo, TaskStatus, DEFAULT_ROLE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -109,6 +110,16 @@ pub struct Filters {
 pub enum Operation {
     /// Launch tasks on the offers' agent.
     Launch { tasks: Vec<TaskInfo> },
+    /// Reserve part of unreserved offers for the offers' role (a dynamic reservation, with
+    /// labels): it is offered again, reserved. Not in the same accept as a launch.
+    Reserve {
+        resources: Resources,
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+    },
+    /// Give back part of reserved offers' dynamic reservation. Not in the same accept as a
+    /// launch.
+    Unreserve { resources: Resources },
 }
 
 /// `POST /v1/frameworks/{id}/accept`.

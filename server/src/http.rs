@@ -1063,7 +1063,8 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
 /// Refuses an accept whose tasks name OS users the token may not run as.
 fn check_task_users(accept: &Accept, claims: &Claims) -> Result<(), ServerError> {
     let tasks = accept.operations.iter().flat_map(|op| match op {
-        agora_api::framework::Operation::Launch { tasks } => tasks,
+        agora_api::framework::Operation::Launch { tasks } => tasks.as_slice(),
+        agora_api::framework::Operation::Reserve { .. } | agora_api::framework::Operation::Unreserve { .. } => &[],
     });
     for task in tasks {
         if let Some(user) = task.user.as_deref().filter(|user| !claims.may_run_as(user)) {

@@ -294,3 +294,41 @@ async fn an_operator_reserves_and_unreserves_part_of_an_agent() {
     }
     cluster.stop();
 }
+
+/// A framework reserves part of an offer for its role with a `reserve` operation: it is
+/// offered again as reserved, to that role only; `unreserve` gives it back.
+#[tokio::test]
+async fn a_framework_reserves_and_unreserves_with_offer_operations() {
+    let mut cluster = Cluster::empty().await;
+    let agent = cluster.add_agent("h", json!({}), 4.0).await;
+    let db = cluster.subscribe("db").await;
+    let offers = wait_for_offers(&cluster, &db, |o| !o.is_empty()).await;
+    let reserve = json!({"offer_ids": [offers[0]["id"]], "operations": [
+        {"type": "reserve", "resources": {"cpus": 2, "mem": 1024}, "labels": {"volume": "pg"}}]});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{db}/accept"), reserve).await;
+    assert_eq!(status, 202, "{body}");
+    let view = cluster.operator.get(&format!("/v1/agents/{agent}")).await;
+    assert_eq!(view["reservations"][0]["labels"]["volume"], "pg", "{view}");
+    assert_eq!(view["reservations"][0]["role"], "db", "{view}");
+    let offers = wait_for_offers(&cluster, &db, |o| o.iter().any(|o| o["reservation"] == "db")).await;
+    let reserved: Vec<&Value> = offers.iter().filter(|o| o["reservation"] == "db").collect();
+    assert_eq!(reserved[0]["resources"]["cpus"], 2.0, "{offers:?}");
+
+    // Unreserve takes reserved offers; reserve unreserved ones; neither goes with a launch.
+    let wrong =
+        json!({"offer_ids": [reserved[0]["id"]], "operations": [{"type": "reserve", "resources": {"cpus": 1}}]});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{db}/accept"), wrong).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_operation")), "{body}");
+    let mixed = json!({"offer_ids": [reserved[0]["id"]], "operations": [
+        {"type": "unreserve", "resources": {"cpus": 1}}, {"type": "launch", "tasks": []}]});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{db}/accept"), mixed).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("mixed_operations")), "{body}");
+
+    let unreserve = json!({"offer_ids": [reserved[0]["id"]], "operations": [
+        {"type": "unreserve", "resources": {"cpus": 2, "mem": 1024}}]});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{db}/accept"), unreserve).await;
+    assert_eq!(status, 202, "{body}");
+    let view = cluster.operator.get(&format!("/v1/agents/{agent}")).await;
+    assert!(view.get("reservations").is_none(), "{view}");
+    cluster.stop();
+}

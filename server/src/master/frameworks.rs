@@ -253,7 +253,7 @@ impl Master {
     }
 
     /// Loads the offers named, checking each is outstanding and this framework's.
-    async fn load_own_offers(
+    pub(super) async fn load_own_offers(
         &self,
         framework_id: &FrameworkId,
         offer_ids: &[OfferId],
@@ -320,16 +320,27 @@ impl Master {
     }
 
     pub async fn accept(&self, framework_id: &FrameworkId, req: Accept) -> Result<(), ServerError> {
+        if req.offer_ids.is_empty() {
+            return Err(ServerError::bad("no_offers", "offer_ids must name at least one offer"));
+        }
+        let launches = req.operations.iter().filter(|op| matches!(op, Operation::Launch { .. })).count();
+        if launches < req.operations.len() {
+            if launches > 0 {
+                return Err(ServerError::bad(
+                    "mixed_operations",
+                    "reserve and unreserve go in an accept of their own, without launches",
+                ));
+            }
+            return self.change_reservations(framework_id, req).await;
+        }
         let tasks: Vec<TaskInfo> = req
             .operations
             .into_iter()
             .flat_map(|op| match op {
                 Operation::Launch { tasks } => tasks,
+                Operation::Reserve { .. } | Operation::Unreserve { .. } => Vec::new(),
             })
             .collect();
-        if req.offer_ids.is_empty() {
-            return Err(ServerError::bad("no_offers", "offer_ids must name at least one offer"));
-        }
         if tasks.len() > MAX_LAUNCH_BATCH {
             return Err(ServerError::bad(
                 "too_many_tasks",

@@ -10,10 +10,11 @@ use super::frameworks::{request_kill, task_keys};
 use super::records::{key, AgentRecord, TaskRecord};
 use super::*;
 use crate::store::Check;
+use agora_api::framework::{Accept, Operation};
 use agora_api::framework::{InverseOffer, InverseOffers, Rescind};
 use agora_api::operator::{AgentView, DrainAgent, Maintenance, Reservation, ReserveResources};
 use agora_api::Resources;
-use agora_api::{OfferId, TaskId};
+use agora_api::{Offer, OfferId, TaskId};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Master {
@@ -219,19 +220,7 @@ impl Master {
                     ),
                 ));
             }
-            let mut left = req.resources.clone();
-            for reservation in record.dynamic.iter_mut().rev().filter(|r| r.role == req.role) {
-                let taken = Resources {
-                    cpus: left.cpus.min(reservation.resources.cpus),
-                    mem: left.mem.min(reservation.resources.mem),
-                    disk: left.disk.min(reservation.resources.disk),
-                    gpus: left.gpus.min(reservation.resources.gpus),
-                    ports: Vec::new(),
-                };
-                reservation.resources.subtract(&taken);
-                left.subtract(&taken);
-            }
-            record.dynamic.retain(|r| !r.resources.is_empty());
+            take_back(&mut record, &req.role, &req.resources);
             txn.put(key::agent(id), encode(&record));
             wake_allocator(&mut txn);
             Ok((txn, ()))
@@ -244,6 +233,100 @@ impl Master {
         let tasks = self.live_tasks(id).await?;
         let used = tasks.iter().filter(|t| t.value.reservation.as_ref() == pool);
         Ok(used.fold(Resources::default(), |sum, t| sum.plus(&t.value.info.resources)))
+    }
+}
+
+/// Takes `resources` back from `role`'s dynamic reservations on an agent, newest first.
+fn take_back(record: &mut AgentRecord, role: &str, resources: &Resources) {
+    let mut left = resources.clone();
+    for reservation in record.dynamic.iter_mut().rev().filter(|r| r.role == role) {
+        let taken = Resources {
+            cpus: left.cpus.min(reservation.resources.cpus),
+            mem: left.mem.min(reservation.resources.mem),
+            disk: left.disk.min(reservation.resources.disk),
+            gpus: left.gpus.min(reservation.resources.gpus),
+            ports: Vec::new(),
+        };
+        reservation.resources.subtract(&taken);
+        left.subtract(&taken);
+    }
+    record.dynamic.retain(|r| !r.resources.is_empty());
+}
+
+impl Master {
+    /// An accept whose operations reserve or unreserve: the offers' resources go back to the
+    /// pool, and what the operations name is reserved to the offers' role or given back.
+    pub(super) async fn change_reservations(&self, framework_id: &FrameworkId, req: Accept) -> Result<(), ServerError> {
+        transact!(self, {
+            let framework = self.framework_record(framework_id).await?;
+            let offers = self.load_own_offers(framework_id, &req.offer_ids).await?;
+            let first = &offers[0].value;
+            let same = |o: &Loaded<Offer>| o.value.agent_id == first.agent_id && o.value.role == first.role;
+            if !offers.iter().all(|o| same(o) && o.value.reservation == first.reservation) {
+                return Err(ServerError::bad(
+                    "offers_span_agents",
+                    "the offers of one accept must be on one agent, for one role and one reservation",
+                ));
+            }
+            let agent = self.agent_record(&first.agent_id).await?;
+            let mut record = agent.value.clone();
+            let mut left = offers.iter().fold(Resources::default(), |sum, o| sum.plus(&o.value.resources));
+            for op in &req.operations {
+                let (resources, reserving) = match op {
+                    Operation::Reserve { resources, .. } => (resources, true),
+                    Operation::Unreserve { resources } => (resources, false),
+                    Operation::Launch { .. } => continue,
+                };
+                let request = ReserveResources {
+                    role: first.role.clone(),
+                    resources: resources.clone(),
+                    labels: BTreeMap::new(),
+                };
+                check_reservation(&request)?;
+                if reserving != first.reservation.is_none() {
+                    let (verb, wanted) = if reserving { ("reserve", "unreserved") } else { ("unreserve", "reserved") };
+                    return Err(ServerError::bad("invalid_operation", format!("{verb} takes {wanted} offers")));
+                }
+                if !reserving {
+                    let dynamic = record
+                        .dynamic
+                        .iter()
+                        .filter(|r| r.role == first.role)
+                        .fold(Resources::default(), |sum, r| sum.plus(&r.resources));
+                    if !resources.fits_in(&dynamic) {
+                        return Err(ServerError::bad(
+                            "insufficient_resources",
+                            format!("role {} has {} reserved dynamically there", first.role, describe(&dynamic)),
+                        ));
+                    }
+                }
+                if !resources.fits_in(&left) {
+                    return Err(ServerError::bad(
+                        "insufficient_resources",
+                        format!("the operations need more than the offers hold ({})", describe(&left)),
+                    ));
+                }
+                left = left.minus(resources);
+                if let Operation::Reserve { labels, .. } = op {
+                    record.dynamic.push(Reservation {
+                        role: first.role.clone(),
+                        resources: resources.clone(),
+                        labels: labels.clone(),
+                        principal: framework.value.principal.clone(),
+                    });
+                } else {
+                    take_back(&mut record, &first.role, resources);
+                }
+            }
+            let mut txn = Txn::default();
+            txn.check(key::framework(framework_id), framework.version);
+            txn.check(key::agent(&first.agent_id), agent.version).put(key::agent(&first.agent_id), encode(&record));
+            for offer in &offers {
+                drop_offer(&mut txn, offer);
+            }
+            wake_allocator(&mut txn);
+            Ok((txn, ()))
+        })
     }
 }
 
