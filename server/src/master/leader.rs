@@ -95,21 +95,13 @@ impl Snapshot {
         usage
     }
 
-    /// Per framework: resources used by tasks (on reachable agents only, if `reachable_only`)
-    /// and held by offers, and its task count.
-    pub fn framework_usage(&self, reachable_only: bool) -> HashMap<FrameworkId, (Resources, Resources, usize)> {
-        let unreachable: BTreeSet<&AgentId> =
-            self.agents.iter().filter(|(_, a)| a.value.state != AgentState::Active).map(|(id, _)| id).collect();
+    /// Per framework: resources used by tasks and held by offers, and its task count.
+    pub fn framework_usage(&self) -> HashMap<FrameworkId, (Resources, Resources, usize)> {
         let mut usage: HashMap<FrameworkId, (Resources, Resources, usize)> = HashMap::new();
         for task in &self.tasks {
             let entry = usage.entry(task.framework_id.clone()).or_default();
             entry.2 += 1;
-            // Tasks on unreachable agents are outside the cluster total, so they must not count
-            // towards their framework's share either, or it would be starved for as long as
-            // the agent stays away.
-            if !(reachable_only && unreachable.contains(&task.info.agent_id)) {
-                entry.0.add(&task.info.resources);
-            }
+            entry.0.add(&task.info.resources);
         }
         for offer in &self.offers {
             usage.entry(offer.framework_id.clone()).or_default().1.add(&offer.resources);
@@ -140,6 +132,9 @@ impl Snapshot {
         let first_roles: HashMap<&FrameworkId, String> =
             self.frameworks.iter().map(|f| (&f.id, f.record.value.role())).collect();
         let mut usage: HashMap<(FrameworkId, String), Resources> = HashMap::new();
+        // Tasks on unreachable agents are outside the cluster total, so they must not count
+        // towards their role's share either, or it would be starved for as long as the agent
+        // stays away.
         for task in self.tasks.iter().filter(|t| !unreachable.contains(&t.info.agent_id)) {
             let Some(role) = task.role.clone().or_else(|| first_roles.get(&task.framework_id).cloned()) else {
                 continue;

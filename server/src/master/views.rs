@@ -72,7 +72,7 @@ impl Master {
     pub async fn frameworks(&self) -> Result<Vec<FrameworkView>, ServerError> {
         let snapshot = self.snapshot().await?;
         let replicas = self.live_replicas().await?;
-        let usage = snapshot.framework_usage(false);
+        let usage = snapshot.framework_usage();
         let mut views: Vec<FrameworkView> = snapshot
             .frameworks
             .iter()
