@@ -52,7 +52,8 @@ fn read_all(chunks: Vec<Vec<u8>>) -> (Vec<SseEvent>, Option<String>) {
 }
 
 /// The event names agents know, picked by the first byte of the input.
-const COMMANDS: [&str; 7] = ["launch", "kill", "acknowledge", "read_log", "shutdown", "ping", "unknown"];
+const COMMANDS: [&str; 8] =
+    ["launch", "kill", "acknowledge", "read_log", "shutdown", "ping", "unknown", "destroy_volume"];
 
 /// Parses the rest of `data` as the JSON of the command the first byte picks: it must not
 /// panic, and a command that parses must encode and parse back to itself.

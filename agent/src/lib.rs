@@ -19,6 +19,7 @@ mod state;
 mod tasks;
 mod updates;
 pub mod users;
+mod volumes;
 
 pub use error::AgentError;
 pub use resources::{apply_overrides, default_hostname, discover_resources};
@@ -316,6 +317,10 @@ impl Agent {
             AgentCommand::Kill(kill) => self.kill(kill),
             AgentCommand::Acknowledge(ack) => self.acknowledge(ack),
             AgentCommand::ReadLog(read) => self.read_log(read),
+            AgentCommand::DestroyVolume(destroy) => match volumes::destroy(&self.config.work_dir, &destroy.id) {
+                Ok(()) => tracing::info!(volume = %destroy.id, "persistent volume destroyed"),
+                Err(e) => tracing::error!(volume = %destroy.id, error = %e, "cannot destroy a persistent volume"),
+            },
             AgentCommand::Shutdown => self.shutdown_command(),
             AgentCommand::Ping => tracing::trace!("ping"),
         }
@@ -359,6 +364,9 @@ impl Agent {
         let user = self.users.for_task(launch.task.user.as_deref())?;
         let sandbox = tasks::prepare_sandbox(&self.config.work_dir, &launch.framework_id, &launch.task.task_id)?;
         self.users.give(&sandbox, &user)?;
+        for dir in volumes::link(&self.config.work_dir, &sandbox, &launch.volumes)? {
+            self.users.give(&dir, &user)?;
+        }
         let switch_to = self.users.must_switch(&user).then_some(&user);
         process::spawn(&tasks::process_spec(launch, agent_id, &sandbox, switch_to)?)
     }

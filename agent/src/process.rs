@@ -190,7 +190,9 @@ mod tests {
                 kill_grace_period_secs: None,
                 labels: BTreeMap::new(),
                 user: None,
+                volumes: Vec::new(),
             },
+            volumes: Vec::new(),
         }
     }
 

@@ -214,7 +214,9 @@ mod tests {
                 kill_grace_period_secs: Some(-1.0),
                 labels: BTreeMap::new(),
                 user: None,
+                volumes: Vec::new(),
             },
+            volumes: Vec::new(),
         }
     }
 

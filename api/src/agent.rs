@@ -3,7 +3,7 @@
 
 use crate::ids::{AgentId, FrameworkId, TaskId, UpdateId};
 use crate::resources::Resources;
-use crate::types::{TaskInfo, TaskStatus};
+use crate::types::{TaskInfo, TaskStatus, Volume};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -56,6 +56,15 @@ pub struct StatusUpdates {
 pub struct LaunchCommand {
     pub framework_id: FrameworkId,
     pub task: TaskInfo,
+    /// The persistent volumes the task names, to link into its sandbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+}
+
+/// Data of the `destroy_volume` command: delete a persistent volume's directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DestroyVolumeCommand {
+    pub id: String,
 }
 
 /// Data of the `kill` command.
@@ -123,12 +132,16 @@ pub struct LogChunkInfo {
 }
 
 /// One command of an agent's stream, by its SSE event name.
+// Commands are handled one at a time as they arrive, never stored in bulk: boxing the launch
+// would cost an allocation per launch for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum AgentCommand {
     Launch(LaunchCommand),
     Kill(KillCommand),
     Acknowledge(AcknowledgeCommand),
     ReadLog(ReadLogCommand),
+    DestroyVolume(DestroyVolumeCommand),
     /// The master no longer knows this agent: kill everything and register afresh.
     Shutdown,
     Ping,
@@ -141,6 +154,7 @@ impl AgentCommand {
             AgentCommand::Kill(_) => "kill",
             AgentCommand::Acknowledge(_) => "acknowledge",
             AgentCommand::ReadLog(_) => "read_log",
+            AgentCommand::DestroyVolume(_) => "destroy_volume",
             AgentCommand::Shutdown => "shutdown",
             AgentCommand::Ping => "ping",
         }
@@ -152,6 +166,7 @@ impl AgentCommand {
             AgentCommand::Kill(c) => serde_json::to_string(c),
             AgentCommand::Acknowledge(c) => serde_json::to_string(c),
             AgentCommand::ReadLog(c) => serde_json::to_string(c),
+            AgentCommand::DestroyVolume(c) => serde_json::to_string(c),
             AgentCommand::Shutdown | AgentCommand::Ping => Ok("{}".to_string()),
         };
         json.unwrap_or_else(|_| "{}".to_string())
@@ -164,6 +179,7 @@ impl AgentCommand {
             "kill" => AgentCommand::Kill(serde_json::from_str(data)?),
             "acknowledge" => AgentCommand::Acknowledge(serde_json::from_str(data)?),
             "read_log" => AgentCommand::ReadLog(serde_json::from_str(data)?),
+            "destroy_volume" => AgentCommand::DestroyVolume(serde_json::from_str(data)?),
             "shutdown" => AgentCommand::Shutdown,
             "ping" => AgentCommand::Ping,
             _ => return Ok(None),

@@ -120,6 +120,12 @@ pub enum Operation {
     /// Give back part of reserved offers' dynamic reservation. Not in the same accept as a
     /// launch.
     Unreserve { resources: Resources },
+    /// Make a persistent volume of `disk` MiB from the reserved disk of the offers (or of a
+    /// `reserve` before it in the same accept). Not in the same accept as a launch.
+    CreateVolume { id: String, disk: f64, container_path: String },
+    /// Destroy a persistent volume the offers carry, with its files: its disk goes back to
+    /// the reservation. Not in the same accept as a launch.
+    DestroyVolume { id: String },
 }
 
 /// `POST /v1/frameworks/{id}/accept`.

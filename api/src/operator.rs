@@ -2,7 +2,7 @@
 
 use crate::ids::{AgentId, FrameworkId, OfferId, TaskId};
 use crate::resources::Resources;
-use crate::types::{TaskState, TaskStatus};
+use crate::types::{TaskState, TaskStatus, Volume};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -30,6 +30,9 @@ pub struct AgentView {
     /// The dynamic reservations among them, with their labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reservations: Vec<Reservation>,
+    /// Persistent volumes, on reserved disk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
     /// Held by tasks.
     pub used: Resources,
     /// Held by outstanding offers.
@@ -69,6 +72,19 @@ pub struct Reservation {
     /// Who made it.
     #[serde(default)]
     pub principal: String,
+}
+
+/// `POST /v1/agents/{id}/volumes`: a persistent volume on a role's reserved, unused disk.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVolume {
+    pub role: String,
+    /// Unique on the agent.
+    pub id: String,
+    /// MiB.
+    pub disk: f64,
+    /// Where it appears in a task's sandbox: a relative path.
+    pub container_path: String,
 }
 
 /// `POST /v1/agents/{id}/reserve` and `/unreserve`: scalars only. Unreserving takes back the

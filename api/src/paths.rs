@@ -8,7 +8,7 @@ use crate::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
 use crate::operator::{
-    AgentList, AgentView, ClusterView, Diagnostics, DrainAgent, FrameworkList, FrameworkView, OfferList,
+    AgentList, AgentView, ClusterView, CreateVolume, Diagnostics, DrainAgent, FrameworkList, FrameworkView, OfferList,
     ReserveResources, RoleConfig, RoleList, RoleView, TaskList,
 };
 use crate::types::ErrorBody;
@@ -209,6 +209,16 @@ fn reserve_resources() {}
     responses((status = 200, description = "The agent with its reservations", body = AgentView), (status = 400, description = "Bad input, or not that much reserved and unused", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn unreserve_resources() {}
 
+#[utoipa::path(post, path = "/v1/agents/{id}/volumes", tag = "operators", request_body = CreateVolume, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+    description = "Makes a persistent volume on a role's reserved disk that no task and no other volume uses. It is offered to the role, in offers of its reservation, whenever no task uses it. Operators only.",
+    responses((status = 200, description = "The agent with its volumes", body = AgentView), (status = 400, description = "Bad input, a volume of that id exists, or not that much reserved disk unused", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
+fn create_volume() {}
+
+#[utoipa::path(delete, path = "/v1/agents/{id}/volumes/{volume_id}", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id"), ("volume_id" = String, Path, description = "Volume id")),
+    description = "Destroys a persistent volume that no live task uses: the agent deletes its files, and its disk goes back to the reservation. Operators only.",
+    responses((status = 200, description = "The agent with its volumes", body = AgentView), (status = 400, description = "A live task uses the volume", body = ErrorBody), (status = 404, description = "Unknown agent or volume", body = ErrorBody)))]
+fn destroy_volume() {}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
@@ -220,10 +230,11 @@ fn unreserve_resources() {}
         register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat, agent_log_chunk,
         cluster, list_tasks, list_offers, task_logs, list_roles, set_role, framework_diagnostics,
         drain_agent, deactivate_agent, reactivate_agent, reserve_resources, unreserve_resources,
+        create_volume, destroy_volume,
     ),
     components(schemas(
         crate::framework::Subscribed, crate::framework::Offers, crate::framework::InverseOffers, crate::framework::Rescind, crate::framework::Update,
-        crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand, crate::agent::ReadLogCommand,
+        crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand, crate::agent::ReadLogCommand, crate::agent::DestroyVolumeCommand,
         crate::operator::AgentEvent, crate::operator::FrameworkEventData, crate::operator::TaskEvent,
     ))
 )]

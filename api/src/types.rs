@@ -125,6 +125,37 @@ pub struct TaskInfo {
     /// runs tasks as users on its own allow-list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Ids of persistent volumes the task uses, from its offers' `volumes`. Each appears at
+    /// its `container_path` in the sandbox, and only one live task uses a volume at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+}
+
+/// A persistent volume: reserved disk of one agent, kept in a directory outside task
+/// sandboxes, that outlives the tasks using it. Made by the `create_volume` operation (or
+/// `POST /v1/agents/{id}/volumes`) and offered again to its role whenever no task uses it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// Unique on its agent.
+    pub id: String,
+    /// The role whose reservation holds its disk.
+    pub role: String,
+    /// MiB of the reservation's disk it takes.
+    pub disk: f64,
+    /// Where it appears in the sandbox of a task that uses it: a relative path.
+    pub container_path: String,
+    /// Who made it.
+    #[serde(default)]
+    pub principal: String,
+}
+
+impl Volume {
+    /// Whether `path` may be a volume's `container_path`: relative, each part an id-like name
+    /// (so no `..`), and not the sandbox's own `stdout` or `stderr`.
+    pub fn is_valid_path(path: &str) -> bool {
+        path.len() <= 255 && !matches!(path, "stdout" | "stderr") && path.split('/').all(crate::ids::is_valid_id)
+    }
 }
 
 /// A task's status, as carried by `update` events and reported by agents.
@@ -168,6 +199,10 @@ pub struct Offer {
     /// tasks launched on them use the reservation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<String>,
+    /// Persistent volumes of the reservation that no task uses: a task launched on the offer
+    /// may name them. Their disk is not in `resources`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
 }
 
 /// The error body of every 4xx and 5xx answer.

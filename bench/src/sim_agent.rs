@@ -205,7 +205,7 @@ impl SimAgent {
             Ok(Some(AgentCommand::Acknowledge(ack))) => self.on_ack(ack),
             Ok(Some(AgentCommand::Kill(kill))) => self.on_kill(kill),
             Ok(Some(AgentCommand::Shutdown)) => self.stats.error("agent: told to shut down"),
-            Ok(Some(AgentCommand::ReadLog(_) | AgentCommand::Ping) | None) => {}
+            Ok(Some(AgentCommand::ReadLog(_) | AgentCommand::DestroyVolume(_) | AgentCommand::Ping) | None) => {}
             Err(_) => self.stats.error(format!("agent: malformed `{}` command", event.event)),
         }
     }

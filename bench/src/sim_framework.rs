@@ -241,6 +241,7 @@ impl SimFramework {
             kill_grace_period_secs: None,
             labels: BTreeMap::new(),
             user: None,
+            volumes: Vec::new(),
         }
     }
 

@@ -271,6 +271,7 @@ impl Runner {
                 kill_grace_period_secs: self.args.kill_grace,
                 labels: BTreeMap::new(),
                 user: self.args.user.clone(),
+                volumes: Vec::new(),
             };
             let accept = Accept {
                 offer_ids: vec![offer.id.clone()],

@@ -5,7 +5,7 @@
 mod common;
 
 use agora_api::framework::{
-    Decline, Filters, FrameworkEvent, Kill, Reconcile, ReconcileTask, RegisterFramework, Roles,
+    Accept, Decline, Filters, FrameworkEvent, Kill, Operation, Reconcile, ReconcileTask, RegisterFramework, Roles,
 };
 use agora_api::operator::{AgentList, AgentState, FrameworkList, TaskList};
 use agora_api::{Resources, TaskState};
@@ -1274,4 +1274,55 @@ async fn nodes_are_drained_and_reactivated_from_the_cli() {
     assert!(!framework.offers().await.is_empty(), "offered again");
     let unknown = cluster.cli(&["node", "deactivate", "nothing"]).output().expect("deactivate");
     assert!(!unknown.status.success() && stderr(&unknown).contains("unknown_agent"), "{}", stderr(&unknown));
+}
+
+/// The framework's outstanding offers that `check` accepts, polled through `GET /v1/offers`
+/// (events for them may have gone by while the test waited for updates).
+async fn offer_where(framework: &Framework, what: &str, check: impl Fn(&agora_api::Offer) -> bool) -> agora_api::Offer {
+    eventually(DEADLINE, what, || async {
+        let list: agora_api::operator::OfferList = framework.client.get("/v1/offers").await.ok()?;
+        list.offers.into_iter().find(|o| o.framework_id == framework.id && check(o))
+    })
+    .await
+}
+
+/// A persistent volume on a real agent: made from reserved disk, its directory lives outside
+/// the sandboxes and is linked into each task that uses it, so what one task writes the next
+/// reads; destroying it deletes the directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_volume_keeps_files_across_tasks_until_destroyed() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.spawn_agent("vol", "cpus:2,mem:1024,disk:512,cpus(db):1,mem(db):256,disk(db):256");
+    cluster.wait_for_agents(2).await;
+    let db = RegisterFramework { roles: vec!["db".into()], ..registration("db") };
+    let mut framework = Framework::register(cluster.client(), db).await;
+    let reserved = offer_where(&framework, "a reserved offer", |o| o.reservation.as_deref() == Some("db")).await;
+    let create = Operation::CreateVolume { id: "pgdata".into(), disk: 128.0, container_path: "var/data".into() };
+    let accept = Accept { offer_ids: vec![reserved.id.clone()], operations: vec![create], filters: Filters::default() };
+    framework.client.post_no_content(&framework.path("accept"), &accept).await.expect("create the volume");
+
+    let with_volume = |o: &agora_api::Offer| o.volumes.iter().any(|v| v.id == "pgdata");
+    let volume_dir = cluster.agent_work_dir("vol").join("volumes/pgdata");
+    for (task, line) in [
+        ("writer", "echo kept > var/data/file && test -L var/data"),
+        ("reader", r#"test "$(cat var/data/file)" = kept && echo more >> var/data/file"#),
+    ] {
+        let offer = offer_where(&framework, "an offer with the volume", with_volume).await;
+        assert_eq!(offer.reservation.as_deref(), Some("db"));
+        let mut info = shell_task(&offer.agent_id, task, line, 0.1, 32.0);
+        info.volumes = vec!["pgdata".into()];
+        framework.launch(&offer, vec![info]).await.expect("launch");
+        let mut status = framework.update(task, true).await;
+        while !status.state.is_terminal() {
+            status = framework.update(task, true).await;
+        }
+        assert_eq!((status.state, status.exit_code), (TaskState::Finished, Some(0)), "{task}: {status:?}");
+    }
+    assert_eq!(std::fs::read_to_string(volume_dir.join("file")).expect("the volume's file"), "kept\nmore\n");
+
+    let offer = offer_where(&framework, "an offer with the volume", with_volume).await;
+    let destroy = Operation::DestroyVolume { id: "pgdata".into() };
+    let accept = Accept { offer_ids: vec![offer.id.clone()], operations: vec![destroy], filters: Filters::default() };
+    framework.client.post_no_content(&framework.path("accept"), &accept).await.expect("destroy the volume");
+    eventually(DEADLINE, "the agent to delete the volume", || async { (!volume_dir.exists()).then_some(()) }).await;
 }

@@ -9,7 +9,7 @@ use crate::store::StreamId;
 use agora_api::agent::{LogChunkInfo, LogStream, RegisterAgent, StatusUpdates};
 use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
 use agora_api::operator::{
-    AgentList, DrainAgent, FrameworkList, OfferList, ReserveResources, RoleConfig, RoleList, TaskList,
+    AgentList, CreateVolume, DrainAgent, FrameworkList, OfferList, ReserveResources, RoleConfig, RoleList, TaskList,
 };
 use agora_api::{AgentId, FrameworkId, TaskId, TaskState};
 use bytes::Bytes;
@@ -587,7 +587,54 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             .await,
         )
     });
-    // Maintenance, operators only.
+    // The rest of the path is the role: `eng/backend` is written as is.
+    let set_role =
+        warp::path("v1").and(warp::path("roles")).and(warp::path::tail()).and(warp::put()).and(c()).and(body()).then(
+            move |tail: warp::path::Tail, ctx: Arc<Ctx>, auth, body: Bytes| async move {
+                respond(
+                    async {
+                        ctx.authorize(&auth, Area::Operate)?;
+                        let role = percent_decoded(tail.as_str()).ok_or_else(|| {
+                            ServerError::bad("invalid_role", "the role in the path is not valid UTF-8")
+                        })?;
+                        json(&ctx.master.set_role(&role, parse::<RoleConfig>(&body)?).await?)
+                    }
+                    .await,
+                )
+            },
+        );
+    cluster
+        .or(diagnostics)
+        .unify()
+        .or(roles)
+        .unify()
+        .or(set_role)
+        .unify()
+        .or(agent_admin_routes(ctx.clone()))
+        .unify()
+        .or(agents)
+        .unify()
+        .or(agent)
+        .unify()
+        .or(frameworks)
+        .unify()
+        .or(framework)
+        .unify()
+        .or(tasks)
+        .unify()
+        .or(offers)
+        .unify()
+        .or(events)
+        .unify()
+        .or(logs)
+        .unify()
+        .boxed()
+}
+
+/// Operators' changes to agents: maintenance, reservations and volumes. Boxed apart from the
+/// other operator routes: one chain of them all takes rustc minutes to type-check.
+fn agent_admin_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
+    let c = || with_ctx(ctx.clone()).and(authorization());
     let drain = warp::path!("v1" / "agents" / AgentId / "drain").and(warp::post()).and(c()).and(body()).then(
         move |id: AgentId, ctx: Arc<Ctx>, auth, body: Bytes| async move {
             respond(
@@ -644,28 +691,31 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
             ))
         },
     );
-    // The rest of the path is the role: `eng/backend` is written as is.
-    let set_role =
-        warp::path("v1").and(warp::path("roles")).and(warp::path::tail()).and(warp::put()).and(c()).and(body()).then(
-            move |tail: warp::path::Tail, ctx: Arc<Ctx>, auth, body: Bytes| async move {
-                respond(
-                    async {
-                        ctx.authorize(&auth, Area::Operate)?;
-                        let role = percent_decoded(tail.as_str()).ok_or_else(|| {
-                            ServerError::bad("invalid_role", "the role in the path is not valid UTF-8")
-                        })?;
-                        json(&ctx.master.set_role(&role, parse::<RoleConfig>(&body)?).await?)
-                    }
-                    .await,
-                )
-            },
-        );
-    cluster
-        .or(diagnostics)
-        .unify()
-        .or(roles)
-        .unify()
-        .or(set_role)
+    let create_volume = warp::path!("v1" / "agents" / AgentId / "volumes").and(warp::post()).and(c()).and(body()).then(
+        move |id: AgentId, ctx: Arc<Ctx>, auth, body: Bytes| async move {
+            respond(
+                async {
+                    let claims = ctx.authorize(&auth, Area::Operate)?;
+                    json(&ctx.master.create_volume(&id, parse::<CreateVolume>(&body)?, &claims.sub).await?)
+                }
+                .await,
+            )
+        },
+    );
+    let destroy_volume = warp::path!("v1" / "agents" / AgentId / "volumes" / String).and(warp::delete()).and(c()).then(
+        move |id: AgentId, volume: String, ctx: Arc<Ctx>, auth| async move {
+            respond(
+                async {
+                    ctx.authorize(&auth, Area::Operate)?;
+                    json(&ctx.master.destroy_volume(&id, &volume).await?)
+                }
+                .await,
+            )
+        },
+    );
+    // Volumes before `reserve`, which takes the body before it knows the verb.
+    create_volume
+        .or(destroy_volume)
         .unify()
         .or(drain)
         .unify()
@@ -674,22 +724,6 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
         .or(reactivate)
         .unify()
         .or(reserve)
-        .unify()
-        .or(agents)
-        .unify()
-        .or(agent)
-        .unify()
-        .or(frameworks)
-        .unify()
-        .or(framework)
-        .unify()
-        .or(tasks)
-        .unify()
-        .or(offers)
-        .unify()
-        .or(events)
-        .unify()
-        .or(logs)
         .unify()
         .boxed()
 }
@@ -1064,7 +1098,7 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
 fn check_task_users(accept: &Accept, claims: &Claims) -> Result<(), ServerError> {
     let tasks = accept.operations.iter().flat_map(|op| match op {
         agora_api::framework::Operation::Launch { tasks } => tasks.as_slice(),
-        agora_api::framework::Operation::Reserve { .. } | agora_api::framework::Operation::Unreserve { .. } => &[],
+        _ => &[],
     });
     for task in tasks {
         if let Some(user) = task.user.as_deref().filter(|user| !claims.may_run_as(user)) {

@@ -25,7 +25,10 @@ fn rule(method: &str, path: &str) -> Option<&'static [Kind]> {
         ("post", "/v1/agents") | ("get", "/v1/agents/{id}/commands") => AGENTS,
         ("get", "/v1/roles" | "/v1/frameworks/{id}/diagnostics") => READERS,
         ("put", "/v1/roles/{role}") => &[Kind::Operator],
-        ("post", "/v1/agents/{id}/reserve" | "/v1/agents/{id}/unreserve") => &[Kind::Operator],
+        ("post", "/v1/agents/{id}/reserve" | "/v1/agents/{id}/unreserve" | "/v1/agents/{id}/volumes") => {
+            &[Kind::Operator]
+        }
+        ("delete", "/v1/agents/{id}/volumes/{volume_id}") => &[Kind::Operator],
         ("post", "/v1/agents/{id}/drain" | "/v1/agents/{id}/deactivate" | "/v1/agents/{id}/reactivate") => {
             &[Kind::Operator]
         }

@@ -332,3 +332,128 @@ async fn a_framework_reserves_and_unreserves_with_offer_operations() {
     assert!(view.get("reservations").is_none(), "{view}");
     cluster.stop();
 }
+
+/// A framework reserves disk and makes a persistent volume of it in one accept. The volume is
+/// offered to its role whenever no task uses it, in offers of its reservation, until the
+/// framework destroys it and the disk goes back to the reservation.
+#[tokio::test]
+async fn a_persistent_volume_is_offered_again_to_its_role_until_destroyed() {
+    let mut cluster = Cluster::empty().await;
+    let agent = cluster.add_agent_with("h", json!({}), json!({"cpus": 4, "mem": 4096, "disk": 2048})).await;
+    let db = cluster.subscribe("db").await;
+    let accept = |offers: &[&Value], operations: Value| json!({"offer_ids": offers.iter().map(|o| o["id"].clone()).collect::<Vec<_>>(), "operations": operations});
+    let reserved_offer = |o: &[Value]| o.iter().find(|o| o["reservation"] == "db").cloned();
+
+    // Creating a volume takes reserved disk: not from an unreserved offer alone.
+    let offers = wait_for_offers(&cluster, &db, |o| !o.is_empty()).await;
+    let create = json!({"type": "create_volume", "id": "pg", "disk": 512, "container_path": "data"});
+    let (status, body) = accept_as(&cluster, &db, accept(&[&offers[0]], json!([create]))).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_operation")), "{body}");
+    let reserve = json!({"type": "reserve", "resources": {"cpus": 1, "mem": 512, "disk": 1024}});
+    let (status, body) = accept_as(&cluster, &db, accept(&[&offers[0]], json!([reserve, create]))).await;
+    assert_eq!(status, 202, "{body}");
+    let view = cluster.operator.get(&format!("/v1/agents/{agent}")).await;
+    assert_eq!(view["volumes"][0]["id"], "pg", "{view}");
+    assert_eq!((view["volumes"][0]["role"].as_str(), view["volumes"][0]["disk"].as_f64()), (Some("db"), Some(512.0)));
+
+    // Offered with its reservation; its disk is no longer part of the reserved resources.
+    let offers = wait_for_offers(&cluster, &db, |o| reserved_offer(o).is_some()).await;
+    let offer = reserved_offer(&offers).expect("reserved offer");
+    assert_eq!(offer["volumes"][0]["id"], "pg", "{offer}");
+    assert_eq!(offer["volumes"][0]["container_path"], "data");
+    assert_eq!(offer["resources"]["disk"], 512.0, "{offer}");
+    assert!(offers.iter().filter(|o| o.get("reservation").is_none()).all(|o| o.get("volumes").is_none()));
+
+    // Bad volumes and ids are refused and change nothing.
+    for (op, code) in [
+        (json!({"type": "create_volume", "id": "pg", "disk": 10, "container_path": "x"}), "volume_exists"),
+        (json!({"type": "create_volume", "id": "v2", "disk": 10, "container_path": "../x"}), "invalid_volume"),
+        (json!({"type": "create_volume", "id": "v2", "disk": 600, "container_path": "x"}), "insufficient_resources"),
+        (json!({"type": "destroy_volume", "id": "nope"}), "unknown_volume"),
+    ] {
+        let (status, body) = accept_as(&cluster, &db, accept(&[&offer], json!([op]))).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{body}");
+    }
+    let task = |id: &str, volume: &str| {
+        json!({"task_id": id, "agent_id": agent, "resources": {"cpus": 0.5, "mem": 128},
+               "command": {"shell": "sleep 600"}, "volumes": [volume]})
+    };
+    let launch = |tasks: Value| json!([{"type": "launch", "tasks": tasks}]);
+    let (status, body) = accept_as(&cluster, &db, accept(&[&offer], launch(json!([task("t0", "other")])))).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("unknown_volume")), "{body}");
+    let (status, body) =
+        accept_as(&cluster, &db, accept(&[&offer], launch(json!([task("t0", "pg"), task("t1", "pg")])))).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("volume_in_use")), "{body}");
+
+    // In use by a task: not offered, and an operator cannot destroy it.
+    let (status, body) = accept_as(&cluster, &db, accept(&[&offer], launch(json!([task("t1", "pg")])))).await;
+    assert_eq!(status, 202, "{body}");
+    let again = wait_for_offers(&cluster, &db, |o| reserved_offer(o).is_some()).await;
+    assert!(reserved_offer(&again).expect("rest of the reservation").get("volumes").is_none(), "{again:?}");
+    let (status, body) =
+        cluster.operator.send(reqwest::Method::DELETE, &format!("/v1/agents/{agent}/volumes/pg"), None).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("volume_in_use")), "{body}");
+
+    // The task ends: the volume is offered again, to the same role only.
+    let web = cluster.subscribe("web").await;
+    cluster.task_ended(&agent, &db, "t1", "finished").await;
+    let with_volume = |o: &[Value]| o.iter().find(|o| o.get("volumes").is_some()).cloned();
+    let offers = wait_for_offers(&cluster, &db, |o| with_volume(o).is_some()).await;
+    let offer = with_volume(&offers).expect("offer with the volume");
+    assert_eq!((offer["volumes"][0]["id"].as_str(), offer["reservation"].as_str()), (Some("pg"), Some("db")));
+    assert!(cluster.offers_of(&web).await.iter().all(|o| o.get("volumes").is_none()));
+
+    // Destroyed: the disk goes back to the reservation, and no offer carries the volume.
+    let destroy = json!({"type": "destroy_volume", "id": "pg"});
+    let (status, body) = accept_as(&cluster, &db, accept(&[&offer], json!([destroy]))).await;
+    assert_eq!(status, 202, "{body}");
+    let view = cluster.operator.get(&format!("/v1/agents/{agent}")).await;
+    assert!(view.get("volumes").is_none(), "{view}");
+    let reserved_disk = |o: &[Value]| -> f64 {
+        o.iter().filter(|o| o["reservation"] == "db").map(|o| o["resources"]["disk"].as_f64().unwrap_or(0.0)).sum()
+    };
+    let offers = wait_for_offers(&cluster, &db, |o| reserved_disk(o) == 1024.0).await;
+    assert!(offers.iter().all(|o| o.get("volumes").is_none()), "{offers:?}");
+    cluster.stop();
+}
+
+/// Operators make and destroy persistent volumes on a role's reserved disk.
+#[tokio::test]
+async fn an_operator_creates_and_destroys_a_persistent_volume() {
+    let cluster = Cluster::empty().await;
+    let agent = cluster.add_agent_with("h", json!({}), json!({"cpus": 4, "mem": 4096, "disk": 2048})).await;
+    let reserve = json!({"role": "db", "resources": {"cpus": 1, "disk": 1000}});
+    let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/reserve"), reserve).await;
+    assert_eq!(status, 200, "{body}");
+    let volumes = format!("/v1/agents/{agent}/volumes");
+    let volume = |id: &str, disk: f64| json!({"role": "db", "id": id, "disk": disk, "container_path": "var/lib"});
+    let (status, view) = cluster.operator.post(&volumes, volume("a", 600.0)).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["volumes"][0]["principal"], "operator", "{view}");
+    // What is left of the reservation is 400 MiB of disk.
+    let (status, body) = cluster.operator.post(&volumes, volume("b", 500.0)).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("insufficient_resources")), "{body}");
+    let (status, body) =
+        cluster.operator.post(&volumes, json!({"role": "web", "id": "c", "disk": 1, "container_path": "x"})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("insufficient_resources")), "{body}");
+    // Disk under a volume cannot be unreserved.
+    let unreserve = json!({"role": "db", "resources": {"disk": 1000}});
+    let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/unreserve"), unreserve).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("insufficient_resources")), "{body}");
+    let (status, body) = cluster.framework.post(&volumes, volume("d", 1.0)).await;
+    assert_eq!(status, 403, "{body}");
+
+    let (status, body) = cluster.operator.send(reqwest::Method::DELETE, &format!("{volumes}/nope"), None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_volume")), "{body}");
+    let (status, view) = cluster.operator.send(reqwest::Method::DELETE, &format!("{volumes}/a"), None).await;
+    assert_eq!(status, 200, "{view}");
+    assert!(view.get("volumes").is_none(), "{view}");
+    let unreserve = json!({"role": "db", "resources": {"disk": 1000}});
+    let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/unreserve"), unreserve).await;
+    assert_eq!(status, 200, "{body}");
+    cluster.stop();
+}
+
+async fn accept_as(cluster: &Cluster, framework: &str, body: Value) -> (u16, Value) {
+    cluster.framework.post(&format!("/v1/frameworks/{framework}/accept"), body).await
+}

@@ -272,6 +272,7 @@ pub fn shell_task(agent_id: &AgentId, task_id: &str, line: &str, cpus: f64, mem:
         kill_grace_period_secs: None,
         labels: BTreeMap::new(),
         user: None,
+        volumes: Vec::new(),
     }
 }
 

@@ -152,6 +152,7 @@ impl Master {
             total: req.resources.clone(),
             reserved: req.reserved.clone(),
             dynamic: previous.as_ref().map(|p| p.value.dynamic.clone()).unwrap_or_default(),
+            volumes: previous.as_ref().map(|p| p.value.volumes.clone()).unwrap_or_default(),
             state: AgentState::Active,
             registered_at: previous.as_ref().map_or_else(now_secs, |p| p.value.registered_at),
             registered_after,

@@ -12,7 +12,7 @@ use agora_api::framework::{
 };
 use agora_api::operator::{FrameworkEventData, OperatorEvent};
 use agora_api::types::reason;
-use agora_api::{Offer, OfferId, TaskId};
+use agora_api::{Offer, OfferId, TaskId, Volume};
 use std::collections::HashSet;
 
 impl Master {
@@ -328,17 +328,17 @@ impl Master {
             if launches > 0 {
                 return Err(ServerError::bad(
                     "mixed_operations",
-                    "reserve and unreserve go in an accept of their own, without launches",
+                    "reserve, unreserve, create_volume and destroy_volume go in an accept of their own, without launches",
                 ));
             }
-            return self.change_reservations(framework_id, req).await;
+            return self.apply_operations(framework_id, req).await;
         }
         let tasks: Vec<TaskInfo> = req
             .operations
             .into_iter()
             .flat_map(|op| match op {
                 Operation::Launch { tasks } => tasks,
-                Operation::Reserve { .. } | Operation::Unreserve { .. } => Vec::new(),
+                _ => Vec::new(),
             })
             .collect();
         if tasks.len() > MAX_LAUNCH_BATCH {
@@ -351,6 +351,7 @@ impl Master {
         // Validate every task before reading anything: all or nothing.
         let mut wanted = Resources::default();
         let mut ids = HashSet::new();
+        let mut volumes = HashSet::new();
         for task in &tasks {
             check_id("task id", task.task_id.as_str())?;
             check_id("agent id", task.agent_id.as_str())?;
@@ -367,6 +368,15 @@ impl Master {
                 ));
             }
             wanted.add(&task.resources);
+            for volume in &task.volumes {
+                check_id("volume id", volume)?;
+                if !volumes.insert(volume) {
+                    return Err(ServerError::bad(
+                        "volume_in_use",
+                        format!("volume {volume} is named twice; one task at a time uses a volume"),
+                    ));
+                }
+            }
         }
         let launched = tasks.len();
         transact!(self, {
@@ -405,6 +415,11 @@ impl Master {
                     ));
                 }
             }
+            let offered_volumes: Vec<&Volume> = offers.iter().flat_map(|o| &o.value.volumes).collect();
+            let mut mounts = Vec::new();
+            for task in &tasks {
+                mounts.push(volumes_of(task, &offered_volumes)?);
+            }
             if !wanted.fits_in(&offered) {
                 return Err(ServerError::bad(
                     "insufficient_resources",
@@ -417,9 +432,10 @@ impl Master {
             for offer in &offers {
                 drop_offer(&mut txn, offer);
             }
-            for (task, task_key) in tasks.iter().zip(&task_keys) {
+            for ((task, task_key), volumes) in tasks.iter().zip(&task_keys).zip(mounts) {
                 txn.check(task_key.clone(), 0);
-                launch(&mut txn, framework_id, task.clone(), &role, reservation.as_ref());
+                let placement = Placement { role: &role, reservation: reservation.as_ref(), volumes };
+                launch(&mut txn, framework_id, task.clone(), placement);
             }
             self.add_filters(&mut txn, framework_id, refuse_until, [(role, agent_id)]).await?;
             // What the tasks left unused goes back to the pool.
@@ -663,13 +679,40 @@ pub(crate) fn remove_framework(
     wake_allocator(txn);
 }
 
+/// The volumes a task names, from those its offers carry.
+fn volumes_of(task: &TaskInfo, offered: &[&Volume]) -> Result<Vec<Volume>, ServerError> {
+    let find = |id: &String| offered.iter().find(|v| &v.id == id).map(|v| (*v).clone());
+    task.volumes
+        .iter()
+        .map(|id| {
+            find(id).ok_or_else(|| {
+                ServerError::bad(
+                    "unknown_volume",
+                    format!("task {} names volume {id}, which the offers do not carry", task.task_id),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Where a launched task's resources come from.
+struct Placement<'a> {
+    role: &'a str,
+    reservation: Option<&'a String>,
+    volumes: Vec<Volume>,
+}
+
 /// Adds a task's launch to a transaction: its record, its sets, the agent's command and the
 /// framework's `staging` update.
-fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo, role: &str, reservation: Option<&String>) {
+fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo, placement: Placement) {
     let staging =
         status(&task, framework_id, TaskState::Staging, "launch", "the master sent the task to its agent".into());
     let member = key::task_member(framework_id, &task.task_id);
-    let command = AgentCommand::Launch(LaunchCommand { framework_id: framework_id.clone(), task: task.clone() });
+    let command = AgentCommand::Launch(LaunchCommand {
+        framework_id: framework_id.clone(),
+        task: task.clone(),
+        volumes: placement.volumes,
+    });
     push_command(txn, &task.agent_id, &command);
     push_update(txn, &staging, true);
     txn.op(Op::SetAdd(key::TASKS.to_string(), member.clone()));
@@ -681,8 +724,8 @@ fn launch(txn: &mut Txn, framework_id: &FrameworkId, task: TaskInfo, role: &str,
         info: task,
         status: staging,
         kill_requested: None,
-        role: Some(role.to_string()),
-        reservation: reservation.cloned(),
+        role: Some(placement.role.to_string()),
+        reservation: placement.reservation.cloned(),
     };
     txn.put(task_key, encode(&record));
 }

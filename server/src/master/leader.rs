@@ -18,7 +18,7 @@ use agora_api::operator::{AgentEvent, AgentState, OperatorEvent, RoleConfig};
 use agora_api::types::reason;
 use agora_api::{Offer, OfferId};
 use rand::seq::SliceRandom as _;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 /// A replica silent for this many lease TTLs is dead: the streams it held are disconnected.
@@ -111,10 +111,23 @@ impl Snapshot {
 }
 
 impl Snapshot {
+    /// The persistent volumes a live task uses or an outstanding offer carries, by agent.
+    pub fn busy_volumes(&self) -> HashSet<(AgentId, String)> {
+        let used = self.tasks.iter().flat_map(|t| t.info.volumes.iter().map(|v| (t.info.agent_id.clone(), v.clone())));
+        let offered = self.offers.iter().flat_map(|o| o.volumes.iter().map(|v| (o.agent_id.clone(), v.id.clone())));
+        used.chain(offered).collect()
+    }
+
     /// Per agent and pool (a reservation's role, or `None` for the unreserved rest): what
-    /// tasks and offers hold.
+    /// tasks, offers and persistent volumes hold.
     pub fn pool_usage(&self) -> HashMap<(AgentId, Option<String>), Resources> {
         let mut usage: HashMap<(AgentId, Option<String>), Resources> = HashMap::new();
+        for (id, agent) in &self.agents {
+            for volume in &agent.value.volumes {
+                let disk = Resources { disk: volume.disk, ..Default::default() };
+                usage.entry((id.clone(), Some(volume.role.clone()))).or_default().add(&disk);
+            }
+        }
         for task in &self.tasks {
             usage.entry((task.info.agent_id.clone(), task.reservation.clone())).or_default().add(&task.info.resources);
         }
@@ -370,7 +383,8 @@ impl Master {
         txn.checks.push(Check::Epoch(epoch));
         // One `offers` event per framework, whatever its roles.
         let mut batches: BTreeMap<&FrameworkId, (usize, Vec<Offer>)> = BTreeMap::new();
-        let mut touched_agents = std::collections::HashSet::new();
+        let mut touched_agents = HashSet::new();
+        let mut busy_volumes = snapshot.busy_volumes();
         for grant in grants {
             let (agent_id, agent) = active[grant.agent];
             let (framework_id, _, _, role) = eligible[grant.framework];
@@ -390,6 +404,7 @@ impl Master {
                 role: role.clone(),
                 resources: grant.resources,
                 attributes: agent.value.attributes.clone(),
+                volumes: free_volumes(agent_id, &agent.value, grant.reservation.as_ref(), &mut busy_volumes),
                 reservation: grant.reservation,
             };
             txn.put(key::offer(&offer.id), encode(&offer));
@@ -701,4 +716,17 @@ impl Master {
             tracing::debug!(error = %e, "could not release the lease");
         }
     }
+}
+
+/// The persistent volumes of a reservation that are neither used nor offered, marked busy as
+/// they go into an offer: each is in at most one offer.
+fn free_volumes(
+    agent_id: &AgentId,
+    agent: &AgentRecord,
+    reservation: Option<&String>,
+    busy: &mut HashSet<(AgentId, String)>,
+) -> Vec<agora_api::Volume> {
+    let Some(pool) = reservation else { return Vec::new() };
+    let mine = agent.volumes.iter().filter(|v| &v.role == pool);
+    mine.filter(|v| busy.insert((agent_id.clone(), v.id.clone()))).cloned().collect()
 }

@@ -80,6 +80,7 @@ mod frameworks;
 pub mod leader;
 mod maintenance;
 pub mod records;
+mod reservations;
 mod roles;
 #[cfg(test)]
 mod tests;

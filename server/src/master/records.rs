@@ -6,7 +6,7 @@
 
 use agora_api::framework::{Capability, OfferConstraint, OfferFilters};
 use agora_api::operator::{AgentState, Maintenance, Reservation};
-use agora_api::{AgentId, FrameworkId, Resources, TaskId, TaskInfo, TaskStatus};
+use agora_api::{AgentId, FrameworkId, Resources, TaskId, TaskInfo, TaskStatus, Volume};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -131,6 +131,10 @@ pub struct AgentRecord {
     /// Dynamic reservations, oldest first: kept across the agent's registrations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dynamic: Vec<Reservation>,
+    /// Persistent volumes, each taking disk of its role's reservation; kept across the
+    /// agent's registrations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
     pub state: AgentState,
     pub registered_at: f64,
     /// The command stream's newest entry when the agent last registered: a stream opened
@@ -153,6 +157,12 @@ impl AgentRecord {
             all.entry(r.role.clone()).or_default().add(&r.resources);
         }
         all
+    }
+
+    /// The disk a role's persistent volumes take of its reservation.
+    pub fn volume_disk(&self, role: &str) -> Resources {
+        let disk = self.volumes.iter().filter(|v| v.role == role).map(|v| v.disk).sum();
+        Resources { disk, ..Default::default() }
     }
 }
 

@@ -66,6 +66,7 @@ fn task(agent: &AgentId, id: &str, ports: Vec<[u16; 2]>) -> TaskInfo {
         kill_grace_period_secs: None,
         labels: BTreeMap::new(),
         user: None,
+        volumes: Vec::new(),
     }
 }
 

@@ -240,6 +240,7 @@ fn agent_view(
         total: a.total.clone(),
         reserved: a.reservations(),
         reservations: a.dynamic.clone(),
+        volumes: a.volumes.clone(),
         used,
         offered,
         tasks,

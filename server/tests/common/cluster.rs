@@ -170,6 +170,15 @@ impl Cluster {
         assert!(status < 300, "{body}");
     }
 
+    /// Reports, as the agent, that a task ended in `state`.
+    pub async fn task_ended(&self, agent: &str, framework: &str, task: &str, state: &str) {
+        let client = Client::new(&self.server, Kind::Agent);
+        let status = json!({"task_id": task, "framework_id": framework, "agent_id": agent, "state": state,
+                            "timestamp": 1.0, "update_id": agora_api::UpdateId::random()});
+        let (status, body) = client.post(&format!("/v1/agents/{agent}/updates"), json!({"updates": [status]})).await;
+        assert!(status < 300, "{body}");
+    }
+
     /// The ids of a framework's outstanding offers.
     pub async fn offer_ids(&self, framework: &str) -> Vec<String> {
         let offers = self.operator.get("/v1/offers").await;
