@@ -291,6 +291,13 @@ pub struct RoleView {
     pub quota: Quota,
     /// Held by the tasks and offers of the role and of the roles below it.
     pub allocated: Resources,
+    /// Reserved to the role and the roles below it on active agents, used or not.
+    #[serde(default)]
+    pub reserved: Resources,
+    /// Quota consumption, which the limit caps and the guarantee is measured against:
+    /// `reserved`, plus what of `allocated` is not on reservations (as in Mesos).
+    #[serde(default)]
+    pub consumed: Resources,
     /// `allocated` over the cluster's total, the largest over scalar resources.
     pub dominant_share: f64,
     /// Frameworks registered in the role itself.

@@ -215,6 +215,7 @@ pub async fn roles(args: ListArgs) -> anyhow::Result<()> {
                 num(r.weight),
                 amounts(&r.quota.guarantee),
                 amounts(&r.quota.limit),
+                reserved(&r.reserved),
                 cpus,
                 mem,
                 format!("{:.1}%", r.dominant_share * 100.0),
@@ -222,7 +223,13 @@ pub async fn roles(args: ListArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print_table(&["ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "CPUS", "MEM", "SHARE", "FRAMEWORKS"], &rows)
+    print_table(&["ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "RESERVED", "CPUS", "MEM", "SHARE", "FRAMEWORKS"], &rows)
+}
+
+/// What is reserved to a role, `cpus:2,mem:1024`, or `-` for nothing.
+fn reserved(r: &agora_api::Resources) -> String {
+    let named = agora_api::resources::SCALAR_NAMES.iter().zip(r.scalars()).filter(|(_, v)| *v > 0.0);
+    amounts(&named.map(|(name, v)| (name.to_string(), v)).collect())
 }
 
 /// `cpus:2,mem:1024`, or `-` for none.

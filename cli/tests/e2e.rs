@@ -1325,4 +1325,11 @@ async fn a_persistent_volume_keeps_files_across_tasks_until_destroyed() {
     let accept = Accept { offer_ids: vec![offer.id.clone()], operations: vec![destroy], filters: Filters::default() };
     framework.client.post_no_content(&framework.path("accept"), &accept).await.expect("destroy the volume");
     eventually(DEADLINE, "the agent to delete the volume", || async { (!volume_dir.exists()).then_some(()) }).await;
+
+    // The reservation shows in `agora roles`.
+    let roles = cluster.cli(&["roles"]).output().expect("roles");
+    let text = stdout(&roles);
+    assert!(text.starts_with("ROLE") && text.contains("RESERVED"), "{text}");
+    let row = text.lines().find(|l| l.starts_with("db ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("cpus:1,disk:256,mem:256"), "{row}");
 }

@@ -34,6 +34,7 @@ fn frameworks(count: usize, agents: usize, role: impl Fn(usize) -> String) -> Ve
         .map(|i| FrameworkSlot {
             role: role(i),
             allocated: Resources::new(0.1 * (i % 7) as f64, 64.0 * (i % 5) as f64),
+            on_reservations: Resources::default(),
             filtered_agents: (i..agents).step_by(count).collect::<BTreeSet<usize>>(),
             min_offers: Vec::new(),
         })

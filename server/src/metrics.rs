@@ -44,6 +44,7 @@ pub struct Metrics {
     role_allocated: Family<Labels, Gauge<f64, AtomicU64>>,
     role_guarantee: Family<Labels, Gauge<f64, AtomicU64>>,
     role_limit: Family<Labels, Gauge<f64, AtomicU64>>,
+    role_consumed: Family<Labels, Gauge<f64, AtomicU64>>,
     role_filters: Family<Labels, Gauge>,
     pub round_duration: Histogram,
     /// From the first change that asks for a round to the round's start.
@@ -76,6 +77,7 @@ impl Metrics {
             role_allocated: Family::default(),
             role_guarantee: Family::default(),
             role_limit: Family::default(),
+            role_consumed: Family::default(),
             role_filters: Family::default(),
             // 10 µs to about 5 s.
             round_duration: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
@@ -120,6 +122,11 @@ impl Metrics {
             m.role_guarantee.clone(),
         );
         registry.register("role_quota_limit", "A role's quota limit, by resource name", m.role_limit.clone());
+        registry.register(
+            "role_quota_consumed",
+            "A role's quota consumption (reserved to it and the roles below it, plus what they hold unreserved), by resource name",
+            m.role_consumed.clone(),
+        );
         registry.register(
             "role_offer_filters",
             "Active offer filters (agents declined until a time) of a role's frameworks",
@@ -181,9 +188,14 @@ impl Metrics {
 impl Metrics {
     /// Sets the per-role gauges; roles that are gone disappear from the exposition.
     fn render_roles(&self, snapshot: &Snapshot) {
-        for family in
-            [&self.role_share, &self.role_weight, &self.role_allocated, &self.role_guarantee, &self.role_limit]
-        {
+        for family in [
+            &self.role_share,
+            &self.role_weight,
+            &self.role_allocated,
+            &self.role_guarantee,
+            &self.role_limit,
+            &self.role_consumed,
+        ] {
             family.clear();
         }
         self.role_filters.clear();
@@ -196,6 +208,9 @@ impl Metrics {
             self.role_weight.get_or_create(&role).set(view.weight);
             for (name, value) in agora_api::resources::SCALAR_NAMES.iter().zip(view.allocated.scalars()) {
                 self.role_allocated.get_or_create(&with(&view.role, name)).set(value);
+            }
+            for (name, value) in agora_api::resources::SCALAR_NAMES.iter().zip(view.consumed.scalars()) {
+                self.role_consumed.get_or_create(&with(&view.role, name)).set(value);
             }
             for (name, value) in &view.quota.guarantee {
                 self.role_guarantee.get_or_create(&with(&view.role, name)).set(*value);

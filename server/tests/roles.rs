@@ -174,3 +174,45 @@ async fn diagnostics_name_resources_kept_for_another_roles_guarantee() {
     assert!(cluster.offer_ids(&batch).await.is_empty());
     cluster.stop();
 }
+
+/// What is reserved to a role counts in its quota consumption, as in Mesos: its limit caps
+/// reservations and unreserved holdings together. Diagnostics tell a framework when what is
+/// free is reserved to other roles.
+#[tokio::test]
+async fn reservations_count_in_quota_consumption_and_diagnostics_name_them() {
+    let mut cluster = Cluster::empty().await;
+    let agent = cluster.add_agent("h", json!({}), 8.0).await;
+    let reserve = json!({"role": "analytics", "resources": {"cpus": 3, "mem": 1024}});
+    let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/reserve"), reserve).await;
+    assert_eq!(status, 200, "{body}");
+
+    // `web` holds all that is unreserved; the reserved CPUs are not for it.
+    let web = cluster.subscribe("web").await;
+    assert_eq!(cluster.offered(&[&web]).await[0].0, 5.0);
+    let reasons = cluster.reasons(&web).await;
+    assert!(reasons.contains(&"reserved_for_other_roles".to_string()), "{reasons:?}");
+    let diagnostics = cluster.diagnostics(&web).await;
+    assert!(diagnostics.to_string().contains("reserved to other roles: analytics"), "{diagnostics}");
+
+    // A limit of 4 CPUs: 3 reserved, so 1 unreserved at most once `web` lets go.
+    cluster.set_role("analytics", json!({"quota": {"limit": {"cpus": 4}}})).await;
+    let analytics = cluster.subscribe("analytics").await;
+    assert_eq!(cluster.offered(&[&analytics]).await[0].0, 3.0);
+    let web_offers = cluster.offer_ids(&web).await;
+    cluster.decline(&web, &web_offers, 60.0).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while cluster.offered(&[&analytics]).await[0].0 < 4.0 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", cluster.operator.get("/v1/offers").await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let roles = cluster.operator.get("/v1/roles").await;
+    let view = role(&roles, "analytics");
+    assert_eq!((view["reserved"]["cpus"].as_f64(), view["consumed"]["cpus"].as_f64()), (Some(3.0), Some(4.0)));
+    assert_eq!(view["allocated"]["cpus"], 4.0, "{view}");
+    assert!(cluster.reasons(&analytics).await.contains(&"quota_limit".to_string()));
+    let consumed = cluster.metric("agora_role_quota_consumed{role=\"analytics\",resource=\"cpus\"}").await;
+    assert_eq!(consumed, Some(4.0));
+    // No more than the limit, however long it waits: 4 of the 8 CPUs stay free.
+    assert_eq!(cluster.offered(&[&analytics]).await[0].0, 4.0);
+    cluster.stop();
+}

@@ -32,6 +32,9 @@ pub struct FrameworkSlot {
     pub role: String,
     /// Resources held by its tasks and outstanding offers.
     pub allocated: Resources,
+    /// The part of `allocated` on reservations. It counts in fair shares but not in quota
+    /// consumption, where the reservations themselves count (`Roles::reserved`).
+    pub on_reservations: Resources,
     /// Indexes of agents this framework must not be offered now (refuse filters, offer
     /// constraints).
     pub filtered_agents: BTreeSet<usize>,
@@ -71,6 +74,10 @@ pub struct Roles {
     /// While a role holds less, what it misses is kept back from other roles, and its
     /// frameworks are offered resources first, up to it.
     pub guarantees: HashMap<String, [f64; 4]>,
+    /// What is reserved to each role on active agents, used or not. A role's quota
+    /// consumption, which its limit caps and its guarantee is measured against, is what is
+    /// reserved to it and the roles below it plus what they hold unreserved (as in Mesos).
+    pub reserved: HashMap<String, [f64; 4]>,
 }
 
 /// Mesos's default minimum: an offer smaller than this on both counts is not worth making.
@@ -194,7 +201,7 @@ impl Round<'_> {
             let available = self.available[agent].clone();
             let Some((framework, grant)) = self.visit(ROOT, bounds, agent, &available, stage) else { return };
             let given = grant.scalars();
-            self.tree.charge(framework, &given);
+            self.tree.charge(framework, &given, false);
             for (free, given) in self.free.iter_mut().zip(given) {
                 *free = (*free - given).max(0.0);
             }
@@ -218,7 +225,7 @@ impl Round<'_> {
                 Bounds { room: [f64::INFINITY; 4], owed: [f64::NEG_INFINITY; 4], needy: false, kept: [0.0; 4] };
             let found = self.visit_excluding(node, bounds, agent, &left, &offered);
             let Some((framework, grant)) = found else { return };
-            self.tree.charge(framework, &grant.scalars());
+            self.tree.charge(framework, &grant.scalars(), true);
             left = left.minus(&grant);
             left.ports.clear();
             offered.push(framework);
@@ -289,14 +296,17 @@ impl Round<'_> {
                 }
                 continue;
             }
-            if key.full {
+            // A reservation counts in its roles' quota consumption already: what is offered of
+            // it is bounded by no limit.
+            let limited = stage != Stage::Reserved;
+            if key.full && limited {
                 // Full roles come last: none after it may be offered anything.
                 break;
             }
             let child = &self.tree.nodes[key.id];
             let mut inner = bounds;
-            if let Some(limit) = &child.limit {
-                inner.room = std::array::from_fn(|r| inner.room[r].min((limit[r] - child.held[r]).max(0.0)));
+            if let Some(limit) = child.limit.as_ref().filter(|_| limited) {
+                inner.room = std::array::from_fn(|r| inner.room[r].min((limit[r] - child.consumed[r]).max(0.0)));
             }
             // Limits only shrink further down: what they leave here is the most below.
             if !offerable(available, &inner.room, self.min) {

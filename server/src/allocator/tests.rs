@@ -12,6 +12,7 @@ fn in_role(role: &str, cpus: f64, mem: f64) -> FrameworkSlot {
     FrameworkSlot {
         role: role.into(),
         allocated: Resources::new(cpus, mem),
+        on_reservations: Resources::default(),
         filtered_agents: BTreeSet::new(),
         min_offers: Vec::new(),
     }
@@ -47,6 +48,7 @@ fn saturate(
             .map(|((role, _), h)| FrameworkSlot {
                 role: role.to_string(),
                 allocated: h.clone(),
+                on_reservations: Resources::default(),
                 filtered_agents: BTreeSet::new(),
                 min_offers: Vec::new(),
             })
@@ -252,6 +254,7 @@ fn the_incremental_allocator_makes_the_models_grants() {
             .map(|_| FrameworkSlot {
                 role: names[rng.gen_range(0..names.len())].to_string(),
                 allocated: Resources::new(quarter(&mut rng, 4), 32.0 * quarter(&mut rng, 8)),
+                on_reservations: Resources::default(),
                 filtered_agents: (0..agents.len()).filter(|_| rng.gen_bool(0.2)).collect(),
                 min_offers: if rng.gen_bool(0.2) { vec![Resources::new(quarter(&mut rng, 4), 0.0)] } else { vec![] },
             })
@@ -318,4 +321,53 @@ fn a_reservation_is_offered_only_to_its_role_and_those_below() {
     // With no framework in the role, the reservation is offered to no one.
     let grants = allocate(&total, &agents, &[in_role("web", 0.0, 0.0)], &none(), &min_allocatable());
     assert!(grants.iter().all(|g| g.reservation.is_none() && g.resources.cpus == 4.0), "{grants:?}");
+}
+
+/// Reservations count in their role's quota consumption, as in Mesos: a limit caps
+/// reservations and unreserved holdings together, a reservation is offered whole whatever the
+/// limit, and a reservation meets a guarantee (nothing is kept back for it).
+#[test]
+fn reservations_count_in_quota_consumption() {
+    let total = Resources::new(12.0, 12288.0);
+    let agents = [
+        AgentSlot {
+            available: Resources::new(4.0, 4096.0),
+            reserved: vec![("analytics".to_string(), Resources::new(3.0, 3072.0))],
+        },
+        agent(4.0, 4096.0),
+    ];
+    let mut roles = Roles {
+        limits: [("analytics".to_string(), [4.0, f64::INFINITY, f64::INFINITY, f64::INFINITY])].into(),
+        reserved: [("analytics".to_string(), [4.0, 4096.0, 0.0, 0.0])].into(),
+        ..Roles::default()
+    };
+    // One more CPU of it is reserved on an agent whose reservation a task already uses.
+    let mut analytics = in_role("analytics", 1.0, 1024.0);
+    analytics.on_reservations = Resources::new(1.0, 1024.0);
+    let grants = allocate(&total, &agents, &[analytics.clone()], &roles, &min_allocatable());
+    let reserved: Vec<&Grant> = grants.iter().filter(|g| g.reservation.is_some()).collect();
+    assert_eq!(reserved.len(), 1, "{grants:?}");
+    assert_eq!(reserved[0].resources.cpus, 3.0, "{grants:?}");
+    // Reserved 4 of a limit of 4: no unreserved CPU on top.
+    assert!(grants.iter().all(|g| g.reservation.is_some()), "{grants:?}");
+
+    // A limit of 6: 2 unreserved CPUs on top of the 4 reserved.
+    roles.limits.insert("analytics".into(), [6.0, f64::INFINITY, f64::INFINITY, f64::INFINITY]);
+    let grants = allocate(&total, &agents, &[analytics.clone()], &roles, &min_allocatable());
+    let unreserved: f64 = grants.iter().filter(|g| g.reservation.is_none()).map(|g| g.resources.cpus).sum();
+    assert!((unreserved - 2.0).abs() < 1e-9, "{grants:?}");
+
+    // A guarantee of 4 CPUs is met by the reservations: nothing unreserved is kept back for
+    // it from `web`, while `analytics` has no framework to take it.
+    roles.limits.clear();
+    roles.guarantees.insert("analytics".into(), [4.0, 0.0, 0.0, 0.0]);
+    let web = [in_role("web", 0.0, 0.0)];
+    let unreserved = [agent(4.0, 4096.0), agent(4.0, 4096.0)];
+    let offered = |roles: &Roles| -> f64 {
+        allocate(&total, &unreserved, &web, roles, &min_allocatable()).iter().map(|g| g.resources.cpus).sum()
+    };
+    assert_eq!(offered(&roles), 8.0);
+    // Without the reservations, 4 unreserved CPUs would be kept for the guarantee.
+    roles.reserved.clear();
+    assert_eq!(offered(&roles), 4.0);
 }

@@ -57,8 +57,11 @@ pub(super) struct Node {
     /// Guaranteed, with no guaranteed role above it: what it misses counts in
     /// `Tree::missing_total` (a guarantee inside another counts as part of that one).
     pub outermost_guarantee: bool,
-    /// What the frameworks below hold, in tasks and offers.
+    /// What the frameworks below hold, in tasks and offers: its fair share.
     pub held: Scalars,
+    /// Its quota consumption: what is reserved to it and the roles below, and what the
+    /// frameworks below hold unreserved. Limits and guarantees apply to it.
+    pub consumed: Scalars,
     key: Key,
     /// Sorted: role nodes, or for a leaf, frameworks.
     pub children: BTreeSet<Key>,
@@ -73,7 +76,7 @@ impl Node {
     /// What its guarantee still misses, per scalar (nothing if it has none).
     pub fn missing(&self) -> Scalars {
         match &self.guarantee {
-            Some(g) => std::array::from_fn(|i| (g[i] - self.held[i]).max(0.0)),
+            Some(g) => std::array::from_fn(|i| (g[i] - self.consumed[i]).max(0.0)),
             None => [0.0; 4],
         }
     }
@@ -126,6 +129,7 @@ impl Tree {
                         && role_path(name).iter().rev().skip(1).all(|above| !roles.guarantees.contains_key(above)),
                     guarantee,
                     held: [0.0; 4],
+                    consumed: [0.0; 4],
                     key: Key { full: false, share: 0.0, id: 0 },
                     children: BTreeSet::new(),
                     needy_children: BTreeSet::new(),
@@ -139,9 +143,16 @@ impl Tree {
             .map(|(f, leaf)| role_path(&f.role).iter().map(|n| ids[n.as_str()]).chain([ids[leaf.as_str()]]).collect())
             .collect();
         let allocated: Vec<Scalars> = frameworks.iter().map(|f| f.allocated.scalars()).collect();
-        for (path, held) in paths.iter().zip(&allocated) {
+        for ((path, held), framework) in paths.iter().zip(&allocated).zip(frameworks) {
+            let unreserved = framework.allocated.minus(&framework.on_reservations).scalars();
             for &node in path {
                 add(&mut nodes[node].held, held);
+                add(&mut nodes[node].consumed, &unreserved);
+            }
+        }
+        for (role, reserved) in &roles.reserved {
+            for node in role_path(role).iter().filter_map(|name| ids.get(name.as_str())) {
+                add(&mut nodes[*node].consumed, reserved);
             }
         }
         let ids = ids.into_iter().map(|(name, id)| (name.to_string(), id)).collect();
@@ -181,7 +192,7 @@ impl Tree {
     fn node_key(&self, id: usize) -> Key {
         let node = &self.nodes[id];
         let share = dominant_share(&node.held, &self.total) / node.weight.max(f64::MIN_POSITIVE);
-        let full = node.limit.is_some_and(|limit| full(&limit, &node.held, &self.min));
+        let full = node.limit.is_some_and(|limit| full(&limit, &node.consumed, &self.min));
         Key { full, share, id }
     }
 
@@ -219,8 +230,9 @@ impl Tree {
         self.nodes[parent].needy_children.remove(&key);
     }
 
-    /// Adds `grant` to what `framework` and its roles hold, and moves each to its new place.
-    pub fn charge(&mut self, framework: usize, grant: &Scalars) {
+    /// Adds `grant` to what `framework` and its roles hold (and, unless it is of a
+    /// reservation, to their consumption), and moves each to its new place.
+    pub fn charge(&mut self, framework: usize, grant: &Scalars, reserved: bool) {
         add(&mut self.allocated[framework], grant);
         let leaf = self.leaf(framework);
         let old = self.framework_keys[framework];
@@ -233,6 +245,9 @@ impl Tree {
             let missed = self.nodes[id].missing();
             self.detach(id);
             add(&mut self.nodes[id].held, grant);
+            if !reserved {
+                add(&mut self.nodes[id].consumed, grant);
+            }
             self.nodes[id].key = self.node_key(id);
             let missing = self.nodes[id].missing();
             if self.nodes[id].outermost_guarantee {

@@ -11,11 +11,28 @@ use agora_api::operator::{AgentState, Diagnostics, Reason, RoleDiagnostics};
 use agora_api::types::now_secs;
 use agora_api::{AgentId, FrameworkId, Resources};
 
-/// An active agent and what it has free.
+/// An active agent and what it has free: unreserved, and in each role's reservation.
 struct Free<'a> {
     id: &'a AgentId,
     record: &'a AgentRecord,
-    free: Resources,
+    unreserved: Resources,
+    reserved: Vec<(String, Resources)>,
+}
+
+impl Free<'_> {
+    /// What `role` may be offered: the unreserved rest, and the reservations to it or to a
+    /// role above it.
+    fn for_role(&self, role: &str) -> Resources {
+        let path = allocator::role_path(role);
+        let mine = self.reserved.iter().filter(|(r, _)| path.contains(r));
+        mine.fold(self.unreserved.clone(), |sum, (_, r)| sum.plus(r))
+    }
+
+    /// What is free in other roles' reservations, and which roles those are.
+    fn reserved_to_others(&self, role: &str) -> impl Iterator<Item = &(String, Resources)> {
+        let path = allocator::role_path(role);
+        self.reserved.iter().filter(move |(r, res)| !path.contains(r) && !res.is_empty())
+    }
 }
 
 fn reason(code: &str, message: String) -> Reason {
@@ -50,15 +67,23 @@ impl Master {
             reasons.push(reason("offers_outstanding", message));
         }
 
-        // What each active agent has free, after tasks and every framework's offers.
-        let usage = snapshot.agent_usage();
+        // What each active agent has free in each pool, after tasks, volumes and every
+        // framework's offers.
+        let pools = snapshot.pool_usage();
         let free: Vec<Free> = snapshot
             .agents
             .iter()
             .filter(|(_, a)| a.value.state == AgentState::Active && a.value.maintenance.is_none())
             .map(|(id, a)| {
-                let (used, offered, _) = usage.get(id).cloned().unwrap_or_default();
-                Free { id, record: &a.value, free: a.value.total.minus(&used).minus(&offered) }
+                let held = |pool: Option<&String>| pools.get(&(id.clone(), pool.cloned())).cloned().unwrap_or_default();
+                let reservations = a.value.reservations();
+                let reserved_all = reservations.values().fold(Resources::default(), |sum, r| sum.plus(r));
+                Free {
+                    id,
+                    record: &a.value,
+                    unreserved: a.value.total.minus(&reserved_all).minus(&held(None)),
+                    reserved: reservations.iter().map(|(role, r)| (role.clone(), r.minus(&held(Some(role))))).collect(),
+                }
             })
             .collect();
         let roles = entry
@@ -93,6 +118,9 @@ impl Master {
             .collect();
         let refusals = entry.filters.roles.get(role);
         let refused_until = |f: &Free| refusals.and_then(|r| r.get(f.id)).map(|r| r.until).filter(|u| *u > now);
+        let free_for = |f: &Free| f.for_role(role);
+        let others: Vec<&(String, Resources)> = matching.iter().flat_map(|f| f.reserved_to_others(role)).collect();
+        let reserved_to_others = others.iter().fold(Resources::default(), |sum, (_, r)| sum.plus(r));
         let min_offers = min_offers(framework.offer_filters.get(role));
         let held = snapshot.agents.iter().filter(|(_, a)| a.value.maintenance.is_some()).count();
         if free.is_empty() && held > 0 {
@@ -103,19 +131,26 @@ impl Master {
         } else if matching.is_empty() {
             let message = format!("no active agent matches its offer constraints for role {role}");
             reasons.push(reason("no_matching_agents", message));
-        } else if !matching.iter().any(|f| usable(&f.free)) {
+        } else if !matching.iter().any(|f| usable(&free_for(f))) && usable(&reserved_to_others) {
+            let roles: std::collections::BTreeSet<&str> = others.iter().map(|(r, _)| r.as_str()).collect();
+            let message = format!(
+                "what matching agents have free ({}) is reserved to other roles: {}",
+                short(&reserved_to_others),
+                roles.into_iter().collect::<Vec<_>>().join(", ")
+            );
+            reasons.push(reason("reserved_for_other_roles", message));
+        } else if !matching.iter().any(|f| usable(&free_for(f))) {
             let largest = matching
                 .iter()
-                .map(|f| &f.free)
+                .map(|f| free_for(f))
                 .max_by(|a, b| a.cpus.total_cmp(&b.cpus).then(a.mem.total_cmp(&b.mem)))
-                .cloned()
                 .unwrap_or_default();
             let message = format!(
                 "every matching agent's resources are held by tasks or offers; the largest free slot is {}",
                 short(&largest)
             );
             reasons.push(Reason { largest_free: Some(largest), ..reason("no_free_resources", message) });
-        } else if matching.iter().filter(|f| usable(&f.free)).all(|f| refused_until(f).is_some()) {
+        } else if matching.iter().filter(|f| usable(&free_for(f))).all(|f| refused_until(f).is_some()) {
             let until = matching.iter().filter_map(|f| refused_until(f)).fold(0.0, f64::max);
             let message =
                 format!("every agent with free resources was declined by it, filtered for {:.0} s more", until - now);
@@ -124,7 +159,7 @@ impl Master {
             && !matching
                 .iter()
                 .filter(|f| refused_until(f).is_none())
-                .any(|f| min_offers.iter().any(|m| m.fits_in(&f.free)))
+                .any(|f| min_offers.iter().any(|m| m.fits_in(&free_for(f))))
         {
             let message = format!(
                 "no agent has free as much as its offer filters for role {role} ask: {}",
@@ -132,7 +167,9 @@ impl Master {
             );
             reasons.push(reason("below_min_allocatable", message));
         }
-        let free_resources: Vec<(&AgentId, Resources)> = matching.iter().map(|f| (f.id, f.free.clone())).collect();
+        // Quota and guarantees bound only what is offered unreserved.
+        let free_resources: Vec<(&AgentId, Resources)> =
+            matching.iter().map(|f| (f.id, f.unreserved.clone())).collect();
         self.quota_reasons(snapshot, role, &free_resources, &mut reasons);
         reasons
     }
@@ -147,7 +184,8 @@ impl Master {
         reasons: &mut Vec<Reason>,
     ) {
         let views = snapshot.role_views();
-        let held = |node: &str| views.iter().find(|v| v.role == node).map(|v| v.allocated.clone()).unwrap_or_default();
+        // Quota applies to consumption: reservations and what is held unreserved.
+        let held = |node: &str| views.iter().find(|v| v.role == node).map(|v| v.consumed.clone()).unwrap_or_default();
         let path = allocator::role_path(role);
         for node in &path {
             let Some(limit) = snapshot.roles.get(node).map(|c| &c.quota.limit).filter(|l| !l.is_empty()) else {
@@ -164,7 +202,10 @@ impl Master {
                 .map(|(name, amount)| format!("{name} {amount}"))
                 .collect();
             if !reached.is_empty() {
-                let message = format!("role {node} holds its quota limit of {}", reached.join(", "));
+                let message = format!(
+                    "role {node} consumes its quota limit of {} (in reservations and what it holds unreserved)",
+                    reached.join(", ")
+                );
                 reasons.push(reason("quota_limit", message));
             }
         }

@@ -137,14 +137,26 @@ impl Snapshot {
         usage
     }
 
+    /// What is reserved to each role on active agents, used or not: part of the role's quota
+    /// consumption.
+    pub fn reserved_by_role(&self) -> BTreeMap<String, Resources> {
+        let mut reserved: BTreeMap<String, Resources> = BTreeMap::new();
+        for (_, agent) in self.agents.iter().filter(|(_, a)| a.value.state == AgentState::Active) {
+            for (role, resources) in agent.value.reservations() {
+                reserved.entry(role).or_default().add(&resources);
+            }
+        }
+        reserved
+    }
+
     /// Per framework and role: resources used by tasks on reachable agents and held by
     /// offers. A task launched before tasks kept their role counts in its framework's first.
-    pub fn role_usage(&self) -> HashMap<(FrameworkId, String), Resources> {
+    pub fn role_usage(&self) -> HashMap<(FrameworkId, String), RoleUsage> {
         let unreachable: BTreeSet<&AgentId> =
             self.agents.iter().filter(|(_, a)| a.value.state != AgentState::Active).map(|(id, _)| id).collect();
         let first_roles: HashMap<&FrameworkId, String> =
             self.frameworks.iter().map(|f| (&f.id, f.record.value.role())).collect();
-        let mut usage: HashMap<(FrameworkId, String), Resources> = HashMap::new();
+        let mut usage: HashMap<(FrameworkId, String), RoleUsage> = HashMap::new();
         // Tasks on unreachable agents are outside the cluster total, so they must not count
         // towards their role's share either, or it would be starved for as long as the agent
         // stays away.
@@ -152,12 +164,31 @@ impl Snapshot {
             let Some(role) = task.role.clone().or_else(|| first_roles.get(&task.framework_id).cloned()) else {
                 continue;
             };
-            usage.entry((task.framework_id.clone(), role)).or_default().add(&task.info.resources);
+            let entry = usage.entry((task.framework_id.clone(), role)).or_default();
+            entry.add(&task.info.resources, task.reservation.is_some());
         }
         for offer in &self.offers {
-            usage.entry((offer.framework_id.clone(), offer.role.clone())).or_default().add(&offer.resources);
+            let entry = usage.entry((offer.framework_id.clone(), offer.role.clone())).or_default();
+            entry.add(&offer.resources, offer.reservation.is_some());
         }
         usage
+    }
+}
+
+/// What a framework holds in one role, in tasks and offers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RoleUsage {
+    pub held: Resources,
+    /// The part of `held` on reservations.
+    pub on_reservations: Resources,
+}
+
+impl RoleUsage {
+    fn add(&mut self, resources: &Resources, reserved: bool) {
+        self.held.add(resources);
+        if reserved {
+            self.on_reservations.add(resources);
+        }
     }
 }
 
@@ -366,9 +397,11 @@ impl Master {
                     filtered_agents.extend(unmatched.map(|(i, _)| i));
                 }
                 eligible.push((id, framework, conn, role));
+                let used = usage.get(&(id.clone(), role.clone())).cloned().unwrap_or_default();
                 slots.push(FrameworkSlot {
                     role: role.clone(),
-                    allocated: usage.get(&(id.clone(), role.clone())).cloned().unwrap_or_default(),
+                    allocated: used.held,
+                    on_reservations: used.on_reservations,
                     filtered_agents,
                     min_offers: min_offers(framework.value.offer_filters.get(role)),
                 });

@@ -1,6 +1,6 @@
 //! Roles: the weights and quota operators set, and what each role holds now.
 
-use super::leader::Snapshot;
+use super::leader::{RoleUsage, Snapshot};
 use super::records::key;
 use super::{check_role, encode, wake_allocator, Master};
 use crate::allocator;
@@ -78,6 +78,7 @@ impl Snapshot {
                 roles.limits.insert(role.clone(), limit);
             }
         }
+        roles.reserved = self.reserved_by_role().into_iter().map(|(role, r)| (role, r.scalars())).collect();
         roles
     }
 
@@ -96,10 +97,20 @@ impl Snapshot {
                 names.insert(role.clone());
             }
         }
-        let mut allocated: BTreeMap<String, Resources> = BTreeMap::new();
-        for ((_, role), held) in self.role_usage() {
+        // Per role and the roles below it: what is held, and the part of it on reservations.
+        let mut allocated: BTreeMap<String, RoleUsage> = BTreeMap::new();
+        for ((_, role), usage) in self.role_usage() {
             for node in allocator::role_path(&role) {
-                allocated.entry(node.clone()).or_default().add(&held);
+                let entry = allocated.entry(node.clone()).or_default();
+                entry.held.add(&usage.held);
+                entry.on_reservations.add(&usage.on_reservations);
+                names.insert(node);
+            }
+        }
+        let mut reserved: BTreeMap<String, Resources> = BTreeMap::new();
+        for (role, resources) in self.reserved_by_role() {
+            for node in allocator::role_path(&role) {
+                reserved.entry(node.clone()).or_default().add(&resources);
                 names.insert(node);
             }
         }
@@ -109,10 +120,13 @@ impl Snapshot {
             .into_iter()
             .map(|role| {
                 let config = self.roles.get(&role).cloned().unwrap_or_default();
-                let held = allocated.remove(&role).unwrap_or_default();
+                let usage = allocated.remove(&role).unwrap_or_default();
+                let reserved = reserved.remove(&role).unwrap_or_default();
                 RoleView {
-                    dominant_share: held.dominant_share(&total),
-                    allocated: held,
+                    dominant_share: usage.held.dominant_share(&total),
+                    consumed: usage.held.minus(&usage.on_reservations).plus(&reserved),
+                    allocated: usage.held,
+                    reserved,
                     frameworks: frameworks.get(&role).copied().unwrap_or(0),
                     weight: config.weight,
                     quota: config.quota,
