@@ -20,6 +20,16 @@ pub fn volume_dir(work_dir: &Path, id: &str) -> Result<PathBuf, AgentError> {
 /// Makes each volume's directory if it is new and links it at its `container_path` in the
 /// sandbox. Returns the directories, for the caller to hand to the task's user.
 pub fn link(work_dir: &Path, sandbox: &Path, volumes: &[Volume]) -> Result<Vec<PathBuf>, AgentError> {
+    for (i, volume) in volumes.iter().enumerate() {
+        // Checked before anything is made: a link made inside another volume's directory
+        // would follow whatever an earlier task left there.
+        if volumes[..i].iter().any(|v| Volume::paths_overlap(&v.container_path, &volume.container_path)) {
+            return Err(AgentError::InvalidTask(format!(
+                "volume {} would appear inside another of the task's volumes",
+                volume.id
+            )));
+        }
+    }
     let mut dirs = Vec::new();
     for volume in volumes {
         if !Volume::is_valid_path(&volume.container_path) {
@@ -91,6 +101,8 @@ mod tests {
         for (id, path) in [("..", "data"), ("pg", "../escape"), ("pg", "/abs"), ("pg", "stdout"), ("pg", "a//b")] {
             assert!(link(work.path(), &sandbox, &[volume(id, path)]).is_err(), "{id} {path}");
         }
+        assert!(link(work.path(), &sandbox, &[volume("a", "data"), volume("b", "data/b")]).is_err());
+        assert!(link(work.path(), &sandbox, &[volume("a", "stdout/x")]).is_err());
         assert!(destroy(work.path(), "../sandboxes").is_err());
         assert!(!work.path().join("volumes").exists());
     }

@@ -350,6 +350,10 @@ fn reservations_count_in_quota_consumption() {
     assert_eq!(reserved[0].resources.cpus, 3.0, "{grants:?}");
     // Reserved 4 of a limit of 4: no unreserved CPU on top.
     assert!(grants.iter().all(|g| g.reservation.is_some()), "{grants:?}");
+    // The same when nothing of the reservations is held: they count all the same.
+    let idle = in_role("analytics", 0.0, 0.0);
+    let grants = allocate(&total, &[agent(4.0, 4096.0)], &[idle], &roles, &min_allocatable());
+    assert!(grants.is_empty(), "{grants:?}");
 
     // A limit of 6: 2 unreserved CPUs on top of the 4 reserved.
     roles.limits.insert("analytics".into(), [6.0, f64::INFINITY, f64::INFINITY, f64::INFINITY]);

@@ -682,7 +682,8 @@ pub(crate) fn remove_framework(
 /// The volumes a task names, from those its offers carry.
 fn volumes_of(task: &TaskInfo, offered: &[&Volume]) -> Result<Vec<Volume>, ServerError> {
     let find = |id: &String| offered.iter().find(|v| &v.id == id).map(|v| (*v).clone());
-    task.volumes
+    let volumes = task
+        .volumes
         .iter()
         .map(|id| {
             find(id).ok_or_else(|| {
@@ -692,7 +693,21 @@ fn volumes_of(task: &TaskInfo, offered: &[&Volume]) -> Result<Vec<Volume>, Serve
                 )
             })
         })
-        .collect()
+        .collect::<Result<Vec<Volume>, ServerError>>()?;
+    for (i, volume) in volumes.iter().enumerate() {
+        let overlapping =
+            volumes[..i].iter().find(|v| Volume::paths_overlap(&v.container_path, &volume.container_path));
+        if let Some(other) = overlapping {
+            return Err(ServerError::bad(
+                "invalid_volume",
+                format!(
+                    "task {}: volumes {} and {} would appear one inside the other ({} and {})",
+                    task.task_id, other.id, volume.id, other.container_path, volume.container_path
+                ),
+            ));
+        }
+    }
+    Ok(volumes)
 }
 
 /// Where a launched task's resources come from.

@@ -101,6 +101,7 @@ impl Master {
                     format!("role {} has disk:{} reserved and unused on agent {id}", req.role, free.disk),
                 ));
             }
+            forget_on_agent(&mut txn, id, &req.id);
             record.volumes.push(Volume {
                 id: req.id.clone(),
                 role: req.role.clone(),
@@ -183,6 +184,13 @@ fn destroy_on_agent(txn: &mut Txn, agent_id: &AgentId, volume_id: &str) {
     push_command(txn, agent_id, &command);
 }
 
+/// Has the agent delete any directory left under a new volume's id, before any task can use
+/// the volume: one of an earlier volume whose `destroy_volume` command the agent missed (its
+/// command stream was trimmed) must not show in the new one.
+fn forget_on_agent(txn: &mut Txn, agent_id: &AgentId, volume_id: &str) {
+    destroy_on_agent(txn, agent_id, volume_id);
+}
+
 /// The resources an accept's resource operations work on, as each operation changes them.
 struct Ledger {
     /// The role whose reservation the offers are, or that `reserve` reserves to.
@@ -191,6 +199,9 @@ struct Ledger {
     reserved: Resources,
     /// Volumes that may be destroyed: those the offers carry, and those made in this accept.
     destroyable: BTreeSet<String>,
+    /// The offers are of a reservation to a role above the framework's: it may use the
+    /// reservation, but not give it back or destroy its volumes.
+    borrowed: bool,
 }
 
 impl Ledger {
@@ -204,6 +215,7 @@ impl Ledger {
             unreserved,
             reserved,
             destroyable: offers.iter().flat_map(|o| o.value.volumes.iter().map(|v| v.id.clone())).collect(),
+            borrowed: first.reservation.as_ref().is_some_and(|r| r != &first.role),
         }
     }
 
@@ -238,6 +250,15 @@ impl Ledger {
         txn: &mut Txn,
         agent_id: &AgentId,
     ) -> Result<(), ServerError> {
+        if self.borrowed && matches!(op, Operation::Unreserve { .. } | Operation::DestroyVolume { .. }) {
+            return Err(ServerError::bad(
+                "invalid_operation",
+                format!(
+                    "the offers are of role {}'s reservation: only that role's frameworks may unreserve it or destroy its volumes",
+                    self.pool
+                ),
+            ));
+        }
         match op {
             Operation::Launch { .. } => {}
             Operation::Reserve { resources, labels } => {
@@ -282,6 +303,7 @@ impl Ledger {
                     "create_volume",
                     "reserved",
                 )?;
+                forget_on_agent(txn, agent_id, id);
                 record.volumes.push(Volume {
                     id: id.clone(),
                     role: self.pool.clone(),
