@@ -7,6 +7,7 @@
 //! or a process.
 
 mod backoff;
+pub mod cgroups;
 pub mod client;
 mod error;
 #[doc(hidden)]
@@ -92,6 +93,21 @@ pub struct AgentConfig {
     pub tls: client::TlsOptions,
     /// Which OS users tasks run as.
     pub task_users: users::TaskUsers,
+    /// Whether tasks get cgroups with their limits.
+    pub isolation: Isolation,
+}
+
+/// How tasks are isolated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// cgroups when the host has them and the agent may make groups, else none (with a
+    /// warning): what `agora dev` wants on any machine.
+    #[default]
+    Auto,
+    /// cgroups, or the agent does not start.
+    Cgroups,
+    /// Plain processes: no limits.
+    None,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -108,9 +124,13 @@ impl fmt::Debug for AgentConfig {
             .field("status_retry_secs", &self.status_retry_secs)
             .field("tls", &self.tls)
             .field("task_users", &self.task_users)
+            .field("isolation", &self.isolation)
             .finish()
     }
 }
+
+/// Where the host's cgroup filesystems are mounted.
+const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
 
 /// Runs the agent until `shutdown` resolves, then kills its tasks, waits for them (bounded)
 /// and returns. An unreachable master is retried forever; only a bad configuration or an
@@ -130,6 +150,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     users.check_reachable(&config.work_dir)?;
     tracing::info!(user = %users.default_user().name, uid = users.default_user().uid, "tasks run as");
     let agent_id = state::load_agent_id(&config.work_dir)?;
+    let cgroups = isolation(&config)?;
 
     let (events_tx, events_rx) = mpsc::channel(COMMAND_QUEUE);
     let (exits_tx, exits_rx) = mpsc::channel(EXIT_QUEUE);
@@ -146,8 +167,34 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         exits_tx,
         log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
         users,
+        cgroups,
     };
     agent.run(shutdown, events_rx, exits_rx).await
+}
+
+/// The host's cgroups, as `config.isolation` asks.
+fn isolation(config: &AgentConfig) -> Result<Option<Arc<dyn cgroups::Cgroups>>, AgentError> {
+    if config.isolation == Isolation::None {
+        tracing::warn!("tasks run without isolation: no CPU, memory or pids limits");
+        return Ok(None);
+    }
+    let mount = std::path::Path::new(CGROUP_MOUNT);
+    match cgroups::detect(mount, &cgroups::agent_root(&config.work_dir)) {
+        Ok(Some(found)) => {
+            tracing::info!(driver = ?found, "tasks run in cgroups");
+            Ok(Some(found))
+        }
+        Ok(None) if config.isolation == Isolation::Auto => {
+            tracing::warn!(mount = CGROUP_MOUNT, "no cgroups on this host: tasks run without limits");
+            Ok(None)
+        }
+        Err(e) if config.isolation == Isolation::Auto => {
+            tracing::warn!(error = %e, "cannot use cgroups (not root?): tasks run without limits");
+            Ok(None)
+        }
+        Ok(None) => Err(AgentError::Config(format!("no cgroups under {CGROUP_MOUNT}"))),
+        Err(e) => Err(e),
+    }
 }
 
 /// A task the agent knows: running, or ended with its terminal update not yet acknowledged.
@@ -185,6 +232,8 @@ struct Agent {
     log_reads: Arc<Semaphore>,
     /// Which OS user each task runs as.
     users: users::Users,
+    /// The host's cgroups, if tasks are isolated.
+    cgroups: Option<Arc<dyn cgroups::Cgroups>>,
 }
 
 type Registration = BoxFuture<'static, Result<AgentRegistered, ClientError>>;
@@ -368,7 +417,20 @@ impl Agent {
             self.users.give(&dir, &user)?;
         }
         let switch_to = self.users.must_switch(&user).then_some(&user);
-        process::spawn(&tasks::process_spec(launch, agent_id, &sandbox, switch_to)?)
+        let spec = tasks::process_spec(launch, agent_id, &sandbox, switch_to)?;
+        let Some(cgroups) = &self.cgroups else { return process::spawn(&spec, None) };
+        let group = cgroups::TaskCgroup {
+            cgroups: cgroups.clone(),
+            name: format!("{}.{}", launch.framework_id, launch.task.task_id),
+        };
+        let resources = &launch.task.resources;
+        let limits = cgroups::Limits { cpus: resources.cpus, mem_mib: resources.mem, pids: cgroups::DEFAULT_PIDS_MAX };
+        let started = cgroups.create(&group.name, &limits).and_then(|()| process::spawn(&spec, Some(group.clone())));
+        if started.is_err() {
+            // Empty: the process never got in, or was killed when it could not.
+            let _ = cgroups.remove(&group.name);
+        }
+        started
     }
 
     fn kill(&mut self, kill: KillCommand) {

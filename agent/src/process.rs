@@ -1,6 +1,7 @@
 //! Task processes: spawning one in its own process group, waiting for it, and signalling the
 //! group. The only module with OS process effects; what to run comes from [`crate::tasks`].
 
+use crate::cgroups::TaskCgroup;
 use crate::AgentError;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -39,31 +40,47 @@ pub enum Ended {
     WaitFailed(String),
 }
 
-/// The end of a task process, and whether the agent had signalled it before.
+/// The end of a task process, whether the agent had signalled it before, and whether the
+/// kernel killed part of it for going over its memory limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exit {
     pub ended: Ended,
     pub killed: bool,
+    pub oom: bool,
 }
 
-/// A running task process, the leader of its own process group.
+/// A running task process, the leader of its own process group (and of its cgroup, if any).
 #[derive(Debug)]
 pub struct TaskProcess {
     child: tokio::process::Child,
     pid: i32,
+    cgroup: Option<TaskCgroup>,
 }
 
-/// Starts `spec` with stdin from /dev/null, in a new process group whose id is the child's pid.
-pub fn spawn(spec: &ProcessSpec) -> Result<TaskProcess, AgentError> {
+/// Holds the program until the agent has moved it into its cgroup, then becomes it: so that
+/// nothing the task starts can run outside the group. No privilege needed, whatever the
+/// user, and either cgroup version.
+const WAIT_THEN_EXEC: &str = r#"read -r _ && exec "$@" </dev/null"#;
+
+/// Starts `spec` with stdin from /dev/null, in a new process group whose id is the child's
+/// pid, and inside `cgroup` (already made, with its limits) if given.
+pub fn spawn(spec: &ProcessSpec, cgroup: Option<TaskCgroup>) -> Result<TaskProcess, AgentError> {
     let stdout = open_output(&spec.stdout)?;
     let stderr = open_output(&spec.stderr)?;
-    let mut command = tokio::process::Command::new(&spec.program);
+    let mut command = match &cgroup {
+        None => tokio::process::Command::new(&spec.program),
+        Some(_) => {
+            let mut held = tokio::process::Command::new("/bin/sh");
+            held.args(["-c", WAIT_THEN_EXEC, "agora-task", &spec.program]);
+            held
+        }
+    };
     command
         .args(&spec.args)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.dir)
-        .stdin(Stdio::null())
+        .stdin(if cgroup.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(stdout)
         .stderr(stderr)
         // Its own group, so that a kill reaches every process the task starts.
@@ -73,12 +90,34 @@ pub fn spawn(spec: &ProcessSpec) -> Result<TaskProcess, AgentError> {
     if let Some((uid, gid)) = spec.switch_to {
         command.uid(uid).gid(gid);
     }
-    let child = command.spawn().map_err(|e| AgentError::io(format!("cannot run `{}`", spec.program), e))?;
+    let mut child = command.spawn().map_err(|e| AgentError::io(format!("cannot run `{}`", spec.program), e))?;
     let pid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| AgentError::InvalidTask("the spawned process has no pid".to_string()))?;
-    Ok(TaskProcess { child, pid })
+    if let Some(group) = &cgroup {
+        let release = child.stdin.take();
+        if let Err(e) = group.cgroups.add(&group.name, pid) {
+            signal_group(pid, Signal::SIGKILL);
+            return Err(e);
+        }
+        // The line it waits for: dropping the pipe without one would make it exit instead.
+        let released = release.map(|stdin| stdin.into_owned_fd().map(std::fs::File::from));
+        match released {
+            Some(Ok(mut pipe)) => {
+                use std::io::Write as _;
+                if let Err(e) = pipe.write_all(b"go\n") {
+                    signal_group(pid, Signal::SIGKILL);
+                    return Err(AgentError::io("cannot start the task in its cgroup", e));
+                }
+            }
+            _ => {
+                signal_group(pid, Signal::SIGKILL);
+                return Err(AgentError::InvalidTask("the task's start pipe is gone".to_string()));
+            }
+        }
+    }
+    Ok(TaskProcess { child, pid, cgroup })
 }
 
 fn open_output(path: &Path) -> Result<File, AgentError> {
@@ -118,7 +157,16 @@ impl TaskProcess {
                     // left running in it ends with it. The kernel does not hand out a pid still
                     // used as a group id, so the group cannot be someone else's yet.
                     signal_group(self.pid, Signal::SIGKILL);
-                    return Exit { ended, killed };
+                    let oom = match &self.cgroup {
+                        Some(group) => {
+                            // Processes that left the process group are still in the cgroup.
+                            let oom = group.cgroups.oom_killed(&group.name);
+                            group.destroy().await;
+                            oom
+                        }
+                        None => false,
+                    };
+                    return Exit { ended, killed, oom };
                 }
                 changed = kills.changed(), if kills_open => {
                     if changed.is_err() {
@@ -130,6 +178,9 @@ impl TaskProcess {
                         // The leader has not been reaped (its wait is still pending), so the
                         // group id cannot have been reused by another process.
                         signal_group(self.pid, Signal::SIGTERM);
+                        if let Some(group) = &self.cgroup {
+                            group.signal_all(Signal::SIGTERM);
+                        }
                         killed = true;
                         let at = Instant::now() + grace;
                         sigkill_at = Some(sigkill_at.map_or(at, |earlier| earlier.min(at)));
@@ -137,6 +188,9 @@ impl TaskProcess {
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     signal_group(self.pid, Signal::SIGKILL);
+                    if let Some(group) = &self.cgroup {
+                        group.signal_all(Signal::SIGKILL);
+                    }
                     sigkill_at = None;
                 }
             }
@@ -200,7 +254,7 @@ mod tests {
     fn start(work_dir: &Path, launch: &LaunchCommand) -> (TaskProcess, PathBuf) {
         let sandbox = tasks::prepare_sandbox(work_dir, &launch.framework_id, &launch.task.task_id).expect("sandbox");
         let spec = tasks::process_spec(launch, &AgentId::from("agent-1"), &sandbox, None).expect("spec");
-        (spawn(&spec).expect("spawns"), sandbox)
+        (spawn(&spec, None).expect("spawns"), sandbox)
     }
 
     async fn run_to_end(work_dir: &Path, launch: &LaunchCommand) -> (Exit, PathBuf) {
@@ -236,7 +290,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let launch = launch("exit-3", Command::Shell("exit 3".to_string()));
         let (exit, _) = run_to_end(dir.path(), &launch).await;
-        assert_eq!(exit, Exit { ended: Ended::Code(3), killed: false });
+        assert_eq!(exit, Exit { ended: Ended::Code(3), killed: false, oom: false });
         let status = tasks::exit_status(&launch, &AgentId::from("agent-1"), &exit);
         assert_eq!(status.state, TaskState::Failed);
         assert_eq!(status.exit_code, Some(3));
@@ -290,7 +344,7 @@ mod tests {
 
         kill.send_replace(Some(Duration::from_secs(30)));
         let exit = tokio::time::timeout(DEADLINE, supervisor).await.expect("exits in time").expect("joins");
-        assert_eq!(exit, Exit { ended: Ended::Signal(Signal::SIGTERM as i32), killed: true });
+        assert_eq!(exit, Exit { ended: Ended::Signal(Signal::SIGTERM as i32), killed: true, oom: false });
         eventually("the child to end", || is_gone(child)).await;
         assert!(is_gone(leader));
         let status = tasks::exit_status(&launch, &AgentId::from("agent-1"), &exit);
@@ -303,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let launch = launch("leaver", Command::Shell("sleep 1000 & echo $! > child.pid".to_string()));
         let (exit, sandbox) = run_to_end(dir.path(), &launch).await;
-        assert_eq!(exit, Exit { ended: Ended::Code(0), killed: false });
+        assert_eq!(exit, Exit { ended: Ended::Code(0), killed: false, oom: false });
         let child: i32 = read(&sandbox.join("child.pid")).trim().parse().expect("a pid");
         eventually("the background child to end", || is_gone(child)).await;
     }
@@ -323,7 +377,7 @@ mod tests {
         let sent = Instant::now();
         kill.send_replace(Some(grace));
         let exit = tokio::time::timeout(DEADLINE, supervisor).await.expect("exits in time").expect("joins");
-        assert_eq!(exit, Exit { ended: Ended::Signal(Signal::SIGKILL as i32), killed: true });
+        assert_eq!(exit, Exit { ended: Ended::Signal(Signal::SIGKILL as i32), killed: true, oom: false });
         assert!(sent.elapsed() >= grace, "SIGKILL came before the grace period ended");
     }
 
@@ -333,7 +387,7 @@ mod tests {
         let launch = launch("missing", Command::Argv(vec!["/nonexistent/program".to_string()]));
         let sandbox = tasks::prepare_sandbox(dir.path(), &launch.framework_id, &launch.task.task_id).expect("sandbox");
         let spec = tasks::process_spec(&launch, &AgentId::from("agent-1"), &sandbox, None).expect("spec");
-        let err = spawn(&spec).expect_err("cannot spawn");
+        let err = spawn(&spec, None).expect_err("cannot spawn");
         assert!(err.to_string().contains("/nonexistent/program"), "{err}");
     }
 

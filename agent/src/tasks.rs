@@ -130,6 +130,20 @@ pub fn launch_failed_status(launch: &LaunchCommand, agent_id: &AgentId, error: &
 /// The terminal update for a process that ended. Once the agent has signalled a task it is
 /// `killed` however it ended, as in Mesos: the framework asked for its end and got it.
 pub fn exit_status(launch: &LaunchCommand, agent_id: &AgentId, exit: &Exit) -> TaskStatus {
+    if exit.oom && !exit.killed {
+        let message =
+            format!("the kernel killed it for going over its memory limit of {} MiB", launch.task.resources.mem);
+        let exit_code = match exit.ended {
+            Ended::Code(code) => Some(code),
+            _ => None,
+        };
+        return TaskStatus {
+            reason: Some(reason::CONTAINER_LIMITATION_MEMORY.to_string()),
+            message: Some(message),
+            exit_code,
+            ..status(launch, agent_id, TaskState::Failed)
+        };
+    }
     let (state, why, message, exit_code) = match (&exit.ended, exit.killed) {
         (Ended::Code(code), true) => {
             (TaskState::Killed, reason::KILLED_BY_FRAMEWORK, format!("killed; exited with code {code}"), Some(*code))
@@ -224,7 +238,7 @@ mod tests {
     fn exits_map_to_states() {
         let l = launch("t", Command::Shell("true".to_string()));
         let a = AgentId::from("a");
-        let of = |ended, killed| exit_status(&l, &a, &Exit { ended, killed });
+        let of = |ended, killed| exit_status(&l, &a, &Exit { ended, killed, oom: false });
 
         let s = of(Ended::Code(0), false);
         assert_eq!((s.state, s.exit_code, s.reason.as_deref()), (TaskState::Finished, Some(0), Some("command_exited")));

@@ -282,6 +282,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         tls: Default::default(),
         task_users: Default::default(),
         status_retry_secs: 0.2,
+        isolation: Default::default(),
     }
 }
 

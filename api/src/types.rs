@@ -93,6 +93,8 @@ pub mod reason {
     pub const AGENT_RESTARTED: &str = "agent_restarted";
     pub const RECONCILIATION: &str = "reconciliation";
     pub const TASK_UNKNOWN: &str = "task_unknown";
+    /// The task went over its memory limit and the kernel killed it.
+    pub const CONTAINER_LIMITATION_MEMORY: &str = "container_limitation_memory";
 }
 
 /// What a task runs: a shell line (`sh -c`) or an argument vector executed directly.
@@ -154,7 +156,15 @@ impl Volume {
     /// Whether `path` may be a volume's `container_path`: relative, each part an id-like name
     /// (so no `..`), and not the sandbox's own `stdout` or `stderr`.
     pub fn is_valid_path(path: &str) -> bool {
-        path.len() <= 255 && !matches!(path, "stdout" | "stderr") && path.split('/').all(crate::ids::is_valid_id)
+        path.len() <= 255
+            && !matches!(path.split('/').next(), Some("stdout" | "stderr"))
+            && path.split('/').all(crate::ids::is_valid_id)
+    }
+
+    /// Whether two volumes of one task would collide: the same path, or one inside the other
+    /// (a link inside another volume's directory would outlive the task).
+    pub fn paths_overlap(a: &str, b: &str) -> bool {
+        a.split('/').zip(b.split('/')).all(|(x, y)| x == y)
     }
 }
 

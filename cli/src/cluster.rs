@@ -153,6 +153,27 @@ pub struct AgentArgs {
     tls: ClientTlsArgs,
     #[command(flatten)]
     users: TaskUserArgs,
+    /// How tasks are isolated: `cgroups` (CPU, memory and pids limits; the agent must be
+    /// root), `none`, or `auto`: cgroups when the host has them and the agent may use them.
+    #[arg(long, value_enum, default_value = "auto")]
+    isolation: IsolationArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum IsolationArg {
+    Auto,
+    Cgroups,
+    None,
+}
+
+impl From<IsolationArg> for agora_agent::Isolation {
+    fn from(arg: IsolationArg) -> Self {
+        match arg {
+            IsolationArg::Auto => agora_agent::Isolation::Auto,
+            IsolationArg::Cgroups => agora_agent::Isolation::Cgroups,
+            IsolationArg::None => agora_agent::Isolation::None,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -294,6 +315,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         status_retry_secs: 2.0,
         tls: Default::default(),
         task_users,
+        isolation: agora_agent::Isolation::Auto,
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
@@ -412,6 +434,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         status_retry_secs: 2.0,
         tls: args.tls.options(),
         task_users: args.users.config(),
+        isolation: args.isolation.into(),
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())

@@ -10,6 +10,8 @@ use agora_api::framework::{
 use agora_api::operator::{AgentList, AgentState, FrameworkList, TaskList};
 use agora_api::{Resources, TaskState};
 use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
@@ -1332,4 +1334,81 @@ async fn a_persistent_volume_keeps_files_across_tasks_until_destroyed() {
     assert!(text.starts_with("ROLE") && text.contains("RESERVED"), "{text}");
     let row = text.lines().find(|l| l.starts_with("db ")).unwrap_or_else(|| panic!("{text}"));
     assert!(row.contains("cpus:1,disk:256,mem:256"), "{row}");
+}
+
+/// An agent that must isolate tasks in cgroups, and a framework whose offers come only from it.
+async fn isolated(name: &str) -> (Cluster, Framework, agora_api::Offer) {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.spawn_agent_with(name, "cpus:2,mem:1024", &["--isolation", "cgroups"]);
+    cluster.wait_for_agents(2).await;
+    let framework = Framework::register(cluster.client(), registration(name)).await;
+    let offer = offer_where(&framework, "an offer of the isolated agent", |o| o.hostname == name).await;
+    (cluster, framework, offer)
+}
+
+/// The task's cgroup in one v1 hierarchy of this host (these tests run where cgroup v1 is).
+fn task_cgroup(cluster: &Cluster, agent: &str, controller: &str, framework: &Framework, task: &str) -> PathBuf {
+    let root = agora_agent::cgroups::agent_root(&cluster.agent_work_dir(agent));
+    Path::new("/sys/fs/cgroup").join(controller).join(root).join(format!("{}.{task}", framework.id))
+}
+
+async fn terminal(framework: &mut Framework, task: &str) -> agora_api::TaskStatus {
+    let mut status = framework.update(task, true).await;
+    while !status.state.is_terminal() {
+        status = framework.update(task, true).await;
+    }
+    status
+}
+
+/// A task that allocates twice its `mem` is killed by the kernel and reported `failed` with
+/// reason `container_limitation_memory`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_over_its_memory_limit_fails_with_a_memory_limitation() {
+    let (_cluster, mut framework, offer) = isolated("mem").await;
+    // `tail` keeps the whole line, 64 MiB of zeros without a newline, in memory.
+    let line = "head -c 67108864 /dev/zero | tail > /dev/null";
+    framework.launch(&offer, vec![shell_task(&offer.agent_id, "hog", line, 0.5, 32.0)]).await.expect("launch");
+    let status = terminal(&mut framework, "hog").await;
+    assert_eq!(status.state, TaskState::Failed, "{status:?}");
+    assert_eq!(status.reason.as_deref(), Some("container_limitation_memory"), "{status:?}");
+}
+
+/// A busy loop with `cpus: 0.5` uses at most about half a CPU, by its cgroup's own accounting;
+/// a kill ends everything in the cgroup, even what left the process group, and removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_gets_its_cpu_quota_and_a_kill_ends_its_whole_cgroup() {
+    let (cluster, mut framework, offer) = isolated("cpu").await;
+    let marker = cluster.data_dir().join("escaped.pid");
+    let line = format!("setsid sleep 600 & echo $! > {}; while :; do :; done", marker.display());
+    framework.launch(&offer, vec![shell_task(&offer.agent_id, "spin", &line, 0.5, 64.0)]).await.expect("launch");
+    while framework.update("spin", true).await.state != TaskState::Running {}
+    let group = task_cgroup(&cluster, "cpu", "cpuacct", &framework, "spin");
+    let usage = || -> f64 {
+        let text = std::fs::read_to_string(group.join("cpuacct.usage")).expect("the task's cgroup accounting");
+        text.trim().parse::<f64>().expect("nanoseconds") / 1e9
+    };
+    let escaped: i32 = eventually(DEADLINE, "the escaped child's pid", || async {
+        std::fs::read_to_string(&marker).ok()?.trim().parse().ok()
+    })
+    .await;
+    let (cpu_before, wall_before) = (usage(), std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (cpu, wall) = (usage() - cpu_before, wall_before.elapsed().as_secs_f64());
+    assert!(cpu / wall <= 0.55, "{cpu:.3} s of CPU in {wall:.3} s");
+    assert!(cpu > 0.0, "the loop ran");
+
+    let kill = agora_api::framework::Kill { grace_period_secs: Some(1.0) };
+    framework.client.post_no_content(&framework.path("tasks/spin/kill"), &kill).await.expect("kill");
+    assert_eq!(terminal(&mut framework, "spin").await.state, TaskState::Killed);
+    eventually(DEADLINE, "the escaped child to be gone", || async {
+        (!Path::new(&format!("/proc/{escaped}")).exists()).then_some(())
+    })
+    .await;
+    eventually(DEADLINE, "the task's cgroups to be removed", || async {
+        let left = ["cpu", "cpuacct", "memory", "pids"]
+            .iter()
+            .any(|c| task_cgroup(&cluster, "cpu", c, &framework, "spin").exists());
+        (!left).then_some(())
+    })
+    .await;
 }

@@ -206,6 +206,14 @@ impl Cluster {
         self.agents.len() - 1
     }
 
+    /// Like [`Cluster::spawn_agent`], with more `agora agent` flags.
+    pub fn spawn_agent_with(&mut self, name: &str, resources: &str, extra: &[&str]) -> usize {
+        let token = self.issue_token("agent", name);
+        let child = spawn_agent_with(self.dir.path(), &self.url, &token, name, resources, extra);
+        self.agents.push(child);
+        self.agents.len() - 1
+    }
+
     pub fn agent_work_dir(&self, name: &str) -> PathBuf {
         self.dir.path().join("agents").join(name)
     }
