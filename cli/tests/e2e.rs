@@ -4,13 +4,15 @@
 
 mod common;
 
+use agora_agent::cgroups::Cgroups;
 use agora_api::framework::{
     Accept, Decline, Filters, FrameworkEvent, Kill, Operation, Reconcile, ReconcileTask, RegisterFramework, Roles,
 };
 use agora_api::operator::{AgentList, AgentState, FrameworkList, TaskList};
 use agora_api::{Resources, TaskState};
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn stdout(out: &std::process::Output) -> String {
@@ -1346,10 +1348,11 @@ async fn isolated(name: &str) -> (Cluster, Framework, agora_api::Offer) {
     (cluster, framework, offer)
 }
 
-/// The task's cgroup in one v1 hierarchy of this host (these tests run where cgroup v1 is).
-fn task_cgroup(cluster: &Cluster, agent: &str, controller: &str, framework: &Framework, task: &str) -> PathBuf {
+/// The host's cgroups as the agent `agent` sees them (v1 or v2), and a task's group name.
+fn task_cgroup(cluster: &Cluster, agent: &str, framework: &Framework, task: &str) -> (Arc<dyn Cgroups>, String) {
     let root = agora_agent::cgroups::agent_root(&cluster.agent_work_dir(agent));
-    Path::new("/sys/fs/cgroup").join(controller).join(root).join(format!("{}.{task}", framework.id))
+    let cgroups = agora_agent::cgroups::detect(Path::new("/sys/fs/cgroup"), &root).expect("cgroups").expect("a driver");
+    (cgroups, format!("{}.{task}", framework.id))
 }
 
 async fn terminal(framework: &mut Framework, task: &str) -> agora_api::TaskStatus {
@@ -1382,11 +1385,8 @@ async fn a_task_gets_its_cpu_quota_and_a_kill_ends_its_whole_cgroup() {
     let line = format!("setsid sleep 600 & echo $! > {}; while :; do :; done", marker.display());
     framework.launch(&offer, vec![shell_task(&offer.agent_id, "spin", &line, 0.5, 64.0)]).await.expect("launch");
     while framework.update("spin", true).await.state != TaskState::Running {}
-    let group = task_cgroup(&cluster, "cpu", "cpuacct", &framework, "spin");
-    let usage = || -> f64 {
-        let text = std::fs::read_to_string(group.join("cpuacct.usage")).expect("the task's cgroup accounting");
-        text.trim().parse::<f64>().expect("nanoseconds") / 1e9
-    };
+    let (cgroups, group) = task_cgroup(&cluster, "cpu", &framework, "spin");
+    let usage = || cgroups.cpu_usage(&group).expect("the task's cgroup accounting").as_secs_f64();
     let escaped: i32 = eventually(DEADLINE, "the escaped child's pid", || async {
         std::fs::read_to_string(&marker).ok()?.trim().parse().ok()
     })
@@ -1404,11 +1404,8 @@ async fn a_task_gets_its_cpu_quota_and_a_kill_ends_its_whole_cgroup() {
         (!Path::new(&format!("/proc/{escaped}")).exists()).then_some(())
     })
     .await;
-    eventually(DEADLINE, "the task's cgroups to be removed", || async {
-        let left = ["cpu", "cpuacct", "memory", "pids"]
-            .iter()
-            .any(|c| task_cgroup(&cluster, "cpu", c, &framework, "spin").exists());
-        (!left).then_some(())
+    eventually(DEADLINE, "the task's cgroup to be removed", || async {
+        cgroups.cpu_usage(&group).is_none().then_some(())
     })
     .await;
 }
