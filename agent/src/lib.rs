@@ -12,6 +12,7 @@ pub mod client;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_checks;
+mod health;
 mod logs;
 mod process;
 mod resources;
@@ -154,6 +155,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
 
     let (events_tx, events_rx) = mpsc::channel(COMMAND_QUEUE);
     let (exits_tx, exits_rx) = mpsc::channel(EXIT_QUEUE);
+    let (health_tx, health_rx) = mpsc::channel(EXIT_QUEUE);
     let agent = Agent {
         config,
         client,
@@ -165,11 +167,12 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         generation: 0,
         events_tx,
         exits_tx,
+        health_tx,
         log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
         users,
         cgroups,
     };
-    agent.run(shutdown, events_rx, exits_rx).await
+    agent.run(shutdown, events_rx, exits_rx, health_rx).await
 }
 
 /// The host's cgroups, as `config.isolation` asks.
@@ -208,6 +211,10 @@ struct Task {
     /// Set when the master shut this agent down: the process is being killed and nobody is
     /// told how it ends.
     discarded: bool,
+    /// Its health, if it has a health check.
+    health: Option<health::Tracker>,
+    /// Killed by the agent for failing its health checks.
+    unhealthy: bool,
 }
 
 impl Task {
@@ -229,6 +236,8 @@ struct Agent {
     generation: u64,
     events_tx: mpsc::Sender<SessionEvent>,
     exits_tx: mpsc::Sender<(TaskKey, Exit)>,
+    /// Health check results, from each checked task's checker.
+    health_tx: mpsc::Sender<(TaskKey, bool)>,
     log_reads: Arc<Semaphore>,
     /// Which OS user each task runs as.
     users: users::Users,
@@ -244,6 +253,7 @@ impl Agent {
         shutdown: impl Future<Output = ()> + Send,
         mut events: mpsc::Receiver<SessionEvent>,
         mut exits: mpsc::Receiver<(TaskKey, Exit)>,
+        mut health: mpsc::Receiver<(TaskKey, bool)>,
     ) -> Result<(), AgentError> {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut backoff = Backoff::new(REGISTER_FIRST_RETRY, REGISTER_MAX_RETRY);
@@ -254,6 +264,7 @@ impl Agent {
                 biased;
                 () = &mut shutdown => break,
                 Some((key, exit)) = exits.recv() => self.on_exit(key, exit),
+                Some((key, passed)) = health.recv() => self.on_health(key, passed),
                 Some(event) = events.recv() => {
                     if matches!(event, SessionEvent::Command(_)) {
                         // Commands flowing show the session works; later trouble starts
@@ -386,10 +397,16 @@ impl Agent {
             return;
         };
         let started = self.start_process(&launch, &agent_id);
+        let mut tracker = None;
         let (status, kill) = match started {
-            Ok(process) => {
+            Ok((process, check_command)) => {
                 tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid = process.pid(), "task started");
                 let (kill, kill_rx) = watch::channel(None);
+                if let Some(check) = launch.task.health_check.clone() {
+                    tracker = Some(health::Tracker::new(&check, Instant::now()));
+                    let running = kill.subscribe();
+                    tokio::spawn(health::run(key.clone(), check, check_command, running, self.health_tx.clone()));
+                }
                 let exits = self.exits_tx.clone();
                 let watched = key.clone();
                 tokio::spawn(async move {
@@ -405,11 +422,17 @@ impl Agent {
             }
         };
         self.updates.push(status.clone(), Instant::now());
-        self.tasks.insert(key, Task { launch, latest: status, kill, discarded: false });
+        self.tasks
+            .insert(key, Task { launch, latest: status, kill, discarded: false, health: tracker, unhealthy: false });
     }
 
-    /// Makes the task's sandbox, owned by the user it runs as, and starts its process.
-    fn start_process(&self, launch: &LaunchCommand, agent_id: &AgentId) -> Result<process::TaskProcess, AgentError> {
+    /// Makes the task's sandbox, owned by the user it runs as, and starts its process. Returns
+    /// it with what its command health check runs, if it has one.
+    fn start_process(
+        &self,
+        launch: &LaunchCommand,
+        agent_id: &AgentId,
+    ) -> Result<(process::TaskProcess, Option<process::ProcessSpec>), AgentError> {
         let user = self.users.for_task(launch.task.user.as_deref())?;
         let sandbox = tasks::prepare_sandbox(&self.config.work_dir, &launch.framework_id, &launch.task.task_id)?;
         self.users.give(&sandbox, &user)?;
@@ -418,7 +441,17 @@ impl Agent {
         }
         let switch_to = self.users.must_switch(&user).then_some(&user);
         let spec = tasks::process_spec(launch, agent_id, &sandbox, switch_to)?;
-        let Some(cgroups) = &self.cgroups else { return process::spawn(&spec, None) };
+        let check = launch.task.health_check.as_ref().and_then(|h| match &h.check {
+            agora_api::Check::Command(line) => Some(process::ProcessSpec {
+                program: "/bin/sh".to_string(),
+                args: vec!["-c".to_string(), line.clone()],
+                stdout: PathBuf::from("/dev/null"),
+                stderr: PathBuf::from("/dev/null"),
+                ..spec.clone()
+            }),
+            _ => None,
+        });
+        let Some(cgroups) = &self.cgroups else { return Ok((process::spawn(&spec, None)?, check)) };
         let group = cgroups::TaskCgroup {
             cgroups: cgroups.clone(),
             name: format!("{}.{}", launch.framework_id, launch.task.task_id),
@@ -430,7 +463,31 @@ impl Agent {
             // Empty: the process never got in, or was killed when it could not.
             let _ = cgroups.remove(&group.name);
         }
-        started
+        Ok((started?, check))
+    }
+
+    /// A health check result: reports a change of health, and kills a task that failed too
+    /// many in a row.
+    fn on_health(&mut self, key: TaskKey, passed: bool) {
+        let Some(task) = self.tasks.get_mut(&key).filter(|t| t.is_running() && !t.discarded) else { return };
+        let Some(tracker) = &mut task.health else { return };
+        let verdict = tracker.record(passed, Instant::now());
+        if let Some(healthy) = verdict.report {
+            let mut status = tasks::status(&task.launch, &task.latest.agent_id, TaskState::Running);
+            status.healthy = Some(healthy);
+            status.reason = Some(agora_api::types::reason::TASK_HEALTH_CHECK_STATUS_UPDATED.to_string());
+            status.message = Some(if healthy { "health check passed" } else { "health check failed" }.to_string());
+            tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, healthy, "task health changed");
+            task.latest = status.clone();
+            self.updates.push(status, Instant::now());
+        }
+        if verdict.kill && !task.unhealthy {
+            tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, "killing a task that failed its health checks");
+            task.unhealthy = true;
+            if let Some(kill) = &task.kill {
+                kill.send_replace(Some(tasks::kill_grace(&task.launch)));
+            }
+        }
     }
 
     fn kill(&mut self, kill: KillCommand) {
@@ -514,7 +571,13 @@ impl Agent {
             self.tasks.remove(&key);
             return;
         }
-        let status = tasks::exit_status(&task.launch, &task.latest.agent_id, &exit);
+        let mut status = tasks::exit_status(&task.launch, &task.latest.agent_id, &exit);
+        if task.unhealthy && status.state == TaskState::Killed {
+            status.reason = Some(agora_api::types::reason::TASK_UNHEALTHY.to_string());
+            status.healthy = Some(false);
+            status.message =
+                Some(format!("killed after failing its health checks; {}", status.message.unwrap_or_default()));
+        }
         tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, state = status.state.as_str(), message = status.message.as_deref().unwrap_or(""), "task ended");
         task.latest = status.clone();
         self.updates.push(status, Instant::now());

@@ -229,6 +229,7 @@ mod tests {
                 labels: BTreeMap::new(),
                 user: None,
                 volumes: Vec::new(),
+                health_check: None,
             },
             volumes: Vec::new(),
         }

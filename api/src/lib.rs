@@ -12,7 +12,7 @@ pub mod types;
 
 pub use ids::{AgentId, FrameworkId, OfferId, TaskId, UpdateId};
 pub use resources::Resources;
-pub use types::{Command, ErrorBody, Offer, TaskInfo, TaskState, TaskStatus, Volume};
+pub use types::{Check, Command, ErrorBody, HealthCheck, Offer, TaskInfo, TaskState, TaskStatus, Volume};
 
 /// The OpenAPI document as pretty JSON, exactly as checked in at `openapi/agora.json`.
 pub fn openapi_json() -> String {

@@ -95,6 +95,10 @@ pub mod reason {
     pub const TASK_UNKNOWN: &str = "task_unknown";
     /// The task went over its memory limit and the kernel killed it.
     pub const CONTAINER_LIMITATION_MEMORY: &str = "container_limitation_memory";
+    /// A `running` update that says the task's health changed.
+    pub const TASK_HEALTH_CHECK_STATUS_UPDATED: &str = "task_health_check_status_updated";
+    /// The agent killed the task after too many failed health checks.
+    pub const TASK_UNHEALTHY: &str = "task_unhealthy";
 }
 
 /// What a task runs: a shell line (`sh -c`) or an argument vector executed directly.
@@ -131,6 +135,73 @@ pub struct TaskInfo {
     /// its `container_path` in the sandbox, and only one live task uses a volume at a time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
+    /// A check the agent runs against the task while it runs; its results reach the
+    /// framework as `running` updates with `healthy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// A health check run by the task's agent, as Mesos-native checks are: a command in the
+/// task's sandbox, an HTTP GET or a TCP connect on the agent's host. Failures during the grace
+/// period after launch do not count until a check has passed; the task is killed after
+/// `consecutive_failures` failures in a row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    pub check: Check,
+    /// Seconds before the first check (Mesos's `delay_seconds`).
+    #[serde(default = "defaults::delay")]
+    pub delay_secs: f64,
+    #[serde(default = "defaults::interval")]
+    pub interval_secs: f64,
+    /// A check that takes longer fails (a command is killed).
+    #[serde(default = "defaults::timeout")]
+    pub timeout_secs: f64,
+    /// Seconds after launch during which failures are forgiven, until the first success.
+    #[serde(default = "defaults::grace")]
+    pub grace_period_secs: f64,
+    #[serde(default = "defaults::failures")]
+    pub consecutive_failures: u32,
+}
+
+/// Mesos's defaults for health checks.
+mod defaults {
+    pub fn delay() -> f64 {
+        15.0
+    }
+    pub fn interval() -> f64 {
+        10.0
+    }
+    pub fn timeout() -> f64 {
+        20.0
+    }
+    pub fn grace() -> f64 {
+        10.0
+    }
+    pub fn failures() -> u32 {
+        3
+    }
+}
+
+/// What a health check does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Check {
+    /// A shell line run in the task's sandbox, as the task's user, with its environment:
+    /// healthy if it exits 0.
+    Command(String),
+    /// `GET http://127.0.0.1:{port}{path}`: healthy on a 2xx or 3xx answer.
+    Http {
+        port: u16,
+        #[serde(default = "root_path")]
+        path: String,
+    },
+    /// Healthy if a TCP connection to `127.0.0.1:{port}` opens.
+    Tcp { port: u16 },
+}
+
+fn root_path() -> String {
+    "/".to_string()
 }
 
 /// A persistent volume: reserved disk of one agent, kept in a directory outside task

@@ -242,6 +242,7 @@ impl SimFramework {
             labels: BTreeMap::new(),
             user: None,
             volumes: Vec::new(),
+            health_check: None,
         }
     }
 

@@ -272,6 +272,7 @@ impl Runner {
                 labels: BTreeMap::new(),
                 user: self.args.user.clone(),
                 volumes: Vec::new(),
+                health_check: None,
             };
             let accept = Accept {
                 offer_ids: vec![offer.id.clone()],

@@ -1409,3 +1409,87 @@ async fn a_task_gets_its_cpu_quota_and_a_kill_ends_its_whole_cgroup() {
     })
     .await;
 }
+
+/// `task` with a health check every 0.2 s, failures forgiven for `grace` seconds.
+fn checked(mut task: agora_api::TaskInfo, check: agora_api::Check, grace: f64, failures: u32) -> agora_api::TaskInfo {
+    task.health_check = Some(agora_api::HealthCheck {
+        check,
+        delay_secs: 0.0,
+        interval_secs: 0.2,
+        timeout_secs: 2.0,
+        grace_period_secs: grace,
+        consecutive_failures: failures,
+    });
+    task
+}
+
+/// The next update of `task` that is not `staging` or a plain `running`.
+async fn health_update(framework: &mut Framework, task: &str) -> agora_api::TaskStatus {
+    loop {
+        let status = framework.update(task, true).await;
+        if status.healthy.is_some() || status.state.is_terminal() {
+            return status;
+        }
+    }
+}
+
+/// A command health check run by the agent: its results reach the framework as `running`
+/// updates with `healthy`, and after `consecutive_failures` failures in a row the agent kills
+/// the task, reported `killed` with reason `task_unhealthy`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_health_check_reports_health_and_kills_a_task_that_fails_it() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("checked")).await;
+    let offer = framework.offers().await.remove(0);
+    let flag = cluster.data_dir().join("healthy");
+    std::fs::write(&flag, "").expect("flag");
+    let check = agora_api::Check::Command(format!("test -f {}", flag.display()));
+    let task = checked(shell_task(&offer.agent_id, "svc", "sleep 600", 0.1, 32.0), check, 0.0, 3);
+    framework.launch(&offer, vec![task]).await.expect("launch");
+    let status = health_update(&mut framework, "svc").await;
+    assert_eq!((status.state, status.healthy), (TaskState::Running, Some(true)), "{status:?}");
+    assert_eq!(status.reason.as_deref(), Some("task_health_check_status_updated"));
+
+    std::fs::remove_file(&flag).expect("unflag");
+    let status = health_update(&mut framework, "svc").await;
+    assert_eq!((status.state, status.healthy), (TaskState::Running, Some(false)), "{status:?}");
+    let status = health_update(&mut framework, "svc").await;
+    assert_eq!((status.state, status.healthy), (TaskState::Killed, Some(false)), "{status:?}");
+    assert_eq!(status.reason.as_deref(), Some("task_unhealthy"), "{status:?}");
+}
+
+/// HTTP and TCP health checks: a task serving HTTP on its port is healthy; one checked on a
+/// port nothing listens on is killed once its checks fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_tcp_health_checks_probe_the_tasks_ports() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("probed")).await;
+    let offer = framework.offers().await.remove(0);
+    let [first, _] = offer.resources.ports[0];
+    let mut server =
+        shell_task(&offer.agent_id, "web", "exec python3 -m http.server $PORT0 --bind 127.0.0.1", 0.2, 64.0);
+    server.resources.ports = vec![[first, first]];
+    // The grace period covers Python's start: the checks that fail meanwhile do not count.
+    let server = checked(server, agora_api::Check::Http { port: first, path: "/".into() }, 60.0, 3);
+    let silent = shell_task(&offer.agent_id, "silent", "sleep 600", 0.1, 32.0);
+    let silent = checked(silent, agora_api::Check::Tcp { port: first + 1 }, 0.0, 2);
+    framework.launch(&offer, vec![server, silent]).await.expect("launch");
+
+    // Either may come first: read both tasks' updates as they come.
+    let (mut web, mut silent) = (None, None);
+    while web.is_none() || silent.is_none() {
+        if let FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+            let status = u.status;
+            match status.task_id.as_str() {
+                "web" if status.healthy.is_some() && web.is_none() => web = Some(status),
+                "silent" if status.state.is_terminal() => silent = Some(status),
+                _ => {}
+            }
+        }
+    }
+    let (web, silent) = (web.expect("web"), silent.expect("silent"));
+    assert_eq!((web.state, web.healthy), (TaskState::Running, Some(true)), "{web:?}");
+    assert_eq!((silent.state, silent.reason.as_deref()), (TaskState::Killed, Some("task_unhealthy")), "{silent:?}");
+    assert_eq!(silent.healthy, Some(false));
+}

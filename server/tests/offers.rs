@@ -457,3 +457,28 @@ async fn an_operator_creates_and_destroys_a_persistent_volume() {
 async fn accept_as(cluster: &Cluster, framework: &str, body: Value) -> (u16, Value) {
     cluster.framework.post(&format!("/v1/frameworks/{framework}/accept"), body).await
 }
+
+/// Health checks that cannot work are refused at accept, and the offer stays outstanding.
+#[tokio::test]
+async fn bad_health_checks_get_a_400() {
+    let mut cluster = Cluster::empty().await;
+    let agent = cluster.add_agent("h", json!({}), 2.0).await;
+    let web = cluster.subscribe("web").await;
+    let offers = wait_for_offers(&cluster, &web, |o| !o.is_empty()).await;
+    for check in [
+        json!({"check": {"command": "true"}, "interval_secs": 0}),
+        json!({"check": {"command": " "}}),
+        json!({"check": {"http": {"port": 8080, "path": "health"}}}),
+        json!({"check": {"tcp": {"port": 0}}}),
+        json!({"check": {"tcp": {"port": 80}}, "consecutive_failures": 0}),
+        json!({"check": {"tcp": {"port": 80}}, "timeout_secs": -1}),
+    ] {
+        let task = json!({"task_id": "t", "agent_id": agent, "resources": {"cpus": 0.1, "mem": 32},
+                          "command": {"shell": "sleep 1"}, "health_check": check});
+        let accept = json!({"offer_ids": [offers[0]["id"]], "operations": [{"type": "launch", "tasks": [task]}]});
+        let (status, body) = accept_as(&cluster, &web, accept).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("invalid_health_check")), "{check}: {body}");
+    }
+    assert_eq!(cluster.offer_ids(&web).await.len(), 1);
+    cluster.stop();
+}

@@ -281,6 +281,7 @@ pub fn shell_task(agent_id: &AgentId, task_id: &str, line: &str, cpus: f64, mem:
         labels: BTreeMap::new(),
         user: None,
         volumes: Vec::new(),
+        health_check: None,
     }
 }
 

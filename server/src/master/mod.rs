@@ -432,6 +432,38 @@ fn rescind_offer(txn: &mut Txn, offer: &Loaded<agora_api::Offer>) {
     wake_allocator(txn);
 }
 
+/// The longest time a health check setting may name.
+const MAX_CHECK_SECS: f64 = 86_400.0;
+
+fn validate_health_check(task: &TaskInfo, check: &agora_api::HealthCheck) -> Result<(), ServerError> {
+    let bad =
+        |message: &str| Err(ServerError::bad("invalid_health_check", format!("task {}: {message}", task.task_id)));
+    let secs = [check.delay_secs, check.interval_secs, check.timeout_secs, check.grace_period_secs];
+    if secs.iter().any(|s| !s.is_finite() || *s < 0.0 || *s > MAX_CHECK_SECS) {
+        return bad("the health check's times must be seconds between 0 and a day");
+    }
+    if check.interval_secs < 0.1 || check.timeout_secs <= 0.0 {
+        return bad("a health check's interval must be at least 0.1 s, and its timeout positive");
+    }
+    if check.consecutive_failures == 0 {
+        return bad("consecutive_failures must be at least 1");
+    }
+    match &check.check {
+        agora_api::Check::Command(line) if line.trim().is_empty() || line.len() > MAX_TASK_VALUE_BYTES => {
+            bad("the health check's command must be a non-empty line of at most 32 KiB")
+        }
+        agora_api::Check::Http { path, .. }
+            if !path.starts_with('/') || path.len() > 2048 || path.chars().any(char::is_control) =>
+        {
+            bad("the health check's path must start with `/`")
+        }
+        agora_api::Check::Http { port: 0, .. } | agora_api::Check::Tcp { port: 0 } => {
+            bad("the health check needs a port")
+        }
+        _ => Ok(()),
+    }
+}
+
 fn validate_task(task: &TaskInfo) -> Result<(), ServerError> {
     let bad = |code, message: String| Err(ServerError::bad(code, message));
     if !task.resources.is_well_formed() {
@@ -468,6 +500,9 @@ fn validate_task(task: &TaskInfo) -> Result<(), ServerError> {
             return bad("invalid_command", format!("task {}: argv is empty", task.task_id))
         }
         _ => {}
+    }
+    if let Some(check) = &task.health_check {
+        validate_health_check(task, check)?;
     }
     if let Some(g) = task.kill_grace_period_secs {
         if !g.is_finite() || g < 0.0 {

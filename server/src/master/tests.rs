@@ -67,6 +67,7 @@ fn task(agent: &AgentId, id: &str, ports: Vec<[u16; 2]>) -> TaskInfo {
         labels: BTreeMap::new(),
         user: None,
         volumes: Vec::new(),
+        health_check: None,
     }
 }
 
