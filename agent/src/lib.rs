@@ -12,6 +12,7 @@ pub mod client;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_checks;
+pub mod gc;
 mod health;
 mod logs;
 mod process;
@@ -96,6 +97,8 @@ pub struct AgentConfig {
     pub task_users: users::TaskUsers,
     /// Whether tasks get cgroups with their limits.
     pub isolation: Isolation,
+    /// How long ended tasks' sandboxes are kept.
+    pub sandbox_gc: gc::SandboxGc,
 }
 
 /// How tasks are isolated.
@@ -126,6 +129,7 @@ impl fmt::Debug for AgentConfig {
             .field("tls", &self.tls)
             .field("task_users", &self.task_users)
             .field("isolation", &self.isolation)
+            .field("sandbox_gc", &self.sandbox_gc)
             .finish()
     }
 }
@@ -258,6 +262,8 @@ impl Agent {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut backoff = Backoff::new(REGISTER_FIRST_RETRY, REGISTER_MAX_RETRY);
         let mut registering: Option<Registration> = Some(self.register(Duration::ZERO));
+        let mut gc_at = Instant::now() + self.config.sandbox_gc.interval();
+        let mut collecting: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             let resend_at = if self.session.is_some() { self.updates.next_due() } else { None };
             tokio::select! {
@@ -290,6 +296,12 @@ impl Agent {
                     }
                 }
                 () = sleep_until(resend_at), if resend_at.is_some() => {}
+                () = sleep_until(Some(gc_at)) => {
+                    gc_at = Instant::now() + self.config.sandbox_gc.interval();
+                    if collecting.as_ref().is_none_or(|c| c.is_finished()) {
+                        collecting = Some(self.collect_sandboxes());
+                    }
+                }
             }
             if self.session.is_none() && registering.is_none() {
                 registering = Some(self.register(backoff.next_delay()));
@@ -464,6 +476,18 @@ impl Agent {
             let _ = cgroups.remove(&group.name);
         }
         Ok((started?, check))
+    }
+
+    /// Deletes old sandboxes of tasks the agent no longer knows, off the agent loop.
+    fn collect_sandboxes(&self) -> tokio::task::JoinHandle<()> {
+        let live: std::collections::HashSet<TaskKey> = self.tasks.keys().cloned().collect();
+        let (work_dir, policy) = (self.config.work_dir.clone(), self.config.sandbox_gc.clone());
+        tokio::task::spawn_blocking(move || {
+            let deleted = gc::collect(&work_dir, &live, &policy, std::time::SystemTime::now());
+            if deleted > 0 {
+                tracing::info!(deleted, "deleted the sandboxes of ended tasks");
+            }
+        })
     }
 
     /// A health check result: reports a change of health, and kills a task that failed too

@@ -283,6 +283,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         task_users: Default::default(),
         status_retry_secs: 0.2,
         isolation: Default::default(),
+        sandbox_gc: Default::default(),
     }
 }
 

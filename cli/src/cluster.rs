@@ -157,6 +157,12 @@ pub struct AgentArgs {
     /// root), `none`, or `auto`: cgroups when the host has them and the agent may use them.
     #[arg(long, value_enum, default_value = "auto")]
     isolation: IsolationArg,
+    /// Seconds an ended task's sandbox (its logs) is kept after its last write (a week).
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    sandbox_max_age_secs: u64,
+    /// MiB the ended tasks' sandboxes may take together; the oldest go first past it.
+    #[arg(long, default_value_t = 10 * 1024)]
+    sandbox_budget_mb: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -316,6 +322,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         tls: Default::default(),
         task_users,
         isolation: agora_agent::Isolation::Auto,
+        sandbox_gc: Default::default(),
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
@@ -435,6 +442,10 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         tls: args.tls.options(),
         task_users: args.users.config(),
         isolation: args.isolation.into(),
+        sandbox_gc: agora_agent::gc::SandboxGc {
+            max_age: std::time::Duration::from_secs(args.sandbox_max_age_secs),
+            budget_bytes: args.sandbox_budget_mb.saturating_mul(1 << 20),
+        },
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())

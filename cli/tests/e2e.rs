@@ -1493,3 +1493,26 @@ async fn http_and_tcp_health_checks_probe_the_tasks_ports() {
     assert_eq!((silent.state, silent.reason.as_deref()), (TaskState::Killed, Some("task_unhealthy")), "{silent:?}");
     assert_eq!(silent.healthy, Some(false));
 }
+
+/// Sandboxes of ended tasks are deleted once older than `--sandbox-max-age-secs`; those of
+/// running tasks stay, however old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_tasks_sandboxes_are_collected_by_age() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.spawn_agent_with("gc", "cpus:1,mem:256", &["--sandbox-max-age-secs", "1"]);
+    cluster.wait_for_agents(2).await;
+    let mut framework = Framework::register(cluster.client(), registration("gc")).await;
+    let offer = offer_where(&framework, "an offer of the collecting agent", |o| o.hostname == "gc").await;
+    let tasks = vec![
+        shell_task(&offer.agent_id, "brief", "echo hi", 0.1, 32.0),
+        shell_task(&offer.agent_id, "long", "sleep 600", 0.1, 32.0),
+    ];
+    framework.launch(&offer, tasks).await.expect("launch");
+    assert_eq!(terminal(&mut framework, "brief").await.state, TaskState::Finished);
+    let sandboxes = cluster.agent_work_dir("gc").join("sandboxes").join(framework.id.as_str());
+    eventually(DEADLINE, "the ended task's sandbox to go", || async {
+        (!sandboxes.join("brief").exists()).then_some(())
+    })
+    .await;
+    assert!(sandboxes.join("long").join("stdout").exists(), "a running task's sandbox stays");
+}
