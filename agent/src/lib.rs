@@ -8,6 +8,7 @@
 
 mod backoff;
 pub mod cgroups;
+mod checkpoint;
 pub mod client;
 mod error;
 #[doc(hidden)]
@@ -160,7 +161,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     let (events_tx, events_rx) = mpsc::channel(COMMAND_QUEUE);
     let (exits_tx, exits_rx) = mpsc::channel(EXIT_QUEUE);
     let (health_tx, health_rx) = mpsc::channel(EXIT_QUEUE);
-    let agent = Agent {
+    let mut agent = Agent {
         config,
         client,
         agent_id,
@@ -176,7 +177,24 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         users,
         cgroups,
     };
+    agent.recover();
     agent.run(shutdown, events_rx, exits_rx, health_rx).await
+}
+
+/// A task's cgroup, below the agent's.
+fn cgroup_name(key: &TaskKey) -> String {
+    format!("{}.{}", key.framework_id, key.task_id)
+}
+
+/// A command health check's process: the task's user, sandbox and environment.
+fn check_spec(line: &str, task: &process::ProcessSpec) -> process::ProcessSpec {
+    process::ProcessSpec {
+        program: "/bin/sh".to_string(),
+        args: vec!["-c".to_string(), line.to_string()],
+        stdout: PathBuf::from("/dev/null"),
+        stderr: PathBuf::from("/dev/null"),
+        ..task.clone()
+    }
 }
 
 /// The host's cgroups, as `config.isolation` asks.
@@ -219,6 +237,8 @@ struct Task {
     health: Option<health::Tracker>,
     /// Killed by the agent for failing its health checks.
     unhealthy: bool,
+    /// The supervising shell's pid and start time, for a restarted agent to find it again.
+    process: Option<(i32, u64)>,
 }
 
 impl Task {
@@ -356,6 +376,10 @@ impl Agent {
             for task in self.tasks.values_mut() {
                 task.latest.agent_id = id.clone();
             }
+            let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
+            for key in &keys {
+                self.save(key);
+            }
         }
         let heartbeat = Duration::try_from_secs_f64(registered.heartbeat_interval_secs)
             .unwrap_or(FALLBACK_HEARTBEAT)
@@ -410,22 +434,14 @@ impl Agent {
         };
         let started = self.start_process(&launch, &agent_id);
         let mut tracker = None;
+        let mut process = None;
         let (status, kill) = match started {
-            Ok((process, check_command)) => {
-                tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid = process.pid(), "task started");
-                let (kill, kill_rx) = watch::channel(None);
-                if let Some(check) = launch.task.health_check.clone() {
-                    tracker = Some(health::Tracker::new(&check, Instant::now()));
-                    let running = kill.subscribe();
-                    tokio::spawn(health::run(key.clone(), check, check_command, running, self.health_tx.clone()));
-                }
-                let exits = self.exits_tx.clone();
-                let watched = key.clone();
-                tokio::spawn(async move {
-                    let exit = process.supervise(kill_rx).await;
-                    // Fails only once the agent loop has returned, when nobody needs to know.
-                    let _ = exits.send((watched, exit)).await;
-                });
+            Ok((started, check_command)) => {
+                let pid = started.pid();
+                process = process::start_time(pid).map(|start| (pid, start));
+                tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task started");
+                let (kill, health) = self.watch(&key, &launch, process::Running::Child(started), check_command);
+                tracker = health;
                 (tasks::status(&launch, &agent_id, TaskState::Running), Some(kill))
             }
             Err(e) => {
@@ -434,8 +450,103 @@ impl Agent {
             }
         };
         self.updates.push(status.clone(), Instant::now());
-        self.tasks
-            .insert(key, Task { launch, latest: status, kill, discarded: false, health: tracker, unhealthy: false });
+        self.tasks.insert(
+            key.clone(),
+            Task { launch, latest: status, kill, discarded: false, health: tracker, unhealthy: false, process },
+        );
+        self.save(&key);
+    }
+
+    /// Watches a running task's process for its end, and runs its health check; returns the
+    /// sender of kill requests and the health tracker.
+    fn watch(
+        &self,
+        key: &TaskKey,
+        launch: &LaunchCommand,
+        running: process::Running,
+        check_command: Option<process::ProcessSpec>,
+    ) -> (watch::Sender<Option<Duration>>, Option<health::Tracker>) {
+        let (kill, kill_rx) = watch::channel(None);
+        let mut tracker = None;
+        if let Some(check) = launch.task.health_check.clone() {
+            tracker = Some(health::Tracker::new(&check, Instant::now()));
+            let alive = kill.subscribe();
+            tokio::spawn(health::run(key.clone(), check, check_command, alive, self.health_tx.clone()));
+        }
+        let exits = self.exits_tx.clone();
+        let watched = key.clone();
+        tokio::spawn(async move {
+            let exit = running.supervise(kill_rx).await;
+            // Fails only once the agent loop has returned, when nobody needs to know.
+            let _ = exits.send((watched, exit)).await;
+        });
+        (kill, tracker)
+    }
+
+    /// Finds again the tasks an earlier run of the agent checkpointed: those still running are
+    /// watched again, those that ended meanwhile are reported with how they ended (from the
+    /// supervising shell's exit file), and unacknowledged updates are queued again.
+    fn recover(&mut self) {
+        let saved = checkpoint::load_all(&self.config.work_dir);
+        let now = Instant::now();
+        for task in saved {
+            let key = TaskKey::new(&task.launch.framework_id, &task.launch.task.task_id);
+            for update in task.updates.clone() {
+                self.updates.push(update, now);
+            }
+            let sandbox = tasks::sandbox_dir(&self.config.work_dir, &key.framework_id, &key.task_id);
+            let alive = task.process.filter(|(pid, start)| process::start_time(*pid) == Some(*start));
+            let mut recovered = Task {
+                launch: task.launch,
+                latest: task.latest,
+                kill: None,
+                discarded: false,
+                health: None,
+                unhealthy: false,
+                process: task.process,
+            };
+            match (alive, sandbox) {
+                (Some((pid, start_time)), Ok(sandbox)) => {
+                    tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "re-attached to a running task");
+                    let cgroup = self
+                        .cgroups
+                        .as_ref()
+                        .map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: cgroup_name(&key) });
+                    let adopted = process::AdoptedProcess { pid, start_time, sandbox, cgroup };
+                    let check = self.check_command(&recovered.launch);
+                    let (kill, health) = self.watch(&key, &recovered.launch, process::Running::Adopted(adopted), check);
+                    recovered.kill = Some(kill);
+                    recovered.health = health;
+                }
+                (_, sandbox) if !recovered.latest.state.is_terminal() => {
+                    let ended = sandbox.ok().and_then(|s| process::read_exit(&s)).unwrap_or_else(|| {
+                        process::Ended::WaitFailed("it ended while the agent was away, and how is unknown".into())
+                    });
+                    let exit = Exit { ended, killed: false, oom: false };
+                    let status = tasks::exit_status(&recovered.launch, &recovered.latest.agent_id, &exit);
+                    tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, state = status.state.as_str(), "a task ended while the agent was away");
+                    recovered.latest = status.clone();
+                    self.updates.push(status, now);
+                    if let Some(cgroups) = &self.cgroups {
+                        let _ = cgroups.remove(&cgroup_name(&key));
+                    }
+                }
+                _ => {}
+            }
+            self.tasks.insert(key.clone(), recovered);
+            self.save(&key);
+        }
+    }
+
+    /// What a task's command health check runs, if it has one.
+    fn check_command(&self, launch: &LaunchCommand) -> Option<process::ProcessSpec> {
+        let agora_api::Check::Command(line) = &launch.task.health_check.as_ref()?.check else { return None };
+        let user = self.users.for_task(launch.task.user.as_deref()).ok()?;
+        let sandbox = tasks::sandbox_dir(&self.config.work_dir, &launch.framework_id, &launch.task.task_id).ok()?;
+        let switch_to = self.users.must_switch(&user).then_some(&user);
+        let agent_id = self.agent_id.clone().unwrap_or_else(|| launch.task.agent_id.clone());
+        let spec = tasks::process_spec(launch, &agent_id, &sandbox, switch_to).ok()?;
+        Some(check_spec(line, &spec))
     }
 
     /// Makes the task's sandbox, owned by the user it runs as, and starts its process. Returns
@@ -454,19 +565,13 @@ impl Agent {
         let switch_to = self.users.must_switch(&user).then_some(&user);
         let spec = tasks::process_spec(launch, agent_id, &sandbox, switch_to)?;
         let check = launch.task.health_check.as_ref().and_then(|h| match &h.check {
-            agora_api::Check::Command(line) => Some(process::ProcessSpec {
-                program: "/bin/sh".to_string(),
-                args: vec!["-c".to_string(), line.clone()],
-                stdout: PathBuf::from("/dev/null"),
-                stderr: PathBuf::from("/dev/null"),
-                ..spec.clone()
-            }),
+            agora_api::Check::Command(line) => Some(check_spec(line, &spec)),
             _ => None,
         });
         let Some(cgroups) = &self.cgroups else { return Ok((process::spawn(&spec, None)?, check)) };
         let group = cgroups::TaskCgroup {
             cgroups: cgroups.clone(),
-            name: format!("{}.{}", launch.framework_id, launch.task.task_id),
+            name: cgroup_name(&TaskKey::new(&launch.framework_id, &launch.task.task_id)),
         };
         let resources = &launch.task.resources;
         let limits = cgroups::Limits { cpus: resources.cpus, mem_mib: resources.mem, pids: cgroups::DEFAULT_PIDS_MAX };
@@ -504,7 +609,9 @@ impl Agent {
             tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, healthy, "task health changed");
             task.latest = status.clone();
             self.updates.push(status, Instant::now());
+            self.save(&key);
         }
+        let Some(task) = self.tasks.get_mut(&key) else { return };
         if verdict.kill && !task.unhealthy {
             tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, "killing a task that failed its health checks");
             task.unhealthy = true;
@@ -532,10 +639,11 @@ impl Agent {
             Acked::Finished => {
                 if self.tasks.get(&key).is_some_and(|t| !t.is_running()) {
                     self.tasks.remove(&key);
+                    checkpoint::forget(&self.config.work_dir, &key);
                     self.ended.insert(key);
                 }
             }
-            Acked::Popped => {}
+            Acked::Popped => self.save(&key),
             Acked::Ignored => {
                 tracing::debug!(task_id = %key.task_id, update_id = %ack.update_id, "ignoring an unknown ack")
             }
@@ -581,6 +689,7 @@ impl Agent {
         // A new agent gets a new command log, so nothing old can be replayed to it.
         self.ended.clear();
         self.agent_id = None;
+        checkpoint::forget_all(&self.config.work_dir);
         if let Err(e) = state::forget_agent_id(&self.config.work_dir) {
             tracing::error!(error = %e, "cannot forget the agent id");
         }
@@ -605,6 +714,21 @@ impl Agent {
         tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, state = status.state.as_str(), message = status.message.as_deref().unwrap_or(""), "task ended");
         task.latest = status.clone();
         self.updates.push(status, Instant::now());
+        self.save(&key);
+    }
+
+    /// Checkpoints what the agent knows of a task, so that a restarted agent finds it again.
+    fn save(&self, key: &TaskKey) {
+        let Some(task) = self.tasks.get(key).filter(|t| !t.discarded) else { return };
+        let saved = checkpoint::Saved {
+            launch: task.launch.clone(),
+            process: task.process,
+            latest: task.latest.clone(),
+            updates: self.updates.pending(key),
+        };
+        if let Err(e) = checkpoint::save(&self.config.work_dir, &saved) {
+            tracing::error!(task_id = %key.task_id, error = %e, "cannot checkpoint a task; a restart of the agent would lose it");
+        }
     }
 
     /// Hands the updates that are due to the session's sender. A batch that does not fit is

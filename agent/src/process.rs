@@ -57,30 +57,40 @@ pub struct TaskProcess {
     cgroup: Option<TaskCgroup>,
 }
 
-/// Holds the program until the agent has moved it into its cgroup, then becomes it: so that
-/// nothing the task starts can run outside the group. No privilege needed, whatever the
-/// user, and either cgroup version.
-const WAIT_THEN_EXEC: &str = r#"read -r _ && exec "$@" </dev/null"#;
+/// Every task runs under this shell, its process group's leader. It waits until the agent
+/// has moved it into the task's cgroup (so that nothing the task starts runs outside it), runs
+/// the task's program, writes how it ended to the exit file `$1` and ends the same way. It is
+/// what outlives an agent that dies: a restarted agent finds the task by the shell's pid and
+/// its end in the exit file. It ignores nothing a task could inherit: its traps end with it.
+const SUPERVISOR: &str = r#"f=$1; shift
+trap : INT TERM
+read -r _ || exit 125
+"$@" </dev/null
+s=$?
+echo "$s" > "$f"
+if [ "$s" -gt 128 ]; then trap - INT TERM; kill -$((s - 128)) $$; fi
+exit "$s""#;
+
+/// Where the supervising shell writes how a task ended: in its sandbox, which its user owns.
+pub fn exit_file(sandbox: &Path) -> PathBuf {
+    sandbox.join(".agora-exit")
+}
 
 /// Starts `spec` with stdin from /dev/null, in a new process group whose id is the child's
-/// pid, and inside `cgroup` (already made, with its limits) if given.
+/// pid, under the supervising shell, and inside `cgroup` (already made, with its limits) if
+/// given.
 pub fn spawn(spec: &ProcessSpec, cgroup: Option<TaskCgroup>) -> Result<TaskProcess, AgentError> {
+    check_runnable(spec)?;
     let stdout = open_output(&spec.stdout)?;
     let stderr = open_output(&spec.stderr)?;
-    let mut command = match &cgroup {
-        None => tokio::process::Command::new(&spec.program),
-        Some(_) => {
-            let mut held = tokio::process::Command::new("/bin/sh");
-            held.args(["-c", WAIT_THEN_EXEC, "agora-task", &spec.program]);
-            held
-        }
-    };
+    let mut command = tokio::process::Command::new("/bin/sh");
+    command.args(["-c", SUPERVISOR, "agora-task"]).arg(exit_file(&spec.dir)).arg(&spec.program);
     command
         .args(&spec.args)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.dir)
-        .stdin(if cgroup.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(stderr)
         // Its own group, so that a kill reaches every process the task starts.
@@ -95,29 +105,148 @@ pub fn spawn(spec: &ProcessSpec, cgroup: Option<TaskCgroup>) -> Result<TaskProce
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| AgentError::InvalidTask("the spawned process has no pid".to_string()))?;
+    let release = child.stdin.take();
     if let Some(group) = &cgroup {
-        let release = child.stdin.take();
         if let Err(e) = group.cgroups.add(&group.name, pid) {
             signal_group(pid, Signal::SIGKILL);
             return Err(e);
         }
-        // The line it waits for: dropping the pipe without one would make it exit instead.
-        let released = release.map(|stdin| stdin.into_owned_fd().map(std::fs::File::from));
-        match released {
-            Some(Ok(mut pipe)) => {
-                use std::io::Write as _;
-                if let Err(e) = pipe.write_all(b"go\n") {
-                    signal_group(pid, Signal::SIGKILL);
-                    return Err(AgentError::io("cannot start the task in its cgroup", e));
-                }
-            }
-            _ => {
+    }
+    // The line it waits for: dropping the pipe without one would make it exit instead.
+    let released = release.map(|stdin| stdin.into_owned_fd().map(std::fs::File::from));
+    match released {
+        Some(Ok(mut pipe)) => {
+            use std::io::Write as _;
+            if let Err(e) = pipe.write_all(b"go\n") {
                 signal_group(pid, Signal::SIGKILL);
-                return Err(AgentError::InvalidTask("the task's start pipe is gone".to_string()));
+                return Err(AgentError::io("cannot start the task", e));
             }
+        }
+        _ => {
+            signal_group(pid, Signal::SIGKILL);
+            return Err(AgentError::InvalidTask("the task's start pipe is gone".to_string()));
         }
     }
     Ok(TaskProcess { child, pid, cgroup })
+}
+
+/// Fails as spawning the program directly would, for a program that cannot be found or run:
+/// under the supervising shell it would only show as exit code 127 or 126.
+fn check_runnable(spec: &ProcessSpec) -> Result<(), AgentError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let runnable =
+        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let found = if spec.program.contains('/') {
+        runnable(&spec.dir.join(&spec.program))
+    } else {
+        let path = spec.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_default();
+        std::env::split_paths(&path).any(|dir| runnable(&dir.join(&spec.program)))
+    };
+    if found {
+        Ok(())
+    } else {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        Err(AgentError::io(format!("cannot run `{}`", spec.program), missing))
+    }
+}
+
+/// How a task under a supervising shell ended, by its exit file: `None` if the shell wrote
+/// none (it was killed with SIGKILL, or the host went down).
+pub fn read_exit(sandbox: &Path) -> Option<Ended> {
+    let code: i32 = std::fs::read_to_string(exit_file(sandbox)).ok()?.trim().parse().ok()?;
+    // As the shell reports it: a program that died of signal N shows as 128 + N.
+    Some(if code > 128 && Signal::try_from(code - 128).is_ok() { Ended::Signal(code - 128) } else { Ended::Code(code) })
+}
+
+/// The start time of process `pid` (clock ticks since boot, `/proc/PID/stat` field 22): with
+/// the pid, it names one process even after the pid is reused.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields count from the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// A task's process, as the agent watches it.
+#[derive(Debug)]
+pub enum Running {
+    /// Started by this run of the agent.
+    Child(TaskProcess),
+    /// Started by an earlier run.
+    Adopted(AdoptedProcess),
+}
+
+impl Running {
+    pub async fn supervise(self, kills: watch::Receiver<Option<Duration>>) -> Exit {
+        match self {
+            Running::Child(child) => child.supervise(kills).await,
+            Running::Adopted(adopted) => adopted.supervise(kills).await,
+        }
+    }
+}
+
+/// A task process started by an earlier run of the agent, found again after a restart.
+#[derive(Debug)]
+pub struct AdoptedProcess {
+    pub pid: i32,
+    pub start_time: u64,
+    pub sandbox: PathBuf,
+    pub cgroup: Option<TaskCgroup>,
+}
+
+impl AdoptedProcess {
+    /// As [`TaskProcess::supervise`], for a process that is not the agent's child: it is
+    /// watched until it is gone, and its end is read from its exit file.
+    pub async fn supervise(self, mut kills: watch::Receiver<Option<Duration>>) -> Exit {
+        let mut killed = false;
+        let mut kills_open = true;
+        let mut sigkill_at: Option<Instant> = None;
+        let mut poll = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            let deadline = sigkill_at;
+            tokio::select! {
+                _ = poll.tick() => {
+                    if start_time(self.pid) == Some(self.start_time) {
+                        continue;
+                    }
+                    let ended = read_exit(&self.sandbox)
+                        .unwrap_or_else(|| Ended::WaitFailed("it ended while the agent was away, and how is unknown".into()));
+                    return Exit { ended, killed, oom: end_cgroup(self.cgroup.as_ref()).await };
+                }
+                changed = kills.changed(), if kills_open => {
+                    if changed.is_err() {
+                        kills_open = false;
+                        continue;
+                    }
+                    if let Some(grace) = *kills.borrow_and_update() {
+                        self.signal(Signal::SIGTERM);
+                        killed = true;
+                        let at = Instant::now() + grace;
+                        sigkill_at = Some(sigkill_at.map_or(at, |earlier| earlier.min(at)));
+                    }
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.signal(Signal::SIGKILL);
+                    sigkill_at = None;
+                }
+            }
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        // Not ours to reap: make sure the pid is still this process before signalling its group.
+        if start_time(self.pid) == Some(self.start_time) {
+            signal_group(self.pid, signal);
+        }
+        if let Some(group) = &self.cgroup {
+            group.signal_all(signal);
+        }
+    }
 }
 
 fn open_output(path: &Path) -> Result<File, AgentError> {
@@ -157,16 +286,7 @@ impl TaskProcess {
                     // left running in it ends with it. The kernel does not hand out a pid still
                     // used as a group id, so the group cannot be someone else's yet.
                     signal_group(self.pid, Signal::SIGKILL);
-                    let oom = match &self.cgroup {
-                        Some(group) => {
-                            // Processes that left the process group are still in the cgroup.
-                            let oom = group.cgroups.oom_killed(&group.name);
-                            group.destroy().await;
-                            oom
-                        }
-                        None => false,
-                    };
-                    return Exit { ended, killed, oom };
+                    return Exit { ended, killed, oom: end_cgroup(self.cgroup.as_ref()).await };
                 }
                 changed = kills.changed(), if kills_open => {
                     if changed.is_err() {
@@ -196,6 +316,15 @@ impl TaskProcess {
             }
         }
     }
+}
+
+/// Empties and removes a task's cgroup once its leader is gone (processes that left the
+/// process group are still in it); returns whether the kernel killed any for their memory.
+async fn end_cgroup(cgroup: Option<&TaskCgroup>) -> bool {
+    let Some(group) = cgroup else { return false };
+    let oom = group.cgroups.oom_killed(&group.name);
+    group.destroy().await;
+    oom
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -136,6 +136,11 @@ impl UpdateManager {
         }
     }
 
+    /// One task's queued updates, head first: what is checkpointed for it.
+    pub fn pending(&self, key: &TaskKey) -> Vec<TaskStatus> {
+        self.queues.get(key).map(|q| q.updates.iter().cloned().collect()).unwrap_or_default()
+    }
+
     /// Every queued update in order per task, heads first, for a last best-effort send.
     pub fn all_pending(&self) -> Vec<TaskStatus> {
         self.queues.values().flat_map(|q| q.updates.iter().cloned()).collect()

@@ -1516,3 +1516,56 @@ async fn ended_tasks_sandboxes_are_collected_by_age() {
     .await;
     assert!(sandboxes.join("long").join("stdout").exists(), "a running task's sandbox stays");
 }
+
+/// SIGKILL an agent and start it again: it registers under the same id, its running task kept
+/// running and is watched again, and the task's later exit reaches the framework with its exit
+/// code. An update the framework had not acknowledged is sent again by the new agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_agent_reattaches_to_its_tasks_and_reports_their_exits() {
+    let mut cluster = Cluster::start(&[]).await;
+    let index = cluster.spawn_agent("phoenix", "cpus:2,mem:1024");
+    cluster.wait_for_agents(2).await;
+    let agent_id = cluster.agent_id_by_hostname("phoenix").await;
+    let mut framework = Framework::register(cluster.client(), registration("survivor")).await;
+    let offer = offer_where(&framework, "an offer of phoenix", |o| o.hostname == "phoenix").await;
+    let (flag, pid_file) = (cluster.data_dir().join("finish"), cluster.data_dir().join("long.pid"));
+    let line =
+        format!("echo $$ > {}; while [ ! -f {} ]; do sleep 0.1; done; exit 7", pid_file.display(), flag.display());
+    let tasks = vec![
+        shell_task(&offer.agent_id, "long", &line, 0.1, 32.0),
+        shell_task(&offer.agent_id, "quick", "exit 3", 0.1, 32.0),
+    ];
+    framework.launch(&offer, tasks).await.expect("launch");
+    while framework.update("long", true).await.state != TaskState::Running {}
+    // `quick`'s end arrives and is not acknowledged.
+    let mut quick = framework.update("quick", false).await;
+    while !quick.state.is_terminal() {
+        framework.ack(&quick).await;
+        quick = framework.update("quick", false).await;
+    }
+    let pid: i32 = eventually(DEADLINE, "the task's pid", || async {
+        std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    })
+    .await;
+
+    let agent = cluster.agent_process(index);
+    agent.kill().expect("SIGKILL the agent");
+    agent.wait().expect("reaped");
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "the task outlives its agent");
+
+    cluster.spawn_agent("phoenix", "cpus:2,mem:1024");
+    eventually(DEADLINE, "the agent to come back", || async {
+        let list: AgentList = cluster.client().get("/v1/agents").await.ok()?;
+        let back = list.agents.iter().find(|a| a.hostname == "phoenix")?;
+        (back.state == AgentState::Active && back.registered_at < agora_api::types::now_secs()).then(|| back.id.clone())
+    })
+    .await;
+    assert_eq!(cluster.agent_id_by_hostname("phoenix").await, agent_id, "the same agent id");
+    // The unacknowledged update, sent again by the new agent.
+    let again = framework.update("quick", true).await;
+    assert_eq!((again.state, again.exit_code, again.update_id), (TaskState::Failed, Some(3), quick.update_id));
+
+    std::fs::write(&flag, "").expect("flag");
+    let status = terminal(&mut framework, "long").await;
+    assert_eq!((status.state, status.exit_code), (TaskState::Failed, Some(7)), "{status:?}");
+}

@@ -1,0 +1,129 @@
+//! What the agent keeps on disk about each task it knows, so that an agent that was killed
+//! finds its tasks again when it starts: `{work_dir}/meta/{framework_id}/{task_id}.json`
+//! holds the launch, the supervising shell's pid and start time, the task's latest status and
+//! its unacknowledged updates, in order. Written whole through a rename, so a crash leaves the
+//! old version or the new one.
+
+use crate::updates::TaskKey;
+use crate::AgentError;
+use agora_api::agent::LaunchCommand;
+use agora_api::TaskStatus;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One task, as checkpointed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    pub launch: LaunchCommand,
+    /// The supervising shell, if the task started: its pid and start time.
+    pub process: Option<(i32, u64)>,
+    pub latest: TaskStatus,
+    /// Updates the framework has not acknowledged yet, head first.
+    pub updates: Vec<TaskStatus>,
+}
+
+fn root(work_dir: &Path) -> PathBuf {
+    work_dir.join("meta")
+}
+
+fn path(work_dir: &Path, key: &TaskKey) -> Result<PathBuf, AgentError> {
+    // The ids become path components: the sandbox's own checks apply.
+    let sandbox = crate::tasks::sandbox_dir(work_dir, &key.framework_id, &key.task_id)?;
+    let task = sandbox.file_name().map(|t| format!("{}.json", t.to_string_lossy())).unwrap_or_default();
+    Ok(root(work_dir).join(key.framework_id.as_str()).join(task))
+}
+
+pub fn save(work_dir: &Path, saved: &Saved) -> Result<(), AgentError> {
+    let key = TaskKey::new(&saved.launch.framework_id, &saved.launch.task.task_id);
+    let path = path(work_dir, &key)?;
+    let dir = path.parent().unwrap_or(work_dir);
+    std::fs::create_dir_all(dir).map_err(|e| AgentError::io(format!("cannot create {}", dir.display()), e))?;
+    let tmp = path.with_extension("json.tmp");
+    let json =
+        serde_json::to_vec(saved).map_err(|e| AgentError::InvalidTask(format!("cannot encode a checkpoint: {e}")))?;
+    std::fs::write(&tmp, json).map_err(|e| AgentError::io(format!("cannot write {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| AgentError::io(format!("cannot write {}", path.display()), e))
+}
+
+/// Forgets a task: its end was acknowledged, or the master forgot this agent.
+pub fn forget(work_dir: &Path, key: &TaskKey) {
+    if let Ok(path) = path(work_dir, key) {
+        let _ = std::fs::remove_file(&path);
+        if let Some(dir) = path.parent() {
+            // Fails harmlessly while the framework has other tasks here.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+pub fn forget_all(work_dir: &Path) {
+    let _ = std::fs::remove_dir_all(root(work_dir));
+}
+
+/// Every task checkpointed. A file that does not decode is set aside (renamed `.bad`) and
+/// logged, so one damaged file cannot stop the agent.
+pub fn load_all(work_dir: &Path) -> Vec<Saved> {
+    let mut all = Vec::new();
+    let Ok(frameworks) = std::fs::read_dir(root(work_dir)) else { return all };
+    for file in frameworks.flatten().flat_map(|f| std::fs::read_dir(f.path()).into_iter().flatten().flatten()) {
+        let path = file.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let decoded = std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice::<Saved>(&bytes).ok());
+        match decoded {
+            Some(saved) => all.push(saved),
+            None => {
+                tracing::error!(path = %path.display(), "cannot read a task checkpoint; setting it aside");
+                let _ = std::fs::rename(&path, path.with_extension("bad"));
+            }
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_api::{AgentId, Command, FrameworkId, Resources, TaskId, TaskInfo, TaskState};
+
+    fn saved(task: &str) -> Saved {
+        let launch = LaunchCommand {
+            framework_id: FrameworkId::from("fw"),
+            task: TaskInfo {
+                task_id: TaskId::from(task),
+                name: String::new(),
+                agent_id: AgentId::from("a"),
+                resources: Resources::new(0.1, 32.0),
+                command: Command::Shell("sleep 1".into()),
+                env: Default::default(),
+                kill_grace_period_secs: None,
+                labels: Default::default(),
+                user: None,
+                volumes: Vec::new(),
+                health_check: None,
+            },
+            volumes: Vec::new(),
+        };
+        let latest = crate::tasks::status(&launch, &AgentId::from("a"), TaskState::Running);
+        Saved { launch, process: Some((42, 7)), updates: vec![latest.clone()], latest }
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_bad_ones_are_set_aside() {
+        let work = tempfile::tempdir().expect("dir");
+        let (a, b) = (saved("a"), saved("b"));
+        save(work.path(), &a).expect("saves");
+        save(work.path(), &b).expect("saves");
+        std::fs::write(work.path().join("meta/fw/c.json"), "{not json").expect("damaged");
+        let mut loaded = load_all(work.path());
+        loaded.sort_by(|x, y| x.launch.task.task_id.as_str().cmp(y.launch.task.task_id.as_str()));
+        assert_eq!(loaded, vec![a, b]);
+        assert!(work.path().join("meta/fw/c.bad").exists());
+
+        forget(work.path(), &TaskKey::new(&FrameworkId::from("fw"), &TaskId::from("a")));
+        assert_eq!(load_all(work.path()).len(), 1);
+        forget_all(work.path());
+        assert!(load_all(work.path()).is_empty());
+    }
+}
