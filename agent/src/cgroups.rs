@@ -24,6 +24,8 @@ pub struct Limits {
     /// MiB; 0 means no memory limit.
     pub mem_mib: f64,
     pub pids: u64,
+    /// Character devices (major, minor) the task must not open: the GPUs it was not given.
+    pub deny_devices: Vec<(u32, u32)>,
 }
 
 impl Limits {
@@ -112,13 +114,15 @@ pub struct V1 {
     cpuacct: PathBuf,
     memory: PathBuf,
     pids: Option<PathBuf>,
+    devices: Option<PathBuf>,
 }
 
 impl V1 {
     pub fn new(mount: &Path, root: &str) -> Result<V1, AgentError> {
         let dir = |controller: &str| mount.join(controller).join(root);
         let pids = mount.join("pids").is_dir().then(|| dir("pids"));
-        let v1 = V1 { cpu: dir("cpu"), cpuacct: dir("cpuacct"), memory: dir("memory"), pids };
+        let devices = mount.join("devices").is_dir().then(|| dir("devices"));
+        let v1 = V1 { cpu: dir("cpu"), cpuacct: dir("cpuacct"), memory: dir("memory"), pids, devices };
         for path in v1.hierarchies() {
             make_dir(&path)?;
         }
@@ -129,8 +133,9 @@ impl V1 {
     fn hierarchies(&self) -> Vec<PathBuf> {
         let mut all: Vec<PathBuf> = Vec::new();
         let mut seen: Vec<PathBuf> = Vec::new();
-        for path in [Some(&self.cpu), Some(&self.cpuacct), Some(&self.memory), self.pids.as_ref()].into_iter().flatten()
-        {
+        let controllers =
+            [Some(&self.cpu), Some(&self.cpuacct), Some(&self.memory), self.pids.as_ref(), self.devices.as_ref()];
+        for path in controllers.into_iter().flatten() {
             let real = path.canonicalize().unwrap_or_else(|_| path.clone());
             if !seen.contains(&real) {
                 seen.push(real);
@@ -161,6 +166,15 @@ impl Cgroups for V1 {
         }
         if let Some(pids) = &self.pids {
             write(&pids.join(name).join("pids.max"), limits.pids)?;
+        }
+        if !limits.deny_devices.is_empty() {
+            let Some(devices) = &self.devices else {
+                return Err(AgentError::Config("GPUs need the devices cgroup controller to be isolated".into()));
+            };
+            // One rule per write: the kernel takes a single rule at a time.
+            for (major, minor) in &limits.deny_devices {
+                write(&devices.join(name).join("devices.deny"), format!("c {major}:{minor} rwm"))?;
+            }
         }
         Ok(())
     }
@@ -223,6 +237,11 @@ impl V2 {
 
 impl Cgroups for V2 {
     fn create(&self, name: &str, limits: &Limits) -> Result<(), AgentError> {
+        if !limits.deny_devices.is_empty() {
+            // v2 controls devices with eBPF programs only, which the agent does not load yet:
+            // there the GPUs a task was not given are hidden from CUDA, not from the kernel.
+            tracing::debug!(cgroup = name, "cgroup v2: device rules are not enforced");
+        }
         let path = self.root.join(name);
         make_dir(&path)?;
         // The v1 shares mapped onto v2 weights, as runc and systemd map them.
@@ -277,7 +296,10 @@ impl Recording {
 
 impl Cgroups for Recording {
     fn create(&self, name: &str, limits: &Limits) -> Result<(), AgentError> {
-        self.record(format!("create {name} cpus={} mem={} pids={}", limits.cpus, limits.mem_mib, limits.pids));
+        self.record(format!(
+            "create {name} cpus={} mem={} pids={} deny={:?}",
+            limits.cpus, limits.mem_mib, limits.pids, limits.deny_devices
+        ));
         Ok(())
     }
 
@@ -356,7 +378,7 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits { cpus: 0.5, mem_mib: 64.0, pids: 100 }
+        Limits { cpus: 0.5, mem_mib: 64.0, pids: 100, deny_devices: Vec::new() }
     }
 
     /// The files a v2 driver writes, checked in a directory laid out like a v2 mount.
@@ -379,9 +401,28 @@ mod tests {
         assert_eq!(driver.cpu_usage("t1"), Some(Duration::from_millis(1500)));
     }
 
+    /// The files a v1 driver writes, in a directory laid out like v1 mounts.
+    #[test]
+    fn v1_writes_limits_and_denies_the_gpus_of_others() {
+        let mount = tempfile::tempdir().expect("dir");
+        for controller in ["cpu", "cpuacct", "memory", "pids", "devices"] {
+            std::fs::create_dir(mount.path().join(controller)).expect("hierarchy");
+        }
+        let driver = detect(mount.path(), "agora/x").expect("detects").expect("v1");
+        let limits = Limits { deny_devices: vec![(195, 1)], ..limits() };
+        driver.create("t1", &limits).expect("creates");
+        let file =
+            |c: &str, f: &str| std::fs::read_to_string(mount.path().join(c).join("agora/x/t1").join(f)).expect(f);
+        assert_eq!(file("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(file("cpu", "cpu.shares"), "512");
+        assert_eq!(file("memory", "memory.limit_in_bytes"), (64 * 1024 * 1024).to_string());
+        assert_eq!(file("pids", "pids.max"), "100");
+        assert_eq!(file("devices", "devices.deny"), "c 195:1 rwm");
+    }
+
     #[test]
     fn shares_and_quotas_have_floors() {
-        let tiny = Limits { cpus: 0.001, mem_mib: 0.0, pids: 1 };
+        let tiny = Limits { cpus: 0.001, mem_mib: 0.0, pids: 1, deny_devices: Vec::new() };
         assert_eq!((tiny.shares(), tiny.cfs_quota_us(), tiny.mem_bytes()), (2, 1000, None));
         assert_eq!((limits().shares(), limits().cfs_quota_us()), (512, 50_000));
     }

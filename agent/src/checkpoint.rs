@@ -17,6 +17,9 @@ pub struct Saved {
     pub launch: LaunchCommand,
     /// The supervising shell, if the task started: its pid and start time.
     pub process: Option<(i32, u64)>,
+    /// The GPUs it holds, by index.
+    #[serde(default)]
+    pub gpus: Vec<u32>,
     pub latest: TaskStatus,
     /// Updates the framework has not acknowledged yet, head first.
     pub updates: Vec<TaskStatus>,
@@ -106,7 +109,7 @@ mod tests {
             volumes: Vec::new(),
         };
         let latest = crate::tasks::status(&launch, &AgentId::from("a"), TaskState::Running);
-        Saved { launch, process: Some((42, 7)), updates: vec![latest.clone()], latest }
+        Saved { launch, process: Some((42, 7)), gpus: vec![1], updates: vec![latest.clone()], latest }
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod gc;
+pub mod gpus;
 mod health;
 mod logs;
 mod process;
@@ -100,6 +101,9 @@ pub struct AgentConfig {
     pub isolation: Isolation,
     /// How long ended tasks' sandboxes are kept.
     pub sandbox_gc: gc::SandboxGc,
+    /// The host's GPUs (`gpus::discover`); the first `resources.gpus` of them are handed to
+    /// tasks.
+    pub gpus: Vec<gpus::Gpu>,
 }
 
 /// How tasks are isolated.
@@ -131,6 +135,7 @@ impl fmt::Debug for AgentConfig {
             .field("task_users", &self.task_users)
             .field("isolation", &self.isolation)
             .field("sandbox_gc", &self.sandbox_gc)
+            .field("gpus", &self.gpus)
             .finish()
     }
 }
@@ -157,6 +162,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     tracing::info!(user = %users.default_user().name, uid = users.default_user().uid, "tasks run as");
     let agent_id = state::load_agent_id(&config.work_dir)?;
     let cgroups = isolation(&config)?;
+    let offered = config.resources.gpus.floor() as usize;
+    let devices: Vec<gpus::Gpu> = config.gpus.iter().take(offered).cloned().collect();
+    if !devices.is_empty() {
+        tracing::info!(gpus = ?devices.iter().map(|g| &g.uuid).collect::<Vec<_>>(), "GPUs handed to tasks");
+    } else if offered > 0 {
+        tracing::warn!(gpus = offered, "offering GPUs without devices: tasks that ask for them get none");
+    }
 
     let (events_tx, events_rx) = mpsc::channel(COMMAND_QUEUE);
     let (exits_tx, exits_rx) = mpsc::channel(EXIT_QUEUE);
@@ -176,6 +188,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
         users,
         cgroups,
+        gpus: gpus::Allocator::new(&devices),
     };
     agent.recover();
     agent.run(shutdown, events_rx, exits_rx, health_rx).await
@@ -239,6 +252,8 @@ struct Task {
     unhealthy: bool,
     /// The supervising shell's pid and start time, for a restarted agent to find it again.
     process: Option<(i32, u64)>,
+    /// The GPUs it holds, by index.
+    gpus: Vec<u32>,
 }
 
 impl Task {
@@ -267,6 +282,8 @@ struct Agent {
     users: users::Users,
     /// The host's cgroups, if tasks are isolated.
     cgroups: Option<Arc<dyn cgroups::Cgroups>>,
+    /// Which GPUs are free.
+    gpus: gpus::Allocator,
 }
 
 type Registration = BoxFuture<'static, Result<AgentRegistered, ClientError>>;
@@ -432,7 +449,16 @@ impl Agent {
             tracing::warn!(task_id = %key.task_id, "ignoring a launch while unregistered");
             return;
         };
-        let started = self.start_process(&launch, &agent_id);
+        let (started, gpus) = match self.take_gpus(&launch) {
+            Ok(gpus) => match self.start_process(&launch, &agent_id, &gpus) {
+                Ok(started) => (Ok(started), gpus),
+                Err(e) => {
+                    self.gpus.give_back(&gpus);
+                    (Err(e), Vec::new())
+                }
+            },
+            Err(e) => (Err(e), Vec::new()),
+        };
         let mut tracker = None;
         let mut process = None;
         let (status, kill) = match started {
@@ -452,7 +478,7 @@ impl Agent {
         self.updates.push(status.clone(), Instant::now());
         self.tasks.insert(
             key.clone(),
-            Task { launch, latest: status, kill, discarded: false, health: tracker, unhealthy: false, process },
+            Task { launch, latest: status, kill, discarded: false, health: tracker, unhealthy: false, process, gpus },
         );
         self.save(&key);
     }
@@ -504,9 +530,11 @@ impl Agent {
                 health: None,
                 unhealthy: false,
                 process: task.process,
+                gpus: task.gpus,
             };
             match (alive, sandbox) {
                 (Some((pid, start_time)), Ok(sandbox)) => {
+                    self.gpus.claim(&recovered.gpus);
                     tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "re-attached to a running task");
                     let cgroup = self
                         .cgroups
@@ -551,10 +579,26 @@ impl Agent {
 
     /// Makes the task's sandbox, owned by the user it runs as, and starts its process. Returns
     /// it with what its command health check runs, if it has one.
+    /// The GPUs a launch asks for, taken from the free ones (none when the host has no GPU
+    /// devices to hand out).
+    fn take_gpus(&mut self, launch: &LaunchCommand) -> Result<Vec<u32>, AgentError> {
+        let wanted = launch.task.resources.gpus;
+        if !self.gpus.has_devices() || wanted == 0.0 {
+            return Ok(Vec::new());
+        }
+        if wanted.fract() != 0.0 {
+            return Err(AgentError::InvalidTask(format!("GPUs are handed out whole, not {wanted}")));
+        }
+        self.gpus
+            .take(wanted as usize)
+            .ok_or_else(|| AgentError::InvalidTask(format!("{wanted} GPUs asked for, fewer are free on this agent")))
+    }
+
     fn start_process(
         &self,
         launch: &LaunchCommand,
         agent_id: &AgentId,
+        gpus: &[u32],
     ) -> Result<(process::TaskProcess, Option<process::ProcessSpec>), AgentError> {
         let user = self.users.for_task(launch.task.user.as_deref())?;
         let sandbox = tasks::prepare_sandbox(&self.config.work_dir, &launch.framework_id, &launch.task.task_id)?;
@@ -563,7 +607,14 @@ impl Agent {
             self.users.give(&dir, &user)?;
         }
         let switch_to = self.users.must_switch(&user).then_some(&user);
-        let spec = tasks::process_spec(launch, agent_id, &sandbox, switch_to)?;
+        let mut spec = tasks::process_spec(launch, agent_id, &sandbox, switch_to)?;
+        if self.gpus.has_devices() {
+            // What CUDA may see: the task's GPUs only, none for a task that asked for none.
+            let visible = gpus::visible_devices(gpus);
+            spec.env.retain(|(k, _)| k != "CUDA_VISIBLE_DEVICES" && k != "NVIDIA_VISIBLE_DEVICES");
+            spec.env.push(("CUDA_VISIBLE_DEVICES".into(), visible.clone().into()));
+            spec.env.push(("NVIDIA_VISIBLE_DEVICES".into(), visible.into()));
+        }
         let check = launch.task.health_check.as_ref().and_then(|h| match &h.check {
             agora_api::Check::Command(line) => Some(check_spec(line, &spec)),
             _ => None,
@@ -574,7 +625,13 @@ impl Agent {
             name: cgroup_name(&TaskKey::new(&launch.framework_id, &launch.task.task_id)),
         };
         let resources = &launch.task.resources;
-        let limits = cgroups::Limits { cpus: resources.cpus, mem_mib: resources.mem, pids: cgroups::DEFAULT_PIDS_MAX };
+        let deny_devices = self.gpus.others(gpus).into_iter().map(|minor| (gpus::NVIDIA_MAJOR, minor)).collect();
+        let limits = cgroups::Limits {
+            cpus: resources.cpus,
+            mem_mib: resources.mem,
+            pids: cgroups::DEFAULT_PIDS_MAX,
+            deny_devices,
+        };
         let started = cgroups.create(&group.name, &limits).and_then(|()| process::spawn(&spec, Some(group.clone())));
         if started.is_err() {
             // Empty: the process never got in, or was killed when it could not.
@@ -700,6 +757,7 @@ impl Agent {
             return;
         };
         task.kill = None;
+        self.gpus.give_back(&std::mem::take(&mut task.gpus));
         if task.discarded {
             self.tasks.remove(&key);
             return;
@@ -723,6 +781,7 @@ impl Agent {
         let saved = checkpoint::Saved {
             launch: task.launch.clone(),
             process: task.process,
+            gpus: task.gpus.clone(),
             latest: task.latest.clone(),
             updates: self.updates.pending(key),
         };

@@ -284,6 +284,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         status_retry_secs: 0.2,
         isolation: Default::default(),
         sandbox_gc: Default::default(),
+        gpus: Vec::new(),
     }
 }
 

@@ -163,7 +163,13 @@ pub struct AgentArgs {
     /// MiB the ended tasks' sandboxes may take together; the oldest go first past it.
     #[arg(long, default_value_t = 10 * 1024)]
     sandbox_budget_mb: u64,
+    /// The `nvidia-smi` that lists the host's GPUs, offered as `gpus` (none if it is missing).
+    #[arg(long, default_value = NVIDIA_SMI)]
+    nvidia_smi: PathBuf,
 }
+
+/// Found on the PATH, where the NVIDIA driver installs it.
+const NVIDIA_SMI: &str = "nvidia-smi";
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum IsolationArg {
@@ -309,7 +315,8 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let agent_token = started.keys.issue(Kind::Agent, "dev-agent", DEV_TOKEN_TTL_SECS)?;
     let task_users = args.users.config();
     let work_dir = dev_work_dir(&data_dir, &task_users)?;
-    let (resources, reserved) = agent_resources(&work_dir, args.resources.as_deref())?;
+    let gpus = agora_agent::gpus::discover(Path::new(NVIDIA_SMI));
+    let (resources, reserved) = agent_resources(&work_dir, args.resources.as_deref(), &gpus)?;
     let agent_config = agora_agent::AgentConfig {
         master: started.url.clone(),
         token: agent_token,
@@ -323,6 +330,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         task_users,
         isolation: agora_agent::Isolation::Auto,
         sandbox_gc: Default::default(),
+        gpus,
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
@@ -401,8 +409,13 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
 /// What the agent offers, and its static reservations by role.
 type AgentResources = (agora_api::Resources, BTreeMap<String, agora_api::Resources>);
 
-fn agent_resources(work_dir: &Path, flag: Option<&str>) -> anyhow::Result<AgentResources> {
-    let discovered = agora_agent::discover_resources(work_dir);
+fn agent_resources(
+    work_dir: &Path,
+    flag: Option<&str>,
+    gpus: &[agora_agent::gpus::Gpu],
+) -> anyhow::Result<AgentResources> {
+    let mut discovered = agora_agent::discover_resources(work_dir);
+    discovered.gpus = gpus.len() as f64;
     match flag {
         Some(flag) => Ok(agora_agent::apply_overrides(discovered, flag)?),
         None => Ok((discovered, BTreeMap::new())),
@@ -429,7 +442,8 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give the agent token with --token-file or AGORA_TOKEN"),
     };
     std::fs::create_dir_all(&args.work_dir).with_context(|| format!("creating {}", args.work_dir.display()))?;
-    let (resources, reserved) = agent_resources(&args.work_dir, args.resources.as_deref())?;
+    let gpus = agora_agent::gpus::discover(&args.nvidia_smi);
+    let (resources, reserved) = agent_resources(&args.work_dir, args.resources.as_deref(), &gpus)?;
     let config = agora_agent::AgentConfig {
         master: args.master.trim_end_matches('/').to_string(),
         token,
@@ -446,6 +460,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
             max_age: std::time::Duration::from_secs(args.sandbox_max_age_secs),
             budget_bytes: args.sandbox_budget_mb.saturating_mul(1 << 20),
         },
+        gpus,
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())

@@ -1569,3 +1569,61 @@ async fn a_restarted_agent_reattaches_to_its_tasks_and_reports_their_exits() {
     let status = terminal(&mut framework, "long").await;
     assert_eq!((status.state, status.exit_code), (TaskState::Failed, Some(7)), "{status:?}");
 }
+
+/// GPUs found with `nvidia-smi` (a stand-in script here, listing two) are offered as `gpus`
+/// and handed out whole: a task sees only its own in `CUDA_VISIBLE_DEVICES`, and its cgroup
+/// denies it the device files of the others (device nodes made for the test: opening an
+/// allowed one fails with ENXIO, there being no driver, a denied one with EPERM).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpus_are_discovered_and_each_task_reaches_only_its_own() {
+    let mut cluster = Cluster::start(&[]).await;
+    let dir = cluster.data_dir().to_path_buf();
+    let smi = dir.join("nvidia-smi");
+    std::fs::write(&smi, "#!/bin/sh\necho '0, GPU-aaaa, Stand-in GPU'\necho '1, GPU-bbbb, Stand-in GPU'\n")
+        .expect("script");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "chmod 755 {smi} && mknod {d}/nvidia0 c 195 0 && mknod {d}/nvidia1 c 195 1 && chmod 666 {d}/nvidia0 {d}/nvidia1",
+            smi = smi.display(),
+            d = dir.display()
+        ))
+        .status()
+        .expect("sh");
+    assert!(made.success(), "device nodes need root");
+    let smi_arg = smi.display().to_string();
+    cluster.spawn_agent_with("gpu", "cpus:2,mem:1024", &["--isolation", "cgroups", "--nvidia-smi", &smi_arg]);
+    cluster.wait_for_agents(2).await;
+    let framework = Framework::register(cluster.client(), registration("cuda")).await;
+    let offer = offer_where(&framework, "an offer of the GPU agent", |o| o.hostname == "gpu").await;
+    assert_eq!(offer.resources.gpus, 2.0);
+
+    let line = format!(
+        "echo \"$CUDA_VISIBLE_DEVICES\" > {d}/$AGORA_TASK_ID.env; \
+         for n in 0 1; do cat {d}/nvidia$n 2>&1 | tail -n 1 > {d}/$AGORA_TASK_ID.$n; done; sleep 600",
+        d = dir.display()
+    );
+    let task = |id: &str, gpus: f64| {
+        let mut task = shell_task(&offer.agent_id, id, &line, 0.1, 32.0);
+        task.resources.gpus = gpus;
+        task
+    };
+    framework.launch(&offer, vec![task("a", 1.0), task("b", 1.0), task("none", 0.0)]).await.expect("launch");
+    let read = |name: String| {
+        let path = dir.join(name);
+        async move { std::fs::read_to_string(&path).ok().filter(|t| t.ends_with('\n')) }
+    };
+    let mut seen = Vec::new();
+    for id in ["a", "b", "none"] {
+        let visible = eventually(DEADLINE, "the task's devices", || read(format!("{id}.env"))).await;
+        for n in ["0", "1"] {
+            let opened = eventually(DEADLINE, "the task's open", || read(format!("{id}.{n}"))).await;
+            let own = visible.trim() == n;
+            let expected = if own { "No such device or address" } else { "Operation not permitted" };
+            assert!(opened.contains(expected), "task {id} (GPUs `{}`), nvidia{n}: {opened}", visible.trim());
+        }
+        seen.push(visible.trim().to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, vec!["", "0", "1"], "each GPU to one task, none to the task that asked for none");
+}
