@@ -65,9 +65,10 @@ pub fn forget_all(work_dir: &Path) {
 
 /// Every task checkpointed. A file that does not decode is set aside (renamed `.bad`) and
 /// logged, so one damaged file cannot stop the agent.
-pub fn load_all(work_dir: &Path) -> Vec<Saved> {
+pub fn load_all(work_dir: &Path) -> (Vec<Saved>, usize) {
     let mut all = Vec::new();
-    let Ok(frameworks) = std::fs::read_dir(root(work_dir)) else { return all };
+    let mut bad = 0;
+    let Ok(frameworks) = std::fs::read_dir(root(work_dir)) else { return (all, bad) };
     for file in frameworks.flatten().flat_map(|f| std::fs::read_dir(f.path()).into_iter().flatten().flatten()) {
         let path = file.path();
         if path.extension().is_none_or(|e| e != "json") {
@@ -77,12 +78,13 @@ pub fn load_all(work_dir: &Path) -> Vec<Saved> {
         match decoded {
             Some(saved) => all.push(saved),
             None => {
+                bad += 1;
                 tracing::error!(path = %path.display(), "cannot read a task checkpoint; setting it aside");
                 let _ = std::fs::rename(&path, path.with_extension("bad"));
             }
         }
     }
-    all
+    (all, bad)
 }
 
 #[cfg(test)]
@@ -119,14 +121,15 @@ mod tests {
         save(work.path(), &a).expect("saves");
         save(work.path(), &b).expect("saves");
         std::fs::write(work.path().join("meta/fw/c.json"), "{not json").expect("damaged");
-        let mut loaded = load_all(work.path());
+        let (mut loaded, bad) = load_all(work.path());
+        assert_eq!(bad, 1);
         loaded.sort_by(|x, y| x.launch.task.task_id.as_str().cmp(y.launch.task.task_id.as_str()));
         assert_eq!(loaded, vec![a, b]);
         assert!(work.path().join("meta/fw/c.bad").exists());
 
         forget(work.path(), &TaskKey::new(&FrameworkId::from("fw"), &TaskId::from("a")));
-        assert_eq!(load_all(work.path()).len(), 1);
+        assert_eq!(load_all(work.path()).0.len(), 1);
         forget_all(work.path());
-        assert!(load_all(work.path()).is_empty());
+        assert!(load_all(work.path()).0.is_empty());
     }
 }

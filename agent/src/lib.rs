@@ -17,6 +17,7 @@ pub mod gc;
 pub mod gpus;
 mod health;
 mod logs;
+pub mod metrics;
 mod process;
 mod resources;
 mod session;
@@ -104,6 +105,9 @@ pub struct AgentConfig {
     /// The host's GPUs (`gpus::discover`); the first `resources.gpus` of them are handed to
     /// tasks.
     pub gpus: Vec<gpus::Gpu>,
+    /// Where to serve `GET /metrics`; the address bound is written to
+    /// `{work_dir}/metrics.address`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// How tasks are isolated.
@@ -136,6 +140,7 @@ impl fmt::Debug for AgentConfig {
             .field("isolation", &self.isolation)
             .field("sandbox_gc", &self.sandbox_gc)
             .field("gpus", &self.gpus)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -162,6 +167,16 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     tracing::info!(user = %users.default_user().name, uid = users.default_user().uid, "tasks run as");
     let agent_id = state::load_agent_id(&config.work_dir)?;
     let cgroups = isolation(&config)?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    if let Some(listen) = config.metrics_listen {
+        let bound = metrics::serve(listen, metrics.clone())
+            .await
+            .map_err(|e| AgentError::io(format!("cannot serve metrics on {listen}"), e))?;
+        let file = config.work_dir.join("metrics.address");
+        std::fs::write(&file, format!("{bound}\n"))
+            .map_err(|e| AgentError::io(format!("cannot write {}", file.display()), e))?;
+        tracing::info!(address = %bound, "serving metrics");
+    }
     let offered = config.resources.gpus.floor() as usize;
     let devices: Vec<gpus::Gpu> = config.gpus.iter().take(offered).cloned().collect();
     if !devices.is_empty() {
@@ -189,8 +204,10 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         users,
         cgroups,
         gpus: gpus::Allocator::new(&devices),
+        metrics,
     };
     agent.recover();
+    agent.refresh_metrics();
     agent.run(shutdown, events_rx, exits_rx, health_rx).await
 }
 
@@ -284,6 +301,7 @@ struct Agent {
     cgroups: Option<Arc<dyn cgroups::Cgroups>>,
     /// Which GPUs are free.
     gpus: gpus::Allocator,
+    metrics: Arc<metrics::Metrics>,
 }
 
 type Registration = BoxFuture<'static, Result<AgentRegistered, ClientError>>;
@@ -471,6 +489,7 @@ impl Agent {
                 (tasks::status(&launch, &agent_id, TaskState::Running), Some(kill))
             }
             Err(e) => {
+                self.metrics.launch_errors.inc();
                 tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, error = %e, "launch failed");
                 (tasks::launch_failed_status(&launch, &agent_id, &e), None)
             }
@@ -481,6 +500,7 @@ impl Agent {
             Task { launch, latest: status, kill, discarded: false, health: tracker, unhealthy: false, process, gpus },
         );
         self.save(&key);
+        self.refresh_metrics();
     }
 
     /// Watches a running task's process for its end, and runs its health check; returns the
@@ -513,7 +533,8 @@ impl Agent {
     /// watched again, those that ended meanwhile are reported with how they ended (from the
     /// supervising shell's exit file), and unacknowledged updates are queued again.
     fn recover(&mut self) {
-        let saved = checkpoint::load_all(&self.config.work_dir);
+        let (saved, unreadable) = checkpoint::load_all(&self.config.work_dir);
+        self.metrics.recovery_errors.inc_by(unreadable as u64);
         let now = Instant::now();
         for task in saved {
             let key = TaskKey::new(&task.launch.framework_id, &task.launch.task.task_id);
@@ -541,6 +562,7 @@ impl Agent {
                         .as_ref()
                         .map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: cgroup_name(&key) });
                     let adopted = process::AdoptedProcess { pid, start_time, sandbox, cgroup };
+                    self.metrics.recovered.inc();
                     let check = self.check_command(&recovered.launch);
                     let (kill, health) = self.watch(&key, &recovered.launch, process::Running::Adopted(adopted), check);
                     recovered.kill = Some(kill);
@@ -548,6 +570,7 @@ impl Agent {
                 }
                 (_, sandbox) if !recovered.latest.state.is_terminal() => {
                     let ended = sandbox.ok().and_then(|s| process::read_exit(&s)).unwrap_or_else(|| {
+                        self.metrics.recovery_errors.inc();
                         process::Ended::WaitFailed("it ended while the agent was away, and how is unknown".into())
                     });
                     let exit = Exit { ended, killed: false, oom: false };
@@ -698,6 +721,7 @@ impl Agent {
                     self.tasks.remove(&key);
                     checkpoint::forget(&self.config.work_dir, &key);
                     self.ended.insert(key);
+                    self.refresh_metrics();
                 }
             }
             Acked::Popped => self.save(&key),
@@ -773,6 +797,13 @@ impl Agent {
         task.latest = status.clone();
         self.updates.push(status, Instant::now());
         self.save(&key);
+        self.refresh_metrics();
+    }
+
+    /// Sets the metrics' gauges from the tasks the agent knows.
+    fn refresh_metrics(&self) {
+        let tasks = self.tasks.values().map(|t| (t.latest.state, t.is_running(), &t.launch.task.resources));
+        self.metrics.refresh(&self.config.resources, tasks);
     }
 
     /// Checkpoints what the agent knows of a task, so that a restarted agent finds it again.

@@ -285,6 +285,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         isolation: Default::default(),
         sandbox_gc: Default::default(),
         gpus: Vec::new(),
+        metrics_listen: None,
     }
 }
 

@@ -166,6 +166,9 @@ pub struct AgentArgs {
     /// The `nvidia-smi` that lists the host's GPUs, offered as `gpus` (none if it is missing).
     #[arg(long, default_value = NVIDIA_SMI)]
     nvidia_smi: PathBuf,
+    /// Serve Prometheus metrics (`GET /metrics`) at this address, e.g. `0.0.0.0:5051`.
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Found on the PATH, where the NVIDIA driver installs it.
@@ -331,6 +334,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         isolation: agora_agent::Isolation::Auto,
         sandbox_gc: Default::default(),
         gpus,
+        metrics_listen: None,
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
@@ -461,6 +465,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
             budget_bytes: args.sandbox_budget_mb.saturating_mul(1 << 20),
         },
         gpus,
+        metrics_listen: args.metrics_listen,
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())

@@ -1627,3 +1627,36 @@ async fn gpus_are_discovered_and_each_task_reaches_only_its_own() {
     seen.sort();
     assert_eq!(seen, vec!["", "0", "1"], "each GPU to one task, none to the task that asked for none");
 }
+
+/// An agent's own Prometheus metrics (`--metrics-listen`): resources total and used, tasks by
+/// state, and launches that failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_serves_its_metrics() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.spawn_agent_with("metered", "cpus:2,mem:1024", &["--metrics-listen", "127.0.0.1:0"]);
+    cluster.wait_for_agents(2).await;
+    let framework = Framework::register(cluster.client(), registration("metered")).await;
+    let offer = offer_where(&framework, "an offer of the metered agent", |o| o.hostname == "metered").await;
+    let mut broken = shell_task(&offer.agent_id, "broken", "unused", 0.1, 32.0);
+    broken.command = agora_api::Command::Argv(vec!["/nonexistent/program".into()]);
+    let tasks = vec![shell_task(&offer.agent_id, "steady", "sleep 600", 0.5, 64.0), broken];
+    framework.launch(&offer, tasks).await.expect("launch");
+
+    let address_file = cluster.agent_work_dir("metered").join("metrics.address");
+    let address = eventually(DEADLINE, "the metrics address", || async {
+        std::fs::read_to_string(&address_file).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+    })
+    .await;
+    let wanted = [
+        "agora_agent_resources_total{resource=\"cpus\"} 2.0",
+        "agora_agent_resources_used{resource=\"cpus\"} 0.5",
+        "agora_agent_tasks{state=\"running\"} 1",
+        "agora_agent_tasks{state=\"failed\"} 1",
+        "agora_agent_container_launch_errors_total 1",
+    ];
+    eventually(DEADLINE, "the agent's metrics", || async {
+        let text = reqwest::get(format!("http://{address}/metrics")).await.ok()?.text().await.ok()?;
+        wanted.iter().all(|w| text.lines().any(|l| l == *w)).then_some(())
+    })
+    .await;
+}
