@@ -195,9 +195,9 @@ impl Cgroups for V1 {
 
     fn oom_killed(&self, name: &str) -> bool {
         let memory = self.memory.join(name);
-        let kills = read(&memory.join("memory.oom_control")).and_then(|t| keyed(&t, "oom_kill"));
-        // Kernels before 4.13 have no `oom_kill` line; the failure count says the limit was hit.
-        kills.map_or_else(|| read(&memory.join("memory.failcnt")).is_some_and(|t| t.trim() != "0"), |k| k > 0)
+        // Kernels before 4.13 have no `oom_kill` line: there a kill is not told from reclaim,
+        // and the task is reported by how it ended.
+        read(&memory.join("memory.oom_control")).and_then(|t| keyed(&t, "oom_kill")).is_some_and(|k| k > 0)
     }
 
     fn cpu_usage(&self, name: &str) -> Option<Duration> {

@@ -9,6 +9,8 @@ use crate::AgentError;
 use agora_api::agent::LaunchCommand;
 use agora_api::TaskStatus;
 use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 /// One task, as checkpointed.
@@ -40,11 +42,24 @@ pub fn save(work_dir: &Path, saved: &Saved) -> Result<(), AgentError> {
     let key = TaskKey::new(&saved.launch.framework_id, &saved.launch.task.task_id);
     let path = path(work_dir, &key)?;
     let dir = path.parent().unwrap_or(work_dir);
-    std::fs::create_dir_all(dir).map_err(|e| AgentError::io(format!("cannot create {}", dir.display()), e))?;
+    // The work directory is open to tasks (they must reach their sandboxes): checkpoints,
+    // which hold every task's environment, are the agent's alone.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| AgentError::io(format!("cannot create {}", dir.display()), e))?;
     let tmp = path.with_extension("json.tmp");
     let json =
         serde_json::to_vec(saved).map_err(|e| AgentError::InvalidTask(format!("cannot encode a checkpoint: {e}")))?;
-    std::fs::write(&tmp, json).map_err(|e| AgentError::io(format!("cannot write {}", tmp.display()), e))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| AgentError::io(format!("cannot write {}", tmp.display()), e))?;
+    file.write_all(&json).map_err(|e| AgentError::io(format!("cannot write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, &path).map_err(|e| AgentError::io(format!("cannot write {}", path.display()), e))
 }
 

@@ -100,8 +100,10 @@ fn scan(root: &Path, live: &HashSet<TaskKey>) -> Vec<Sandbox> {
 /// links (a volume's link is not the sandbox's).
 fn usage(path: &Path) -> (SystemTime, u64) {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return (SystemTime::UNIX_EPOCH, 0) };
-    let mut newest = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut bytes = meta.len();
+    // A time in the future (a task may set any) counts as now, so that the sandbox still ages.
+    let mut newest = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH).min(SystemTime::now());
+    // Blocks on disk, not the apparent size: a sparse file takes no budget it does not use.
+    let mut bytes = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
     if meta.is_dir() {
         for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
             let (m, b) = usage(&entry.path());

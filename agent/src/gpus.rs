@@ -19,20 +19,46 @@ pub const NVIDIA_MAJOR: u32 = 195;
 
 /// The GPUs `nvidia-smi` (the program at `program`) lists; none if it is missing or fails.
 pub fn discover(program: &Path) -> Vec<Gpu> {
-    let output = std::process::Command::new(program)
+    use std::io::Read as _;
+    let child = std::process::Command::new(program)
         .args(["--query-gpu=index,uuid,name", "--format=csv,noheader"])
         .stdin(std::process::Stdio::null())
-        .output();
-    match output {
-        Ok(out) if out.status.success() => parse(&String::from_utf8_lossy(&out.stdout)),
-        Ok(out) => {
-            tracing::warn!(status = %out.status, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "nvidia-smi failed; offering no GPUs");
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    // No nvidia-smi: no NVIDIA GPUs, the usual case.
+    let Ok(mut child) = child else { return Vec::new() };
+    // A wedged driver must not keep the agent from starting. Its output is a few lines, well
+    // within a pipe's buffer, so it is read once the program has ended.
+    let deadline = std::time::Instant::now() + DISCOVERY_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let mut out = String::new();
+    if let Some(stdout) = child.stdout.as_mut() {
+        let _ = stdout.take(1 << 20).read_to_string(&mut out);
+    }
+    match status {
+        Some(status) if status.success() => parse(&out),
+        _ => {
+            tracing::warn!(?status, "nvidia-smi failed or hung; offering no GPUs");
             Vec::new()
         }
-        // No nvidia-smi: no NVIDIA GPUs, the usual case.
-        Err(_) => Vec::new(),
     }
 }
+
+/// How long `nvidia-smi` may take to list the GPUs.
+const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Reads `nvidia-smi --query-gpu=index,uuid,name --format=csv,noheader`: `0, GPU-..., NVIDIA H100`.
 fn parse(text: &str) -> Vec<Gpu> {
@@ -52,12 +78,24 @@ fn parse(text: &str) -> Vec<Gpu> {
 pub struct Allocator {
     free: BTreeSet<u32>,
     all: BTreeSet<u32>,
+    uuids: std::collections::BTreeMap<u32, String>,
 }
 
 impl Allocator {
-    pub fn new(gpus: &[Gpu]) -> Allocator {
-        let all: BTreeSet<u32> = gpus.iter().map(|g| g.index).collect();
-        Allocator { free: all.clone(), all }
+    /// `offered` of the host's GPUs are handed out; tasks are denied every one of `host`'s
+    /// they were not given, offered or not.
+    pub fn new(host: &[Gpu], offered: usize) -> Allocator {
+        let all: BTreeSet<u32> = host.iter().map(|g| g.index).collect();
+        let free = host.iter().take(offered).map(|g| g.index).collect();
+        Allocator { free, all, uuids: host.iter().map(|g| (g.index, g.uuid.clone())).collect() }
+    }
+
+    /// What `CUDA_VISIBLE_DEVICES` names for a task holding `gpus`: their UUIDs, which mean
+    /// the same GPUs whatever order CUDA enumerates them in; empty for none, so that a task
+    /// that asked for none sees none.
+    pub fn visible_devices(&self, gpus: &[u32]) -> String {
+        let uuids = gpus.iter().filter_map(|g| self.uuids.get(g).cloned());
+        uuids.collect::<Vec<_>>().join(",")
     }
 
     /// Whether the host has GPU devices to hand out at all.
@@ -94,12 +132,6 @@ impl Allocator {
     }
 }
 
-/// `CUDA_VISIBLE_DEVICES` for a task holding `gpus`: empty for none, so that a task that asked
-/// for none sees none.
-pub fn visible_devices(gpus: &[u32]) -> String {
-    gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,13 +151,15 @@ mod tests {
 
     #[test]
     fn gpus_are_handed_out_whole_and_given_back() {
-        let gpus = parse("0, a, x\n1, b, x\n2, c, x\n");
-        let mut alloc = Allocator::new(&gpus);
+        let gpus = parse("0, a, x\n1, b, x\n2, c, x\n3, d, x\n");
+        // Three of the four offered: the fourth is never handed out, and always denied.
+        let mut alloc = Allocator::new(&gpus, 3);
         assert_eq!(alloc.take(2), Some(vec![0, 1]));
         assert_eq!(alloc.take(2), None);
-        assert_eq!(alloc.others(&[0, 1]), vec![2]);
+        assert_eq!(alloc.others(&[0, 1]), vec![2, 3]);
         alloc.give_back(&[0]);
         assert_eq!(alloc.take(2), Some(vec![0, 2]));
-        assert_eq!(visible_devices(&[0, 2]), "0,2");
+        assert_eq!(alloc.visible_devices(&[0, 2]), "a,c");
+        assert_eq!(alloc.visible_devices(&[]), "");
     }
 }

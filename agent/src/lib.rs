@@ -178,9 +178,9 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         tracing::info!(address = %bound, "serving metrics");
     }
     let offered = config.resources.gpus.floor() as usize;
-    let devices: Vec<gpus::Gpu> = config.gpus.iter().take(offered).cloned().collect();
-    if !devices.is_empty() {
-        tracing::info!(gpus = ?devices.iter().map(|g| &g.uuid).collect::<Vec<_>>(), "GPUs handed to tasks");
+    if !config.gpus.is_empty() {
+        let handed: Vec<&String> = config.gpus.iter().take(offered).map(|g| &g.uuid).collect();
+        tracing::info!(gpus = ?handed, "GPUs handed to tasks");
     } else if offered > 0 {
         tracing::warn!(gpus = offered, "offering GPUs without devices: tasks that ask for them get none");
     }
@@ -188,6 +188,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     let (events_tx, events_rx) = mpsc::channel(COMMAND_QUEUE);
     let (exits_tx, exits_rx) = mpsc::channel(EXIT_QUEUE);
     let (health_tx, health_rx) = mpsc::channel(EXIT_QUEUE);
+    let gpu_allocator = gpus::Allocator::new(&config.gpus, offered);
     let mut agent = Agent {
         config,
         client,
@@ -203,7 +204,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
         users,
         cgroups,
-        gpus: gpus::Allocator::new(&devices),
+        gpus: gpu_allocator,
         metrics,
     };
     agent.recover();
@@ -223,6 +224,8 @@ fn check_spec(line: &str, task: &process::ProcessSpec) -> process::ProcessSpec {
         args: vec!["-c".to_string(), line.to_string()],
         stdout: PathBuf::from("/dev/null"),
         stderr: PathBuf::from("/dev/null"),
+        // Not the task's: a check's end must not pass for the task's.
+        exit_file: None,
         ..task.clone()
     }
 }
@@ -578,8 +581,10 @@ impl Agent {
                     tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, state = status.state.as_str(), "a task ended while the agent was away");
                     recovered.latest = status.clone();
                     self.updates.push(status, now);
+                    // What the task left running in its cgroup ends with it, as it would have.
                     if let Some(cgroups) = &self.cgroups {
-                        let _ = cgroups.remove(&cgroup_name(&key));
+                        let group = cgroups::TaskCgroup { cgroups: cgroups.clone(), name: cgroup_name(&key) };
+                        tokio::spawn(async move { group.destroy().await });
                     }
                 }
                 _ => {}
@@ -633,7 +638,7 @@ impl Agent {
         let mut spec = tasks::process_spec(launch, agent_id, &sandbox, switch_to)?;
         if self.gpus.has_devices() {
             // What CUDA may see: the task's GPUs only, none for a task that asked for none.
-            let visible = gpus::visible_devices(gpus);
+            let visible = self.gpus.visible_devices(gpus);
             spec.env.retain(|(k, _)| k != "CUDA_VISIBLE_DEVICES" && k != "NVIDIA_VISIBLE_DEVICES");
             spec.env.push(("CUDA_VISIBLE_DEVICES".into(), visible.clone().into()));
             spec.env.push(("NVIDIA_VISIBLE_DEVICES".into(), visible.into()));
@@ -657,8 +662,8 @@ impl Agent {
         };
         let started = cgroups.create(&group.name, &limits).and_then(|()| process::spawn(&spec, Some(group.clone())));
         if started.is_err() {
-            // Empty: the process never got in, or was killed when it could not.
-            let _ = cgroups.remove(&group.name);
+            // The process never got in, or was killed when it could not: wait for it to go.
+            tokio::spawn(async move { group.destroy().await });
         }
         Ok((started?, check))
     }

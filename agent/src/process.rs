@@ -28,6 +28,9 @@ pub struct ProcessSpec {
     pub stderr: PathBuf,
     /// The uid and gid to run as, when not the agent's own (supplementary groups are dropped).
     pub switch_to: Option<(u32, u32)>,
+    /// Where the supervising shell writes how the program ended; `None` for a process no
+    /// restarted agent will look for (a health check).
+    pub exit_file: Option<PathBuf>,
 }
 
 /// How a task process ended.
@@ -68,7 +71,14 @@ read -r _ || exit 125
 "$@" </dev/null
 s=$?
 echo "$s" > "$f"
-if [ "$s" -gt 128 ]; then trap - INT TERM; kill -$((s - 128)) $$; fi
+# Ends as the program did: killed by the same signal, unless that signal would stop the shell
+# or be ignored; without a core of its own.
+if [ "$s" -gt 128 ]; then
+  case $((s - 128)) in
+    17|18|19|20|21|22|23|28) ;;
+    *) ulimit -c 0; trap - INT TERM; kill -$((s - 128)) $$ ;;
+  esac
+fi
 exit "$s""#;
 
 /// Where the supervising shell writes how a task ended: in its sandbox, which its user owns.
@@ -83,8 +93,16 @@ pub fn spawn(spec: &ProcessSpec, cgroup: Option<TaskCgroup>) -> Result<TaskProce
     check_runnable(spec)?;
     let stdout = open_output(&spec.stdout)?;
     let stderr = open_output(&spec.stderr)?;
+    let exit_to = match &spec.exit_file {
+        Some(path) => {
+            // One left by an earlier task of the same id must not pass for this one's.
+            let _ = std::fs::remove_file(path);
+            path.clone()
+        }
+        None => PathBuf::from("/dev/null"),
+    };
     let mut command = tokio::process::Command::new("/bin/sh");
-    command.args(["-c", SUPERVISOR, "agora-task"]).arg(exit_file(&spec.dir)).arg(&spec.program);
+    command.args(["-c", SUPERVISOR, "agora-task"]).arg(exit_to).arg(&spec.program);
     command
         .args(&spec.args)
         .env_clear()
@@ -153,7 +171,21 @@ fn check_runnable(spec: &ProcessSpec) -> Result<(), AgentError> {
 /// How a task under a supervising shell ended, by its exit file: `None` if the shell wrote
 /// none (it was killed with SIGKILL, or the host went down).
 pub fn read_exit(sandbox: &Path) -> Option<Ended> {
-    let code: i32 = std::fs::read_to_string(exit_file(sandbox)).ok()?.trim().parse().ok()?;
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // The task's user owns the file and may have put anything there: a link, a FIFO, an
+    // endless device. Only a plain file is read, without waiting, and a few bytes of it.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(exit_file(sandbox))
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(16).read_to_string(&mut text).ok()?;
+    let code: i32 = text.trim().parse().ok()?;
     // As the shell reports it: a program that died of signal N shows as 128 + N.
     Some(if code > 128 && Signal::try_from(code - 128).is_ok() { Ended::Signal(code - 128) } else { Ended::Code(code) })
 }

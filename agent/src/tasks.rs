@@ -89,6 +89,7 @@ pub fn process_spec(
         stdout: sandbox.join("stdout"),
         stderr: sandbox.join("stderr"),
         switch_to: switch_to.map(|user| (user.uid, user.gid)),
+        exit_file: Some(crate::process::exit_file(sandbox)),
     })
 }
 

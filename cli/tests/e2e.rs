@@ -1552,18 +1552,20 @@ async fn a_restarted_agent_reattaches_to_its_tasks_and_reports_their_exits() {
     agent.kill().expect("SIGKILL the agent");
     agent.wait().expect("reaped");
     assert!(Path::new(&format!("/proc/{pid}")).exists(), "the task outlives its agent");
+    // The unacknowledged update is in the dead agent's checkpoint.
+    let checkpoint = cluster.agent_work_dir("phoenix").join("meta").join(framework.id.as_str()).join("quick.json");
+    assert!(checkpoint.exists(), "{}", checkpoint.display());
 
     cluster.spawn_agent("phoenix", "cpus:2,mem:1024");
-    eventually(DEADLINE, "the agent to come back", || async {
-        let list: AgentList = cluster.client().get("/v1/agents").await.ok()?;
-        let back = list.agents.iter().find(|a| a.hostname == "phoenix")?;
-        (back.state == AgentState::Active && back.registered_at < agora_api::types::now_secs()).then(|| back.id.clone())
+    // The update, sent again (by either agent: the new one holds it from the checkpoint).
+    let again = framework.update("quick", true).await;
+    assert_eq!((again.state, again.exit_code, again.update_id), (TaskState::Failed, Some(3), quick.update_id));
+    // Only the new agent, which read the checkpoint, can take the acknowledgement and forget it.
+    eventually(DEADLINE, "the new agent to take the acknowledgement", || async {
+        (!checkpoint.exists()).then_some(())
     })
     .await;
     assert_eq!(cluster.agent_id_by_hostname("phoenix").await, agent_id, "the same agent id");
-    // The unacknowledged update, sent again by the new agent.
-    let again = framework.update("quick", true).await;
-    assert_eq!((again.state, again.exit_code, again.update_id), (TaskState::Failed, Some(3), quick.update_id));
 
     std::fs::write(&flag, "").expect("flag");
     let status = terminal(&mut framework, "long").await;
@@ -1618,14 +1620,14 @@ async fn gpus_are_discovered_and_each_task_reaches_only_its_own() {
         let visible = eventually(DEADLINE, "the task's devices", || read(format!("{id}.env"))).await;
         for n in ["0", "1"] {
             let opened = eventually(DEADLINE, "the task's open", || read(format!("{id}.{n}"))).await;
-            let own = visible.trim() == n;
+            let own = matches!((visible.trim(), n), ("GPU-aaaa", "0") | ("GPU-bbbb", "1"));
             let expected = if own { "No such device or address" } else { "Operation not permitted" };
             assert!(opened.contains(expected), "task {id} (GPUs `{}`), nvidia{n}: {opened}", visible.trim());
         }
         seen.push(visible.trim().to_string());
     }
     seen.sort();
-    assert_eq!(seen, vec!["", "0", "1"], "each GPU to one task, none to the task that asked for none");
+    assert_eq!(seen, vec!["", "GPU-aaaa", "GPU-bbbb"], "each GPU to one task, none to the task that asked for none");
 }
 
 /// An agent's own Prometheus metrics (`--metrics-listen`): resources total and used, tasks by
