@@ -58,6 +58,14 @@ pub trait Cgroups: Send + Sync + Debug {
     fn cpu_usage(&self, name: &str) -> Option<Duration>;
     /// Removes the group, which must be empty.
     fn remove(&self, name: &str) -> Result<(), AgentError>;
+    /// The task groups below the agent's.
+    fn children(&self) -> Vec<String>;
+}
+
+fn child_dirs(path: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(path) else { return Vec::new() };
+    let dirs = entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+    dirs.filter_map(|e| e.file_name().to_str().map(str::to_string)).collect()
 }
 
 /// Finds the host's cgroups under `mount` (`/sys/fs/cgroup`) and makes the agent's group
@@ -211,6 +219,13 @@ impl Cgroups for V1 {
         }
         Ok(())
     }
+
+    fn children(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.hierarchies().iter().flat_map(|p| child_dirs(p)).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 /// cgroup v2: one unified hierarchy. The agent's group delegates `cpu`, `memory` and `pids`
@@ -278,6 +293,10 @@ impl Cgroups for V2 {
     fn remove(&self, name: &str) -> Result<(), AgentError> {
         remove_dir(&self.root.join(name))
     }
+
+    fn children(&self) -> Vec<String> {
+        child_dirs(&self.root)
+    }
 }
 
 /// A stand-in for unit tests: records every call, and holds the processes added.
@@ -326,6 +345,10 @@ impl Cgroups for Recording {
     fn remove(&self, name: &str) -> Result<(), AgentError> {
         self.record(format!("remove {name}"));
         Ok(())
+    }
+
+    fn children(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 

@@ -2,6 +2,7 @@
 //! task's sandbox, an HTTP GET or a TCP connect. [`Tracker`] holds the rules (grace period,
 //! consecutive failures) and is pure; [`run`] performs the checks and reports each result.
 
+use crate::cgroups::TaskCgroup;
 use crate::process::{self, Ended, ProcessSpec};
 use crate::updates::TaskKey;
 use agora_api::{Check, HealthCheck};
@@ -72,6 +73,7 @@ pub async fn run(
     key: TaskKey,
     check: HealthCheck,
     command: Option<ProcessSpec>,
+    group: Option<TaskCgroup>,
     running: watch::Receiver<Option<Duration>>,
     results: mpsc::Sender<(TaskKey, bool)>,
 ) {
@@ -90,7 +92,7 @@ pub async fn run(
         }
         let passed = match &check.check {
             Check::Command(_) => match &command {
-                Some(spec) => command_passes(spec, secs(check.timeout_secs)).await,
+                Some(spec) => command_passes(spec, group.as_ref(), secs(check.timeout_secs)).await,
                 None => false,
             },
             Check::Http { port, path } => match &http {
@@ -113,9 +115,14 @@ pub async fn run(
     }
 }
 
-/// Runs a check command, killing it (and what it started) at the timeout.
-async fn command_passes(spec: &ProcessSpec, timeout: Duration) -> bool {
-    let Ok(process) = process::spawn(spec, None) else { return false };
+/// Runs a check command in the task's cgroup (its limits cover the check, as in Mesos),
+/// killing it (and what it started) at the timeout.
+async fn command_passes(spec: &ProcessSpec, group: Option<&TaskCgroup>, timeout: Duration) -> bool {
+    let started = match group {
+        Some(group) => process::spawn_joining(spec, group),
+        None => process::spawn(spec, None),
+    };
+    let Ok(process) = started else { return false };
     let (kill, kills) = watch::channel(None);
     let supervised = process.supervise(kills);
     tokio::pin!(supervised);

@@ -520,7 +520,9 @@ impl Agent {
         if let Some(check) = launch.task.health_check.clone() {
             tracker = Some(health::Tracker::new(&check, Instant::now()));
             let alive = kill.subscribe();
-            tokio::spawn(health::run(key.clone(), check, check_command, alive, self.health_tx.clone()));
+            let group =
+                self.cgroups.as_ref().map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: cgroup_name(key) });
+            tokio::spawn(health::run(key.clone(), check, check_command, group, alive, self.health_tx.clone()));
         }
         let exits = self.exits_tx.clone();
         let watched = key.clone();
@@ -538,6 +540,19 @@ impl Agent {
     fn recover(&mut self) {
         let (saved, unreadable) = checkpoint::load_all(&self.config.work_dir);
         self.metrics.recovery_errors.inc_by(unreadable as u64);
+        // Groups no checkpoint names hold tasks the agent died before it recorded (or that it
+        // was told to forget): nobody will ever be told of them, so they end.
+        if let Some(cgroups) = &self.cgroups {
+            let known: std::collections::HashSet<String> = saved
+                .iter()
+                .map(|t| cgroup_name(&TaskKey::new(&t.launch.framework_id, &t.launch.task.task_id)))
+                .collect();
+            for name in cgroups.children().into_iter().filter(|n| !known.contains(n)) {
+                tracing::warn!(cgroup = %name, "ending processes of a task the agent has no record of");
+                let group = cgroups::TaskCgroup { cgroups: cgroups.clone(), name };
+                tokio::spawn(async move { group.destroy().await });
+            }
+        }
         let now = Instant::now();
         for task in saved {
             let key = TaskKey::new(&task.launch.framework_id, &task.launch.task.task_id);

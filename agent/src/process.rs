@@ -90,6 +90,18 @@ pub fn exit_file(sandbox: &Path) -> PathBuf {
 /// pid, under the supervising shell, and inside `cgroup` (already made, with its limits) if
 /// given.
 pub fn spawn(spec: &ProcessSpec, cgroup: Option<TaskCgroup>) -> Result<TaskProcess, AgentError> {
+    let (child, pid) = start(spec, cgroup.as_ref())?;
+    Ok(TaskProcess { child, pid, cgroup })
+}
+
+/// Starts `spec` as [`spawn`] does, inside a task's cgroup that it does not own: the group
+/// stays when the process ends (a health check in the task's group).
+pub fn spawn_joining(spec: &ProcessSpec, group: &TaskCgroup) -> Result<TaskProcess, AgentError> {
+    let (child, pid) = start(spec, Some(group))?;
+    Ok(TaskProcess { child, pid, cgroup: None })
+}
+
+fn start(spec: &ProcessSpec, cgroup: Option<&TaskCgroup>) -> Result<(tokio::process::Child, i32), AgentError> {
     check_runnable(spec)?;
     let stdout = open_output(&spec.stdout)?;
     let stderr = open_output(&spec.stderr)?;
@@ -124,7 +136,7 @@ pub fn spawn(spec: &ProcessSpec, cgroup: Option<TaskCgroup>) -> Result<TaskProce
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| AgentError::InvalidTask("the spawned process has no pid".to_string()))?;
     let release = child.stdin.take();
-    if let Some(group) = &cgroup {
+    if let Some(group) = cgroup {
         if let Err(e) = group.cgroups.add(&group.name, pid) {
             signal_group(pid, Signal::SIGKILL);
             return Err(e);
@@ -145,7 +157,7 @@ pub fn spawn(spec: &ProcessSpec, cgroup: Option<TaskCgroup>) -> Result<TaskProce
             return Err(AgentError::InvalidTask("the task's start pipe is gone".to_string()));
         }
     }
-    Ok(TaskProcess { child, pid, cgroup })
+    Ok((child, pid))
 }
 
 /// Fails as spawning the program directly would, for a program that cannot be found or run:

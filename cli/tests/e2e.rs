@@ -1556,7 +1556,23 @@ async fn a_restarted_agent_reattaches_to_its_tasks_and_reports_their_exits() {
     let checkpoint = cluster.agent_work_dir("phoenix").join("meta").join(framework.id.as_str()).join("quick.json");
     assert!(checkpoint.exists(), "{}", checkpoint.display());
 
+    // A process in a task group no checkpoint names (as when an agent dies between starting a
+    // task and recording it): the new agent ends it.
+    let (cgroups, _) = task_cgroup(&cluster, "phoenix", &framework, "unused");
+    let limits = agora_agent::cgroups::Limits { cpus: 0.1, mem_mib: 32.0, pids: 10, deny_devices: Vec::new() };
+    cgroups.create("stray", &limits).expect("a stray group");
+    let mut stray = std::process::Command::new("sleep").arg("600").spawn().expect("sleep");
+    cgroups.add("stray", stray.id() as i32).expect("into the stray group");
+
     cluster.spawn_agent("phoenix", "cpus:2,mem:1024");
+    let stray_ended = std::sync::Mutex::new(&mut stray);
+    eventually(DEADLINE, "the stray process to end", || {
+        let ended = stray_ended.lock().ok().and_then(|mut child| child.try_wait().ok().flatten());
+        async move { ended.map(|_| ()) }
+    })
+    .await;
+    eventually(DEADLINE, "the stray group to go", || async { cgroups.cpu_usage("stray").is_none().then_some(()) })
+        .await;
     // The update, sent again (by either agent: the new one holds it from the checkpoint).
     let again = framework.update("quick", true).await;
     assert_eq!((again.state, again.exit_code, again.update_id), (TaskState::Failed, Some(3), quick.update_id));
