@@ -482,3 +482,39 @@ async fn bad_health_checks_get_a_400() {
     assert_eq!(cluster.offer_ids(&web).await.len(), 1);
     cluster.stop();
 }
+
+/// A framework in a role below a reservation's may launch on it, but not give it back nor
+/// destroy its volumes; a task's volumes may not sit one inside another.
+#[tokio::test]
+async fn a_reservation_of_a_role_above_is_used_but_not_given_back() {
+    let mut cluster = Cluster::empty().await;
+    let agent = cluster.add_agent_with("h", json!({}), json!({"cpus": 4, "mem": 4096, "disk": 1024})).await;
+    let reserve = json!({"role": "eng", "resources": {"cpus": 2, "mem": 1024, "disk": 512}});
+    let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/reserve"), reserve).await;
+    assert_eq!(status, 200, "{body}");
+    for (id, path) in [("a", "data"), ("b", "data/inner")] {
+        let volume = json!({"role": "eng", "id": id, "disk": 100, "container_path": path});
+        let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/volumes"), volume).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let backend = cluster.subscribe("eng/backend").await;
+    let offers = wait_for_offers(&cluster, &backend, |o| o.iter().any(|o| o["reservation"] == "eng")).await;
+    let offer = offers.iter().find(|o| o["reservation"] == "eng").expect("the reservation of eng");
+    for op in [json!({"type": "unreserve", "resources": {"cpus": 1}}), json!({"type": "destroy_volume", "id": "a"})] {
+        let (status, body) =
+            accept_as(&cluster, &backend, json!({"offer_ids": [offer["id"]], "operations": [op]})).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("invalid_operation")), "{body}");
+    }
+    let task = json!({"task_id": "t", "agent_id": agent, "resources": {"cpus": 0.1, "mem": 32},
+                      "command": {"shell": "sleep 600"}, "volumes": ["a", "b"]});
+    let launch = json!({"offer_ids": [offer["id"]], "operations": [{"type": "launch", "tasks": [task]}]});
+    let (status, body) = accept_as(&cluster, &backend, launch).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_volume")), "{body}");
+    // One of them is fine: the reservation is there to be used.
+    let task = json!({"task_id": "t", "agent_id": agent, "resources": {"cpus": 0.1, "mem": 32},
+                      "command": {"shell": "sleep 600"}, "volumes": ["a"]});
+    let launch = json!({"offer_ids": [offer["id"]], "operations": [{"type": "launch", "tasks": [task]}]});
+    let (status, body) = accept_as(&cluster, &backend, launch).await;
+    assert_eq!(status, 202, "{body}");
+    cluster.stop();
+}
