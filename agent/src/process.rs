@@ -246,40 +246,17 @@ pub struct AdoptedProcess {
 impl AdoptedProcess {
     /// As [`TaskProcess::supervise`], for a process that is not the agent's child: it is
     /// watched until it is gone, and its end is read from its exit file.
-    pub async fn supervise(self, mut kills: watch::Receiver<Option<Duration>>) -> Exit {
-        let mut killed = false;
-        let mut kills_open = true;
-        let mut sigkill_at: Option<Instant> = None;
-        let mut poll = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            let deadline = sigkill_at;
-            tokio::select! {
-                _ = poll.tick() => {
-                    if start_time(self.pid) == Some(self.start_time) {
-                        continue;
-                    }
-                    let ended = read_exit(&self.sandbox)
-                        .unwrap_or_else(|| Ended::WaitFailed("it ended while the agent was away, and how is unknown".into()));
-                    return Exit { ended, killed, oom: end_cgroup(self.cgroup.as_ref()).await };
-                }
-                changed = kills.changed(), if kills_open => {
-                    if changed.is_err() {
-                        kills_open = false;
-                        continue;
-                    }
-                    if let Some(grace) = *kills.borrow_and_update() {
-                        self.signal(Signal::SIGTERM);
-                        killed = true;
-                        let at = Instant::now() + grace;
-                        sigkill_at = Some(sigkill_at.map_or(at, |earlier| earlier.min(at)));
-                    }
-                }
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    self.signal(Signal::SIGKILL);
-                    sigkill_at = None;
-                }
+    pub async fn supervise(self, kills: watch::Receiver<Option<Duration>>) -> Exit {
+        let gone = async {
+            let mut poll = tokio::time::interval(Duration::from_millis(100));
+            while start_time(self.pid) == Some(self.start_time) {
+                poll.tick().await;
             }
-        }
+            read_exit(&self.sandbox)
+                .unwrap_or_else(|| Ended::WaitFailed("it ended while the agent was away, and how is unknown".into()))
+        };
+        let (ended, killed) = serve_kills(gone, |signal| self.signal(signal), kills).await;
+        Exit { ended, killed, oom: end_cgroup(self.cgroup.as_ref()).await }
     }
 
     fn signal(&self, signal: Signal) {
@@ -310,53 +287,69 @@ impl TaskProcess {
     /// Waits for the leader to exit. Each value sent on `kills` is a kill request with its grace
     /// period: the group gets SIGTERM at once and SIGKILL when the earliest grace so far ends,
     /// if the leader is still there. A dropped sender just means no more kill requests.
-    pub async fn supervise(mut self, mut kills: watch::Receiver<Option<Duration>>) -> Exit {
-        let mut killed = false;
-        let mut kills_open = true;
-        let mut sigkill_at: Option<Instant> = None;
-        loop {
-            let deadline = sigkill_at;
-            tokio::select! {
-                status = self.child.wait() => {
-                    let ended = match status {
-                        Ok(status) => match (status.code(), status.signal()) {
-                            (Some(code), _) => Ended::Code(code),
-                            (None, Some(signal)) => Ended::Signal(signal),
-                            (None, None) => Ended::WaitFailed(format!("unexpected wait status {status}")),
-                        },
-                        Err(e) => Ended::WaitFailed(e.to_string()),
-                    };
-                    // The task is its process group, as a container would be: what the leader
-                    // left running in it ends with it. The kernel does not hand out a pid still
-                    // used as a group id, so the group cannot be someone else's yet.
-                    signal_group(self.pid, Signal::SIGKILL);
-                    return Exit { ended, killed, oom: end_cgroup(self.cgroup.as_ref()).await };
+    pub async fn supervise(mut self, kills: watch::Receiver<Option<Duration>>) -> Exit {
+        let (pid, cgroup) = (self.pid, self.cgroup.take());
+        // The leader is not reaped while its wait is pending, so its group id cannot have been
+        // reused by another process when a kill signals it.
+        let signal = |signal| {
+            signal_group(pid, signal);
+            if let Some(group) = &cgroup {
+                group.signal_all(signal);
+            }
+        };
+        let (ended, killed) = serve_kills(wait(&mut self.child), signal, kills).await;
+        // The task is its process group, as a container would be: what the leader left running
+        // in it ends with it. The kernel does not hand out a pid still used as a group id, so
+        // the group cannot be someone else's yet.
+        signal_group(pid, Signal::SIGKILL);
+        Exit { ended, killed, oom: end_cgroup(cgroup.as_ref()).await }
+    }
+}
+
+/// How the agent's child ended.
+async fn wait(child: &mut tokio::process::Child) -> Ended {
+    match child.wait().await {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => Ended::Code(code),
+            (None, Some(signal)) => Ended::Signal(signal),
+            (None, None) => Ended::WaitFailed(format!("unexpected wait status {status}")),
+        },
+        Err(e) => Ended::WaitFailed(e.to_string()),
+    }
+}
+
+/// Waits for `ended` while serving kill requests: each value sent on `kills` is a grace
+/// period; the task gets SIGTERM at once and SIGKILL when the earliest grace so far ends, if
+/// it is still there. A dropped sender just means no more kill requests. Returns how the task
+/// ended and whether it was signalled.
+async fn serve_kills(
+    ended: impl std::future::Future<Output = Ended>,
+    signal: impl Fn(Signal),
+    mut kills: watch::Receiver<Option<Duration>>,
+) -> (Ended, bool) {
+    tokio::pin!(ended);
+    let mut killed = false;
+    let mut kills_open = true;
+    let mut sigkill_at: Option<Instant> = None;
+    loop {
+        let deadline = sigkill_at;
+        tokio::select! {
+            ended = &mut ended => return (ended, killed),
+            changed = kills.changed(), if kills_open => {
+                if changed.is_err() {
+                    kills_open = false;
+                    continue;
                 }
-                changed = kills.changed(), if kills_open => {
-                    if changed.is_err() {
-                        kills_open = false;
-                        continue;
-                    }
-                    let grace = *kills.borrow_and_update();
-                    if let Some(grace) = grace {
-                        // The leader has not been reaped (its wait is still pending), so the
-                        // group id cannot have been reused by another process.
-                        signal_group(self.pid, Signal::SIGTERM);
-                        if let Some(group) = &self.cgroup {
-                            group.signal_all(Signal::SIGTERM);
-                        }
-                        killed = true;
-                        let at = Instant::now() + grace;
-                        sigkill_at = Some(sigkill_at.map_or(at, |earlier| earlier.min(at)));
-                    }
+                if let Some(grace) = *kills.borrow_and_update() {
+                    signal(Signal::SIGTERM);
+                    killed = true;
+                    let at = Instant::now() + grace;
+                    sigkill_at = Some(sigkill_at.map_or(at, |earlier| earlier.min(at)));
                 }
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    signal_group(self.pid, Signal::SIGKILL);
-                    if let Some(group) = &self.cgroup {
-                        group.signal_all(Signal::SIGKILL);
-                    }
-                    sigkill_at = None;
-                }
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                signal(Signal::SIGKILL);
+                sigkill_at = None;
             }
         }
     }

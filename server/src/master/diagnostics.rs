@@ -2,7 +2,7 @@
 //! allocator reads (`GET /v1/frameworks/{id}/diagnostics`, `agora why`).
 
 use super::constraints::{min_offers, RoleConstraints};
-use super::leader::{FrameworkEntry, Snapshot};
+use super::leader::{free_slot, FrameworkEntry, Snapshot};
 use super::records::AgentRecord;
 use super::{check_id, Master};
 use crate::allocator;
@@ -75,15 +75,8 @@ impl Master {
             .iter()
             .filter(|(_, a)| a.value.state == AgentState::Active && a.value.maintenance.is_none())
             .map(|(id, a)| {
-                let held = |pool: Option<&String>| pools.get(&(id.clone(), pool.cloned())).cloned().unwrap_or_default();
-                let reservations = a.value.reservations();
-                let reserved_all = reservations.values().fold(Resources::default(), |sum, r| sum.plus(r));
-                Free {
-                    id,
-                    record: &a.value,
-                    unreserved: a.value.total.minus(&reserved_all).minus(&held(None)),
-                    reserved: reservations.iter().map(|(role, r)| (role.clone(), r.minus(&held(Some(role))))).collect(),
-                }
+                let slot = free_slot(&pools, id, &a.value);
+                Free { id, record: &a.value, unreserved: slot.available, reserved: slot.reserved }
             })
             .collect();
         let roles = entry

@@ -361,13 +361,7 @@ impl Master {
                 if a.value.maintenance.is_some() {
                     return AgentSlot { available: Resources::default(), reserved: Vec::new() };
                 }
-                let held = |pool: Option<&String>| pools.get(&(id.clone(), pool.cloned())).cloned().unwrap_or_default();
-                let reservations = a.value.reservations();
-                let reserved_all = reservations.values().fold(Resources::default(), |sum, r| sum.plus(r));
-                AgentSlot {
-                    available: a.value.total.minus(&reserved_all).minus(&held(None)),
-                    reserved: reservations.iter().map(|(role, r)| (role.clone(), r.minus(&held(Some(role))))).collect(),
-                }
+                free_slot(&pools, id, &a.value)
             })
             .collect();
         let usage = snapshot.role_usage();
@@ -417,7 +411,9 @@ impl Master {
         // One `offers` event per framework, whatever its roles.
         let mut batches: BTreeMap<&FrameworkId, (usize, Vec<Offer>)> = BTreeMap::new();
         let mut touched_agents = HashSet::new();
-        let mut busy_volumes = snapshot.busy_volumes();
+        // Most clusters have no volumes: then no round walks the tasks for them.
+        let any_volumes = snapshot.agents.iter().any(|(_, a)| !a.value.volumes.is_empty());
+        let mut busy_volumes = if any_volumes { snapshot.busy_volumes() } else { HashSet::new() };
         for grant in grants {
             let (agent_id, agent) = active[grant.agent];
             let (framework_id, _, _, role) = eligible[grant.framework];
@@ -748,6 +744,22 @@ impl Master {
         if let Err(e) = self.store.release_lease(&self.replica).await {
             tracing::debug!(error = %e, "could not release the lease");
         }
+    }
+}
+
+/// What an agent has free, unreserved and in each role's reservation, given what each of its
+/// pools holds (`Snapshot::pool_usage`).
+pub(crate) fn free_slot(
+    pools: &HashMap<(AgentId, Option<String>), Resources>,
+    id: &AgentId,
+    agent: &AgentRecord,
+) -> AgentSlot {
+    let held = |pool: Option<&String>| pools.get(&(id.clone(), pool.cloned())).cloned().unwrap_or_default();
+    let reservations = agent.reservations();
+    let reserved_all = reservations.values().fold(Resources::default(), |sum, r| sum.plus(r));
+    AgentSlot {
+        available: agent.total.minus(&reserved_all).minus(&held(None)),
+        reserved: reservations.iter().map(|(role, r)| (role.clone(), r.minus(&held(Some(role))))).collect(),
     }
 }
 
