@@ -7,6 +7,7 @@
 //! the real drivers are proven against the kernel by the agent's tests.
 
 use crate::AgentError;
+use agora_api::{FrameworkId, TaskId};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -382,6 +383,14 @@ impl TaskCgroup {
             tracing::warn!(cgroup = %self.name, error = %e, "cannot remove a task's cgroup");
         }
     }
+}
+
+/// A task's group name below the agent's: `{framework_id}:{task_id}`. Ids never hold a `:`
+/// (letters, digits, `.`, `_` and `-` only), so two tasks never share a group, whatever ids
+/// their frameworks choose (with `.`, framework `V.web`'s task `1` and framework `V`'s task
+/// `web.1` would), and no group can be named like the kernel's own `cgroup.*` files.
+pub fn task_group(framework_id: &FrameworkId, task_id: &TaskId) -> String {
+    format!("{framework_id}:{task_id}")
 }
 
 /// The agent's own group name below the cgroup mount, the same for every run on one work

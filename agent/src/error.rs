@@ -14,6 +14,10 @@ pub enum AgentError {
     /// A launch cannot go ahead, before any process exists (bad id, empty argv).
     #[error("{0}")]
     InvalidTask(String),
+    /// A file in a task's sandbox is not what the agent may touch: a link, a FIFO, a device,
+    /// or someone else's file. The task could have put it there.
+    #[error("{0}")]
+    UnsafeFile(String),
     /// A local file or process operation failed; `context` says which.
     #[error("{context}: {source}")]
     Io {

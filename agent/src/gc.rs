@@ -3,7 +3,9 @@
 //! bytes, oldest first. Mesos's `--gc_delay` and `--gc_disk_headroom`, by age and bytes.
 
 use crate::updates::TaskKey;
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use std::collections::HashSet;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -96,22 +98,53 @@ fn scan(root: &Path, live: &HashSet<TaskKey>) -> Vec<Sandbox> {
     found
 }
 
-/// The newest modification time and the bytes of everything under `path`, not following
-/// links (a volume's link is not the sandbox's).
+/// How deep [`usage`] looks into a sandbox; deeper files are not counted.
+const MAX_DEPTH: usize = 128;
+
+/// The newest modification time and the bytes of everything in the sandbox at `path`. A task
+/// may swap any directory in it for a link at any moment, so the walk goes through directory
+/// handles and never follows a link (a volume's link is not the sandbox's either).
 fn usage(path: &Path) -> (SystemTime, u64) {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return (SystemTime::UNIX_EPOCH, 0) };
-    // A time in the future (a task may set any) counts as now, so that the sandbox still ages.
-    let mut newest = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH).min(SystemTime::now());
-    // Blocks on disk, not the apparent size: a sparse file takes no budget it does not use.
-    let mut bytes = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-            let (m, b) = usage(&entry.path());
-            newest = newest.max(m);
-            bytes += b;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(dir) = rfs::open(path, flags, Mode::empty()) else { return (SystemTime::UNIX_EPOCH, 0) };
+    let Ok(stat) = rfs::fstat(&dir) else { return (SystemTime::UNIX_EPOCH, 0) };
+    let (newest, bytes) = usage_in(&dir, 0);
+    (newest.max(modified(&stat)), bytes + blocks(&stat))
+}
+
+fn usage_in(dir: &OwnedFd, depth: usize) -> (SystemTime, u64) {
+    let (mut newest, mut bytes) = (SystemTime::UNIX_EPOCH, 0);
+    let Ok(mut entries) = rfs::Dir::read_from(dir) else { return (newest, bytes) };
+    while let Some(Ok(entry)) = entries.read() {
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let Ok(stat) = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else { continue };
+        newest = newest.max(modified(&stat));
+        bytes += blocks(&stat);
+        if FileType::from_raw_mode(stat.st_mode) == FileType::Directory && depth < MAX_DEPTH {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            if let Ok(sub) = rfs::openat(dir, name, flags, Mode::empty()) {
+                let (m, b) = usage_in(&sub, depth + 1);
+                newest = newest.max(m);
+                bytes += b;
+            }
         }
     }
     (newest, bytes)
+}
+
+/// When a file was last written. A time in the future (a task may set any) counts as now, so
+/// that the sandbox still ages.
+fn modified(stat: &rfs::Stat) -> SystemTime {
+    let secs = u64::try_from(stat.st_mtime).unwrap_or(0);
+    (SystemTime::UNIX_EPOCH + Duration::from_secs(secs)).min(SystemTime::now())
+}
+
+/// Blocks on disk, not the apparent size: a sparse file takes no budget it does not use.
+fn blocks(stat: &rfs::Stat) -> u64 {
+    u64::try_from(stat.st_blocks).unwrap_or(0).saturating_mul(512)
 }
 
 #[cfg(test)]
@@ -152,6 +185,20 @@ mod tests {
         // Nothing old and a budget of everything: nothing goes.
         assert_eq!(collect(work.path(), &HashSet::new(), &SandboxGc::default(), SystemTime::now()), 0);
         assert!(root.join("fw/running").exists());
+    }
+
+    #[test]
+    fn usage_counts_the_sandbox_and_not_what_its_links_reach() {
+        let work = tempfile::tempdir().expect("dir");
+        let (sandbox, elsewhere) = (work.path().join("sandbox"), work.path().join("elsewhere"));
+        std::fs::create_dir_all(sandbox.join("sub")).expect("sandbox");
+        std::fs::write(sandbox.join("sub/file"), vec![1u8; 64 << 10]).expect("file");
+        std::fs::create_dir_all(&elsewhere).expect("dir");
+        std::fs::write(elsewhere.join("big"), vec![1u8; 4 << 20]).expect("file");
+        std::os::unix::fs::symlink(&elsewhere, sandbox.join("link")).expect("link");
+        let (_, bytes) = usage(&sandbox);
+        assert!((64 << 10..1 << 20).contains(&bytes), "{bytes}");
+        assert_eq!(usage(&sandbox.join("link")).1, 0, "a sandbox that is a link is not walked");
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub async fn run(
 async fn command_passes(spec: &ProcessSpec, group: Option<&TaskCgroup>, timeout: Duration) -> bool {
     let started = match group {
         Some(group) => process::spawn_joining(spec, group),
-        None => process::spawn(spec, None),
+        None => process::spawn(spec, None, None),
     };
     let Ok(process) = started else { return false };
     let (kill, kills) = watch::channel(None);

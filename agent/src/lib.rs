@@ -20,6 +20,7 @@ mod logs;
 pub mod metrics;
 mod process;
 mod resources;
+mod sandbox;
 mod session;
 mod state;
 mod tasks;
@@ -214,7 +215,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
 
 /// A task's cgroup, below the agent's.
 fn cgroup_name(key: &TaskKey) -> String {
-    format!("{}.{}", key.framework_id, key.task_id)
+    cgroups::task_group(&key.framework_id, &key.task_id)
 }
 
 /// A command health check's process: the task's user, sandbox and environment.
@@ -222,8 +223,6 @@ fn check_spec(line: &str, task: &process::ProcessSpec) -> process::ProcessSpec {
     process::ProcessSpec {
         program: "/bin/sh".to_string(),
         args: vec!["-c".to_string(), line.to_string()],
-        stdout: PathBuf::from("/dev/null"),
-        stderr: PathBuf::from("/dev/null"),
         // Not the task's: a check's end must not pass for the task's.
         exit_file: None,
         ..task.clone()
@@ -587,7 +586,8 @@ impl Agent {
                     recovered.health = health;
                 }
                 (_, sandbox) if !recovered.latest.state.is_terminal() => {
-                    let ended = sandbox.ok().and_then(|s| process::read_exit(&s)).unwrap_or_else(|| {
+                    let sandbox = sandbox.ok().and_then(|s| sandbox::Sandbox::open(&s).ok().flatten());
+                    let ended = sandbox.and_then(|s| s.read_exit()).unwrap_or_else(|| {
                         self.metrics.recovery_errors.inc();
                         process::Ended::WaitFailed("it ended while the agent was away, and how is unknown".into())
                     });
@@ -644,13 +644,12 @@ impl Agent {
         gpus: &[u32],
     ) -> Result<(process::TaskProcess, Option<process::ProcessSpec>), AgentError> {
         let user = self.users.for_task(launch.task.user.as_deref())?;
-        let sandbox = tasks::prepare_sandbox(&self.config.work_dir, &launch.framework_id, &launch.task.task_id)?;
-        self.users.give(&sandbox, &user)?;
-        for dir in volumes::link(&self.config.work_dir, &sandbox, &launch.volumes)? {
-            self.users.give(&dir, &user)?;
-        }
+        let owner = self.users.must_switch(&user).then_some((user.uid, user.gid));
+        let volumes = volumes::prepare(&self.config.work_dir, &launch.volumes, owner)?;
+        let (fw, task) = (&launch.framework_id, &launch.task.task_id);
+        let (sandbox, output) = sandbox::Sandbox::create(&self.config.work_dir, fw, task, owner, &volumes)?;
         let switch_to = self.users.must_switch(&user).then_some(&user);
-        let mut spec = tasks::process_spec(launch, agent_id, &sandbox, switch_to)?;
+        let mut spec = tasks::process_spec(launch, agent_id, sandbox.path(), switch_to)?;
         if self.gpus.has_devices() {
             // What CUDA may see: the task's GPUs only, none for a task that asked for none.
             let visible = self.gpus.visible_devices(gpus);
@@ -662,7 +661,7 @@ impl Agent {
             agora_api::Check::Command(line) => Some(check_spec(line, &spec)),
             _ => None,
         });
-        let Some(cgroups) = &self.cgroups else { return Ok((process::spawn(&spec, None)?, check)) };
+        let Some(cgroups) = &self.cgroups else { return Ok((process::spawn(&spec, Some(output), None)?, check)) };
         let group = cgroups::TaskCgroup {
             cgroups: cgroups.clone(),
             name: cgroup_name(&TaskKey::new(&launch.framework_id, &launch.task.task_id)),
@@ -675,7 +674,9 @@ impl Agent {
             pids: cgroups::DEFAULT_PIDS_MAX,
             deny_devices,
         };
-        let started = cgroups.create(&group.name, &limits).and_then(|()| process::spawn(&spec, Some(group.clone())));
+        let started = cgroups
+            .create(&group.name, &limits)
+            .and_then(|()| process::spawn(&spec, Some(output), Some(group.clone())));
         if started.is_err() {
             // The process never got in, or was killed when it could not: wait for it to go.
             tokio::spawn(async move { group.destroy().await });
@@ -763,13 +764,11 @@ impl Agent {
         let key = TaskKey::new(&command.framework_id, &command.task_id);
         // The kill channel closes when the process ends, which is what a follower waits for.
         let liveness = self.tasks.get(&key).and_then(|t| t.kill.as_ref()).map(watch::Sender::subscribe);
-        let file = tasks::sandbox_dir(&self.config.work_dir, &command.framework_id, &command.task_id)
-            .ok()
-            .map(|dir| dir.join(command.stream.as_str()));
+        let sandbox = tasks::sandbox_dir(&self.config.work_dir, &command.framework_id, &command.task_id).ok();
         let client = self.client.clone();
         tokio::spawn(async move {
             let running = move || liveness.as_ref().is_some_and(|rx| rx.has_changed().is_ok());
-            logs::answer(client, agent_id, file, command, running).await;
+            logs::answer(client, agent_id, sandbox, command, running).await;
             drop(permit);
         });
     }

@@ -2,11 +2,11 @@
 //! group. The only module with OS process effects; what to run comes from [`crate::tasks`].
 
 use crate::cgroups::TaskCgroup;
+use crate::sandbox::{Output, Sandbox};
 use crate::AgentError;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,9 +23,6 @@ pub struct ProcessSpec {
     pub env: Vec<(OsString, OsString)>,
     /// The working directory; it must exist.
     pub dir: PathBuf,
-    /// Files that receive the output; created if missing, appended to otherwise.
-    pub stdout: PathBuf,
-    pub stderr: PathBuf,
     /// The uid and gid to run as, when not the agent's own (supplementary groups are dropped).
     pub switch_to: Option<(u32, u32)>,
     /// Where the supervising shell writes how the program ended; `None` for a process no
@@ -81,38 +78,37 @@ if [ "$s" -gt 128 ]; then
 fi
 exit "$s""#;
 
-/// Where the supervising shell writes how a task ended: in its sandbox, which its user owns.
-pub fn exit_file(sandbox: &Path) -> PathBuf {
-    sandbox.join(".agora-exit")
-}
-
-/// Starts `spec` with stdin from /dev/null, in a new process group whose id is the child's
-/// pid, under the supervising shell, and inside `cgroup` (already made, with its limits) if
-/// given.
-pub fn spawn(spec: &ProcessSpec, cgroup: Option<TaskCgroup>) -> Result<TaskProcess, AgentError> {
-    let (child, pid) = start(spec, cgroup.as_ref())?;
+/// Starts `spec` with stdin from /dev/null and its output to `output` (or /dev/null), in a
+/// new process group whose id is the child's pid, under the supervising shell, and inside
+/// `cgroup` (already made, with its limits) if given.
+pub fn spawn(
+    spec: &ProcessSpec,
+    output: Option<Output>,
+    cgroup: Option<TaskCgroup>,
+) -> Result<TaskProcess, AgentError> {
+    let (child, pid) = start(spec, output, cgroup.as_ref())?;
     Ok(TaskProcess { child, pid, cgroup })
 }
 
-/// Starts `spec` as [`spawn`] does, inside a task's cgroup that it does not own: the group
-/// stays when the process ends (a health check in the task's group).
+/// Starts `spec` as [`spawn`] does, with no output, inside a task's cgroup that it does not
+/// own: the group stays when the process ends (a health check in the task's group).
 pub fn spawn_joining(spec: &ProcessSpec, group: &TaskCgroup) -> Result<TaskProcess, AgentError> {
-    let (child, pid) = start(spec, Some(group))?;
+    let (child, pid) = start(spec, None, Some(group))?;
     Ok(TaskProcess { child, pid, cgroup: None })
 }
 
-fn start(spec: &ProcessSpec, cgroup: Option<&TaskCgroup>) -> Result<(tokio::process::Child, i32), AgentError> {
+fn start(
+    spec: &ProcessSpec,
+    output: Option<Output>,
+    cgroup: Option<&TaskCgroup>,
+) -> Result<(tokio::process::Child, i32), AgentError> {
     check_runnable(spec)?;
-    let stdout = open_output(&spec.stdout)?;
-    let stderr = open_output(&spec.stderr)?;
-    let exit_to = match &spec.exit_file {
-        Some(path) => {
-            // One left by an earlier task of the same id must not pass for this one's.
-            let _ = std::fs::remove_file(path);
-            path.clone()
-        }
-        None => PathBuf::from("/dev/null"),
+    let (stdout, stderr) = match output {
+        Some(output) => (Stdio::from(output.stdout), Stdio::from(output.stderr)),
+        None => (Stdio::null(), Stdio::null()),
     };
+    // The shell writes it as the task's user, in the task's new sandbox.
+    let exit_to = spec.exit_file.clone().unwrap_or_else(|| PathBuf::from("/dev/null"));
     let mut command = tokio::process::Command::new("/bin/sh");
     command.args(["-c", SUPERVISOR, "agora-task"]).arg(exit_to).arg(&spec.program);
     command
@@ -180,28 +176,6 @@ fn check_runnable(spec: &ProcessSpec) -> Result<(), AgentError> {
     }
 }
 
-/// How a task under a supervising shell ended, by its exit file: `None` if the shell wrote
-/// none (it was killed with SIGKILL, or the host went down).
-pub fn read_exit(sandbox: &Path) -> Option<Ended> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    // The task's user owns the file and may have put anything there: a link, a FIFO, an
-    // endless device. Only a plain file is read, without waiting, and a few bytes of it.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(exit_file(sandbox))
-        .ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(16).read_to_string(&mut text).ok()?;
-    let code: i32 = text.trim().parse().ok()?;
-    // As the shell reports it: a program that died of signal N shows as 128 + N.
-    Some(if code > 128 && Signal::try_from(code - 128).is_ok() { Ended::Signal(code - 128) } else { Ended::Code(code) })
-}
-
 /// The start time of process `pid` (clock ticks since boot, `/proc/PID/stat` field 22): with
 /// the pid, it names one process even after the pid is reused.
 pub fn start_time(pid: i32) -> Option<u64> {
@@ -247,14 +221,16 @@ impl AdoptedProcess {
     /// As [`TaskProcess::supervise`], for a process that is not the agent's child: it is
     /// watched until it is gone, and its end is read from its exit file.
     pub async fn supervise(self, kills: watch::Receiver<Option<Duration>>) -> Exit {
-        let gone = async {
-            let mut poll = tokio::time::interval(Duration::from_millis(100));
-            while start_time(self.pid) == Some(self.start_time) {
-                poll.tick().await;
-            }
-            read_exit(&self.sandbox)
-                .unwrap_or_else(|| Ended::WaitFailed("it ended while the agent was away, and how is unknown".into()))
-        };
+        let gone =
+            async {
+                let mut poll = tokio::time::interval(Duration::from_millis(100));
+                while start_time(self.pid) == Some(self.start_time) {
+                    poll.tick().await;
+                }
+                Sandbox::open(&self.sandbox).ok().flatten().and_then(|sandbox| sandbox.read_exit()).unwrap_or_else(
+                    || Ended::WaitFailed("it ended while the agent was away, and how is unknown".into()),
+                )
+            };
         let (ended, killed) = serve_kills(gone, |signal| self.signal(signal), kills).await;
         Exit { ended, killed, oom: end_cgroup(self.cgroup.as_ref()).await }
     }
@@ -268,14 +244,6 @@ impl AdoptedProcess {
             group.signal_all(signal);
         }
     }
-}
-
-fn open_output(path: &Path) -> Result<File, AgentError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| AgentError::io(format!("cannot open {}", path.display()), e))
 }
 
 impl TaskProcess {
@@ -419,9 +387,10 @@ mod tests {
 
     /// Prepares the sandbox and starts the task, as the agent does for a `launch` command.
     fn start(work_dir: &Path, launch: &LaunchCommand) -> (TaskProcess, PathBuf) {
-        let sandbox = tasks::prepare_sandbox(work_dir, &launch.framework_id, &launch.task.task_id).expect("sandbox");
-        let spec = tasks::process_spec(launch, &AgentId::from("agent-1"), &sandbox, None).expect("spec");
-        (spawn(&spec, None).expect("spawns"), sandbox)
+        let (sandbox, output) =
+            Sandbox::create(work_dir, &launch.framework_id, &launch.task.task_id, None, &[]).expect("sandbox");
+        let spec = tasks::process_spec(launch, &AgentId::from("agent-1"), sandbox.path(), None).expect("spec");
+        (spawn(&spec, Some(output), None).expect("spawns"), sandbox.path().to_path_buf())
     }
 
     async fn run_to_end(work_dir: &Path, launch: &LaunchCommand) -> (Exit, PathBuf) {
@@ -552,9 +521,10 @@ mod tests {
     async fn spawn_failures_are_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
         let launch = launch("missing", Command::Argv(vec!["/nonexistent/program".to_string()]));
-        let sandbox = tasks::prepare_sandbox(dir.path(), &launch.framework_id, &launch.task.task_id).expect("sandbox");
-        let spec = tasks::process_spec(&launch, &AgentId::from("agent-1"), &sandbox, None).expect("spec");
-        let err = spawn(&spec, None).expect_err("cannot spawn");
+        let (sandbox, output) =
+            Sandbox::create(dir.path(), &launch.framework_id, &launch.task.task_id, None, &[]).expect("sandbox");
+        let spec = tasks::process_spec(&launch, &AgentId::from("agent-1"), sandbox.path(), None).expect("spec");
+        let err = spawn(&spec, Some(output), None).expect_err("cannot spawn");
         assert!(err.to_string().contains("/nonexistent/program"), "{err}");
     }
 

@@ -1,6 +1,5 @@
-//! What a launch means on this host: the sandbox directory, the process spec (command and
-//! environment), and the status updates a task's life produces. Pure apart from creating the
-//! sandbox directory.
+//! What a launch means on this host: the sandbox's path, the process spec (command and
+//! environment), and the status updates a task's life produces. Pure.
 
 use crate::process::{Ended, Exit, ProcessSpec};
 use crate::updates::TaskKey;
@@ -30,14 +29,6 @@ pub fn sandbox_dir(work_dir: &Path, framework_id: &FrameworkId, task_id: &TaskId
         return Err(AgentError::InvalidTask(format!("invalid task id `{task_id}`")));
     }
     Ok(work_dir.join("sandboxes").join(framework_id.as_str()).join(task_id.as_str()))
-}
-
-/// Creates the task's sandbox directory and returns its absolute path.
-pub fn prepare_sandbox(work_dir: &Path, framework_id: &FrameworkId, task_id: &TaskId) -> Result<PathBuf, AgentError> {
-    let dir = sandbox_dir(work_dir, framework_id, task_id)?;
-    std::fs::create_dir_all(&dir).map_err(|e| AgentError::io(format!("cannot create sandbox {}", dir.display()), e))?;
-    // Tasks get an absolute AGORA_SANDBOX even when the work dir was given relative.
-    dir.canonicalize().map_err(|e| AgentError::io(format!("cannot resolve sandbox {}", dir.display()), e))
 }
 
 /// The process a launch runs in `sandbox`.
@@ -86,10 +77,8 @@ pub fn process_spec(
         args,
         env: env.into_iter().collect(),
         dir: sandbox.to_path_buf(),
-        stdout: sandbox.join("stdout"),
-        stderr: sandbox.join("stderr"),
         switch_to: switch_to.map(|user| (user.uid, user.gid)),
-        exit_file: Some(crate::process::exit_file(sandbox)),
+        exit_file: Some(sandbox.join(crate::sandbox::EXIT_FILE)),
     })
 }
 
@@ -273,8 +262,11 @@ mod tests {
     #[test]
     fn bad_ids_and_empty_argv_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(prepare_sandbox(dir.path(), &FrameworkId::from("fw"), &TaskId::from("../x")).is_err());
-        assert!(prepare_sandbox(dir.path(), &FrameworkId::from(".."), &TaskId::from("x")).is_err());
+        let create = |fw: &str, task: &str| {
+            crate::sandbox::Sandbox::create(dir.path(), &FrameworkId::from(fw), &TaskId::from(task), None, &[])
+        };
+        assert!(create("fw", "../x").is_err());
+        assert!(create("..", "x").is_err());
         assert!(!dir.path().join("sandboxes").exists());
         let l = launch("t", Command::Argv(vec![]));
         assert!(process_spec(&l, &AgentId::from("a"), dir.path(), None).is_err());

@@ -159,15 +159,6 @@ impl Users {
         }
         Ok(())
     }
-
-    /// Hands a directory the agent made for a task to the task's user.
-    pub fn give(&self, path: &Path, user: &RunAs) -> Result<(), AgentError> {
-        if self.must_switch(user) {
-            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
-                .map_err(|e| AgentError::io(format!("cannot give {} to `{}`", path.display(), user.name), e))?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

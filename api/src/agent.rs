@@ -129,6 +129,10 @@ pub struct LogChunkInfo {
     pub found: bool,
     /// Whether the task has ended, so no more bytes will come.
     pub task_ended: bool,
+    /// Whether the agent refused to read the file (a link, a FIFO, a device, or a file that
+    /// is not the task's user's, which the task may have planted): the body then says why.
+    #[serde(default)]
+    pub refused: bool,
 }
 
 /// One command of an agent's stream, by its SSE event name.

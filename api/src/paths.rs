@@ -147,7 +147,7 @@ fn agent_log_chunk() {}
            ("wait_secs" = Option<f64>, Query, description = "If nothing is past `offset` and the task runs, wait up to this long (cap 30 s) for more")),
     responses((status = 200, description = "The bytes; `X-Agora-Next-Offset` tells where to continue and `X-Agora-Task-Ended` whether more may come", body = Vec<u8>, content_type = "application/octet-stream"),
               (status = 404, description = "Unknown task", body = ErrorBody),
-              (status = 409, description = "The agent has not opened its command stream", body = ErrorBody),
+              (status = 409, description = "The agent has not opened its command stream (`agent_not_connected`), or refused to read the file because it is not a regular file of the task's user, such as a link or a FIFO the task put in its place (`log_refused`, with the reason)", body = ErrorBody),
               (status = 504, description = "The agent did not answer in time", body = ErrorBody)))]
 fn task_logs() {}
 

@@ -228,7 +228,7 @@ impl Volume {
     /// (so no `..`), and not the sandbox's own `stdout` or `stderr`.
     pub fn is_valid_path(path: &str) -> bool {
         path.len() <= 255
-            && !matches!(path.split('/').next(), Some("stdout" | "stderr"))
+            && !matches!(path.split('/').next(), Some("stdout" | "stderr" | ".agora-exit"))
             && path.split('/').all(crate::ids::is_valid_id)
     }
 

@@ -1280,16 +1280,6 @@ async fn nodes_are_drained_and_reactivated_from_the_cli() {
     assert!(!unknown.status.success() && stderr(&unknown).contains("unknown_agent"), "{}", stderr(&unknown));
 }
 
-/// The framework's outstanding offers that `check` accepts, polled through `GET /v1/offers`
-/// (events for them may have gone by while the test waited for updates).
-async fn offer_where(framework: &Framework, what: &str, check: impl Fn(&agora_api::Offer) -> bool) -> agora_api::Offer {
-    eventually(DEADLINE, what, || async {
-        let list: agora_api::operator::OfferList = framework.client.get("/v1/offers").await.ok()?;
-        list.offers.into_iter().find(|o| o.framework_id == framework.id && check(o))
-    })
-    .await
-}
-
 /// A persistent volume on a real agent: made from reserved disk, its directory lives outside
 /// the sandboxes and is linked into each task that uses it, so what one task writes the next
 /// reads; destroying it deletes the directory.
@@ -1352,7 +1342,7 @@ async fn isolated(name: &str) -> (Cluster, Framework, agora_api::Offer) {
 fn task_cgroup(cluster: &Cluster, agent: &str, framework: &Framework, task: &str) -> (Arc<dyn Cgroups>, String) {
     let root = agora_agent::cgroups::agent_root(&cluster.agent_work_dir(agent));
     let cgroups = agora_agent::cgroups::detect(Path::new("/sys/fs/cgroup"), &root).expect("cgroups").expect("a driver");
-    (cgroups, format!("{}.{task}", framework.id))
+    (cgroups, agora_agent::cgroups::task_group(&framework.id, &task.into()))
 }
 
 async fn terminal(framework: &mut Framework, task: &str) -> agora_api::TaskStatus {

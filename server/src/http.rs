@@ -762,7 +762,9 @@ fn log_chunk_info(query: &HashMap<String, String>) -> Result<LogChunkInfo, Serve
         _ => Err(invalid(name)),
     };
     let offset = query.get("offset").and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| invalid("offset"))?;
-    Ok(LogChunkInfo { offset, found: flag("found")?, task_ended: flag("task_ended")? })
+    // Agents before `refused` existed do not send it.
+    let refused = query.contains_key("refused") && flag("refused")?;
+    Ok(LogChunkInfo { offset, found: flag("found")?, task_ended: flag("task_ended")?, refused })
 }
 
 /// The parameters of a task log read, from its query.
@@ -820,6 +822,9 @@ async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &Ha
             return Err(ServerError::Timeout { code: "shutting_down", message: "the server is shutting down".into() });
         }
     };
+    if chunk.info.refused {
+        return Err(refusal(&chunk.data));
+    }
     if !chunk.info.found {
         return Err(ServerError::not_found("log file", "log_not_found", stream.as_str()));
     }
@@ -834,6 +839,13 @@ async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &Ha
         warp::http::HeaderValue::from_static(if chunk.info.task_ended { "true" } else { "false" }),
     );
     Ok(response)
+}
+
+/// The agent would not read the file (its task may have planted a link or a FIFO there); the
+/// agent's reason is the chunk's body.
+fn refusal(reason: &[u8]) -> ServerError {
+    let reason = String::from_utf8_lossy(&reason[..reason.len().min(1024)]);
+    ServerError::Conflict { code: "log_refused", message: format!("the agent refused to read the log: {reason}") }
 }
 
 /// How long each read of a followed log waits for new output before asking again.
@@ -900,7 +912,7 @@ async fn start_follow(
                 _ = tx.closed() => return,
             };
             let chunk = match chunk {
-                Ok(chunk) if chunk.info.found => chunk,
+                Ok(chunk) if chunk.info.found && !chunk.info.refused => chunk,
                 // The agent is gone or the file is: the stream ends, and the reader can ask again.
                 _ => return,
             };

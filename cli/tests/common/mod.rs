@@ -248,6 +248,20 @@ impl Cluster {
     }
 }
 
+/// The framework's outstanding offers that `check` accepts, polled through `GET /v1/offers`
+/// (events for them may have gone by while the test waited for updates).
+pub async fn offer_where(
+    framework: &Framework,
+    what: &str,
+    check: impl Fn(&agora_api::Offer) -> bool,
+) -> agora_api::Offer {
+    eventually(DEADLINE, what, || async {
+        let list: agora_api::operator::OfferList = framework.client.get("/v1/offers").await.ok()?;
+        list.offers.into_iter().find(|o| o.framework_id == framework.id && check(o))
+    })
+    .await
+}
+
 /// A framework written against the HTTP API, as any client would.
 pub struct Framework {
     pub client: Client,
