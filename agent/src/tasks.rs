@@ -31,10 +31,23 @@ pub fn sandbox_dir(work_dir: &Path, framework_id: &FrameworkId, task_id: &TaskId
     Ok(work_dir.join("sandboxes").join(framework_id.as_str()).join(task_id.as_str()))
 }
 
+/// What a task's process gets when the agent's environment does not say.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The variables of the agent's own environment that tasks inherit: `PATH`, `LANG`,
+/// `LANGUAGE`, `LC_*` and `TZ`. Nothing else: the agent's environment may hold its token, cloud
+/// credentials or a store password, which are not the task's. `PATH` is always set.
+pub fn inherited_env(agent: impl Iterator<Item = (OsString, OsString)>) -> BTreeMap<OsString, OsString> {
+    let allowed = |name: &str| matches!(name, "PATH" | "LANG" | "LANGUAGE" | "TZ") || name.starts_with("LC_");
+    let mut env: BTreeMap<OsString, OsString> = agent.filter(|(k, _)| k.to_str().is_some_and(allowed)).collect();
+    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+    env
+}
+
 /// The process a launch runs in `sandbox`.
 ///
-/// The environment is the agent's own, minus its `AGORA_*` variables (which may hold the
-/// agent's token), then the task's `env`, then the variables the agent defines, which a task
+/// The environment is what [`inherited_env`] keeps of the agent's own, then the task's `env`,
+/// then the variables the agent defines, which a task
 /// cannot override: `AGORA_TASK_ID`, `AGORA_FRAMEWORK_ID`, `AGORA_AGENT_ID`, `AGORA_SANDBOX`
 /// and `PORT0`, `PORT1`, ... for the task's ports in order.
 pub fn process_spec(
@@ -52,8 +65,7 @@ pub fn process_spec(
         },
     };
     // A map, so that each later source replaces a variable instead of repeating it.
-    let mut env: BTreeMap<OsString, OsString> =
-        std::env::vars_os().filter(|(k, _)| !k.to_string_lossy().starts_with("AGORA_")).collect();
+    let mut env = inherited_env(std::env::vars_os());
     env.extend(task.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
     if let Some(user) = switch_to {
         // Who the task is, as a login would say; its home is its sandbox (`nobody` has none).
@@ -270,6 +282,15 @@ mod tests {
         assert!(!dir.path().join("sandboxes").exists());
         let l = launch("t", Command::Argv(vec![]));
         assert!(process_spec(&l, &AgentId::from("a"), dir.path(), None).is_err());
+    }
+
+    #[test]
+    fn tasks_inherit_only_the_allowed_variables_of_the_agent() {
+        let agent = [("PATH", "/bin"), ("LC_ALL", "C.UTF-8"), ("AWS_SECRET_ACCESS_KEY", "x"), ("AGORA_TOKEN", "t")];
+        let env = inherited_env(agent.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
+        let names: Vec<_> = env.keys().filter_map(|k| k.to_str()).collect();
+        assert_eq!(names, ["LC_ALL", "PATH"]);
+        assert_eq!(inherited_env(std::iter::empty()).get(&OsString::from("PATH")), Some(&OsString::from(DEFAULT_PATH)));
     }
 
     #[test]

@@ -375,7 +375,10 @@ async fn the_agent_follows_the_protocol() {
             _ => None,
         })
         .await;
-    assert_eq!(log, ("r1".to_string(), "offset=1&found=true&task_ended=true&refused=false".to_string(), b"ut\n".to_vec()));
+    assert_eq!(
+        log,
+        ("r1".to_string(), "offset=1&found=true&task_ended=true&refused=false".to_string(), b"ut\n".to_vec())
+    );
 
     // A broken stream resumes after the last event seen.
     master.close_stream();

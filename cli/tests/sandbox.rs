@@ -210,3 +210,16 @@ async fn tasks_whose_ids_join_alike_get_their_own_cgroups() {
     .await;
     assert_eq!(memory_limit(second.2), Some(96 * 1024 * 1024), "the second task runs on in its own group");
 }
+
+/// Tasks inherit `PATH`, `LANG`, `LC_*` and `TZ` of the agent's environment, and nothing else:
+/// the harness starts every agent with `AGENT_ONLY_SECRET` set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_see_none_of_the_agents_own_environment() {
+    let cluster = Cluster::start(&[]).await;
+    let out = cluster.cli(&["run", "--cpus", "0.1", "--mem", "16", "--", "env"]).output().expect("agora run");
+    let env = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{env}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+    assert!(env.lines().any(|l| l.starts_with("AGORA_TASK_ID=")), "{env}");
+    assert!(!env.contains("AGENT_ONLY_SECRET"), "{env}");
+}

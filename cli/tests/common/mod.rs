@@ -89,6 +89,8 @@ pub fn spawn_agent_with(dir: &Path, masters: &str, token: &str, name: &str, reso
         .arg(&work_dir)
         .args(extra)
         .env("AGORA_LOG", "info")
+        // Tasks must not see it: they inherit only PATH, LANG, LC_* and TZ of the agent's.
+        .env("AGENT_ONLY_SECRET", "agent-only")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("{name}.stderr"))).expect("stderr file"))
         .spawn()
@@ -121,6 +123,7 @@ async fn start_dev(dir: &Path, args: &[String]) -> (Child, String) {
     let dev = std::process::Command::new(AGORA)
         .args(args)
         .env("AGORA_LOG", "info")
+        .env("AGENT_ONLY_SECRET", "agent-only")
         .stdout(std::fs::File::create(dir.join("dev.stdout")).expect("stdout file"))
         .stderr(
             std::fs::OpenOptions::new().create(true).append(true).open(dir.join("dev.stderr")).expect("stderr file"),
