@@ -206,7 +206,7 @@ pub struct TokenIssueArgs {
     #[arg(long, default_value_t = 30 * 24 * 3600)]
     ttl_secs: u64,
     /// For framework tokens: the roles its frameworks may register with, comma-separated
-    /// (default: any role).
+    /// (default: only the default role `*`; `*any*` allows every role).
     #[arg(long)]
     roles: Option<String>,
     /// For framework tokens: the OS users its tasks may ask to run as, comma-separated

@@ -74,7 +74,8 @@ pub struct Claims {
     pub kind: Kind,
     pub iat: u64,
     pub exp: u64,
-    /// For framework tokens: the roles its frameworks may register with; absent, any role.
+    /// For framework tokens: the roles its frameworks may register with; absent, only the
+    /// default role `*`. [`ANY_ROLE`] in the list allows every role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
     /// For framework tokens: the OS users its tasks may name; absent, none (its tasks run as
@@ -84,9 +85,16 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// Whether a framework of this token may register with `role`.
+    /// Whether a framework of this token may register with `role`: operators may use any; a
+    /// framework token the roles it names (every role if it names [`ANY_ROLE`]), and only the
+    /// default role `*` if it names none, so that a role's quota and reservations are not
+    /// open to every framework token by default.
     pub fn may_use_role(&self, role: &str) -> bool {
-        self.roles.as_ref().is_none_or(|roles| roles.iter().any(|r| r == "*" || r == role))
+        match &self.roles {
+            _ if self.kind == Kind::Operator => true,
+            None => role == DEFAULT_ROLE,
+            Some(roles) => roles.iter().any(|r| r == ANY_ROLE || r == role),
+        }
     }
 
     /// Whether this token may launch tasks that run as the OS user `user`. Operators may name
@@ -96,10 +104,15 @@ impl Claims {
     }
 }
 
+/// The role of frameworks that name no other, which every framework token may use.
+pub const DEFAULT_ROLE: &str = "*";
+/// In a framework token's roles: every role (an explicit opt-in; a token names none by default).
+pub const ANY_ROLE: &str = "*any*";
+
 /// What a framework token is limited to, beyond its principal's frameworks.
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
-    /// The roles its frameworks may register with; `None`: any role.
+    /// The roles its frameworks may register with; `None`: the default role `*` only.
     pub roles: Option<Vec<String>>,
     /// The OS users its tasks may name; `None`: none.
     pub users: Option<Vec<String>>,

@@ -518,3 +518,59 @@ async fn a_reservation_of_a_role_above_is_used_but_not_given_back() {
     assert_eq!(status, 202, "{body}");
     cluster.stop();
 }
+
+/// A reservation and a volume belong to the principal that made them: a framework of another
+/// principal in the same role is offered them and may use them, but may not unreserve the
+/// reservation nor destroy the volume. Their own principal may, and so may an operator.
+#[tokio::test]
+async fn only_the_principal_that_reserved_or_an_operator_gives_a_reservation_back() {
+    use agora_server::Kind;
+    use common::cluster::Client;
+    let mut cluster = Cluster::empty().await;
+    let agent = cluster.add_agent_with("h", json!({}), json!({"cpus": 4, "mem": 4096, "disk": 2048})).await;
+    let owner = cluster.subscribe("db").await;
+    let offers = wait_for_offers(&cluster, &owner, |o| !o.is_empty()).await;
+    let reserve = json!({"offer_ids": [offers[0]["id"]], "operations": [
+        {"type": "reserve", "resources": {"cpus": 1, "disk": 512}},
+        {"type": "create_volume", "id": "pg", "disk": 256, "container_path": "data"}]});
+    let (status, body) = accept_as(&cluster, &owner, reserve).await;
+    assert_eq!(status, 202, "{body}");
+    let view = cluster.operator.get(&format!("/v1/agents/{agent}")).await;
+    assert_eq!(view["reservations"][0]["principal"], "framework", "{view}");
+
+    // The owner steps aside: its reserved offers go to another principal's framework of `db`.
+    let reserved = wait_for_offers(&cluster, &owner, |o| o.iter().any(|o| o["reservation"] == "db")).await;
+    let ids: Vec<&Value> = reserved.iter().map(|o| &o["id"]).collect();
+    let decline = json!({"offer_ids": ids, "filters": {"refuse_secs": 3600}});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{owner}/decline"), decline).await;
+    assert_eq!(status, 202, "{body}");
+    let mallory = Client::scoped(&cluster.server, Kind::Framework, "mallory", Some(vec!["db".into()]));
+    let (status, body) = mallory.post("/v1/frameworks", json!({"name": "mallory", "roles": ["db"]})).await;
+    assert_eq!(status, 200, "{body}");
+    let other = body["framework_id"].as_str().expect("id").to_string();
+    let url = format!("{}/v1/frameworks/{other}/events", mallory.base);
+    cluster.streams.push(mallory.http.get(url).bearer_auth(&mallory.token).send().await.expect("stream"));
+    let offers = wait_for_offers(&cluster, &other, |o| o.iter().any(|o| o["reservation"] == "db")).await;
+    let offer = offers.iter().find(|o| o["reservation"] == "db").expect("a reserved offer");
+    assert!(offer["volumes"].as_array().is_some_and(|v| v.iter().any(|v| v["id"] == "pg")), "{offer}");
+    for (operation, code) in [
+        (json!({"type": "unreserve", "resources": {"cpus": 1}}), "not_owner"),
+        (json!({"type": "destroy_volume", "id": "pg"}), "not_owner"),
+    ] {
+        let accept = json!({"offer_ids": [offer["id"]], "operations": [operation]});
+        let (status, body) = mallory.post(&format!("/v1/frameworks/{other}/accept"), accept).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{body}");
+    }
+    let view = cluster.operator.get(&format!("/v1/agents/{agent}")).await;
+    assert_eq!(view["reservations"][0]["resources"]["cpus"], 1.0, "nothing was given back: {view}");
+    assert_eq!(view["volumes"][0]["id"], "pg", "{view}");
+
+    // An operator may give back anyone's reservation.
+    let path = format!("/v1/agents/{agent}/volumes/pg");
+    let (status, body) = cluster.operator.send(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let back = json!({"role": "db", "resources": {"cpus": 1, "disk": 512}});
+    let (status, body) = cluster.operator.post(&format!("/v1/agents/{agent}/unreserve"), back).await;
+    assert_eq!(status, 200, "{body}");
+    cluster.stop();
+}

@@ -218,3 +218,29 @@ async fn reservations_count_in_quota_consumption_and_diagnostics_name_them() {
     assert_eq!(cluster.offered(&[&analytics]).await[0].0, 4.0);
     cluster.stop();
 }
+
+/// A framework token names the roles its frameworks may use: none named means the default role
+/// `*` only, and `*any*` every role. Operators may use any.
+#[tokio::test]
+async fn a_framework_token_uses_only_the_default_role_unless_its_roles_say_otherwise() {
+    let cluster = Cluster::empty().await;
+    let plain = Client::scoped(&cluster.server, Kind::Framework, "plain", None);
+    let named = Client::scoped(&cluster.server, Kind::Framework, "named", Some(vec!["db".into()]));
+    let any = Client::scoped(&cluster.server, Kind::Framework, "any", Some(vec!["*any*".into()]));
+    for (client, role, status) in [
+        (&plain, "*", 200),
+        (&plain, "db", 403),
+        (&named, "db", 200),
+        (&named, "web", 403),
+        (&named, "*", 403),
+        (&any, "web", 200),
+        (&cluster.operator, "web", 200),
+    ] {
+        let (got, body) = client.post("/v1/frameworks", json!({"name": "f", "roles": [role]})).await;
+        assert_eq!(got, status, "role {role}: {body}");
+        if status == 403 {
+            assert!(body["message"].as_str().is_some_and(|m| m.contains(role)), "{body}");
+        }
+    }
+    cluster.stop();
+}

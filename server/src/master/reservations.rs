@@ -58,7 +58,7 @@ impl Master {
         transact!(self, {
             let (agent, mut txn) = self.hold(id).await?;
             let mut record = agent.value.clone();
-            let dynamic = dynamic_of(&record, &req.role);
+            let dynamic = dynamic_of(&record, &req.role, None);
             let unused = self.pool_free(&record, id, &req.role).await?;
             if !req.resources.fits_in(&dynamic) || !req.resources.fits_in(&unused) {
                 return Err(ServerError::bad(
@@ -71,7 +71,7 @@ impl Master {
                     ),
                 ));
             }
-            take_back(&mut record, &req.role, &req.resources);
+            take_back(&mut record, &req.role, None, &req.resources);
             txn.put(key::agent(id), encode(&record));
             wake_allocator(&mut txn);
             Ok((txn, ()))
@@ -158,14 +158,26 @@ impl Master {
 }
 
 /// What a role has reserved dynamically on an agent: what it may unreserve.
-fn dynamic_of(record: &AgentRecord, role: &str) -> Resources {
-    record.dynamic.iter().filter(|r| r.role == role).fold(Resources::default(), |sum, r| sum.plus(&r.resources))
+/// Whether a reservation or volume made by `made_by` may be given back by `by`: operators
+/// (`None`) give back any, a framework's principal only its own.
+fn owned_by(made_by: &str, by: Option<&str>) -> bool {
+    by.is_none_or(|by| by == made_by)
 }
 
-/// Takes `resources` back from `role`'s dynamic reservations on an agent, newest first.
-fn take_back(record: &mut AgentRecord, role: &str, resources: &Resources) {
+/// What `role` has reserved dynamically on an agent, of the reservations `by` may give back.
+fn dynamic_of(record: &AgentRecord, role: &str, by: Option<&str>) -> Resources {
+    record
+        .dynamic
+        .iter()
+        .filter(|r| r.role == role && owned_by(&r.principal, by))
+        .fold(Resources::default(), |sum, r| sum.plus(&r.resources))
+}
+
+/// Takes `resources` back from `role`'s dynamic reservations on an agent that `by` may give
+/// back, newest first.
+fn take_back(record: &mut AgentRecord, role: &str, by: Option<&str>, resources: &Resources) {
     let mut left = resources.clone();
-    for reservation in record.dynamic.iter_mut().rev().filter(|r| r.role == role) {
+    for reservation in record.dynamic.iter_mut().rev().filter(|r| r.role == role && owned_by(&r.principal, by)) {
         let taken = Resources {
             cpus: left.cpus.min(reservation.resources.cpus),
             mem: left.mem.min(reservation.resources.mem),
@@ -283,16 +295,29 @@ impl Ledger {
                     resources: resources.clone(),
                     labels: BTreeMap::new(),
                 })?;
-                let dynamic = dynamic_of(record, &self.pool);
-                if !resources.fits_in(&dynamic) {
+                // Only what this framework's principal reserved: another principal's frameworks
+                // of the same role use a reservation, but do not give it away.
+                let (own, all) =
+                    (dynamic_of(record, &self.pool, Some(principal)), dynamic_of(record, &self.pool, None));
+                if !resources.fits_in(&own) && resources.fits_in(&all) {
+                    return Err(ServerError::bad(
+                        "not_owner",
+                        format!(
+                            "of role {}'s reservations there, principal {principal} made {}: only a reservation's principal, or an operator, may unreserve it",
+                            self.pool,
+                            describe(&own)
+                        ),
+                    ));
+                }
+                if !resources.fits_in(&own) {
                     return Err(ServerError::bad(
                         "insufficient_resources",
-                        format!("role {} has {} reserved dynamically there", self.pool, describe(&dynamic)),
+                        format!("role {} has {} reserved dynamically there", self.pool, describe(&all)),
                     ));
                 }
                 Self::take(&mut self.reserved, resources, "unreserve", "reserved")?;
                 self.unreserved.add(resources);
-                take_back(record, &self.pool, resources);
+                take_back(record, &self.pool, Some(principal), resources);
             }
             Operation::CreateVolume { id, disk, container_path } => {
                 check_volume(id, *disk, container_path)?;
@@ -314,12 +339,19 @@ impl Ledger {
                 self.destroyable.insert(id.clone());
             }
             Operation::DestroyVolume { id } => {
-                if !self.destroyable.remove(id) {
+                if !self.destroyable.contains(id) {
                     return Err(ServerError::bad(
                         "unknown_volume",
                         format!("volume `{}` is not in the offers", id.escape_debug()),
                     ));
                 }
+                if record.volumes.iter().any(|v| &v.id == id && !owned_by(&v.principal, Some(principal))) {
+                    return Err(ServerError::bad(
+                        "not_owner",
+                        format!("volume {id} was made by another principal: only it, or an operator, may destroy it"),
+                    ));
+                }
+                self.destroyable.remove(id);
                 let disk: f64 = record.volumes.iter().filter(|v| &v.id == id).map(|v| v.disk).sum();
                 record.volumes.retain(|v| &v.id != id);
                 self.reserved.add(&Resources { disk, ..Default::default() });

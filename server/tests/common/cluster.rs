@@ -12,8 +12,16 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of principal `kind` (in lower case); a framework token may use every role.
     pub fn new(server: &TestServer, kind: Kind) -> Client {
-        let token = server.keys.issue(kind, &format!("{kind:?}").to_lowercase(), 600).expect("token");
+        let roles = (kind == Kind::Framework).then(|| vec![agora_server::auth::ANY_ROLE.to_string()]);
+        Client::scoped(server, kind, &format!("{kind:?}").to_lowercase(), roles)
+    }
+
+    /// A client of principal `name`, whose frameworks may use `roles` (framework tokens).
+    pub fn scoped(server: &TestServer, kind: Kind, name: &str, roles: Option<Vec<String>>) -> Client {
+        let scope = agora_server::auth::Scope { roles, users: None };
+        let token = server.keys.issue_scoped(kind, name, 600, scope).expect("token");
         Client { http: reqwest::Client::new(), base: server.base.clone(), token }
     }
 
