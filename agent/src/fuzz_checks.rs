@@ -69,6 +69,68 @@ pub fn agent_command(data: &[u8]) {
     }
 }
 
+/// The sandbox [`task_log`] reads: `stdout` holds [`LOG_TEXT`], `stderr` is a link to a file
+/// outside the sandbox holding [`SECRET`], and `.agora-exit` is a FIFO.
+struct LogFixture {
+    work_dir: std::path::PathBuf,
+    sandbox: std::path::PathBuf,
+}
+
+const LOG_TEXT: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz\n";
+const SECRET: &[u8] = b"SECRET-OUTSIDE-THE-SANDBOX";
+/// What [`task_log`] may ask for as the file: the streams, and names that lead elsewhere.
+const LOG_FILES: [&str; 7] = ["stdout", "stderr", ".agora-exit", "..", "../t/stdout", "/etc/passwd", ""];
+
+fn log_fixture() -> &'static LogFixture {
+    static FIXTURE: std::sync::OnceLock<LogFixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        use std::io::Write as _;
+        let work_dir = std::env::temp_dir().join(format!("agora-fuzz-task-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work_dir);
+        std::fs::create_dir_all(&work_dir).expect("a work directory");
+        let (fw, task) = (agora_api::FrameworkId::from("fw"), agora_api::TaskId::from("t"));
+        let (sandbox, mut output) =
+            crate::sandbox::Sandbox::create(&work_dir, &fw, &task, None, &[]).expect("a sandbox");
+        output.stdout.write_all(LOG_TEXT).expect("writes stdout");
+        let secret = work_dir.join("secret");
+        std::fs::write(&secret, SECRET).expect("writes the secret");
+        let sandbox = sandbox.path().to_path_buf();
+        std::fs::remove_file(sandbox.join("stderr")).expect("removes stderr");
+        std::os::unix::fs::symlink(&secret, sandbox.join("stderr")).expect("links stderr");
+        nix::unistd::mkfifo(&sandbox.join(".agora-exit"), nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("makes a FIFO");
+        LogFixture { work_dir, sandbox }
+    })
+}
+
+/// A task log read as the agent makes one for a `read_log` command, with the framework id,
+/// task id, file, offset and size the bytes pick (8 bytes of offset, 4 of size and 1 of file,
+/// then `framework_id NUL task_id`), against a sandbox whose `stderr` is a link to a file
+/// outside it and whose exit file is a FIFO. It must not panic or block, must never return
+/// bytes from outside the sandbox nor more than asked, and a read of `stdout` must return
+/// exactly that slice of the file.
+pub fn task_log(data: &[u8]) {
+    let fixture = log_fixture();
+    let (head, ids) = data.split_at(data.len().min(13));
+    let mut head = head.to_vec();
+    head.resize(13, 0);
+    let offset = u64::from_le_bytes(head[0..8].try_into().unwrap_or_default());
+    let max_bytes = u64::from(u32::from_le_bytes(head[8..12].try_into().unwrap_or_default()));
+    let file = LOG_FILES[usize::from(head[12]) % LOG_FILES.len()];
+    let ids = String::from_utf8_lossy(ids);
+    let (framework_id, task_id) = ids.split_once('\0').unwrap_or(("fw", &ids));
+    let Ok(sandbox) = crate::tasks::sandbox_dir(&fixture.work_dir, &framework_id.into(), &task_id.into()) else {
+        return;
+    };
+    let Ok(Some(bytes)) = crate::logs::read_at(&sandbox, file, offset, max_bytes) else { return };
+    assert!(bytes.len() as u64 <= max_bytes.min(crate::logs::MAX_CHUNK_BYTES), "more bytes than asked");
+    assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET), "bytes from outside the sandbox");
+    assert!(sandbox == fixture.sandbox && file == "stdout", "read {file} of {}", sandbox.display());
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(LOG_TEXT.len());
+    let end = start.saturating_add(usize::try_from(max_bytes).unwrap_or(usize::MAX)).min(LOG_TEXT.len());
+    assert_eq!(bytes, &LOG_TEXT[start..end], "not the slice asked for");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +167,27 @@ mod tests {
             })
             .count();
         assert_eq!(parsed, commands.len(), "every agent command seed parses");
+    }
+
+    #[test]
+    fn log_reads_stay_in_the_sandbox_and_return_the_slice_asked_for() {
+        let reads = seeds("task_log");
+        assert!(reads.len() >= 4);
+        for seed in &reads {
+            task_log(seed);
+        }
+        // Every file name, at a few offsets and sizes, with the fixture's ids and with others.
+        for pick in 0..LOG_FILES.len() as u8 {
+            for (offset, max) in [(0u64, 5u32), (3, 100), (1 << 40, 1), (u64::MAX, u32::MAX)] {
+                for ids in [&b"fw\0t"[..], b"fw\0..", b"..\0t", b"fw\0t/../t", b""] {
+                    let mut input = offset.to_le_bytes().to_vec();
+                    input.extend(max.to_le_bytes());
+                    input.push(pick);
+                    input.extend(ids);
+                    task_log(&input);
+                }
+            }
+        }
     }
 
     #[test]

@@ -129,6 +129,10 @@ impl Sandbox {
     /// sandbox's owner, reached without following a link and without waiting (a FIFO would
     /// block a reader). `None` when there is no such file; an error that says why otherwise.
     pub fn open_file(&self, name: &str) -> Result<Option<File>, AgentError> {
+        // A name, not a path: `..` or a `/` would lead out of the sandbox.
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(AgentError::UnsafeFile(format!("`{}` is not a file name in the sandbox", name.escape_debug())));
+        }
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
         let fd = match rfs::openat(&self.dir, name, flags, Mode::empty()) {
             Ok(fd) => fd,
