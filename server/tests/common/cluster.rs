@@ -13,7 +13,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(server: &TestServer, kind: Kind) -> Client {
-        let token = server.keys.issue(kind, &format!("{kind:?}").to_lowercase(), 600).expect("token");
+        Client::with_principal(server, kind, &format!("{kind:?}").to_lowercase())
+    }
+
+    /// A client with a token of `kind` for `principal`.
+    pub fn with_principal(server: &TestServer, kind: Kind, principal: &str) -> Client {
+        let token = server.keys.issue(kind, principal, 600).expect("token");
         Client { http: reqwest::Client::new(), base: server.base.clone(), token }
     }
 
