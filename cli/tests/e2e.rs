@@ -1010,7 +1010,9 @@ async fn a_framework_token_sees_only_its_own_frameworks_tasks_offers_and_logs() 
     let status = |r: Result<serde_json::Value, agora_agent::client::ClientError>| r.expect_err("refused").status();
     assert_eq!(status(bob.get(&format!("/v1/frameworks/{}", a.id)).await), Some(403));
     let logs = bob.get_bytes("/v1/tasks/secret/logs").await.map(drop);
-    assert_eq!(logs.expect_err("alice's logs").status(), Some(403));
+    assert_eq!(logs.expect_err("alice's logs").status(), Some(404), "as if there were no such task");
+    let logs = bob.get_bytes(&format!("/v1/tasks/secret/logs?framework_id={}", a.id)).await.map(drop);
+    assert_eq!(logs.expect_err("alice's logs, named").status(), Some(403));
     assert_eq!(status(bob.events("/v1/events", None).await.map(|_| serde_json::Value::Null)), Some(403));
     // Alice sees her own, and an operator sees everything.
     let (body, _) = a.client.get_bytes("/v1/tasks/secret/logs").await.expect("her own logs");

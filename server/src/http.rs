@@ -4,7 +4,7 @@
 use crate::auth::{Area, Claims, Keys, Kind};
 use crate::error::{error_response, ServerError};
 use crate::logs::{Chunk, LogRelay, LogRequest};
-use crate::master::{Master, StreamKey, StreamRead};
+use crate::master::{Master, StreamKey, StreamRead, TaskLocation};
 use crate::store::StreamId;
 use agora_api::agent::{LogChunkInfo, LogStream, RegisterAgent, StatusUpdates};
 use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
@@ -149,6 +149,25 @@ impl Ctx {
             });
         }
         Ok(())
+    }
+
+    /// Finds the task a log request names among those the token may read, and checks that it
+    /// may. The read is bound to what this returns: nothing looks the task up again.
+    async fn readable_task(
+        &self,
+        claims: &Claims,
+        framework_id: Option<&FrameworkId>,
+        task_id: &TaskId,
+    ) -> Result<TaskLocation, ServerError> {
+        // Without a framework, only the token's own frameworks are searched: another
+        // principal's task of the same id, live or not, is not the one asked for.
+        let readable = match framework_id {
+            Some(_) => None,
+            None => self.readable_frameworks(claims).await?,
+        };
+        let task = self.master.task_location(framework_id, task_id, readable.as_ref()).await?;
+        self.may_read_framework(claims, &task.framework_id).await?;
+        Ok(task)
     }
 
     /// A framework token acts only on frameworks its principal registered.
@@ -418,7 +437,7 @@ fn agent_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                     let principal = ctx.authorize_agent_api(&auth)?;
                     ctx.master.check_agent_owner(&id, principal.as_deref()).await?;
                     let info = log_chunk_info(&query)?;
-                    if ctx.logs.deliver(&ctx.master, &request_id, Chunk { info, data }).await? {
+                    if ctx.logs.deliver(&ctx.master, &id, &request_id, Chunk { info, data }).await? {
                         Ok(StatusCode::NO_CONTENT.into_response())
                     } else {
                         Err(ServerError::not_found("log request", "unknown_request", request_id))
@@ -767,8 +786,8 @@ fn log_chunk_info(query: &HashMap<String, String>) -> Result<LogChunkInfo, Serve
     Ok(LogChunkInfo { offset, found: flag("found")?, task_ended: flag("task_ended")?, refused })
 }
 
-/// The parameters of a task log read, from its query.
-fn log_request(task_id: TaskId, query: &HashMap<String, String>) -> Result<LogRequest, ServerError> {
+/// The framework a task log read names, if any, and what it asks for, from its query.
+fn log_request(query: &HashMap<String, String>) -> Result<(Option<FrameworkId>, LogRequest), ServerError> {
     let number = |name: &str, default: f64| -> Result<f64, ServerError> {
         match query.get(name) {
             None => Ok(default),
@@ -798,26 +817,25 @@ fn log_request(task_id: TaskId, query: &HashMap<String, String>) -> Result<LogRe
     if !wait_secs.is_finite() || wait_secs < 0.0 {
         return Err(ServerError::bad("invalid_query", "wait_secs must be a non-negative number"));
     }
-    Ok(LogRequest {
-        framework_id: query.get("framework_id").map(|f| FrameworkId::from(f.as_str())),
-        task_id,
+    let framework_id = query.get("framework_id").map(|f| FrameworkId::from(f.as_str()));
+    let request = LogRequest {
         stream,
         offset: count("offset", 0)?,
         max_bytes: count("max_bytes", crate::logs::MAX_CHUNK_BYTES)?,
         wait_secs,
-    })
+    };
+    Ok((framework_id, request))
 }
 
 async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &HashMap<String, String>) -> Reply_ {
     let claims = ctx.authorize(auth, Area::Read)?;
-    let request = log_request(task_id, query)?;
-    let (framework, _, _) = ctx.master.task_location(request.framework_id.as_ref(), &request.task_id).await?;
-    ctx.may_read_framework(&claims, &framework).await?;
+    let (framework_id, request) = log_request(query)?;
+    let task = ctx.readable_task(&claims, framework_id.as_ref(), &task_id).await?;
     let stream = request.stream;
     // A long-polling reader must not hold up a shutdown.
     let mut shutdown = ctx.shutdown.clone();
     let chunk = tokio::select! {
-        chunk = ctx.logs.read(&ctx.master, request) => chunk?,
+        chunk = ctx.logs.read(&ctx.master, &task, &task_id, &request) => chunk?,
         _ = shutdown.wait_for(|stopping| *stopping) => {
             return Err(ServerError::Timeout { code: "shutting_down", message: "the server is shutting down".into() });
         }
@@ -895,11 +913,11 @@ async fn start_follow(
 ) -> Result<hyper::Response<crate::serve::Body>, ServerError> {
     use http_body_util::BodyExt as _;
     let claims = ctx.authorize(auth, Area::Read)?;
-    let mut request = log_request(task_id, query)?;
+    let (framework_id, mut request) = log_request(query)?;
     request.wait_secs = FOLLOW_WAIT_SECS;
-    // Unknown tasks get a 404 now, rather than an empty stream.
-    let (framework, _, _) = ctx.master.task_location(request.framework_id.as_ref(), &request.task_id).await?;
-    ctx.may_read_framework(&claims, &framework).await?;
+    // Unknown tasks get a 404 now, rather than an empty stream. Every chunk below reads this
+    // task, the one checked here, even if another of the same id starts meanwhile.
+    let task = ctx.readable_task(&claims, framework_id.as_ref(), &task_id).await?;
     // A task per follower feeds a channel: the body stays `Sync` whatever the store's futures are.
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let ctx = ctx.clone();
@@ -907,7 +925,7 @@ async fn start_follow(
         let mut shutdown = ctx.shutdown.clone();
         loop {
             let chunk = tokio::select! {
-                chunk = ctx.logs.read(&ctx.master, request.clone()) => chunk,
+                chunk = ctx.logs.read(&ctx.master, &task, &task_id, &request) => chunk,
                 _ = shutdown.wait_for(|stopping| *stopping) => return,
                 _ = tx.closed() => return,
             };

@@ -5,13 +5,17 @@
 //! With several replicas the agent may post to another replica than the reader's: that replica
 //! passes the chunk on through the store (a stream named after the request, which the reader's
 //! replica watches). The request's record in the store says the request is real, so an agent
-//! cannot make a replica write to keys of its choosing.
+//! cannot make a replica write to keys of its choosing, and names the agent asked, so that no
+//! other agent can answer in its place.
+//!
+//! A read goes to the task whose framework the reader was checked against, resolved once by
+//! the caller: a follow's every chunk reads that same task.
 
 use crate::error::ServerError;
-use crate::master::Master;
+use crate::master::{Master, TaskLocation};
 use crate::store::{Committed, Txn};
 use agora_api::agent::{AgentCommand, LogChunkInfo, LogStream, ReadLogCommand};
-use agora_api::{FrameworkId, TaskId};
+use agora_api::{AgentId, TaskId};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -36,14 +40,13 @@ pub struct Chunk {
 
 #[derive(Default)]
 pub struct LogRelay {
-    waiters: Mutex<HashMap<String, oneshot::Sender<Chunk>>>,
+    /// Readers waiting here, by request id, with the agent whose answer they wait for.
+    waiters: Mutex<HashMap<String, (AgentId, oneshot::Sender<Chunk>)>>,
 }
 
-/// What a reader asks for.
+/// What a reader asks for of the task it was authorised to read.
 #[derive(Clone)]
 pub struct LogRequest {
-    pub framework_id: Option<FrameworkId>,
-    pub task_id: TaskId,
     pub stream: LogStream,
     pub offset: u64,
     pub max_bytes: u64,
@@ -51,17 +54,25 @@ pub struct LogRequest {
 }
 
 impl LogRelay {
-    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Chunk>>> {
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, (AgentId, oneshot::Sender<Chunk>)>> {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Asks the task's agent for a chunk and waits for it.
-    pub async fn read(&self, master: &Master, req: LogRequest) -> Result<Chunk, ServerError> {
+    /// Asks the agent of `task` for a chunk and waits for it. `task` is where the caller
+    /// checked the reader's right to read: it is not looked up again, so another framework's
+    /// task of the same id, started or ended meanwhile, is never read instead.
+    pub async fn read(
+        &self,
+        master: &Master,
+        task: &TaskLocation,
+        task_id: &TaskId,
+        req: &LogRequest,
+    ) -> Result<Chunk, ServerError> {
         if !req.wait_secs.is_finite() || req.wait_secs < 0.0 {
             return Err(ServerError::bad("invalid_wait", "wait_secs must be a non-negative number"));
         }
         let wait_secs = req.wait_secs.min(MAX_WAIT_SECS);
-        let (framework_id, agent_id, _) = master.task_location(req.framework_id.as_ref(), &req.task_id).await?;
+        let agent_id = &task.agent_id;
         let request_id = agora_api::UpdateId::random().0;
         let (tx, rx) = oneshot::channel();
         {
@@ -72,12 +83,12 @@ impl LogRelay {
                     message: "too many log readers; retry".into(),
                 });
             }
-            waiters.insert(request_id.clone(), tx);
+            waiters.insert(request_id.clone(), (agent_id.clone(), tx));
         }
         let command = AgentCommand::ReadLog(ReadLogCommand {
             request_id: request_id.clone(),
-            framework_id,
-            task_id: req.task_id,
+            framework_id: task.framework_id.clone(),
+            task_id: task_id.clone(),
             stream: req.stream,
             offset: req.offset,
             max_bytes: req.max_bytes.clamp(1, MAX_CHUNK_BYTES),
@@ -86,11 +97,12 @@ impl LogRelay {
         let shared = master.store.is_shared();
         let sent = async {
             if shared {
+                // The record names the agent asked: only its answer is passed on.
                 let mut txn = Txn::default();
-                txn.put(request_key(&request_id), master.replica.as_bytes().to_vec());
+                txn.put(request_key(&request_id), agent_id.as_str().as_bytes().to_vec());
                 master.store.commit(&txn).await?;
             }
-            master.send_agent_command(&agent_id, &command).await
+            master.send_agent_command(agent_id, &command).await
         };
         if let Err(e) = sent.await {
             self.forget(master, &request_id, shared).await;
@@ -121,16 +133,33 @@ impl LogRelay {
         }
     }
 
-    /// Delivers an agent's answer to the reader waiting here, or passes it on through the
-    /// store to the replica where the reader waits; false when nobody waits for it.
-    pub async fn deliver(&self, master: &Master, request_id: &str, chunk: Chunk) -> Result<bool, ServerError> {
-        if let Some(tx) = self.waiters().remove(request_id) {
-            return Ok(tx.send(chunk).is_ok());
+    /// Delivers agent `agent_id`'s answer to the reader waiting here, or passes it on through
+    /// the store to the replica where the reader waits; false when nobody waits for it from
+    /// that agent.
+    pub async fn deliver(
+        &self,
+        master: &Master,
+        agent_id: &AgentId,
+        request_id: &str,
+        chunk: Chunk,
+    ) -> Result<bool, ServerError> {
+        {
+            let mut waiters = self.waiters();
+            if let Some((asked, _)) = waiters.get(request_id) {
+                if asked != agent_id {
+                    return Ok(false);
+                }
+                let Some((_, tx)) = waiters.remove(request_id) else { return Ok(false) };
+                return Ok(tx.send(chunk).is_ok());
+            }
         }
         if !master.store.is_shared() || !agora_api::ids::is_valid_id(request_id) {
             return Ok(false);
         }
         let Some(request) = master.store.get_one(&request_key(request_id)).await? else { return Ok(false) };
+        if request.data != agent_id.as_str().as_bytes() {
+            return Ok(false);
+        }
         let relayed = Relayed { info: chunk.info, data: BASE64.encode(&chunk.data) };
         let data = serde_json::to_string(&relayed).map_err(|e| ServerError::Internal(e.to_string()))?;
         let mut txn = Txn::default();

@@ -2,7 +2,7 @@
 //! and report status updates.
 
 use super::frameworks::{send_kill, task_keys};
-use super::records::{key, AgentConn, AgentRecord, TaskRecord};
+use super::records::{key, AgentConn, AgentRecord, FrameworkRecord, TaskRecord};
 use super::*;
 use agora_api::agent::{AcknowledgeCommand, AgentRegistered, RegisterAgent, StatusUpdates};
 use agora_api::operator::{AgentEvent, AgentState, OperatorEvent};
@@ -16,6 +16,8 @@ type TaskKey = (FrameworkId, TaskId);
 struct FrameworkFacts {
     exists: HashSet<FrameworkId>,
     removed: HashSet<FrameworkId>,
+    /// When each framework that registered under an id the store did not know did so.
+    came_back: HashMap<FrameworkId, f64>,
     /// The versions these facts were read at: of each framework's record, and of its removal.
     versions: Vec<(FrameworkId, Version, Version)>,
 }
@@ -40,7 +42,15 @@ impl Master {
         let records = self.store.get(&keys).await?;
         let (live, removed) = records.split_at(ids.len());
         let version = |r: &Option<crate::store::Versioned>| r.as_ref().map_or(0, |r| r.version);
+        let mut came_back = HashMap::new();
+        for (id, record) in ids.iter().zip(live) {
+            let record = decode::<FrameworkRecord>(&key::framework(id), record.clone())?;
+            if let Some(at) = record.and_then(|r| r.value.came_back_at) {
+                came_back.insert(id.clone(), at);
+            }
+        }
         Ok(FrameworkFacts {
+            came_back,
             exists: ids.iter().zip(live).filter(|(_, r)| r.is_some()).map(|(id, _)| id.clone()).collect(),
             removed: ids.iter().zip(removed).filter(|(_, r)| r.is_some()).map(|(id, _)| id.clone()).collect(),
             versions: ids
@@ -86,12 +96,30 @@ impl Master {
             check_name("attribute", k)?;
             check_name("attribute", v)?;
         }
+        // What an agent reports must fit in it: a task of a billion CPUs, or tasks that hold
+        // more together than the agent has, would inflate their frameworks' shares.
+        let mut running = Resources::default();
         for t in &req.tasks {
             check_id("task id", t.task.task_id.as_str())?;
             check_id("framework id", t.framework_id.as_str())?;
             if !t.task.resources.is_well_formed() {
                 return Err(ServerError::bad("invalid_resources", "task resources must be finite and non-negative"));
             }
+            if !t.task.resources.fits_in(&req.resources) {
+                return Err(ServerError::bad(
+                    "invalid_resources",
+                    format!("task {} needs more than the agent's resources", t.task.task_id),
+                ));
+            }
+            if !t.status.state.is_terminal() {
+                running.add(&t.task.resources);
+            }
+        }
+        if !running.fits_in(&req.resources) {
+            return Err(ServerError::bad(
+                "invalid_resources",
+                "the tasks the agent reports running need more than the agent's resources",
+            ));
         }
         let id = match &req.agent_id {
             Some(id) => {
@@ -101,19 +129,24 @@ impl Master {
             None => AgentId::random(),
         };
         let hostname = req.hostname.clone();
-        transact!(self, self.registration(&id, &req, principal).await)?;
+        let refused = transact!(self, self.registration(&id, &req, principal).await)?;
         self.store.zadd(key::AGENTS_SEEN, id.as_str(), now_secs()).await?;
         tracing::info!(agent = %id, %hostname, "agent registered");
+        for ((framework, task), why) in refused {
+            tracing::warn!(agent = %id, %hostname, %framework, %task, "refused a task the agent reported: {why}; told it to kill it");
+        }
         Ok(AgentRegistered { agent_id: id, heartbeat_interval_secs: self.agent_heartbeat_interval().as_secs_f64() })
     }
 
-    /// One attempt at registering an agent. The agent is the source of truth for what runs on it.
+    /// One attempt at registering an agent. The agent is the source of truth for what runs on
+    /// it, but speaks only for its own tasks (see [`may_report`]): the others are refused, and
+    /// the agent is told to kill them. Returns the tasks refused, and why.
     async fn registration(
         &self,
         id: &AgentId,
         req: &RegisterAgent,
         principal: Option<&str>,
-    ) -> Result<(Txn, ()), ServerError> {
+    ) -> Result<(Txn, Vec<(TaskKey, String)>), ServerError> {
         let previous = self.load::<AgentRecord>(&key::agent(id)).await?;
         let owner = previous.as_ref().map(|p| p.value.principal.as_str()).unwrap_or("");
         if let Some(principal) = principal.filter(|p| !owner.is_empty() && owner != *p) {
@@ -179,11 +212,30 @@ impl Master {
                 push_update(&mut txn, &gone, facts.exists.contains(&task_key.0));
             }
         }
+        let placed_here: HashSet<&FrameworkId> = placed.iter().map(|(f, _)| f).collect();
+        let came_back_since = now_secs() - self.came_back_window().as_secs_f64();
+        let mut refused = Vec::new();
         for (task_key, running) in &reported {
-            adopt(&mut txn, id, task_key, running, known.get(task_key), &facts);
+            let known = known.get(task_key);
+            if let Err(why) = may_report(id, task_key, known, &placed_here, &facts, came_back_since) {
+                // Nothing of it is recorded, so it counts in nobody's share; it must not run on.
+                if !running.status.state.is_terminal() {
+                    send_kill(&mut txn, id, &task_key.0, &task_key.1, kill_grace(running));
+                }
+                refused.push((task_key.clone(), why));
+                continue;
+            }
+            adopt(&mut txn, id, task_key, running, known, &facts);
         }
         wake_allocator(&mut txn);
-        Ok((txn, ()))
+        Ok((txn, refused))
+    }
+
+    /// How long after a framework came back under an id the store had lost agents may still
+    /// report its tasks without the store knowing of any on them: agents learn of the same
+    /// loss within a heartbeat (a third of the agent timeout) and register again.
+    fn came_back_window(&self) -> Duration {
+        self.config.agent_timeout * 2
     }
 
     /// Opens an agent's command stream; returns the position to read after and the generation.
@@ -382,8 +434,7 @@ fn adopt(
         // The store has it on another agent: this copy is a duplicate and must not run on.
         txn.check(record_key, task.version);
         if !reported.state.is_terminal() {
-            let grace = running.task.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
-            send_kill(txn, agent_id, framework_id, task_id, grace);
+            send_kill(txn, agent_id, framework_id, task_id, kill_grace(running));
         }
         return;
     }
@@ -419,8 +470,7 @@ fn adopt(
             // A task already reported ended, or whose framework was torn down, must not run on;
             // it holds its resources until it has stopped.
             if ended_before || facts.removed.contains(framework_id) {
-                let grace = running.task.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
-                send_kill(txn, agent_id, framework_id, task_id, grace);
+                send_kill(txn, agent_id, framework_id, task_id, kill_grace(running));
             }
             txn.check(record_key.clone(), known.map_or(0, |k| k.version));
             if !facts.removed.contains(framework_id) {
@@ -431,13 +481,48 @@ fn adopt(
                 // Live again: it must not be trimmed away with the ended tasks.
                 txn.op(Op::ZRemove(key::TASKS_DONE.to_string(), member.clone()));
             }
-            adopted(running, agent_id, reported)
+            let mut record = adopted(running, agent_id, reported);
+            if let Some(task) = known {
+                // What the master launched, not what the agent says it was.
+                record.info = task.value.info.clone();
+            }
+            record
         }
     };
     txn.put(record_key, encode(&record));
     txn.op(Op::SetAdd(key::TASKS.to_string(), member.clone()));
     txn.op(Op::SetAdd(key::framework_tasks(framework_id), task_id.to_string()));
     txn.op(Op::SetAdd(key::agent_tasks(agent_id), member));
+}
+
+/// Whether agent `agent_id` may report `task_key` at registration. An agent token speaks only
+/// for its own tasks: a task the store has on this agent, or one of a framework the master
+/// placed tasks on it. Otherwise a framework's share would grow by a task any agent claims.
+///
+/// After the store lost its state, it knows neither: the agent is then the only witness, as
+/// in Mesos. Its report is taken for a framework the store has no record of (nobody's share
+/// can change until the framework registers again), and for a framework that came back under
+/// its id since `came_back_since` (the agents that lost it with the store come back then too).
+fn may_report(
+    agent_id: &AgentId,
+    task_key: &TaskKey,
+    known: Option<&Loaded<TaskRecord>>,
+    placed_here: &HashSet<&FrameworkId>,
+    facts: &FrameworkFacts,
+    came_back_since: f64,
+) -> Result<(), String> {
+    let framework = &task_key.0;
+    let known_here = known.is_some_and(|k| &k.value.info.agent_id == agent_id);
+    let came_back = facts.came_back.get(framework).is_some_and(|at| *at >= came_back_since);
+    if known_here || placed_here.contains(framework) || !facts.exists.contains(framework) || came_back {
+        return Ok(());
+    }
+    Err(format!("framework {framework} has no task on this agent"))
+}
+
+/// The grace period of a kill for a task an agent reports, as it was launched with.
+fn kill_grace(running: &agora_api::agent::RunningTask) -> f64 {
+    running.task.kill_grace_period_secs.filter(|g| g.is_finite() && *g >= 0.0).unwrap_or(DEFAULT_KILL_GRACE_SECS)
 }
 
 /// An update nobody will acknowledge (its framework is gone): acknowledge it for them, so the
@@ -475,5 +560,63 @@ fn adopted(running: &agora_api::agent::RunningTask, agent_id: &AgentId, status: 
         kill_requested: None,
         role: None,
         reservation: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_api::{Command, TaskInfo};
+
+    fn record(framework: &str, task: &str, agent: &str) -> Loaded<TaskRecord> {
+        let info = TaskInfo {
+            task_id: TaskId::from(task),
+            name: String::new(),
+            agent_id: AgentId::from(agent),
+            resources: Resources::new(1.0, 64.0),
+            command: Command::Shell("true".into()),
+            env: Default::default(),
+            kill_grace_period_secs: None,
+            labels: Default::default(),
+            user: None,
+            volumes: Vec::new(),
+            health_check: None,
+        };
+        let framework_id = FrameworkId::from(framework);
+        let status = status(&info, &framework_id, TaskState::Running, "", String::new());
+        let value = TaskRecord { framework_id, info, status, kill_requested: None, role: None, reservation: None };
+        Loaded { version: 1, value }
+    }
+
+    #[test]
+    fn an_agent_may_report_only_its_own_tasks_or_those_of_frameworks_the_store_lost() {
+        let here = AgentId::from("here");
+        let (placed, lost, back_lately, back_long_ago, other) = (
+            FrameworkId::from("placed"),
+            FrameworkId::from("lost"),
+            FrameworkId::from("back-lately"),
+            FrameworkId::from("back-long-ago"),
+            FrameworkId::from("other"),
+        );
+        let facts = FrameworkFacts {
+            exists: [&placed, &back_lately, &back_long_ago, &other].into_iter().cloned().collect(),
+            removed: HashSet::new(),
+            came_back: [(back_lately.clone(), 1_000.0), (back_long_ago.clone(), 10.0)].into(),
+            versions: Vec::new(),
+        };
+        let placed_here: HashSet<&FrameworkId> = [&placed].into();
+        let check = |framework: &FrameworkId, known: Option<&Loaded<TaskRecord>>| {
+            let task_key = (framework.clone(), TaskId::from("t"));
+            may_report(&here, &task_key, known, &placed_here, &facts, 900.0)
+        };
+        assert_eq!(check(&placed, None), Ok(()), "a framework the master placed tasks on this agent");
+        assert_eq!(check(&other, Some(&record("other", "t", "here"))), Ok(()), "a task the store has here");
+        assert_eq!(check(&lost, None), Ok(()), "a framework the store has no record of");
+        assert_eq!(check(&back_lately, None), Ok(()), "a framework back under its id within the window");
+        let refused = "has no task on this agent";
+        assert!(check(&back_long_ago, None).is_err_and(|e| e.contains(refused)), "back before the window");
+        assert!(check(&other, None).is_err_and(|e| e.contains(refused)), "another framework's task");
+        let elsewhere = record("other", "t", "there");
+        assert!(check(&other, Some(&elsewhere)).is_err_and(|e| e.contains(refused)), "a task the store has elsewhere");
     }
 }

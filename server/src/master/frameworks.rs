@@ -84,6 +84,7 @@ impl Master {
                         suppressed_roles: Default::default(),
                         offer_constraints: req.offer_constraints.clone(),
                         offer_filters: req.offer_filters.clone(),
+                        came_back_at: req.id.is_some().then(now_secs),
                     }
                 }
             };

@@ -100,6 +100,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use records::TaskRecord;
+pub use views::TaskLocation;
 
 /// Grace period between SIGTERM and SIGKILL when neither the task nor the kill names one.
 pub const DEFAULT_KILL_GRACE_SECS: f64 = 5.0;

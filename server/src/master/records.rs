@@ -187,6 +187,11 @@ pub struct FrameworkRecord {
     pub offer_constraints: BTreeMap<String, Vec<Vec<OfferConstraint>>>,
     #[serde(default)]
     pub offer_filters: BTreeMap<String, OfferFilters>,
+    /// When it registered under an id the store did not know: it came back after the store
+    /// lost it (or chose its id itself). For a while after that, agents coming back from the
+    /// same loss may report its tasks (see `Master::registration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub came_back_at: Option<f64>,
 }
 
 impl FrameworkRecord {

@@ -6,7 +6,14 @@ use super::records::{key, split_task_member, AgentRecord, FrameworkRecord, TaskR
 use super::*;
 use agora_api::operator::{AgentState, AgentView, ClusterView, FrameworkView, Maintenance, TaskView};
 use agora_api::{Offer, TaskId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// Where a task runs, as the store has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskLocation {
+    pub framework_id: FrameworkId,
+    pub agent_id: AgentId,
+}
 
 impl Master {
     pub async fn cluster(&self) -> Result<ClusterView, ServerError> {
@@ -138,29 +145,40 @@ impl Master {
 
     /// Where a task runs: its framework, its agent, and whether it has ended. Without a
     /// framework id the task id must name one task only.
+    /// Where a task runs. With `framework_id`, that framework's task; without, the one task of
+    /// that id (live, or else the newest ended) among the `readable` frameworks (`None`: all),
+    /// so that a reader is never pointed at a task it may not read.
     pub async fn task_location(
         &self,
         framework_id: Option<&FrameworkId>,
         task_id: &TaskId,
-    ) -> Result<(FrameworkId, AgentId, bool), ServerError> {
+        readable: Option<&HashSet<FrameworkId>>,
+    ) -> Result<TaskLocation, ServerError> {
         check_id("task id", task_id.as_str())?;
         let task = match framework_id {
             Some(f) => {
                 check_id("framework id", f.as_str())?;
                 self.load::<TaskRecord>(&key::task(f, task_id)).await?.map(|t| t.value)
             }
-            None => self.find_task(task_id).await?,
+            None => self.find_task(task_id, readable).await?,
         };
         let task = task.ok_or_else(|| ServerError::not_found("task", "unknown_task", task_id))?;
-        Ok((task.framework_id.clone(), task.info.agent_id.clone(), task.status.state.is_terminal()))
+        Ok(TaskLocation { framework_id: task.framework_id, agent_id: task.info.agent_id })
     }
 
-    /// The one task, live or else recently ended, with this id in any framework.
-    async fn find_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, ServerError> {
+    /// The one task, live or else recently ended, with this id in any of the `readable`
+    /// frameworks (`None`: all).
+    async fn find_task(
+        &self,
+        task_id: &TaskId,
+        readable: Option<&HashSet<FrameworkId>>,
+    ) -> Result<Option<TaskRecord>, ServerError> {
         let matching = |members: Vec<String>| -> Vec<String> {
             members
                 .into_iter()
-                .filter(|m| split_task_member(m).is_some_and(|(_, t)| &t == task_id))
+                .filter(|m| {
+                    split_task_member(m).is_some_and(|(f, t)| &t == task_id && readable.is_none_or(|r| r.contains(&f)))
+                })
                 .map(|m| format!("{}{m}", key::TASK_PREFIX))
                 .collect()
         };

@@ -12,10 +12,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of principal `kind` (in lower case); a framework token may use every role.
+    /// A client of principal `kind` (in lower case).
     pub fn new(server: &TestServer, kind: Kind) -> Client {
+        Client::with_principal(server, kind, &format!("{kind:?}").to_lowercase())
+    }
+
+    /// A client with a token of `kind` for `principal`; a framework token may use every role.
+    pub fn with_principal(server: &TestServer, kind: Kind, principal: &str) -> Client {
         let roles = (kind == Kind::Framework).then(|| vec![agora_server::auth::ANY_ROLE.to_string()]);
-        Client::scoped(server, kind, &format!("{kind:?}").to_lowercase(), roles)
+        Client::scoped(server, kind, principal, roles)
     }
 
     /// A client of principal `name`, whose frameworks may use `roles` (framework tokens).
