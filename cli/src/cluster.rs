@@ -44,6 +44,11 @@ pub struct MasterArgs {
     /// rescinded and its resources offered again (default: offers are kept until answered).
     #[arg(long)]
     offer_timeout: Option<f64>,
+    /// Ended tasks kept for listing, reconciliation and their logs, newest first, as Mesos's
+    /// `--max_completed_tasks_per_framework`. An ended task's id can be used again once it is
+    /// no longer kept.
+    #[arg(long, default_value_t = agora_server::master::COMPLETED_TASKS_KEPT)]
+    max_completed_tasks: usize,
 }
 
 #[derive(clap::Args)]
@@ -228,6 +233,7 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
         lease_ttl: secs("lease-ttl", args.lease_ttl)?,
         min_allocatable: min_allocatable(&args.min_allocatable)?,
         offer_timeout: args.offer_timeout.map(|t| secs("offer-timeout", t)).transpose()?,
+        completed_tasks_kept: args.max_completed_tasks,
         ..MasterConfig::default()
     })
 }

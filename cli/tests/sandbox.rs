@@ -223,3 +223,62 @@ async fn tasks_see_none_of_the_agents_own_environment() {
     assert!(env.lines().any(|l| l.starts_with("AGORA_TASK_ID=")), "{env}");
     assert!(!env.contains("AGENT_ONLY_SECRET"), "{env}");
 }
+
+/// A task plants links in its sandbox: its `stdout` to a root-only file, and the directory its
+/// volume sits in to a root-owned directory elsewhere. Later its id comes back: the master keeps
+/// one ended task (`--max-completed-tasks 1`) and the agent has restarted, so neither remembers
+/// it. The relaunched task gets a new sandbox: its output is its own and the root-only file is
+/// untouched, and its volume is linked through a directory the agent made, not the planted link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_relaunched_under_a_reused_id_gets_a_new_sandbox() {
+    use agora_api::framework::{Accept, Filters, Operation, RegisterFramework};
+    if !as_root("a_task_relaunched_under_a_reused_id_gets_a_new_sandbox") {
+        return;
+    }
+    let mut cluster = Cluster::start(&["--max-completed-tasks", "1"]).await;
+    let resources = "cpus:2,mem:1024,disk:512,cpus(db):1,mem(db):256,disk(db):256";
+    let agent = cluster.spawn_agent("vol", resources);
+    cluster.wait_for_agents(2).await;
+    let secret = root_only_file(&cluster, "root-only-content\n");
+    let victim = cluster.data_dir().join("victim");
+    std::fs::create_dir_all(&victim).expect("a root-owned directory");
+
+    let db = RegisterFramework { roles: vec!["db".into()], ..registration("db") };
+    let mut framework = Framework::register(cluster.client(), db).await;
+    let reserved = offer_where(&framework, "a reserved offer", |o| o.reservation.as_deref() == Some("db")).await;
+    let create = Operation::CreateVolume { id: "pgdata".into(), disk: 64.0, container_path: "data/pg".into() };
+    let accept = Accept { offer_ids: vec![reserved.id.clone()], operations: vec![create], filters: Filters::default() };
+    framework.client.post_no_content(&framework.path("accept"), &accept).await.expect("create the volume");
+
+    let with_volume = |o: &agora_api::Offer| o.volumes.iter().any(|v| v.id == "pgdata");
+    let run = async |framework: &mut Framework, task: &str, line: &str| {
+        let offer = offer_where(framework, "an offer with the volume", with_volume).await;
+        let mut info = shell_task(&offer.agent_id, task, line, 0.1, 32.0);
+        info.volumes = vec!["pgdata".into()];
+        framework.launch(&offer, vec![info]).await.expect("launch");
+        let mut status = framework.update(task, true).await;
+        while !status.state.is_terminal() {
+            status = framework.update(task, true).await;
+        }
+        assert_eq!(status.state, TaskState::Finished, "{task}: {status:?}");
+    };
+    let plant = format!(
+        "echo kept > data/pg/file && rm -rf data stdout && ln -s {} data && ln -s {} stdout",
+        victim.display(),
+        secret.display()
+    );
+    run(&mut framework, "reused", &plant).await;
+    // Another task ends after it, so the master forgets the first one's id.
+    run(&mut framework, "pusher", "true").await;
+    // A restarted agent has forgotten which tasks it ran.
+    common::stop(cluster.agent_process(agent));
+    cluster.wait_for_agents(1).await;
+    cluster.spawn_agent("vol", resources);
+    cluster.wait_for_agents(2).await;
+
+    run(&mut framework, "reused", "cat data/pg/file && test ! -L data && echo fresh").await;
+    let body = read_log(&framework, "reused", "stdout").await.expect("the new task's own output");
+    assert_eq!(String::from_utf8_lossy(&body), "kept\nfresh\n");
+    assert_eq!(std::fs::read_to_string(&secret).expect("the secret"), "root-only-content\n");
+    assert!(!victim.join("pg").exists(), "the agent followed the planted link to link the volume");
+}

@@ -208,7 +208,7 @@ impl Master {
                     reason::AGENT_RESTARTED,
                     "the agent no longer runs this task".into(),
                 );
-                finish_task(&mut txn, task, gone.clone());
+                finish_task(&mut txn, task, gone.clone(), self.config.completed_tasks_kept);
                 push_update(&mut txn, &gone, facts.exists.contains(&task_key.0));
             }
         }
@@ -225,7 +225,7 @@ impl Master {
                 refused.push((task_key.clone(), why));
                 continue;
             }
-            adopt(&mut txn, id, task_key, running, known, &facts);
+            adopt(&mut txn, id, task_key, running, known, &facts, self.config.completed_tasks_kept);
         }
         wake_allocator(&mut txn);
         Ok((txn, refused))
@@ -342,7 +342,7 @@ impl Master {
             match tasks.get_mut(task_key) {
                 Some(task) if !task.value.status.state.is_terminal() => {
                     if update.state.is_terminal() {
-                        finish_task(&mut txn, task, update.clone());
+                        finish_task(&mut txn, task, update.clone(), self.config.completed_tasks_kept);
                         task.value.status = update.clone();
                     } else if let Some(ended) = latest.filter(|s| s.is_terminal()) {
                         // Ended, though the framework has yet to acknowledge its way to the end:
@@ -350,7 +350,7 @@ impl Master {
                         let mut ended_status = update.clone();
                         ended_status.state = ended;
                         ended_status.message = Some("ended; its final update follows the earlier ones".into());
-                        finish_task(&mut txn, task, ended_status.clone());
+                        finish_task(&mut txn, task, ended_status.clone(), self.config.completed_tasks_kept);
                         task.value.status = ended_status;
                     } else {
                         task.value.status = update.clone();
@@ -423,6 +423,7 @@ fn adopt(
     running: &agora_api::agent::RunningTask,
     known: Option<&Loaded<TaskRecord>>,
     facts: &FrameworkFacts,
+    kept: usize,
 ) {
     let (framework_id, task_id) = task_key;
     let mut reported = running.status.clone();
@@ -444,7 +445,7 @@ fn adopt(
         // Remember the task even if the store never knew it, so that its logs can be read and
         // its update acknowledged.
         match known {
-            Some(task) if !ended_before => finish_task(txn, task, reported),
+            Some(task) if !ended_before => finish_task(txn, task, reported, kept),
             Some(_) => {}
             None => {
                 let record = adopted(running, agent_id, reported);

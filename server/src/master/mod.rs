@@ -122,8 +122,8 @@ pub const MAX_LAUNCH_BATCH: usize = 1_000;
 /// How long a newly registered framework has to open its event stream before its failover
 /// timeout starts to count, so that `failover_timeout_secs: 0` does not tear it down at once.
 const FIRST_CONNECT_GRACE_SECS: f64 = 30.0;
-/// Ended tasks kept for `GET /v1/tasks`, reconciliation and resent updates.
-const COMPLETED_TASKS_KEPT: usize = 10_000;
+/// Ended tasks kept for `GET /v1/tasks`, reconciliation and resent updates, by default.
+pub const COMPLETED_TASKS_KEPT: usize = 10_000;
 /// Torn-down framework ids remembered, so that they cannot register again.
 const REMOVED_FRAMEWORKS_KEPT: usize = 10_000;
 /// The longest accepted name, hostname, role or label.
@@ -153,6 +153,9 @@ pub struct MasterConfig {
     pub min_allocatable: Resources,
     /// Offers not answered for this long are rescinded; `None`: they are kept until used.
     pub offer_timeout: Option<Duration>,
+    /// Ended tasks kept, newest first (Mesos's `--max_completed_tasks_per_framework`, for the
+    /// whole cluster). An ended task's id may be used again once it is no longer kept.
+    pub completed_tasks_kept: usize,
 }
 
 impl Default for MasterConfig {
@@ -166,6 +169,7 @@ impl Default for MasterConfig {
             lease_ttl: Duration::from_secs(3),
             min_allocatable: crate::allocator::min_allocatable(),
             offer_timeout: None,
+            completed_tasks_kept: COMPLETED_TASKS_KEPT,
         }
     }
 }
@@ -396,7 +400,7 @@ async fn backoff(attempt: u32) {
 
 /// Moves a task to the ended ones: writes its final status and releases its resources (they
 /// are summed from the sets it leaves).
-fn finish_task(txn: &mut Txn, task: &Loaded<TaskRecord>, final_status: TaskStatus) {
+fn finish_task(txn: &mut Txn, task: &Loaded<TaskRecord>, final_status: TaskStatus, kept: usize) {
     let mut record = task.value.clone();
     record.status = final_status;
     let (f, t) = (&record.framework_id, &record.info.task_id);
@@ -407,11 +411,7 @@ fn finish_task(txn: &mut Txn, task: &Loaded<TaskRecord>, final_status: TaskStatu
     txn.op(Op::SetRemove(key::framework_tasks(f), t.to_string()));
     txn.op(Op::SetRemove(key::agent_tasks(&record.info.agent_id), member.clone()));
     txn.op(Op::ZAdd(key::TASKS_DONE.to_string(), member, now_secs()));
-    txn.op(Op::ZTrim {
-        zset: key::TASKS_DONE.to_string(),
-        keep: COMPLETED_TASKS_KEPT,
-        record_prefix: key::TASK_PREFIX.to_string(),
-    });
+    txn.op(Op::ZTrim { zset: key::TASKS_DONE.to_string(), keep: kept, record_prefix: key::TASK_PREFIX.to_string() });
     wake_allocator(txn);
 }
 
