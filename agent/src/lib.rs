@@ -41,7 +41,7 @@ use client::{Client, ClientError};
 use futures::future::BoxFuture;
 use process::Exit;
 use session::{Session, SessionEvent};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -486,7 +486,8 @@ impl Agent {
                 let pid = started.pid();
                 process = process::start_time(pid).map(|start| (pid, start));
                 tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task started");
-                let (kill, health) = self.watch(&key, &launch, process::Running::Child(started), check_command);
+                let running = process::Running::Child(started);
+                let (kill, health) = self.watch(&key, &launch, running, check_command, &cgroup_name(&key));
                 tracker = health;
                 (tasks::status(&launch, &agent_id, TaskState::Running), Some(kill))
             }
@@ -513,6 +514,7 @@ impl Agent {
         launch: &LaunchCommand,
         running: process::Running,
         check_command: Option<process::ProcessSpec>,
+        group: &str,
     ) -> (watch::Sender<Option<Duration>>, Option<health::Tracker>) {
         let (kill, kill_rx) = watch::channel(None);
         let mut tracker = None;
@@ -520,7 +522,7 @@ impl Agent {
             tracker = Some(health::Tracker::new(&check, Instant::now()));
             let alive = kill.subscribe();
             let group =
-                self.cgroups.as_ref().map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: cgroup_name(key) });
+                self.cgroups.as_ref().map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: group.to_string() });
             tokio::spawn(health::run(key.clone(), check, check_command, group, alive, self.health_tx.clone()));
         }
         let exits = self.exits_tx.clone();
@@ -541,14 +543,28 @@ impl Agent {
         self.metrics.recovery_errors.inc_by(unreadable as u64);
         // Groups no checkpoint names hold tasks the agent died before it recorded (or that it
         // was told to forget): nobody will ever be told of them, so they end.
+        let children: std::collections::HashSet<String> =
+            self.cgroups.as_ref().map(|c| c.children().into_iter().collect()).unwrap_or_default();
+        let groups: HashMap<TaskKey, String> = saved
+            .iter()
+            .map(|t| {
+                let key = TaskKey::new(&t.launch.framework_id, &t.launch.task.task_id);
+                // Agents before 0.2 named groups `framework.task`: a task started by one keeps
+                // its group across the upgrade.
+                let legacy = format!("{}.{}", key.framework_id, key.task_id);
+                let name = if !children.contains(&cgroup_name(&key)) && children.contains(&legacy) {
+                    legacy
+                } else {
+                    cgroup_name(&key)
+                };
+                (key, name)
+            })
+            .collect();
         if let Some(cgroups) = &self.cgroups {
-            let known: std::collections::HashSet<String> = saved
-                .iter()
-                .map(|t| cgroup_name(&TaskKey::new(&t.launch.framework_id, &t.launch.task.task_id)))
-                .collect();
-            for name in cgroups.children().into_iter().filter(|n| !known.contains(n)) {
+            let known: std::collections::HashSet<&String> = groups.values().collect();
+            for name in children.iter().filter(|n| !known.contains(n)) {
                 tracing::warn!(cgroup = %name, "ending processes of a task the agent has no record of");
-                let group = cgroups::TaskCgroup { cgroups: cgroups.clone(), name };
+                let group = cgroups::TaskCgroup { cgroups: cgroups.clone(), name: name.clone() };
                 tokio::spawn(async move { group.destroy().await });
             }
         }
@@ -574,14 +590,14 @@ impl Agent {
                 (Some((pid, start_time)), Ok(sandbox)) => {
                     self.gpus.claim(&recovered.gpus);
                     tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "re-attached to a running task");
-                    let cgroup = self
-                        .cgroups
-                        .as_ref()
-                        .map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: cgroup_name(&key) });
+                    let name = groups.get(&key).cloned().unwrap_or_else(|| cgroup_name(&key));
+                    let cgroup =
+                        self.cgroups.as_ref().map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: name.clone() });
                     let adopted = process::AdoptedProcess { pid, start_time, sandbox, cgroup };
                     self.metrics.recovered.inc();
                     let check = self.check_command(&recovered.launch);
-                    let (kill, health) = self.watch(&key, &recovered.launch, process::Running::Adopted(adopted), check);
+                    let running = process::Running::Adopted(adopted);
+                    let (kill, health) = self.watch(&key, &recovered.launch, running, check, &name);
                     recovered.kill = Some(kill);
                     recovered.health = health;
                 }
@@ -598,7 +614,8 @@ impl Agent {
                     self.updates.push(status, now);
                     // What the task left running in its cgroup ends with it, as it would have.
                     if let Some(cgroups) = &self.cgroups {
-                        let group = cgroups::TaskCgroup { cgroups: cgroups.clone(), name: cgroup_name(&key) };
+                        let name = groups.get(&key).cloned().unwrap_or_else(|| cgroup_name(&key));
+                        let group = cgroups::TaskCgroup { cgroups: cgroups.clone(), name };
                         tokio::spawn(async move { group.destroy().await });
                     }
                 }

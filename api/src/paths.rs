@@ -47,7 +47,7 @@ fn openapi_json() {}
     responses((status = 200, description = "Registered", body = FrameworkRegistered),
               (status = 400, description = "Bad input", body = ErrorBody),
               (status = 401, description = "No valid token", body = ErrorBody),
-              (status = 409, description = "The framework was torn down", body = ErrorBody)))]
+              (status = 409, description = "The framework was torn down (`framework_removed`), or its id is another principal's (`framework_id_taken`)", body = ErrorBody)))]
 fn register_framework() {}
 
 #[utoipa::path(get, path = "/v1/frameworks", tag = "operators", security(("bearer" = [])),

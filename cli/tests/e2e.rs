@@ -1008,11 +1008,33 @@ async fn a_framework_token_sees_only_its_own_frameworks_tasks_offers_and_logs() 
     let offers: agora_api::operator::OfferList = bob.get("/v1/offers").await.expect("offers");
     assert!(offers.offers.iter().all(|o| o.framework_id == b.id));
     let status = |r: Result<serde_json::Value, agora_agent::client::ClientError>| r.expect_err("refused").status();
-    assert_eq!(status(bob.get(&format!("/v1/frameworks/{}", a.id)).await), Some(403));
+    // Alice's framework id, and her task named by it, get the same 404 as unknown ones.
+    let unknown = bob.get::<serde_json::Value>("/v1/frameworks/no-such-framework").await.expect_err("unknown");
+    let hers = bob.get::<serde_json::Value>(&format!("/v1/frameworks/{}", a.id)).await.expect_err("hers");
+    let same = |e: &agora_agent::client::ClientError| match e {
+        agora_agent::client::ClientError::Api { status, code, message } => {
+            (*status, code.clone(), message.replace(a.id.as_str(), "ID").replace("no-such-framework", "ID"))
+        }
+        other => panic!("{other}"),
+    };
+    assert_eq!(same(&unknown), same(&hers));
+    assert_eq!(same(&hers).0, 404);
+    let offers_path = |id: &str| format!("/v1/frameworks/{id}/decline");
+    let decline = agora_api::framework::Decline { offer_ids: vec![], filters: Default::default() };
+    let unknown = bob.post_no_content(&offers_path("no-such-framework"), &decline).await.expect_err("unknown");
+    let hers = bob.post_no_content(&offers_path(a.id.as_str()), &decline).await.expect_err("hers");
+    assert_eq!(same(&unknown), same(&hers));
+    // Framework ids are chosen by frameworks: bob cannot take over alice's.
+    let takeover = agora_api::framework::RegisterFramework { id: Some(a.id.clone()), ..registration("b") };
+    let taken = bob.post::<_, serde_json::Value>("/v1/frameworks", &takeover).await.expect_err("taken");
+    assert!(
+        matches!(&taken, agora_agent::client::ClientError::Api { status: 409, code, .. } if code == "framework_id_taken"),
+        "{taken}"
+    );
     let logs = bob.get_bytes("/v1/tasks/secret/logs").await.map(drop);
     assert_eq!(logs.expect_err("alice's logs").status(), Some(404), "as if there were no such task");
     let logs = bob.get_bytes(&format!("/v1/tasks/secret/logs?framework_id={}", a.id)).await.map(drop);
-    assert_eq!(logs.expect_err("alice's logs, named").status(), Some(403));
+    assert_eq!(logs.expect_err("alice's logs, named").status(), Some(404));
     assert_eq!(status(bob.events("/v1/events", None).await.map(|_| serde_json::Value::Null)), Some(403));
     // Alice sees her own, and an operator sees everything.
     let (body, _) = a.client.get_bytes("/v1/tasks/secret/logs").await.expect("her own logs");

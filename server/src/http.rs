@@ -139,14 +139,13 @@ impl Ctx {
         Ok(Some(frameworks.into_iter().filter(|f| f.principal == claims.sub).map(|f| f.id).collect()))
     }
 
-    /// Fails unless the token may read `framework`'s tasks and logs.
+    /// Fails unless the token may read `framework`'s tasks and logs. Another principal's
+    /// framework gets the 404 of an unknown one: its id is not confirmed to a stranger.
     async fn may_read_framework(&self, claims: &Claims, framework: &FrameworkId) -> Result<(), ServerError> {
         if claims.kind == Kind::Framework
             && self.master.framework_principal(framework).await? != Some(claims.sub.clone())
         {
-            return Err(ServerError::Forbidden {
-                message: format!("framework {framework} belongs to another principal"),
-            });
+            return Err(unknown_framework(framework));
         }
         Ok(())
     }
@@ -166,25 +165,29 @@ impl Ctx {
             None => self.readable_frameworks(claims).await?,
         };
         let task = self.master.task_location(framework_id, task_id, readable.as_ref()).await?;
-        self.may_read_framework(claims, &task.framework_id).await?;
+        // As if there were no such task: a stranger learns nothing of the framework.
+        let unknown_task = |_| ServerError::not_found("task", "unknown_task", task_id);
+        self.may_read_framework(claims, &task.framework_id).await.map_err(unknown_task)?;
         Ok(task)
     }
 
-    /// A framework token acts only on frameworks its principal registered.
+    /// A framework token acts only on frameworks its principal registered; another
+    /// principal's framework gets the 404 of an unknown one.
     async fn authorize_framework(&self, header: &Option<String>, id: &FrameworkId) -> Result<Claims, ServerError> {
         let claims = self.authorize(header, Area::FrameworkApi)?;
         if claims.kind == Kind::Framework {
             match self.master.framework_principal(id).await? {
-                Some(principal) if principal != claims.sub => {
-                    return Err(ServerError::Forbidden {
-                        message: format!("framework {id} belongs to another principal"),
-                    })
-                }
+                Some(principal) if principal != claims.sub => return Err(unknown_framework(id)),
                 _ => {}
             }
         }
         Ok(claims)
     }
+}
+
+/// The answer about a framework a token may not see: the same as for one that does not exist.
+fn unknown_framework(id: &FrameworkId) -> ServerError {
+    ServerError::not_found("framework", "unknown_framework", id)
 }
 
 /// All routes, with rejections turned into JSON errors.
@@ -229,7 +232,11 @@ fn framework_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                         });
                     }
                     if let (Some(id), Kind::Framework) = (&req.id, claims.kind) {
-                        ctx.authorize_framework(&auth, id).await?;
+                        // Ids are chosen by frameworks, so a taken one cannot pass for unknown.
+                        ctx.authorize_framework(&auth, id).await.map_err(|_| ServerError::Conflict {
+                            code: "framework_id_taken",
+                            message: format!("framework id {id} is taken: register without an id, or with another"),
+                        })?;
                     }
                     json(&ctx.master.register_framework(req, &claims.sub).await?)
                 }
@@ -502,9 +509,7 @@ fn operator_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                     let claims = read(&ctx, &auth)?;
                     let view = ctx.master.framework(&id).await?;
                     if claims.kind == Kind::Framework && view.principal != claims.sub {
-                        return Err(ServerError::Forbidden {
-                            message: format!("framework {id} belongs to another principal"),
-                        });
+                        return Err(unknown_framework(&id));
                     }
                     json(&view)
                 }
