@@ -91,19 +91,42 @@ fn label(name: &str, value: &str) -> Labels {
     vec![(name.to_string(), value.to_string())]
 }
 
+/// How long a metrics client has to send a request's headers (and how long a keep-alive
+/// connection may idle): a slow client is cut off rather than held.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections one address may hold on the metrics listener: a scraper needs one or two.
+const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+
 /// Serves `GET /metrics` (and nothing else) on `listen` until the process ends; returns the
 /// address it listens on.
 pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    serve_with(listen, metrics, HEADER_TIMEOUT).await
+}
+
+async fn serve_with(
+    listen: SocketAddr,
+    metrics: Arc<Metrics>,
+    header_timeout: std::time::Duration,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
+    let open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Arc::default();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 // Out of file descriptors, say: wait rather than spin.
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             };
-            let metrics = metrics.clone();
+            {
+                let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+                let count = open.entry(peer.ip()).or_insert(0);
+                if *count >= MAX_CONNECTIONS_PER_ADDRESS {
+                    continue;
+                }
+                *count += 1;
+            }
+            let (metrics, open) = (metrics.clone(), open.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     let metrics = metrics.clone();
@@ -120,8 +143,17 @@ pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result
                     }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
                 // A client that goes away mid-request is no concern of the agent's.
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                let _ = builder.serve_connection(io, service).await;
+                let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(count) = open.get_mut(&peer.ip()) {
+                    *count -= 1;
+                    if *count == 0 {
+                        open.remove(&peer.ip());
+                    }
+                }
             });
         }
     });
@@ -131,6 +163,53 @@ pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Whether the server closes `socket` within `within` (reading until it does).
+    async fn closed_within(socket: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+        let mut buf = [0u8; 1024];
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(until, socket.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_and_piled_up_clients_are_cut_off() {
+        let timeout = std::time::Duration::from_millis(300);
+        let listen: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let bound = serve_with(listen, Arc::new(Metrics::new()), timeout).await.expect("serves");
+        // A client that never finishes its headers is cut off.
+        let mut slow = tokio::net::TcpStream::connect(bound).await.expect("connects");
+        slow.write_all(b"GET /metrics HTTP/1.1\r\n").await.expect("writes");
+        assert!(closed_within(&mut slow, std::time::Duration::from_secs(20)).await, "a slow client was kept");
+        // One address holds at most so many connections: the next is closed at once.
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS_PER_ADDRESS {
+            held.push(tokio::net::TcpStream::connect(bound).await.expect("connects"));
+        }
+        let mut extra = tokio::net::TcpStream::connect(bound).await.expect("connects");
+        assert!(closed_within(&mut extra, std::time::Duration::from_secs(20)).await, "over the cap, yet kept");
+        // Once they go (the server notices in its own time), a scraper is served again.
+        drop(held);
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let mut scraper = tokio::net::TcpStream::connect(bound).await.expect("connects");
+            let request = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+            let mut answer = String::new();
+            if scraper.write_all(request).await.is_ok() && scraper.read_to_string(&mut answer).await.is_ok() {
+                if answer.starts_with("HTTP/1.1 200") {
+                    break;
+                }
+            }
+            assert!(tokio::time::Instant::now() < until, "never served again: {answer}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 
     #[test]
     fn gauges_follow_the_tasks() {

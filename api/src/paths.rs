@@ -37,7 +37,7 @@ fn healthz() {}
 #[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, description = "The server can serve requests", body = String)))]
 fn readyz() {}
 
-#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text exposition, made at most once a second", body = String, content_type = "text/plain"), (status = 401, description = "The server has `--metrics-token-file` and the request does not carry that token", body = ErrorBody)))]
 fn metrics() {}
 
 #[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "This document", body = Object)))]

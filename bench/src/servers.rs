@@ -222,6 +222,8 @@ impl Cluster {
         let stderr = self.dir.path().join(format!("server{index}.stderr"));
         let child = Command::new(&self.agora)
             .args(["server", "--listen", "127.0.0.1:0", "--heartbeat-interval", "5", "--agent-timeout", "30"])
+            // Every simulated agent connects from 127.0.0.1.
+            .args(["--max-connections-per-address", "0"])
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(["--store", store])

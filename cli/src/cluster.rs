@@ -49,6 +49,21 @@ pub struct MasterArgs {
     /// no longer kept.
     #[arg(long, default_value_t = agora_server::master::COMPLETED_TASKS_KEPT)]
     max_completed_tasks: usize,
+    /// Seconds a client has to send a request's headers once its connection is ready for one;
+    /// a keep-alive connection idle this long is closed too.
+    #[arg(long, default_value_t = 30.0)]
+    header_timeout: f64,
+    /// Connections one client address (an IPv6 /64) may hold at once; 0 for no limit. Every
+    /// agent and event stream holds one.
+    #[arg(long, default_value_t = 1024)]
+    max_connections_per_address: usize,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` names the
+    /// client for the rate limiter; nobody else's is believed.
+    #[arg(long, default_value = "")]
+    trusted_proxies: String,
+    /// A file holding a bearer token that `GET /metrics` then requires (default: open).
+    #[arg(long)]
+    metrics_token_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -238,6 +253,38 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
     })
 }
 
+/// The server's defences against floods, from its flags.
+fn edge_config(args: &MasterArgs) -> anyhow::Result<agora_server::EdgeConfig> {
+    if !args.header_timeout.is_finite() || args.header_timeout <= 0.0 {
+        bail!("--header-timeout must be a positive number of seconds");
+    }
+    let trusted_proxies = split_list(&args.trusted_proxies)
+        .iter()
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| anyhow!("--trusted-proxies: `{p}` is not an address or a CIDR range"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let metrics_token = match &args.metrics_token_file {
+        Some(path) => {
+            let token = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let token = token.trim().to_string();
+            if token.is_empty() {
+                bail!("{} is empty: --metrics-token-file needs a token", path.display());
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    Ok(agora_server::EdgeConfig {
+        header_timeout: Duration::from_secs_f64(args.header_timeout),
+        max_connections_per_address: args.max_connections_per_address,
+        trusted_proxies,
+        metrics_token,
+    })
+}
+
 /// `--min-allocatable`: CPUs and memory, both above zero.
 fn min_allocatable(text: &str) -> anyhow::Result<agora_api::Resources> {
     let min = agora_api::Resources::parse(text).map_err(|e| anyhow!("--min-allocatable: {e}"))?;
@@ -304,7 +351,8 @@ async fn start_master(
     tracing::info!(store = store.kind(), "state store open");
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let master = Master::new(config, store.clone());
-    let server = tokio::spawn(agora_server::serve(listener, tls, master, keys.clone(), async move {
+    let edge = edge_config(args)?;
+    let server = tokio::spawn(agora_server::serve(listener, tls, master, keys.clone(), edge, async move {
         let _ = stopped.changed().await;
     }));
     Ok(Started { url, keys, store, server, stop })

@@ -17,6 +17,9 @@ pub enum ServerError {
     NotFound { what: &'static str, code: &'static str, id: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The caller has too many of something at once (log reads); it may retry later.
+    #[error("{message}")]
+    TooMany { code: &'static str, message: String },
     /// Another part (an agent) did not answer in time.
     #[error("{message}")]
     Timeout { code: &'static str, message: String },
@@ -56,6 +59,7 @@ impl ServerError {
             ServerError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ServerError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
+            ServerError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ServerError::Io { .. } | ServerError::Internal(_) | ServerError::Tls(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -68,6 +72,7 @@ impl ServerError {
         match self {
             ServerError::BadRequest { code, .. }
             | ServerError::Conflict { code, .. }
+            | ServerError::TooMany { code, .. }
             | ServerError::Timeout { code, .. } => code,
             ServerError::Unauthorized { .. } => "unauthorized",
             ServerError::Forbidden { .. } => "forbidden",

@@ -36,6 +36,9 @@ pub struct Ctx {
     pub shutdown: watch::Receiver<bool>,
     pub logs: LogRelay,
     pub auth_failures: crate::ratelimit::AuthFailures,
+    pub edge: crate::serve::EdgeConfig,
+    /// The last `/metrics` exposition and when it was made: scrapes within a second share it.
+    pub metrics_cache: tokio::sync::Mutex<Option<(tokio::time::Instant, String)>>,
 }
 
 type Reply_ = Result<Response, ServerError>;
@@ -185,6 +188,37 @@ impl Ctx {
     }
 }
 
+/// How long one `/metrics` exposition serves: reading the gauges reads the store, so a flood
+/// of scrapes costs one read a second.
+const METRICS_CACHE: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Ctx {
+    /// The metrics exposition, made at most once per [`METRICS_CACHE`].
+    async fn metrics_text(&self) -> Result<String, ServerError> {
+        let mut cache = self.metrics_cache.lock().await;
+        if let Some((made, text)) = cache.as_ref().filter(|(made, _)| made.elapsed() < METRICS_CACHE) {
+            tracing::trace!(age = ?made.elapsed(), "metrics from the cache");
+            return Ok(text.clone());
+        }
+        let text = self.master.metrics.render(&self.master.gauges().await?);
+        *cache = Some((tokio::time::Instant::now(), text.clone()));
+        Ok(text)
+    }
+}
+
+/// Checks `--metrics-token`. Their digests are compared, so that how long the comparison takes
+/// tells nothing of the token's bytes.
+fn check_metrics_token(header: Option<&str>, token: &str) -> Result<(), ServerError> {
+    let given = header.and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("").trim();
+    let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    if digest(given).as_ref() != digest(token).as_ref() {
+        return Err(ServerError::Unauthorized {
+            message: "/metrics needs the metrics token: Authorization: Bearer <token>".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The answer about a framework a token may not see: the same as for one that does not exist.
 fn unknown_framework(id: &FrameworkId) -> ServerError {
     ServerError::not_found("framework", "unknown_framework", id)
@@ -202,16 +236,21 @@ pub fn routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
 fn system_routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response());
     let readyz = warp::path!("readyz").and(warp::get()).map(|| "ready".into_response());
-    let metrics = warp::path!("metrics").and(warp::get()).and(with_ctx(ctx)).then(|ctx: Arc<Ctx>| async move {
-        respond(
-            async {
-                let text = ctx.master.metrics.render(&ctx.master.gauges().await?);
-                let content_type = "text/plain; version=0.0.4; charset=utf-8";
-                Ok(warp::reply::with_header(text, "content-type", content_type).into_response())
-            }
-            .await,
-        )
-    });
+    let metrics = warp::path!("metrics").and(warp::get()).and(with_ctx(ctx)).and(authorization()).then(
+        |ctx: Arc<Ctx>, auth: Option<String>| async move {
+            respond(
+                async {
+                    if let Some(token) = &ctx.edge.metrics_token {
+                        check_metrics_token(auth.as_deref(), token)?;
+                    }
+                    let text = ctx.metrics_text().await?;
+                    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+                    Ok(warp::reply::with_header(text, "content-type", content_type).into_response())
+                }
+                .await,
+            )
+        },
+    );
     let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
         warp::reply::with_header(agora_api::openapi_json(), "content-type", "application/json").into_response()
     });
@@ -836,6 +875,7 @@ async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &Ha
     let claims = ctx.authorize(auth, Area::Read)?;
     let (framework_id, request) = log_request(query)?;
     let task = ctx.readable_task(&claims, framework_id.as_ref(), &task_id).await?;
+    let _slot = ctx.logs.reader_slot(&reader_key(&claims))?;
     let stream = request.stream;
     // A long-polling reader must not hold up a shutdown.
     let mut shutdown = ctx.shutdown.clone();
@@ -869,6 +909,11 @@ async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &Ha
 fn refusal(reason: &[u8]) -> ServerError {
     let reason = String::from_utf8_lossy(&reason[..reason.len().min(1024)]);
     ServerError::Conflict { code: "log_refused", message: format!("the agent refused to read the log: {reason}") }
+}
+
+/// Whose log reads count together: one principal of one kind of token.
+fn reader_key(claims: &Claims) -> String {
+    format!("{:?}:{}", claims.kind, claims.sub)
 }
 
 /// How long each read of a followed log waits for new output before asking again.
@@ -923,10 +968,13 @@ async fn start_follow(
     // Unknown tasks get a 404 now, rather than an empty stream. Every chunk below reads this
     // task, the one checked here, even if another of the same id starts meanwhile.
     let task = ctx.readable_task(&claims, framework_id.as_ref(), &task_id).await?;
+    // Held as long as the follow goes on.
+    let slot = ctx.logs.reader_slot(&reader_key(&claims))?;
     // A task per follower feeds a channel: the body stays `Sync` whatever the store's futures are.
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let ctx = ctx.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let mut shutdown = ctx.shutdown.clone();
         loop {
             let chunk = tokio::select! {

@@ -31,6 +31,7 @@ pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
 }
 pub use error::ServerError;
 pub use master::{Master, MasterConfig};
+pub use serve::EdgeConfig;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     master: Arc<Master>,
     keys: Arc<Keys>,
+    edge: serve::EdgeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -62,6 +64,8 @@ pub async fn serve(
         shutdown: stop_rx,
         logs: logs::LogRelay::default(),
         auth_failures: ratelimit::AuthFailures::default(),
+        edge,
+        metrics_cache: Default::default(),
     });
     serve::run(listener, tls, ctx, shutdown, move || {
         // Event streams and log followers end when they see this.

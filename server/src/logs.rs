@@ -32,6 +32,10 @@ pub const MAX_WAIT_SECS: f64 = 30.0;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Readers waiting at once; more get 503-like errors rather than unbounded memory.
 const MAX_WAITERS: usize = 10_000;
+/// Log reads and follows one principal may have going at once. Each read is a command on an
+/// agent's stream: without a bound per principal, one client could fill an agent's stream
+/// with reads, pushing out the commands that matter, and use up every reader's place.
+pub const MAX_READS_PER_PRINCIPAL: usize = 128;
 
 pub struct Chunk {
     pub info: LogChunkInfo,
@@ -42,6 +46,26 @@ pub struct Chunk {
 pub struct LogRelay {
     /// Readers waiting here, by request id, with the agent whose answer they wait for.
     waiters: Mutex<HashMap<String, (AgentId, oneshot::Sender<Chunk>)>>,
+    /// Reads and follows going on, by principal.
+    readers: std::sync::Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One principal's place among the log readers; it is given back when dropped.
+pub struct ReaderSlot {
+    readers: std::sync::Arc<Mutex<HashMap<String, usize>>>,
+    principal: String,
+}
+
+impl Drop for ReaderSlot {
+    fn drop(&mut self) {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = readers.get_mut(&self.principal) {
+            *n -= 1;
+            if *n == 0 {
+                readers.remove(&self.principal);
+            }
+        }
+    }
 }
 
 /// What a reader asks for of the task it was authorised to read.
@@ -56,6 +80,22 @@ pub struct LogRequest {
 impl LogRelay {
     fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, (AgentId, oneshot::Sender<Chunk>)>> {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one of `principal`'s places among log readers, for a read or a whole follow.
+    pub fn reader_slot(&self, principal: &str) -> Result<ReaderSlot, ServerError> {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        let n = readers.entry(principal.to_string()).or_insert(0);
+        if *n >= MAX_READS_PER_PRINCIPAL {
+            return Err(ServerError::TooMany {
+                code: "too_many_log_reads",
+                message: format!(
+                    "this token has {MAX_READS_PER_PRINCIPAL} log reads and follows going on; retry when one ends"
+                ),
+            });
+        }
+        *n += 1;
+        Ok(ReaderSlot { readers: self.readers.clone(), principal: principal.to_string() })
     }
 
     /// Asks the agent of `task` for a chunk and waits for it. `task` is where the caller

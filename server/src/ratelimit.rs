@@ -5,7 +5,7 @@
 //! refills.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -15,6 +15,36 @@ pub const BURST: f64 = 20.0;
 pub const REFILL_PER_SEC: f64 = 5.0;
 /// Addresses tracked before full buckets are dropped.
 const MAX_TRACKED: usize = 100_000;
+
+/// What limits count by for `address`: itself for IPv4, its /64 for IPv6, since one host
+/// usually holds a whole /64 and could otherwise take a fresh address for every request.
+pub fn client_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
+/// The client's address: the peer's, unless the peer is one of `trusted` proxies, in which case
+/// the last address in `X-Forwarded-For` that is not itself a trusted proxy (proxies append the
+/// address they saw, so earlier entries are whatever the client claimed).
+pub fn client_address(peer: IpAddr, headers: &http::HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |a: &IpAddr| trusted.iter().any(|net| net.contains(a));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded.into_iter().rev().find(|a| !is_trusted(a)).unwrap_or(peer)
+}
 
 struct Bucket {
     budget: f64,
@@ -41,6 +71,7 @@ impl AuthFailures {
 
     /// Whether `address` may make a request now; if not, the seconds until it may.
     pub fn check(&self, address: IpAddr) -> Result<(), f64> {
+        let address = client_key(address);
         let mut buckets = self.buckets();
         let Some(bucket) = buckets.get_mut(&address) else { return Ok(()) };
         bucket.refill(Instant::now());
@@ -53,6 +84,7 @@ impl AuthFailures {
 
     /// Counts one failed authentication from `address`.
     pub fn failed(&self, address: IpAddr) {
+        let address = client_key(address);
         let now = Instant::now();
         let mut buckets = self.buckets();
         if buckets.len() >= MAX_TRACKED {
@@ -70,6 +102,33 @@ impl AuthFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_and_proxies_are_believed_only_when_trusted() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("address");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("address");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("address");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        let limiter = AuthFailures::default();
+        for _ in 0..BURST as usize {
+            limiter.failed(a);
+        }
+        assert!(limiter.check(b).is_err(), "the same /64 is the same client");
+        assert!(limiter.check(other).is_ok());
+
+        let proxy: IpAddr = "10.0.0.5".parse().expect("address");
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/24".parse().expect("net")];
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 192.0.2.7, 10.0.0.9".parse().expect("header"));
+        // From a trusted proxy: the last address that is not a proxy; what came before it is
+        // whatever the client wrote.
+        assert_eq!(client_address(proxy, &headers, &trusted), "192.0.2.7".parse::<IpAddr>().expect("address"));
+        // From anyone else, the header is the client's own claim and is ignored.
+        let stranger: IpAddr = "192.0.2.1".parse().expect("address");
+        assert_eq!(client_address(stranger, &headers, &trusted), stranger);
+        assert_eq!(client_address(proxy, &http::HeaderMap::new(), &trusted), proxy);
+    }
 
     #[test]
     fn an_address_that_keeps_failing_is_held_back_and_others_are_not() {

@@ -24,6 +24,70 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// rather than held.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the server does against floods, before any token is checked.
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    /// How long a client has to send a request's headers, from the moment the connection is
+    /// ready for one: a client sending a byte at a time (slowloris) is cut off, and so is a
+    /// keep-alive connection idle this long. Streams being answered are not affected.
+    pub header_timeout: Duration,
+    /// Connections one client address (an IPv6 /64) may hold at once; 0 for no limit.
+    pub max_connections_per_address: usize,
+    /// Proxies whose `X-Forwarded-For` names the client, for the rate limiter.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            header_timeout: Duration::from_secs(30),
+            max_connections_per_address: 1024,
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
+        }
+    }
+}
+
+/// Connections open per client address, so that one address cannot take them all.
+#[derive(Default)]
+pub struct ConnectionCounts {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open connection of an address; it counts until dropped.
+pub struct ConnectionSlot {
+    counts: Arc<ConnectionCounts>,
+    address: std::net::IpAddr,
+}
+
+impl ConnectionCounts {
+    /// Counts a new connection of `address`, or `None` if it already holds `max` (0: no limit).
+    pub fn open(self: &Arc<Self>, address: std::net::IpAddr, max: usize) -> Option<ConnectionSlot> {
+        let address = crate::ratelimit::client_key(address);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(address).or_insert(0);
+        if max > 0 && *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot { counts: self.clone(), address })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` resolves, then ends streams and waits (bounded) for
 /// requests in flight. With `tls`, every connection must complete a TLS handshake first.
 pub async fn run(
@@ -33,6 +97,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     stop_streams: impl FnOnce(),
 ) {
+    let counts = Arc::new(ConnectionCounts::default());
+    let header_timeout = ctx.edge.header_timeout;
     let routes = warp::service(http::routes(ctx.clone()));
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -50,6 +116,10 @@ pub async fn run(
             },
             _ = &mut shutdown => break,
         };
+        let Some(slot) = counts.open(peer.ip(), ctx.edge.max_connections_per_address) else {
+            tracing::debug!(%peer, "too many connections from this address; closing the new one");
+            continue;
+        };
         // Events and answers are small writes: without this, Nagle's algorithm holds the second
         // of two back-to-back writes until the client's delayed ACK, about 40 ms later.
         if let Err(e) = stream.set_nodelay(true) {
@@ -65,14 +135,18 @@ pub async fn run(
             Box::pin(dispatch(ctx.clone(), routes.clone(), address, request))
         });
         let watcher = graceful.watcher();
-        let builder = hyper::server::conn::http1::Builder::new();
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
         // The handshake runs in the connection's own task, so a slow client delays no other.
         // Plain and TLS connections are separate tasks so that a plain one does not carry
         // room for TLS state.
         match tls.clone() {
             None => {
                 let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move { log_end(connection.await) });
+                tokio::spawn(async move {
+                    log_end(connection.await);
+                    drop(slot);
+                });
             }
             Some(acceptor) => {
                 tokio::spawn(async move {
@@ -81,7 +155,8 @@ pub async fn run(
                         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
-                    log_end(watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await)
+                    log_end(watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await);
+                    drop(slot);
                 });
             }
         }
@@ -111,9 +186,22 @@ where
     let boxed = |response: warp::reply::Response| {
         response.map(|body| body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed())
     };
+    let address = crate::ratelimit::client_address(address, request.headers(), &ctx.edge.trusted_proxies);
     // An address that keeps failing authentication is turned away before any token is checked.
     if let Err(wait) = ctx.auth_failures.check(address) {
         return Ok(boxed(too_many_failures(wait)));
+    }
+    // A request with a body is authenticated before the body is read: a stranger's upload is
+    // refused at its headers and never buffered. (Every route that takes a body needs a token.)
+    if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS) {
+        let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+        if let Err(e) = ctx.keys.verify_header(header) {
+            ctx.auth_failures.failed(address);
+            let mut response = warp::reply::Reply::into_response(e);
+            // The body is not read: the connection cannot carry another request.
+            response.headers_mut().insert("connection", hyper::header::HeaderValue::from_static("close"));
+            return Ok(boxed(response));
+        }
     }
     let response = match http::follow_logs(&ctx, &request) {
         Some(response) => response.await,

@@ -181,8 +181,17 @@ impl Cluster {
         Client::new(&self.url, token).expect("client")
     }
 
+    /// The pid of the `agora dev` process.
+    pub fn dev_pid(&self) -> u32 {
+        self.dev.id()
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    pub fn dev_stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dev.stderr")).unwrap_or_default()
     }
 
     pub fn dev_stdout(&self) -> String {

@@ -27,9 +27,10 @@ pub async fn start_with(config: MasterConfig) -> TestServer {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let master = Master::in_memory(config);
-    let handle = tokio::spawn(agora_server::serve(listener, None, master, keys.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let handle =
+        tokio::spawn(agora_server::serve(listener, None, master, keys.clone(), Default::default(), async move {
+            let _ = stopped.await;
+        }));
     TestServer { base, keys, stop, handle, _dir: dir }
 }
 
