@@ -201,10 +201,10 @@ mod tests {
             let mut scraper = tokio::net::TcpStream::connect(bound).await.expect("connects");
             let request = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
             let mut answer = String::new();
-            if scraper.write_all(request).await.is_ok() && scraper.read_to_string(&mut answer).await.is_ok() {
-                if answer.starts_with("HTTP/1.1 200") {
-                    break;
-                }
+            let answered =
+                scraper.write_all(request).await.is_ok() && scraper.read_to_string(&mut answer).await.is_ok();
+            if answered && answer.starts_with("HTTP/1.1 200") {
+                break;
             }
             assert!(tokio::time::Instant::now() < until, "never served again: {answer}");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
