@@ -60,6 +60,8 @@ pub async fn start_server(dir: &Path, index: usize, args: &[String]) -> (Child, 
     let child = std::process::Command::new(AGORA)
         .arg("server")
         .args(args)
+        // Every client of these tests, thousands of streams among them, comes from 127.0.0.1.
+        .args(["--max-connections-per-address", "0"])
         .env("AGORA_LOG", "info")
         .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
         .stderr(stderr)
