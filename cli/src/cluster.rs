@@ -58,6 +58,11 @@ pub struct DevArgs {
     /// What the built-in agent offers, e.g. `cpus:2,mem:1024` (default: the host's own).
     #[arg(long)]
     resources: Option<String>,
+    /// Where the built-in agent keeps its sandboxes (default: DATA_DIR/agent, or, when the task
+    /// user cannot reach the data directory, a directory of its own under /tmp). The task user
+    /// must be able to enter it.
+    #[arg(long)]
+    agent_work_dir: Option<PathBuf>,
     #[command(flatten)]
     users: TaskUserArgs,
 }
@@ -323,7 +328,14 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     agora_server::auth::write_private(&data_dir.join(ADMIN_TOKEN_FILE), &format!("{admin}\n"))?;
     let agent_token = started.keys.issue(Kind::Agent, "dev-agent", DEV_TOKEN_TTL_SECS)?;
     let task_users = args.users.config();
-    let work_dir = dev_work_dir(&data_dir, &task_users)?;
+    let work_dir = match &args.agent_work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            println!("Sandboxes are in {}", dir.display());
+            dir.clone()
+        }
+        None => dev_work_dir(&data_dir, &task_users)?,
+    };
     let gpus = agora_agent::gpus::discover(Path::new(NVIDIA_SMI));
     let (resources, reserved) = agent_resources(&work_dir, args.resources.as_deref(), &gpus)?;
     let agent_config = agora_agent::AgentConfig {
