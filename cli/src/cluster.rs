@@ -141,10 +141,11 @@ pub struct AgentArgs {
     /// moves to the next one when the one it uses cannot be reached.
     #[arg(long, env = "AGORA_MASTER")]
     master: String,
-    /// A file holding the agent token.
-    #[arg(long, conflicts_with = "token")]
+    /// A file holding the agent token: the way to give it.
+    #[arg(long, env = "AGORA_TOKEN_FILE", conflicts_with = "token")]
     token_file: Option<PathBuf>,
-    /// The agent token.
+    /// The agent token. As a flag it is visible to every user of the machine (`ps`): give it in
+    /// AGORA_TOKEN or with --token-file instead.
     #[arg(long, env = "AGORA_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// What this agent offers, e.g. `cpus:2,mem:1024` (default: the host's own).

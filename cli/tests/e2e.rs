@@ -42,6 +42,20 @@ async fn p1_dev_prints_url_and_token_and_the_cli_finds_them() {
     assert_eq!(list.agents.len(), 1);
     assert_eq!(list.agents[0].total.cpus, 4.0, "--resources sets what the agent offers");
     assert_eq!(list.agents[0].total.mem, 4096.0);
+    // The token may come from a file, by flag or by AGORA_TOKEN_FILE, so that it is on no
+    // command line; the file wins over AGORA_TOKEN.
+    let token_file = cluster.scratch().join("cli.token");
+    std::fs::write(&token_file, format!("{}\n", cluster.token)).expect("token file");
+    for by_flag in [true, false] {
+        let mut cmd = std::process::Command::new(AGORA);
+        cmd.args(["agents", "--json"]).env("AGORA_ADDR", &cluster.url).env("AGORA_TOKEN", "not-a-token");
+        match by_flag {
+            true => cmd.arg("--token-file").arg(&token_file).env_remove("AGORA_TOKEN_FILE"),
+            false => cmd.env("AGORA_TOKEN_FILE", &token_file),
+        };
+        let out = cmd.output().expect("agora agents");
+        assert!(out.status.success(), "token file by flag {by_flag}: {}", stderr(&out));
+    }
     // A server that is not there is reported plainly; an address without a scheme is HTTP.
     let out = std::process::Command::new(AGORA)
         .args(["agents"])
