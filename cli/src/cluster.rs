@@ -18,7 +18,8 @@ pub struct MasterArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:5050", value_parser = crate::parse_listen)]
     listen: SocketAddr,
-    /// Where the cluster key and tokens live (default: ~/.local/share/agora).
+    /// Where the cluster key and tokens live (default: ~/.local/share/agora). Made owner-only
+    /// (0700) at every start, and its key files, tokens and state 0600.
     #[arg(long, env = "AGORA_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Seconds of silence after which an agent is unreachable and its tasks lost.
@@ -382,12 +383,21 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 /// The built-in agent's work directory: `DATA_DIR/agent`, unless the task user cannot reach it
 /// (root's home is closed to `nobody`); then a directory of its own under the system's temp
 /// directory, named after the data directory so that a restart finds it again.
+///
+/// The data directory is owner-only (0700), so an `agora dev` run as root, whose tasks run as
+/// `nobody`, always takes the second.
 fn dev_work_dir(data_dir: &Path, task_users: &agora_agent::users::TaskUsers) -> anyhow::Result<PathBuf> {
     let preferred = data_dir.join("agent");
+    let existed = preferred.exists();
     std::fs::create_dir_all(&preferred).with_context(|| format!("creating {}", preferred.display()))?;
     let users = task_users.resolve()?;
     if users.check_reachable(&preferred).is_ok() {
+        println!("Sandboxes are in {}", preferred.display());
         return Ok(preferred);
+    }
+    if !existed {
+        // Made only to be tried: leave no empty directory behind.
+        let _ = std::fs::remove_dir(&preferred);
     }
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
