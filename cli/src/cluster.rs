@@ -30,9 +30,15 @@ pub struct MasterArgs {
     heartbeat_interval: f64,
     /// Where the cluster's state lives: `file:DIR` (embedded, default DATA_DIR/state),
     /// `memory:` (kept nowhere), or `redis://HOST:PORT/DB` (shared by every replica; add
-    /// `?prefix=NAME` to share one Redis between clusters).
+    /// `?prefix=NAME` to share one Redis between clusters). Put no password in it: every user of
+    /// the machine sees command lines. Give Redis's password with AGORA_STORE_PASSWORD or
+    /// --store-password-file.
     #[arg(long, env = "AGORA_STORE")]
     store: Option<String>,
+    /// A file holding the Redis password (AUTH) of --store; the environment variable
+    /// AGORA_STORE_PASSWORD holds it instead. Either takes the place of a password in the URL.
+    #[arg(long, env = "AGORA_STORE_PASSWORD_FILE")]
+    store_password_file: Option<PathBuf>,
     /// Seconds the allocator lease lasts without renewal: a new leader takes over within about
     /// twice this after the old one dies.
     #[arg(long, default_value_t = 3.0)]
@@ -307,7 +313,10 @@ async fn start_master(
         Some(address) => address.clone(),
         None => format!("file:{}", data_dir.join("state").display()),
     };
-    let store = Store::open(&address, StoreConfig::default()).await?;
+    let password = store_password(args.store_password_file.as_deref())?;
+    let store = Store::open(&address, StoreConfig { password, ..StoreConfig::default() })
+        .await
+        .with_context(|| "opening the state store")?;
     tracing::info!(store = store.kind(), "state store open");
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let master = Master::new(config, store.clone());
@@ -315,6 +324,23 @@ async fn start_master(
         let _ = stopped.changed().await;
     }));
     Ok(Started { url, keys, store, server, stop })
+}
+
+/// The environment variable that holds the store's password.
+const STORE_PASSWORD_ENV: &str = "AGORA_STORE_PASSWORD";
+
+/// The Redis password: read from --store-password-file, else AGORA_STORE_PASSWORD; none if
+/// neither is given or the variable is empty. A trailing newline in the file is not part of it.
+fn store_password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let password = text.trim_end_matches(['\n', '\r']);
+        if password.is_empty() {
+            bail!("{} is empty: it should hold the store's password", file.display());
+        }
+        return Ok(Some(password.to_string()));
+    }
+    Ok(std::env::var(STORE_PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
 }
 
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {

@@ -1,12 +1,17 @@
 //! Secrets stay secret: the data directory and the files that hold keys, tokens and state are
-//! owner-only whatever the umask. Each test runs the real `agora` binary.
+//! owner-only whatever the umask, and the store's password never needs a command line. Each
+//! test runs the real `agora` binary, and the Redis test a real `redis-server` that requires a
+//! password.
 
 mod common;
 
+use agora_api::operator::ClusterView;
 use common::{eventually, stop, AGORA, DEADLINE};
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o7777
@@ -162,4 +167,158 @@ async fn the_data_directory_and_its_secrets_are_owner_only_whatever_the_umask() 
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "again");
     drop(dev);
     drop(sandboxes);
+}
+
+/// A `redis-server` that requires `password`, configured by a file so that the password is not
+/// on its command line either.
+struct PasswordRedis {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for PasswordRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+/// Whether a Redis answers on `port` (with anything: it asks for a password).
+fn answers(port: u16) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+    let mut reply = [0u8; 64];
+    stream.write_all(b"PING\r\n").is_ok() && stream.read(&mut reply).is_ok_and(|n| n > 0)
+}
+
+impl PasswordRedis {
+    async fn start(dir: &Path, password: &str) -> PasswordRedis {
+        let port = free_port();
+        let conf = dir.join("redis.conf");
+        let text = format!(
+            "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\nrequirepass {password}\n",
+            dir.display()
+        );
+        std::fs::write(&conf, text).expect("redis.conf");
+        chmod(&conf, 0o600);
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .stdout(std::fs::File::create(dir.join("redis.log")).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (apt-get install redis-server)");
+        let redis = PasswordRedis { child, port };
+        eventually(DEADLINE, "redis-server to answer", || async move { answers(port).then_some(()) }).await;
+        redis
+    }
+
+    fn url(&self, prefix: &str) -> String {
+        format!("redis://127.0.0.1:{}/0?prefix={prefix}", self.port)
+    }
+}
+
+/// Starts `agora server` on `store` with the environment and flags given; the caller waits.
+fn spawn_server(dir: &Path, name: &str, store: &str, env: &[(&str, &str)], extra: &[&str]) -> (Child, PathBuf) {
+    let stdout = dir.join(format!("{name}.stdout"));
+    let mut cmd = Command::new(AGORA);
+    cmd.args(["server", "--listen", "127.0.0.1:0", "--store", store, "--data-dir"])
+        .arg(dir.join("data"))
+        .args(extra)
+        .env("AGORA_LOG", "info")
+        .env_remove("AGORA_STORE_PASSWORD")
+        .env_remove("AGORA_STORE_PASSWORD_FILE")
+        .stdout(std::fs::File::create(&stdout).expect("stdout"))
+        .stderr(std::fs::File::create(dir.join(format!("{name}.stderr"))).expect("stderr"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd.spawn().expect("agora server starts"), stdout)
+}
+
+/// Waits for the server to listen, checks that its command line does not hold `password`, and
+/// that it leads the cluster (it took the lease in Redis, so it talks to Redis).
+async fn serves_without_showing(server: Child, stdout: &Path, dir: &Path, password: &str) {
+    let server = Stopped(server);
+    let url = eventually(DEADLINE, "agora server to listen", || {
+        let text = std::fs::read_to_string(stdout).unwrap_or_default();
+        async move {
+            let line = text.lines().find(|l| l.starts_with("Agora server listening at "))?;
+            Some(line.trim_start_matches("Agora server listening at ").trim().to_string())
+        }
+    })
+    .await;
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.0.id())).expect("/proc/PID/cmdline");
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("agora") && cmdline.contains("--store"), "the server's command line: {cmdline}");
+    assert!(!cmdline.contains(password), "the password is on the command line: {cmdline}");
+    let token = common::issue_token(&dir.join("data"), "operator", "ops");
+    let client = agora_agent::client::Client::new(&url, &token).expect("client");
+    eventually(DEADLINE, "the server to lead through Redis", || {
+        let client = client.clone();
+        async move {
+            let view: ClusterView = client.get("/v1/cluster").await.ok()?;
+            (!view.leader.is_empty()).then_some(())
+        }
+    })
+    .await;
+    drop(server);
+}
+
+/// Waits for the server to give up; returns what it printed on stderr.
+async fn fails(server: Child, dir: &Path, name: &str) -> String {
+    let mut server = Stopped(server);
+    let until = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < until, "agora server {name} should give up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(!status.success());
+    std::fs::read_to_string(dir.join(format!("{name}.stderr"))).expect("stderr")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_password_comes_from_the_environment_or_a_file_never_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").subsec_nanos();
+    let password = format!("pw-{}-{nanos}", std::process::id());
+    let redis = PasswordRedis::start(dir.path(), &password).await;
+
+    // From the environment.
+    let (server, stdout) =
+        spawn_server(dir.path(), "env", &redis.url("secrets-env"), &[("AGORA_STORE_PASSWORD", &password)], &[]);
+    serves_without_showing(server, &stdout, dir.path(), &password).await;
+
+    // From a file, with its trailing newline.
+    let file = dir.path().join("store.password");
+    std::fs::write(&file, format!("{password}\n")).expect("password file");
+    chmod(&file, 0o600);
+    let file_arg = file.to_str().expect("utf-8 path");
+    let (server, stdout) =
+        spawn_server(dir.path(), "file", &redis.url("secrets-file"), &[], &["--store-password-file", file_arg]);
+    serves_without_showing(server, &stdout, dir.path(), &password).await;
+
+    // Without it, and with a wrong one: the server says so and stops.
+    let (server, _) = spawn_server(dir.path(), "none", &redis.url("secrets-none"), &[], &[]);
+    let stderr = fails(server, dir.path(), "none").await;
+    assert!(stderr.contains("requires a password") && stderr.contains("AGORA_STORE_PASSWORD"), "{stderr}");
+    let wrong = format!("not-{password}");
+    let (server, _) =
+        spawn_server(dir.path(), "wrong", &redis.url("secrets-wrong"), &[("AGORA_STORE_PASSWORD", &wrong)], &[]);
+    let stderr = fails(server, dir.path(), "wrong").await;
+    assert!(stderr.contains("refused the password"), "{stderr}");
+    assert!(!stderr.contains(&wrong), "the error shows the password: {stderr}");
+
+    for name in ["env", "file", "none", "wrong"] {
+        for stream in ["stdout", "stderr"] {
+            let text = std::fs::read_to_string(dir.path().join(format!("{name}.{stream}"))).unwrap_or_default();
+            assert!(!text.contains(&password), "{name}.{stream} shows the password: {text}");
+        }
+    }
 }

@@ -783,7 +783,7 @@ mod tests {
     use super::*;
 
     fn config(retention: usize) -> StoreConfig {
-        StoreConfig { stream_retention: retention }
+        StoreConfig { stream_retention: retention, ..Default::default() }
     }
 
     fn open(dir: &tempfile::TempDir, retention: usize) -> Embedded {
