@@ -18,7 +18,8 @@ pub struct MasterArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:5050", value_parser = crate::parse_listen)]
     listen: SocketAddr,
-    /// Where the cluster key and tokens live (default: ~/.local/share/agora).
+    /// Where the cluster key and tokens live (default: ~/.local/share/agora). Made owner-only
+    /// (0700) at every start, and its key files, tokens and state 0600.
     #[arg(long, env = "AGORA_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Seconds of silence after which an agent is unreachable and its tasks lost.
@@ -29,9 +30,15 @@ pub struct MasterArgs {
     heartbeat_interval: f64,
     /// Where the cluster's state lives: `file:DIR` (embedded, default DATA_DIR/state),
     /// `memory:` (kept nowhere), or `redis://HOST:PORT/DB` (shared by every replica; add
-    /// `?prefix=NAME` to share one Redis between clusters).
+    /// `?prefix=NAME` to share one Redis between clusters). Put no password in it: every user of
+    /// the machine sees command lines. Give Redis's password with AGORA_STORE_PASSWORD or
+    /// --store-password-file.
     #[arg(long, env = "AGORA_STORE")]
     store: Option<String>,
+    /// A file holding the Redis password (AUTH) of --store; the environment variable
+    /// AGORA_STORE_PASSWORD holds it instead. Either takes the place of a password in the URL.
+    #[arg(long, env = "AGORA_STORE_PASSWORD_FILE")]
+    store_password_file: Option<PathBuf>,
     /// Seconds the allocator lease lasts without renewal: a new leader takes over within about
     /// twice this after the old one dies.
     #[arg(long, default_value_t = 3.0)]
@@ -73,6 +80,11 @@ pub struct DevArgs {
     /// What the built-in agent offers, e.g. `cpus:2,mem:1024` (default: the host's own).
     #[arg(long)]
     resources: Option<String>,
+    /// Where the built-in agent keeps its sandboxes (default: DATA_DIR/agent, or, when the task
+    /// user cannot reach the data directory, a directory of its own under /tmp). The task user
+    /// must be able to enter it.
+    #[arg(long)]
+    agent_work_dir: Option<PathBuf>,
     #[command(flatten)]
     users: TaskUserArgs,
 }
@@ -151,10 +163,11 @@ pub struct AgentArgs {
     /// moves to the next one when the one it uses cannot be reached.
     #[arg(long, env = "AGORA_MASTER")]
     master: String,
-    /// A file holding the agent token.
-    #[arg(long, conflicts_with = "token")]
+    /// A file holding the agent token: the way to give it.
+    #[arg(long, env = "AGORA_TOKEN_FILE", conflicts_with = "token")]
     token_file: Option<PathBuf>,
-    /// The agent token.
+    /// The agent token. As a flag it is visible to every user of the machine (`ps`): give it in
+    /// AGORA_TOKEN or with --token-file instead.
     #[arg(long, env = "AGORA_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// What this agent offers, e.g. `cpus:2,mem:1024` (default: the host's own).
@@ -347,7 +360,10 @@ async fn start_master(
         Some(address) => address.clone(),
         None => format!("file:{}", data_dir.join("state").display()),
     };
-    let store = Store::open(&address, StoreConfig::default()).await?;
+    let password = store_password(args.store_password_file.as_deref())?;
+    let store = Store::open(&address, StoreConfig { password, ..StoreConfig::default() })
+        .await
+        .with_context(|| "opening the state store")?;
     tracing::info!(store = store.kind(), "state store open");
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let master = Master::new(config, store.clone());
@@ -356,6 +372,23 @@ async fn start_master(
         let _ = stopped.changed().await;
     }));
     Ok(Started { url, keys, store, server, stop })
+}
+
+/// The environment variable that holds the store's password.
+const STORE_PASSWORD_ENV: &str = "AGORA_STORE_PASSWORD";
+
+/// The Redis password: read from --store-password-file, else AGORA_STORE_PASSWORD; none if
+/// neither is given or the variable is empty. A trailing newline in the file is not part of it.
+fn store_password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let password = text.trim_end_matches(['\n', '\r']);
+        if password.is_empty() {
+            bail!("{} is empty: it should hold the store's password", file.display());
+        }
+        return Ok(Some(password.to_string()));
+    }
+    Ok(std::env::var(STORE_PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
 }
 
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
@@ -371,7 +404,14 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     agora_server::auth::write_private(&data_dir.join(ADMIN_TOKEN_FILE), &format!("{admin}\n"))?;
     let agent_token = started.keys.issue(Kind::Agent, "dev-agent", DEV_TOKEN_TTL_SECS)?;
     let task_users = args.users.config();
-    let work_dir = dev_work_dir(&data_dir, &task_users)?;
+    let work_dir = match &args.agent_work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            println!("Sandboxes are in {}", dir.display());
+            dir.clone()
+        }
+        None => dev_work_dir(&data_dir, &task_users)?,
+    };
     let gpus = agora_agent::gpus::discover(Path::new(NVIDIA_SMI));
     let (resources, reserved) = agent_resources(&work_dir, args.resources.as_deref(), &gpus)?;
     let agent_config = agora_agent::AgentConfig {
@@ -417,12 +457,21 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 /// The built-in agent's work directory: `DATA_DIR/agent`, unless the task user cannot reach it
 /// (root's home is closed to `nobody`); then a directory of its own under the system's temp
 /// directory, named after the data directory so that a restart finds it again.
+///
+/// The data directory is owner-only (0700), so an `agora dev` run as root, whose tasks run as
+/// `nobody`, always takes the second.
 fn dev_work_dir(data_dir: &Path, task_users: &agora_agent::users::TaskUsers) -> anyhow::Result<PathBuf> {
     let preferred = data_dir.join("agent");
+    let existed = preferred.exists();
     std::fs::create_dir_all(&preferred).with_context(|| format!("creating {}", preferred.display()))?;
     let users = task_users.resolve()?;
     if users.check_reachable(&preferred).is_ok() {
+        println!("Sandboxes are in {}", preferred.display());
         return Ok(preferred);
+    }
+    if !existed {
+        // Made only to be tried: leave no empty directory behind.
+        let _ = std::fs::remove_dir(&preferred);
     }
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

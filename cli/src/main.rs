@@ -25,9 +25,14 @@ pub struct Target {
     /// `agora dev` wrote to its data directory).
     #[arg(long, env = "AGORA_ADDR", global = true)]
     addr: Option<String>,
-    /// The bearer token (default: the admin token `agora dev` wrote to its data directory).
+    /// The bearer token (default: the admin token `agora dev` wrote to its data directory). As
+    /// a flag it is visible to every user of the machine (`ps`): give it in AGORA_TOKEN or with
+    /// --token-file instead.
     #[arg(long, env = "AGORA_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the bearer token. Takes the place of --token and AGORA_TOKEN.
+    #[arg(long, env = "AGORA_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
     /// The data directory of `agora dev` to read the URL and token from.
     #[arg(long, env = "AGORA_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,

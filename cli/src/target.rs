@@ -1,4 +1,5 @@
-//! Finding the server and the token: flags, then `AGORA_ADDR` / `AGORA_TOKEN`, then the files
+//! Finding the server and the token: flags, then `AGORA_ADDR` / `AGORA_TOKEN_FILE` /
+//! `AGORA_TOKEN`, then the files
 //! `agora dev` writes to its data directory (`address`, `admin.token`).
 
 use crate::Target;
@@ -25,10 +26,18 @@ pub fn client(target: &Target) -> anyhow::Result<Client> {
         None => read_trimmed(&dir.join(ADDRESS_FILE))
             .map_err(|_| anyhow!("no server found: start one with `agora dev`, or set AGORA_ADDR"))?,
     };
-    let token = match &target.token {
-        Some(t) => t.clone(),
-        None => read_trimmed(&dir.join(ADMIN_TOKEN_FILE))
-            .map_err(|_| anyhow!("no token found: set AGORA_TOKEN, or run `agora dev` to create one"))?,
+    let token = match (&target.token_file, &target.token) {
+        (Some(file), _) => {
+            let token = read_trimmed(file)?;
+            if token.is_empty() {
+                return Err(anyhow!("{} is empty: it should hold a token", file.display()));
+            }
+            token
+        }
+        (None, Some(t)) => t.clone(),
+        (None, None) => read_trimmed(&dir.join(ADMIN_TOKEN_FILE)).map_err(|_| {
+            anyhow!("no token found: set AGORA_TOKEN or AGORA_TOKEN_FILE, or run `agora dev` to create one")
+        })?,
     };
     Client::with_tls(&addr, &token, &target.tls.options()).with_context(|| format!("server address {addr}"))
 }

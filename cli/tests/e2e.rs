@@ -42,6 +42,20 @@ async fn p1_dev_prints_url_and_token_and_the_cli_finds_them() {
     assert_eq!(list.agents.len(), 1);
     assert_eq!(list.agents[0].total.cpus, 4.0, "--resources sets what the agent offers");
     assert_eq!(list.agents[0].total.mem, 4096.0);
+    // The token may come from a file, by flag or by AGORA_TOKEN_FILE, so that it is on no
+    // command line; the file wins over AGORA_TOKEN.
+    let token_file = cluster.scratch().join("cli.token");
+    std::fs::write(&token_file, format!("{}\n", cluster.token)).expect("token file");
+    for by_flag in [true, false] {
+        let mut cmd = std::process::Command::new(AGORA);
+        cmd.args(["agents", "--json"]).env("AGORA_ADDR", &cluster.url).env("AGORA_TOKEN", "not-a-token");
+        match by_flag {
+            true => cmd.arg("--token-file").arg(&token_file).env_remove("AGORA_TOKEN_FILE"),
+            false => cmd.env("AGORA_TOKEN_FILE", &token_file),
+        };
+        let out = cmd.output().expect("agora agents");
+        assert!(out.status.success(), "token file by flag {by_flag}: {}", stderr(&out));
+    }
     // A server that is not there is reported plainly; an address without a scheme is HTTP.
     let out = std::process::Command::new(AGORA)
         .args(["agents"])
@@ -73,7 +87,7 @@ async fn p2_run_streams_output_and_exits_with_the_task_exit_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p2_ctrl_c_kills_the_task() {
     let cluster = Cluster::start(&[]).await;
-    let marker = cluster.data_dir().join("started");
+    let marker = cluster.scratch().join("started");
     let line = format!("touch {}; sleep 1000", marker.display());
     let mut child = cluster.cli(&["run", "--kill-grace", "1", "--", "sh", "-c", &line]).spawn().expect("agora run");
     eventually(DEADLINE, "the task to start", || {
@@ -204,7 +218,7 @@ async fn p4_kill_sends_sigterm_then_sigkill_after_the_grace_period() {
     let mut framework = Framework::register(cluster.client(), registration("killer")).await;
     let offers = framework.offers().await;
     let agent = offers[0].agent_id.clone();
-    let pid_file = cluster.data_dir().join("stubborn.pid");
+    let pid_file = cluster.scratch().join("stubborn.pid");
     let line = format!("trap '' TERM; echo $$ > {}; while true; do sleep 0.1; done", pid_file.display());
     let mut stubborn = shell_task(&agent, "stubborn", &line, 0.1, 32.0);
     stubborn.kill_grace_period_secs = Some(0.5);
@@ -511,7 +525,7 @@ async fn p7_tokens_are_required_and_checked() {
         Some(401)
     );
     // An expired token, signed with this cluster's own key, is refused.
-    let keys = agora_server::Keys::load_or_create(cluster.data_dir()).expect("the cluster key");
+    let keys = agora_server::Keys::load_or_create(&cluster.data_dir()).expect("the cluster key");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
     let claims = agora_server::auth::Claims {
         sub: "late".into(),
@@ -698,7 +712,7 @@ async fn readme_python_framework_runs() {
     let start = readme.find("```python\n").expect("a python block") + "```python\n".len();
     let script = &readme[start..start + readme[start..].find("```").expect("block end")];
     let cluster = Cluster::start(&[]).await;
-    let path = cluster.data_dir().join("hello.py");
+    let path = cluster.scratch().join("hello.py");
     std::fs::write(&path, script).expect("write script");
     let out = tokio::process::Command::new("python3")
         .arg(&path)
@@ -831,7 +845,7 @@ async fn p5_an_agent_with_a_refused_token_stops_and_says_why() {
     let cluster = Cluster::start(&[]).await;
     let out = std::process::Command::new(AGORA)
         .args(["agent", "--master", &cluster.url, "--token", "not-a-token", "--work-dir"])
-        .arg(cluster.data_dir().join("refused"))
+        .arg(cluster.scratch().join("refused"))
         .output();
     let out = tokio::time::timeout(DEADLINE, tokio::task::spawn_blocking(move || out)).await.expect("it stops");
     let out = out.expect("join").expect("agora agent");
@@ -846,7 +860,7 @@ async fn p2_run_rides_out_a_server_restart() {
     let mut cluster = Cluster::start(&["--resources", "cpus:0.05,mem:64"]).await;
     cluster.spawn_agent("outside", "cpus:1,mem:512");
     cluster.wait_for_agents(2).await;
-    let gate = cluster.data_dir().join("gate");
+    let gate = cluster.scratch().join("gate");
     let line = format!("echo started; while [ ! -e {} ]; do sleep 0.05; done; echo done; exit 4", gate.display());
     let mut run = cluster
         .cli(&["run", "--", "sh", "-c", &line])
@@ -872,7 +886,7 @@ async fn task_logs_follow_a_running_task_until_it_ends() {
     let cluster = Cluster::start(&[]).await;
     let mut framework = Framework::register(cluster.client(), registration("logs")).await;
     let offers = framework.offers().await;
-    let gate = cluster.data_dir().join("log-gate");
+    let gate = cluster.scratch().join("log-gate");
     let line =
         format!("echo first; while [ ! -e {} ]; do sleep 0.05; done; echo second >&2; echo last", gate.display());
     framework
@@ -1395,7 +1409,7 @@ async fn a_task_over_its_memory_limit_fails_with_a_memory_limitation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_gets_its_cpu_quota_and_a_kill_ends_its_whole_cgroup() {
     let (cluster, mut framework, offer) = isolated("cpu").await;
-    let marker = cluster.data_dir().join("escaped.pid");
+    let marker = cluster.scratch().join("escaped.pid");
     let line = format!("setsid sleep 600 & echo $! > {}; while :; do :; done", marker.display());
     framework.launch(&offer, vec![shell_task(&offer.agent_id, "spin", &line, 0.5, 64.0)]).await.expect("launch");
     while framework.update("spin", true).await.state != TaskState::Running {}
@@ -1455,7 +1469,7 @@ async fn a_command_health_check_reports_health_and_kills_a_task_that_fails_it() 
     let cluster = Cluster::start(&[]).await;
     let mut framework = Framework::register(cluster.client(), registration("checked")).await;
     let offer = framework.offers().await.remove(0);
-    let flag = cluster.data_dir().join("healthy");
+    let flag = cluster.scratch().join("healthy");
     std::fs::write(&flag, "").expect("flag");
     let check = agora_api::Check::Command(format!("test -f {}", flag.display()));
     let task = checked(shell_task(&offer.agent_id, "svc", "sleep 600", 0.1, 32.0), check, 0.0, 3);
@@ -1542,7 +1556,7 @@ async fn a_restarted_agent_reattaches_to_its_tasks_and_reports_their_exits() {
     let agent_id = cluster.agent_id_by_hostname("phoenix").await;
     let mut framework = Framework::register(cluster.client(), registration("survivor")).await;
     let offer = offer_where(&framework, "an offer of phoenix", |o| o.hostname == "phoenix").await;
-    let (flag, pid_file) = (cluster.data_dir().join("finish"), cluster.data_dir().join("long.pid"));
+    let (flag, pid_file) = (cluster.scratch().join("finish"), cluster.scratch().join("long.pid"));
     let line =
         format!("echo $$ > {}; while [ ! -f {} ]; do sleep 0.1; done; exit 7", pid_file.display(), flag.display());
     let tasks = vec![
@@ -1609,7 +1623,7 @@ async fn a_restarted_agent_reattaches_to_its_tasks_and_reports_their_exits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gpus_are_discovered_and_each_task_reaches_only_its_own() {
     let mut cluster = Cluster::start(&[]).await;
-    let dir = cluster.data_dir().to_path_buf();
+    let dir = cluster.scratch().to_path_buf();
     let smi = dir.join("nvidia-smi");
     std::fs::write(&smi, "#!/bin/sh\necho '0, GPU-aaaa, Stand-in GPU'\necho '1, GPU-bbbb, Stand-in GPU'\n")
         .expect("script");

@@ -23,7 +23,7 @@ fn as_root(test: &str) -> bool {
 
 /// A file only root may read, holding `marker`.
 fn root_only_file(cluster: &Cluster, marker: &str) -> PathBuf {
-    let path = cluster.data_dir().join("root-only");
+    let path = cluster.scratch().join("root-only");
     std::fs::write(&path, marker).expect("writes the secret");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     path
@@ -240,7 +240,7 @@ async fn a_task_relaunched_under_a_reused_id_gets_a_new_sandbox() {
     let agent = cluster.spawn_agent("vol", resources);
     cluster.wait_for_agents(2).await;
     let secret = root_only_file(&cluster, "root-only-content\n");
-    let victim = cluster.data_dir().join("victim");
+    let victim = cluster.scratch().join("victim");
     std::fs::create_dir_all(&victim).expect("a root-owned directory");
 
     let db = RegisterFramework { roles: vec!["db".into()], ..registration("db") };

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde::{Deserialize, Serialize};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 pub const KEY_FILE: &str = "cluster.key";
@@ -208,11 +209,12 @@ pub struct KeyInfo {
 
 impl Keys {
     /// Loads `DIR/cluster.key` (creating it and DIR when missing) and the retired keys.
+    /// The data directory is made owner-only (0700) and its key files 0600, whatever the umask
+    /// and whatever modes they had before.
     pub fn load_or_create(data_dir: &Path) -> Result<Keys, ServerError> {
+        secure_data_dir(data_dir)?;
         let path = data_dir.join(KEY_FILE);
         if !path.exists() {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|e| ServerError::io(format!("creating {}", data_dir.display()), e))?;
             write_private(&path, &new_key_pem()?)?;
         }
         let mut keys = Keys::from_pem(&read_file(&path)?)
@@ -269,7 +271,7 @@ impl Keys {
         let old = read_file(&path)?;
         let old_kid = read_key(&old).map_err(|m| ServerError::Internal(format!("{}: {m}", path.display())))?.kid;
         let retired = data_dir.join(RETIRED_DIR);
-        std::fs::create_dir_all(&retired).map_err(|e| ServerError::io(format!("creating {}", retired.display()), e))?;
+        private_dir(&retired)?;
         write_private(&retired.join(format!("{old_kid}.key")), &old)?;
         let new = new_key_pem()?;
         write_private(&path, &new)?;
@@ -399,18 +401,63 @@ fn from_pem(text: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD.decode(body).map_err(|e| format!("bad PEM: {e}"))
 }
 
-/// Writes a secret file readable by its owner only.
+/// Writes a secret file readable by its owner only: a new file is created 0600, and one that
+/// was there is set to 0600 before anything is written to it, whatever its mode was.
 pub fn write_private(path: &Path, contents: &str) -> Result<(), ServerError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
+    let context = || format!("writing {}", path.display());
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| ServerError::io(format!("writing {}", path.display()), e))?;
-    file.write_all(contents.as_bytes()).map_err(|e| ServerError::io(format!("writing {}", path.display()), e))
+        .map_err(|e| ServerError::io(context(), e))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| ServerError::io(context(), e))?;
+    file.write_all(contents.as_bytes()).map_err(|e| ServerError::io(context(), e))
+}
+
+/// Creates `dir` (and its parents) if missing, and makes it owner-only (0700) whatever the
+/// umask and whatever mode it had.
+pub fn private_dir(dir: &Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))?;
+    set_mode(dir, 0o700)
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), ServerError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ServerError::io(format!("setting the mode of {} to {mode:o}", path.display()), e))
+}
+
+/// Makes the data directory owner-only (0700), creating it if missing, and its key files (the
+/// active key and the retired ones, and `keys/`) owner-only too, whatever modes they had:
+/// whoever reads a key can mint any token.
+pub fn secure_data_dir(data_dir: &Path) -> Result<(), ServerError> {
+    private_dir(data_dir)?;
+    let key = data_dir.join(KEY_FILE);
+    if key.is_file() {
+        set_mode(&key, 0o600)?;
+    }
+    let retired = data_dir.join(RETIRED_DIR);
+    if !retired.is_dir() {
+        return Ok(());
+    }
+    set_mode(&retired, 0o700)?;
+    let entries =
+        std::fs::read_dir(&retired).map_err(|e| ServerError::io(format!("reading {}", retired.display()), e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| ServerError::io(format!("reading {}", retired.display()), e))?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("key") && path.is_file() {
+            set_mode(&path, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 /// The per-user default data directory: `$XDG_DATA_HOME/agora` or `~/.local/share/agora`.
@@ -425,6 +472,38 @@ pub fn default_data_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("metadata").permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_data_dir_and_keys_left_open_are_made_owner_only() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("data");
+        Keys::load_or_create(&dir).expect("keys");
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        Keys::rotate(&dir).expect("rotate");
+        let retired = std::fs::read_dir(dir.join(RETIRED_DIR)).expect("retired").next().expect("one").expect("entry");
+        // Someone opens everything up; the next start closes it again.
+        for (path, open) in [(&dir, 0o777), (&dir.join(RETIRED_DIR), 0o777), (&dir.join(KEY_FILE), 0o666)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(open)).expect("chmod");
+        }
+        std::fs::set_permissions(retired.path(), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        Keys::load_or_create(&dir).expect("keys");
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(RETIRED_DIR)), 0o700);
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        assert_eq!(mode(&retired.path()), 0o600);
+        // A secret file written over an open one is closed before it is written.
+        let token = dir.join("admin.token");
+        std::fs::write(&token, "old").expect("write");
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        write_private(&token, "new").expect("write_private");
+        assert_eq!(mode(&token), 0o600);
+        assert_eq!(std::fs::read_to_string(&token).expect("read"), "new");
+    }
 
     #[test]
     fn tokens_verify_and_forgeries_do_not() {

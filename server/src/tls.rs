@@ -97,10 +97,22 @@ pub fn create_certs(
     agent_names: &[String],
     lifetime: Duration,
 ) -> Result<CreatedCerts, ServerError> {
-    std::fs::create_dir_all(dir).map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))?;
+    if !dir.exists() {
+        // A new directory holds the CA key: owner-only. One given that exists keeps its mode
+        // (it may be a shared place); the keys in it are 0600 whatever it is.
+        crate::auth::private_dir(dir)?;
+    }
     let mut created = CreatedCerts::default();
     let (ca_params, ca_key) = match std::fs::read_to_string(dir.join(CA_KEY_FILE)) {
-        Ok(pem) => (ca_params(Duration::ZERO)?, KeyPair::from_pem(&pem).map_err(|e| tls_error(CA_KEY_FILE, e))?),
+        Ok(pem) => {
+            let key = KeyPair::from_pem(&pem).map_err(|e| tls_error(CA_KEY_FILE, e))?;
+            // Whoever reads the CA key can sign certificates: owner-only, whatever it was.
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = dir.join(CA_KEY_FILE);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| ServerError::io(format!("setting the mode of {}", path.display()), e))?;
+            (ca_params(Duration::ZERO)?, key)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let params = ca_params(CA_LIFETIME)?;
             let key = KeyPair::generate().map_err(|e| tls_error("making the CA key", e))?;
@@ -194,31 +206,42 @@ mod tests {
 
     #[test]
     fn a_second_run_signs_with_the_same_ca() {
-        let dir = tempfile::tempdir().expect("temp dir");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |path: &Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o7777;
+        let parent = tempfile::tempdir().expect("temp dir");
+        let dir = parent.path().join("certs");
         let year = Duration::from_secs(365 * 24 * 3600);
-        let first = create_certs(dir.path(), &["localhost".into(), "127.0.0.1".into()], &[], year).expect("certs");
+        let first = create_certs(dir.as_path(), &["localhost".into(), "127.0.0.1".into()], &[], year).expect("certs");
         assert!(first.new_ca);
-        let ca_before = std::fs::read(dir.path().join(CA_CERT_FILE)).expect("CA");
-        let second = create_certs(dir.path(), &[], &["node-1".into()], year).expect("agent cert");
+        assert_eq!(mode(dir.as_path()), 0o700, "a new certificate directory is owner-only");
+        for key in [CA_KEY_FILE, "server.key"] {
+            assert_eq!(mode(&dir.as_path().join(key)), 0o600, "{key}");
+            std::fs::set_permissions(dir.as_path().join(key), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        let ca_before = std::fs::read(dir.as_path().join(CA_CERT_FILE)).expect("CA");
+        let second = create_certs(dir.as_path(), &["localhost".into()], &["node-1".into()], year).expect("agent cert");
         assert!(!second.new_ca);
-        assert_eq!(std::fs::read(dir.path().join(CA_CERT_FILE)).expect("CA"), ca_before);
+        for key in [CA_KEY_FILE, "server.key", "agent-node-1.key"] {
+            assert_eq!(mode(&dir.as_path().join(key)), 0o600, "{key} is owner-only again");
+        }
+        assert_eq!(std::fs::read(dir.as_path().join(CA_CERT_FILE)).expect("CA"), ca_before);
         // Both leaves chain to the one CA: the server config accepts them, and a client
         // verifier built from the CA accepts the agent's.
         let config = server_config(
-            &dir.path().join("server.pem"),
-            &dir.path().join("server.key"),
-            Some(&dir.path().join(CA_CERT_FILE)),
+            &dir.as_path().join("server.pem"),
+            &dir.as_path().join("server.key"),
+            Some(&dir.as_path().join(CA_CERT_FILE)),
         );
         assert!(config.is_ok(), "{config:?}");
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(read_certificates(&dir.path().join(CA_CERT_FILE)).expect("CA")[0].clone()).expect("root");
+        roots.add(read_certificates(&dir.as_path().join(CA_CERT_FILE)).expect("CA")[0].clone()).expect("root");
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
             .expect("verifier");
-        let agent = read_certificates(&dir.path().join("agent-node-1.pem")).expect("agent cert");
+        let agent = read_certificates(&dir.as_path().join("agent-node-1.pem")).expect("agent cert");
         let now = rustls::pki_types::UnixTime::now();
         verifier.verify_client_cert(&agent[0], &[], now).expect("the CA signed the agent's certificate");
-        let server = read_certificates(&dir.path().join("server.pem")).expect("server cert");
+        let server = read_certificates(&dir.as_path().join("server.pem")).expect("server cert");
         assert!(
             verifier.verify_client_cert(&server[0], &[], now).is_err(),
             "a server certificate is not a client certificate"

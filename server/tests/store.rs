@@ -299,7 +299,7 @@ conformance! {
 #[tokio::test]
 async fn streams_keep_a_bounded_number_of_entries() {
     for redis_backed in [false, true] {
-        let config = StoreConfig { stream_retention: 100 };
+        let config = StoreConfig { stream_retention: 100, ..Default::default() };
         let f = if redis_backed { redis(config).await } else { embedded(config).await };
         for chunk in 0..10 {
             let mut txn = Txn::default();

@@ -97,7 +97,14 @@ pub fn spawn_agent_with(dir: &Path, masters: &str, token: &str, name: &str, reso
         .expect("agora agent starts")
 }
 
+/// `agora dev`'s files in the test's directory: its data directory (made 0700 by `agora dev`,
+/// so closed to the tasks, which run as `nobody`) and its built-in agent's work directory.
+pub const DATA_SUBDIR: &str = "data";
+pub const DEV_AGENT_SUBDIR: &str = "agent";
+
 pub struct Cluster {
+    /// The test's scratch directory (0777): tasks write markers here, and agents' work
+    /// directories, logs and token files live here. The data directory is `data/` in it.
     pub dir: tempfile::TempDir,
     pub url: String,
     pub token: String,
@@ -116,9 +123,10 @@ impl Drop for Cluster {
     }
 }
 
-/// Starts `agora dev` and waits for the address file it writes once it answers.
-async fn start_dev(dir: &Path, args: &[String]) -> (Child, String) {
-    let address = dir.join("address");
+/// Starts `agora dev` with its output in `dir` and waits for the address file it writes to
+/// `data_dir` once it answers.
+async fn start_dev(dir: &Path, data_dir: &Path, args: &[String]) -> (Child, String) {
+    let address = data_dir.join("address");
     let _ = std::fs::remove_file(&address);
     let dev = std::process::Command::new(AGORA)
         .args(args)
@@ -140,18 +148,27 @@ async fn start_dev(dir: &Path, args: &[String]) -> (Child, String) {
 
 impl Cluster {
     /// `agora dev` with `cpus:4,mem:4096` unless `args` say otherwise; waits for its agent.
+    ///
+    /// The built-in agent's work directory is `agent/` in the scratch directory (given with
+    /// `--agent-work-dir`): left to itself, an `agora dev` run as root would put it in a
+    /// directory under /tmp named after the data directory, which nothing would remove.
     pub async fn start(args: &[&str]) -> Cluster {
         let dir = task_dir();
         let mut all = vec!["dev", "--listen", "127.0.0.1:0", "--data-dir"];
-        let data_dir = dir.path().to_str().expect("utf-8 path").to_string();
+        let data_dir = dir.path().join(DATA_SUBDIR).to_str().expect("utf-8 path").to_string();
         all.push(&data_dir);
+        let work_dir = dir.path().join(DEV_AGENT_SUBDIR).to_str().expect("utf-8 path").to_string();
+        if !args.contains(&"--agent-work-dir") {
+            all.extend(["--agent-work-dir", &work_dir]);
+        }
         if !args.contains(&"--resources") {
             all.extend(["--resources", "cpus:4,mem:4096,disk:1024"]);
         }
         all.extend(args);
         let dev_args: Vec<String> = all.iter().map(|a| a.to_string()).collect();
-        let (dev, url) = start_dev(dir.path(), &dev_args).await;
-        let token = std::fs::read_to_string(dir.path().join("admin.token")).expect("admin token").trim().to_string();
+        let (dev, url) = start_dev(dir.path(), Path::new(&data_dir), &dev_args).await;
+        let token =
+            std::fs::read_to_string(Path::new(&data_dir).join("admin.token")).expect("admin token").trim().to_string();
         let cluster = Cluster { dir, url, token, dev, dev_args, agents: Vec::new() };
         cluster.wait_for_agents(1).await;
         cluster
@@ -166,11 +183,11 @@ impl Cluster {
         if let Some(i) = args.iter().position(|a| a == "--listen") {
             args[i + 1] = address;
         }
-        let (dev, url) = start_dev(self.dir.path(), &args).await;
+        let (dev, url) = start_dev(self.dir.path(), &self.data_dir(), &args).await;
         assert_eq!(url, self.url);
         self.dev = dev;
         self.token =
-            std::fs::read_to_string(self.dir.path().join("admin.token")).expect("admin token").trim().to_string();
+            std::fs::read_to_string(self.data_dir().join("admin.token")).expect("admin token").trim().to_string();
     }
 
     pub fn client(&self) -> Client {
@@ -186,7 +203,13 @@ impl Cluster {
         self.dev.id()
     }
 
-    pub fn data_dir(&self) -> &Path {
+    /// `agora dev`'s data directory: keys, tokens and state. Tasks cannot reach it.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join(DATA_SUBDIR)
+    }
+
+    /// The scratch directory, where tasks may write (markers) and agents' files live.
+    pub fn scratch(&self) -> &Path {
         self.dir.path()
     }
 
@@ -207,7 +230,7 @@ impl Cluster {
 
     /// Mints a token with `agora token issue`.
     pub fn issue_token(&self, kind: &str, name: &str) -> String {
-        issue_token(self.dir.path(), kind, name)
+        issue_token(&self.data_dir(), kind, name)
     }
 
     /// Starts `agora agent` with its own work directory; returns its index for `agent_mut`.

@@ -141,8 +141,10 @@ impl Replicas {
         self.replicas[index].child = Some(child);
     }
 
-    pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+    /// The replicas' data directory (the cluster key), `data/` in the test's directory; agents'
+    /// work directories are beside it, where their tasks can reach them.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join(super::DATA_SUBDIR)
     }
 
     pub fn process(&self, index: usize) -> &Child {
@@ -209,13 +211,13 @@ impl Replicas {
 
     /// Mints a token with `agora token issue` from the replicas' key material.
     pub fn issue_token(&self, kind: &str, name: &str) -> String {
-        super::issue_token(self.data_dir(), kind, name)
+        super::issue_token(&self.data_dir(), kind, name)
     }
 
     /// Starts `agora agent` against the replica at `masters`.
     pub fn spawn_agent(&mut self, name: &str, resources: &str, masters: &str) -> usize {
         let token = self.issue_token("agent", name);
-        let child = super::spawn_agent_process(self.data_dir(), masters, &token, name, resources);
+        let child = super::spawn_agent_process(self.dir.path(), masters, &token, name, resources);
         self.agents.push(child);
         self.agents.len() - 1
     }

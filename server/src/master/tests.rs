@@ -333,7 +333,8 @@ async fn an_acknowledgement_for_a_task_no_longer_kept_still_reaches_the_agent() 
 #[tokio::test]
 async fn an_agent_that_missed_trimmed_commands_must_register_again() {
     use crate::store::{embedded::Embedded, Store, StoreConfig};
-    let store = Store::Embedded(Arc::new(Embedded::in_memory(StoreConfig { stream_retention: 5 })));
+    let store =
+        Store::Embedded(Arc::new(Embedded::in_memory(StoreConfig { stream_retention: 5, ..Default::default() })));
     let master = Master::new(MasterConfig::default(), store);
     let agent = master.register_agent(agent_registration(None, vec![]), None).await.expect("agent").agent_id;
     let ping = agora_api::agent::AgentCommand::Ping;

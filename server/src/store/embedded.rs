@@ -64,10 +64,13 @@ impl Embedded {
         Embedded::new(State::default(), &config, None, Arc::default())
     }
 
-    /// Opens (or creates) `dir/state.redb`, loads it and starts the writer thread.
+    /// Opens (or creates) `dir/state.redb`, loads it and starts the writer thread. The state
+    /// holds every task's command line and environment: `dir` is made 0700 and the file 0600,
+    /// whatever the umask and whatever modes they had.
     pub fn open(dir: &std::path::Path, config: StoreConfig) -> Result<Embedded, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| embedded(format!("create {}: {e}", dir.display())))?;
+        crate::auth::private_dir(dir).map_err(embedded)?;
         let path = dir.join("state.redb");
+        private_file(&path)?;
         // Checking integrity turns a damaged file into an error instead of a panic in redb; it
         // reads the whole file, which loading does anyway.
         let db = redb::Builder::new()
@@ -269,6 +272,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic under the lock leaves no half-applied commit (nothing in apply panics), so the
     // data is still good.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Creates `path` empty with mode 0600 if missing (redb initialises an empty file), and sets
+/// 0600 on one that was there.
+fn private_file(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| embedded(format!("open {}: {e}", path.display())))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| embedded(format!("set the mode of {}: {e}", path.display())))
 }
 
 fn embedded(e: impl std::fmt::Display) -> StoreError {
@@ -764,7 +783,7 @@ mod tests {
     use super::*;
 
     fn config(retention: usize) -> StoreConfig {
-        StoreConfig { stream_retention: retention }
+        StoreConfig { stream_retention: retention, ..Default::default() }
     }
 
     fn open(dir: &tempfile::TempDir, retention: usize) -> Embedded {
@@ -934,6 +953,22 @@ mod tests {
         assert!(store.acquire_lease("a", Duration::from_secs(1)).await.is_err());
         // The file is free again.
         drop(open(&dir, 100));
+    }
+
+    #[tokio::test]
+    async fn the_state_is_owner_only_whatever_it_was() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o7777;
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("state");
+        let store = Embedded::open(&dir, config(10)).expect("open");
+        store.close().await;
+        assert_eq!((mode(&dir), mode(&dir.join("state.redb"))), (0o700, 0o600));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        std::fs::set_permissions(dir.join("state.redb"), std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let store = Embedded::open(&dir, config(10)).expect("open again");
+        store.close().await;
+        assert_eq!((mode(&dir), mode(&dir.join("state.redb"))), (0o700, 0o600));
     }
 
     #[tokio::test]

@@ -179,21 +179,40 @@ pub enum StoreError {
     Embedded(String),
     #[error("invalid store address `{0}`: use file:DIR, memory: or redis://HOST:PORT/DB")]
     Address(String),
+    /// Redis asks for a password it was not given, or refused the one it was given.
+    #[error(
+        "redis at {address} {problem}: give its password in AGORA_STORE_PASSWORD or a file named by \
+         --store-password-file, not in the address"
+    )]
+    Auth { address: String, problem: String },
 }
 
 /// How long stream entries are kept: each stream keeps about this many newest entries.
 pub const DEFAULT_STREAM_RETENTION: usize = 10_000;
 
 /// Settings both backends share.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StoreConfig {
     /// Entries kept per stream (Redis trims approximately, `MAXLEN ~`).
     pub stream_retention: usize,
+    /// The Redis password (AUTH), so that it need not be in the address, where command lines
+    /// and logs would show it. It takes the place of a password the address holds. Never shown:
+    /// `Debug` prints `***`.
+    pub password: Option<String>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { stream_retention: DEFAULT_STREAM_RETENTION }
+        StoreConfig { stream_retention: DEFAULT_STREAM_RETENTION, password: None }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("stream_retention", &self.stream_retention)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 

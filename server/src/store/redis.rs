@@ -60,9 +60,10 @@ impl RedisStore {
     /// subscribing to the notify channel before it returns, so no wake-up is missed.
     pub async fn connect(address: &str, config: StoreConfig) -> Result<RedisStore, StoreError> {
         let (url, prefix) = split_prefix(address)?;
-        let client = Client::open(url.as_str()).map_err(|_| StoreError::Address(redacted(address)))?;
+        let password = config.password.as_deref();
+        let client = open_client(&url, address, password)?;
         let store = RedisStore {
-            lanes: Lanes::connect(&url, address).await?,
+            lanes: Lanes::connect(&url, address, password).await?,
             key_prefix: format!("{prefix}:"),
             retention: config.stream_retention,
             watchers: Arc::default(),
@@ -229,21 +230,21 @@ impl Lanes {
     /// choose: over RESP3 a lane hears at once that its connection closed and reconnects in the
     /// background, so that the first command after a Redis restart does not fail. A Redis too
     /// old for RESP3 (before 6) refuses HELLO, and gets RESP2.
-    async fn connect(url: &str, address: &str) -> Result<Lanes, StoreError> {
+    async fn connect(url: &str, address: &str, password: Option<&str>) -> Result<Lanes, StoreError> {
         if url.contains("protocol=") {
-            return Lanes::connect_as(url, address).await;
+            return Lanes::connect_as(url, address, password).await;
         }
         let separator = if url.contains('?') { '&' } else { '?' };
-        match Lanes::connect_as(&format!("{url}{separator}protocol=resp3"), address).await {
+        match Lanes::connect_as(&format!("{url}{separator}protocol=resp3"), address, password).await {
             Err(StoreError::Redis(e)) if e.contains("HELLO") || e.contains("unknown command") => {
-                Lanes::connect_as(url, address).await
+                Lanes::connect_as(url, address, password).await
             }
             result => result,
         }
     }
 
-    async fn connect_as(url: &str, address: &str) -> Result<Lanes, StoreError> {
-        let client = Client::open(url).map_err(|_| StoreError::Address(redacted(address)))?;
+    async fn connect_as(url: &str, address: &str, password: Option<&str>) -> Result<Lanes, StoreError> {
+        let client = open_client(url, address, password)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -251,9 +252,10 @@ impl Lanes {
             .set_max_delay(RECONNECT_MAX);
         let mut managers = Vec::with_capacity(LANES);
         for _ in 0..LANES {
+            let connect_error = |e| auth_error(e, address);
             let mut manager =
-                ConnectionManager::new_with_config(client.clone(), config.clone()).await.map_err(redis_error)?;
-            redis::cmd("PING").query_async::<Value>(&mut manager).await.map_err(redis_error)?;
+                ConnectionManager::new_with_config(client.clone(), config.clone()).await.map_err(connect_error)?;
+            redis::cmd("PING").query_async::<Value>(&mut manager).await.map_err(connect_error)?;
             managers.push(manager);
         }
         Ok(Lanes { managers, turn: AtomicUsize::new(0) })
@@ -302,6 +304,40 @@ fn redacted(address: &str) -> String {
     match rest[..authority_end].rfind('@') {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => address.to_string(),
+    }
+}
+
+/// A client for `url`, with `password` (when given) in place of any the URL holds.
+fn open_client(url: &str, address: &str, password: Option<&str>) -> Result<Client, StoreError> {
+    use redis::IntoConnectionInfo as _;
+    let info = url.into_connection_info().map_err(|_| StoreError::Address(redacted(address)))?;
+    let info = match password {
+        Some(password) => {
+            let settings = info.redis_settings().clone().set_password(password);
+            info.set_redis_settings(settings)
+        }
+        None => info,
+    };
+    Client::open(info).map_err(|_| StoreError::Address(redacted(address)))
+}
+
+/// Names a refused or missing password plainly: redis-rs says `NOAUTH` or `WRONGPASS`. A
+/// refused `HELLO` stays a plain Redis error, so that a Redis that wants a password but was
+/// asked for RESP3 without one falls back to RESP2 and says so at the `PING` that follows.
+fn auth_error(e: redis::RedisError, address: &str) -> StoreError {
+    let text = e.to_string();
+    let problem = if text.contains("HELLO") {
+        None
+    } else if e.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") {
+        Some("refused the password it was given (WRONGPASS)")
+    } else if text.contains("NOAUTH") {
+        Some("requires a password (NOAUTH), and none was given")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => StoreError::Auth { address: redacted(address), problem: problem.to_string() },
+        None => redis_error(e),
     }
 }
 
