@@ -242,7 +242,12 @@ async fn p4_kill_sends_sigterm_then_sigkill_after_the_grace_period() {
         }
     }
     let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("pid");
-    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(), "the TERM-ignoring shell is gone");
+    // Killed with its group: once its parent (the supervising shell) is gone, it is a zombie
+    // until init reaps it, which may come just after the update.
+    eventually(DEADLINE, "the TERM-ignoring shell to be gone", || async {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err().then_some(())
+    })
+    .await;
     let unknown = format!("/v1/frameworks/{}/tasks/nope/kill", framework.id);
     let err = framework.client.post_no_content(&unknown, &Kill::default()).await.expect_err("unknown task");
     assert_eq!(err.status(), Some(404));
