@@ -1333,10 +1333,7 @@ async fn a_persistent_volume_keeps_files_across_tasks_until_destroyed() {
     cluster.wait_for_agents(2).await;
     let db = RegisterFramework { roles: vec!["db".into()], ..registration("db") };
     let mut framework = Framework::register(cluster.client(), db).await;
-    let reserved = offer_where(&framework, "a reserved offer", |o| o.reservation.as_deref() == Some("db")).await;
-    let create = Operation::CreateVolume { id: "pgdata".into(), disk: 128.0, container_path: "var/data".into() };
-    let accept = Accept { offer_ids: vec![reserved.id.clone()], operations: vec![create], filters: Filters::default() };
-    framework.client.post_no_content(&framework.path("accept"), &accept).await.expect("create the volume");
+    create_volume(&framework, "db", "pgdata", 128.0, "var/data").await;
 
     let with_volume = |o: &agora_api::Offer| o.volumes.iter().any(|v| v.id == "pgdata");
     let volume_dir = cluster.agent_work_dir("vol").join("volumes/pgdata");

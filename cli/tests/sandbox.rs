@@ -231,7 +231,7 @@ async fn tasks_see_none_of_the_agents_own_environment() {
 /// untouched, and its volume is linked through a directory the agent made, not the planted link.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_relaunched_under_a_reused_id_gets_a_new_sandbox() {
-    use agora_api::framework::{Accept, Filters, Operation, RegisterFramework};
+    use agora_api::framework::RegisterFramework;
     if !as_root("a_task_relaunched_under_a_reused_id_gets_a_new_sandbox") {
         return;
     }
@@ -245,10 +245,7 @@ async fn a_task_relaunched_under_a_reused_id_gets_a_new_sandbox() {
 
     let db = RegisterFramework { roles: vec!["db".into()], ..registration("db") };
     let mut framework = Framework::register(cluster.client(), db).await;
-    let reserved = offer_where(&framework, "a reserved offer", |o| o.reservation.as_deref() == Some("db")).await;
-    let create = Operation::CreateVolume { id: "pgdata".into(), disk: 64.0, container_path: "data/pg".into() };
-    let accept = Accept { offer_ids: vec![reserved.id.clone()], operations: vec![create], filters: Filters::default() };
-    framework.client.post_no_content(&framework.path("accept"), &accept).await.expect("create the volume");
+    common::create_volume(&framework, "db", "pgdata", 64.0, "data/pg").await;
 
     let with_volume = |o: &agora_api::Offer| o.volumes.iter().any(|v| v.id == "pgdata");
     let run = async |framework: &mut Framework, task: &str, line: &str| {

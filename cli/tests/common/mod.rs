@@ -297,6 +297,16 @@ pub async fn offer_where(
     .await
 }
 
+/// Has `framework` make the persistent volume `id` of `disk` MiB, at `container_path` in the
+/// sandboxes of the tasks that use it, on an outstanding offer reserved to `role`.
+pub async fn create_volume(framework: &Framework, role: &str, id: &str, disk: f64, container_path: &str) {
+    use agora_api::framework::{Filters, Operation};
+    let reserved = offer_where(framework, "a reserved offer", |o| o.reservation.as_deref() == Some(role)).await;
+    let create = Operation::CreateVolume { id: id.into(), disk, container_path: container_path.into() };
+    let accept = Accept { offer_ids: vec![reserved.id.clone()], operations: vec![create], filters: Filters::default() };
+    framework.client.post_no_content(&framework.path("accept"), &accept).await.expect("create the volume");
+}
+
 /// A framework written against the HTTP API, as any client would.
 pub struct Framework {
     pub client: Client,
