@@ -186,6 +186,21 @@ async fn with_a_client_ca_every_client_must_present_a_certificate() {
         cluster.cli(&["agents", "--ca", &ca, "--cert", &agent_cert, "--key", &agent_key]).output().expect("agents");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // An agent token goes only with its own agent's certificate: node-2's token is refused
+    // over node-1's certificate, whatever it asks.
+    let node2 = issue_token(&cluster.data_dir(), "agent", "node-2");
+    let stolen = Client::with_tls(&cluster.url, &node2, &with_cert).expect("client");
+    let registration = serde_json::json!({"hostname": "node-2", "resources": {"cpus": 1, "mem": 64}});
+    let err = stolen.post::<_, serde_json::Value>("/v1/agents", &registration).await.expect_err("refused");
+    match &err {
+        agora_agent::client::ClientError::Api { status: 403, message, .. } => {
+            assert!(message.contains("names node-1, not the token's agent principal node-2"), "{message}");
+        }
+        other => panic!("node-2's token over node-1's certificate must get 403, got {other:?}"),
+    }
+    let agents: agora_api::operator::AgentList = client.get("/v1/agents").await.expect("agents");
+    assert!(agents.agents.iter().all(|a| a.hostname != "node-2"), "{:?}", agents.agents);
+
     // A certificate and a token are both needed: a certificate with a bad token is still 401.
     let err = Client::with_tls(&cluster.url, "not-a-token", &with_cert)
         .expect("client")

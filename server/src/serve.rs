@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use warp::Reply as _;
 
 /// The body every answer has: warp's, or a followed log stream.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -131,9 +132,11 @@ pub async fn run(
         // hyper keeps room for one request's future for the connection's whole life: boxed,
         // that room is a pointer, and the future itself is freed once the answer starts. An
         // idle event stream then costs about 3 KB less.
-        let service = hyper::service::service_fn(move |request| -> Pin<Box<dyn Future<Output = _> + Send>> {
-            Box::pin(dispatch(ctx.clone(), routes.clone(), address, request))
-        });
+        let service = move |client: Option<Arc<Vec<String>>>| {
+            hyper::service::service_fn(move |request| -> Pin<Box<dyn Future<Output = _> + Send>> {
+                Box::pin(dispatch(ctx.clone(), routes.clone(), address, client.clone(), request))
+            })
+        };
         let watcher = graceful.watcher();
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
@@ -142,7 +145,7 @@ pub async fn run(
         // room for TLS state.
         match tls.clone() {
             None => {
-                let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service(None)));
                 tokio::spawn(async move {
                     log_end(connection.await);
                     drop(slot);
@@ -155,7 +158,10 @@ pub async fn run(
                         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
-                    log_end(watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await);
+                    // Who the client certificate (with --client-ca) says the client is.
+                    let names = stream.get_ref().1.peer_certificates().and_then(|certs| certs.first());
+                    let client = names.map(|cert| Arc::new(crate::tls::certificate_names(cert.as_ref())));
+                    log_end(watcher.watch(builder.serve_connection(TokioIo::new(stream), service(client))).await);
                     drop(slot);
                 });
             }
@@ -178,6 +184,7 @@ async fn dispatch<S>(
     ctx: Arc<Ctx>,
     mut routes: S,
     address: std::net::IpAddr,
+    client: Option<Arc<Vec<String>>>,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Body>, Infallible>
 where
@@ -191,13 +198,28 @@ where
     if let Err(wait) = ctx.auth_failures.check(address) {
         return Ok(boxed(too_many_failures(wait)));
     }
+    // With mutual TLS, an agent token goes only with its own agent's certificate: a token
+    // stolen off one machine is useless from another machine's certificate too.
+    if let Some(names) = &client {
+        let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+        if let Ok(claims) = ctx.keys.verify_header(header) {
+            if claims.kind == crate::Kind::Agent && !names.iter().any(|n| n == &claims.sub) {
+                let message = format!(
+                    "the client certificate names {}, not the token's agent principal {}",
+                    names.join(", "),
+                    claims.sub
+                );
+                return Ok(boxed(crate::error::ServerError::Forbidden { message }.into_response()));
+            }
+        }
+    }
     // A request with a body is authenticated before the body is read: a stranger's upload is
     // refused at its headers and never buffered. (Every route that takes a body needs a token.)
     if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS) {
         let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
         if let Err(e) = ctx.keys.verify_header(header) {
             ctx.auth_failures.failed(address);
-            let mut response = warp::reply::Reply::into_response(e);
+            let mut response = e.into_response();
             // The body is not read: the connection cannot carry another request.
             response.headers_mut().insert("connection", hyper::header::HeaderValue::from_static("close"));
             return Ok(boxed(response));

@@ -200,6 +200,24 @@ fn write_pair(
     Ok(())
 }
 
+/// The names a client certificate (DER) gives its holder: its subject's common names and
+/// its DNS subject alternative names. None for a certificate that does not parse.
+pub fn certificate_names(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return Vec::new() };
+    let mut names: Vec<String> =
+        cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_string).collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
+                names.push(dns.to_string());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +259,7 @@ mod tests {
         let agent = read_certificates(&dir.as_path().join("agent-node-1.pem")).expect("agent cert");
         let now = rustls::pki_types::UnixTime::now();
         verifier.verify_client_cert(&agent[0], &[], now).expect("the CA signed the agent's certificate");
+        assert!(certificate_names(agent[0].as_ref()).contains(&"node-1".to_string()));
         let server = read_certificates(&dir.as_path().join("server.pem")).expect("server cert");
         assert!(
             verifier.verify_client_cert(&server[0], &[], now).is_err(),
