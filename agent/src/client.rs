@@ -23,6 +23,8 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Probes a quiet connection so that an event stream to a vanished master fails instead of
 /// waiting forever on a half-open socket.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+/// How long an idle pooled connection is kept: under the server's default header timeout.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The most of an unparseable error body kept in [`ClientError::Api`]'s message.
 const MAX_ERROR_TEXT: usize = 512;
 
@@ -194,7 +196,12 @@ impl Client {
         if bases.is_empty() {
             return Err(ClientError::InvalidBase { base: base.to_string(), reason: "no URL given".to_string() });
         }
-        let builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).tcp_keepalive(TCP_KEEPALIVE);
+        let builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_keepalive(TCP_KEEPALIVE)
+            // The server closes keep-alive connections idle for its header timeout (30 s by
+            // default): dropping them sooner here keeps a request off one it is closing.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT);
         let http = tls.apply(builder)?.build().map_err(ClientError::Http)?;
         Ok(Client {
             bases: Arc::new(bases),
