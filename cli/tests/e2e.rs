@@ -1346,10 +1346,7 @@ async fn a_persistent_volume_keeps_files_across_tasks_until_destroyed() {
         let mut info = shell_task(&offer.agent_id, task, line, 0.1, 32.0);
         info.volumes = vec!["pgdata".into()];
         framework.launch(&offer, vec![info]).await.expect("launch");
-        let mut status = framework.update(task, true).await;
-        while !status.state.is_terminal() {
-            status = framework.update(task, true).await;
-        }
+        let status = framework.terminal(task).await;
         assert_eq!((status.state, status.exit_code), (TaskState::Finished, Some(0)), "{task}: {status:?}");
     }
     assert_eq!(std::fs::read_to_string(volume_dir.join("file")).expect("the volume's file"), "kept\nmore\n");
@@ -1385,14 +1382,6 @@ fn task_cgroup(cluster: &Cluster, agent: &str, framework: &Framework, task: &str
     (cgroups, agora_agent::cgroups::task_group(&framework.id, &task.into()))
 }
 
-async fn terminal(framework: &mut Framework, task: &str) -> agora_api::TaskStatus {
-    let mut status = framework.update(task, true).await;
-    while !status.state.is_terminal() {
-        status = framework.update(task, true).await;
-    }
-    status
-}
-
 /// A task that allocates twice its `mem` is killed by the kernel and reported `failed` with
 /// reason `container_limitation_memory`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1401,7 +1390,7 @@ async fn a_task_over_its_memory_limit_fails_with_a_memory_limitation() {
     // `tail` keeps the whole line, 64 MiB of zeros without a newline, in memory.
     let line = "head -c 67108864 /dev/zero | tail > /dev/null";
     framework.launch(&offer, vec![shell_task(&offer.agent_id, "hog", line, 0.5, 32.0)]).await.expect("launch");
-    let status = terminal(&mut framework, "hog").await;
+    let status = framework.terminal("hog").await;
     assert_eq!(status.state, TaskState::Failed, "{status:?}");
     assert_eq!(status.reason.as_deref(), Some("container_limitation_memory"), "{status:?}");
 }
@@ -1429,7 +1418,7 @@ async fn a_task_gets_its_cpu_quota_and_a_kill_ends_its_whole_cgroup() {
 
     let kill = agora_api::framework::Kill { grace_period_secs: Some(1.0) };
     framework.client.post_no_content(&framework.path("tasks/spin/kill"), &kill).await.expect("kill");
-    assert_eq!(terminal(&mut framework, "spin").await.state, TaskState::Killed);
+    assert_eq!(framework.terminal("spin").await.state, TaskState::Killed);
     eventually(DEADLINE, "the escaped child to be gone", || async {
         (!Path::new(&format!("/proc/{escaped}")).exists()).then_some(())
     })
@@ -1538,7 +1527,7 @@ async fn ended_tasks_sandboxes_are_collected_by_age() {
         shell_task(&offer.agent_id, "long", "sleep 600", 0.1, 32.0),
     ];
     framework.launch(&offer, tasks).await.expect("launch");
-    assert_eq!(terminal(&mut framework, "brief").await.state, TaskState::Finished);
+    assert_eq!(framework.terminal("brief").await.state, TaskState::Finished);
     let sandboxes = cluster.agent_work_dir("gc").join("sandboxes").join(framework.id.as_str());
     eventually(DEADLINE, "the ended task's sandbox to go", || async {
         (!sandboxes.join("brief").exists()).then_some(())
@@ -1614,7 +1603,7 @@ async fn a_restarted_agent_reattaches_to_its_tasks_and_reports_their_exits() {
     assert_eq!(cluster.agent_id_by_hostname("phoenix").await, agent_id, "the same agent id");
 
     std::fs::write(&flag, "").expect("flag");
-    let status = terminal(&mut framework, "long").await;
+    let status = framework.terminal("long").await;
     assert_eq!((status.state, status.exit_code), (TaskState::Failed, Some(7)), "{status:?}");
 }
 

@@ -33,10 +33,7 @@ fn root_only_file(cluster: &Cluster, marker: &str) -> PathBuf {
 async fn run_to_end(framework: &mut Framework, task: &str, line: &str) -> agora_api::TaskStatus {
     let offer = offer_where(framework, "an offer", |_| true).await;
     framework.launch(&offer, vec![shell_task(&offer.agent_id, task, line, 0.1, 32.0)]).await.expect("launch");
-    let mut status = framework.update(task, true).await;
-    while !status.state.is_terminal() {
-        status = framework.update(task, true).await;
-    }
+    let status = framework.terminal(task).await;
     status
 }
 
@@ -199,10 +196,7 @@ async fn tasks_whose_ids_join_alike_get_their_own_cgroups() {
     let (mut first, second) = (started.remove(0), started.remove(0));
     let kill = agora_api::framework::Kill { grace_period_secs: Some(0.0) };
     first.0.client.post_no_content(&first.0.path("tasks/1/kill"), &kill).await.expect("kill");
-    let mut status = first.0.update("1", true).await;
-    while !status.state.is_terminal() {
-        status = first.0.update("1", true).await;
-    }
+    first.0.terminal("1").await;
     let group = agora_agent::cgroups::task_group(&first.0.id, &"1".into());
     eventually(DEADLINE, "the first task's cgroup to be removed", || async {
         cgroups.cpu_usage(&group).is_none().then_some(())
@@ -253,10 +247,7 @@ async fn a_task_relaunched_under_a_reused_id_gets_a_new_sandbox() {
         let mut info = shell_task(&offer.agent_id, task, line, 0.1, 32.0);
         info.volumes = vec!["pgdata".into()];
         framework.launch(&offer, vec![info]).await.expect("launch");
-        let mut status = framework.update(task, true).await;
-        while !status.state.is_terminal() {
-            status = framework.update(task, true).await;
-        }
+        let status = framework.terminal(task).await;
         assert_eq!(status.state, TaskState::Finished, "{task}: {status:?}");
     };
     let plant = format!(

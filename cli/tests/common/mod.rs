@@ -405,6 +405,15 @@ impl Framework {
         }
     }
 
+    /// Waits for the terminal update of `task` (acknowledging every update on the way).
+    pub async fn terminal(&mut self, task: &str) -> TaskStatus {
+        let mut status = self.update(task, true).await;
+        while !status.state.is_terminal() {
+            status = self.update(task, true).await;
+        }
+        status
+    }
+
     pub async fn ack(&self, status: &TaskStatus) {
         if let Some(update_id) = &status.update_id {
             let ack = agora_api::framework::Acknowledge {
