@@ -92,7 +92,7 @@ fn revive() {}
 fn suppress() {}
 
 #[utoipa::path(post, path = "/v1/frameworks/{id}/acknowledge", tag = "frameworks", request_body = Acknowledge, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
-    responses((status = 202, description = "Acknowledged"), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+    responses((status = 202, description = "Acknowledged"), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody), (status = 429, description = "Too many failed authentications from this address, or this token sends the agent too many acknowledgements and kills (`too_many_commands`)", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds to wait")))))]
 fn acknowledge() {}
 
 #[utoipa::path(post, path = "/v1/frameworks/{id}/reconcile", tag = "frameworks", request_body = Reconcile, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
@@ -101,7 +101,7 @@ fn reconcile() {}
 
 #[utoipa::path(post, path = "/v1/frameworks/{id}/tasks/{task_id}/kill", tag = "frameworks", request_body = Kill, security(("bearer" = [])),
     params(("id" = String, Path, description = "Framework id"), ("task_id" = String, Path, description = "Task id")),
-    responses((status = 202, description = "SIGTERM sent; SIGKILL follows after the grace period"), (status = 404, description = "Unknown framework or task", body = ErrorBody)))]
+    responses((status = 202, description = "SIGTERM sent; SIGKILL follows after the grace period"), (status = 404, description = "Unknown framework or task", body = ErrorBody), (status = 429, description = "Too many failed authentications from this address, or this token sends the agent too many acknowledgements and kills (`too_many_commands`)", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds to wait")))))]
 fn kill_task() {}
 
 #[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = RegisterAgent, security(("bearer" = [])),

@@ -64,10 +64,15 @@ pub struct MasterArgs {
     /// agent and event stream holds one.
     #[arg(long, default_value_t = 1024)]
     max_connections_per_address: usize,
-    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` names the
-    /// client for the rate limiter; nobody else's is believed.
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` (or PROXY
+    /// header) names the client for the limits on addresses; nobody else's is believed. Their
+    /// own connections are not counted against an address.
     #[arg(long, default_value = "")]
     trusted_proxies: String,
+    /// Connections from `--trusted-proxies` begin with a PROXY protocol header (v1 or v2), as
+    /// TCP load balancers that pass TLS through send (HAProxy's `send-proxy`, AWS NLB).
+    #[arg(long, requires = "trusted_proxies")]
+    proxy_protocol: bool,
     /// A file holding a bearer token that `GET /metrics` then requires (default: open).
     #[arg(long)]
     metrics_token_file: Option<PathBuf>,
@@ -294,6 +299,7 @@ fn edge_config(args: &MasterArgs) -> anyhow::Result<agora_server::EdgeConfig> {
         header_timeout: Duration::from_secs_f64(args.header_timeout),
         max_connections_per_address: args.max_connections_per_address,
         trusted_proxies,
+        proxy_protocol: args.proxy_protocol,
         metrics_token,
     })
 }

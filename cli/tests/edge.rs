@@ -1,5 +1,6 @@
 //! Floods at the server's edge, before any token is checked, against a real `agora dev`: slow
-//! clients, unauthenticated uploads, and a client flooding an agent with log reads.
+//! clients, unauthenticated uploads, and a client flooding an agent with log reads or with
+//! acknowledgements and kills; and clients behind a load balancer that speaks the PROXY protocol.
 
 mod common;
 
@@ -117,4 +118,152 @@ async fn a_flood_of_log_reads_neither_fills_an_agents_stream_nor_makes_it_regist
     let kill = agora_api::framework::Kill { grace_period_secs: Some(0.0) };
     framework.client.post_no_content(&framework.path("tasks/chatty/kill"), &kill).await.expect("kill");
     while framework.update("chatty", true).await.state != TaskState::Killed {}
+}
+
+/// A framework floods an agent's command stream with acknowledgements and kills of its own
+/// task, 20,000 of them, 256 at a time. Each would be a command on the agent's stream, which
+/// keeps 2,000: past its budget the token gets 429, the agent keeps its stream (it never
+/// registers again), and the commands that matter still reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_acknowledgements_and_kills_does_not_make_an_agent_register_again() {
+    use futures::StreamExt as _;
+    let cluster = Cluster::start(&[]).await;
+    let token = cluster.issue_token("framework", "flooder");
+    let mut framework = Framework::register(cluster.client_with(&token), registration("flooder")).await;
+    let offer = offer_where(&framework, "an offer", |_| true).await;
+    let task = shell_task(&offer.agent_id, "stubborn", "trap '' TERM; exec sleep 1000", 0.1, 32.0);
+    framework.launch(&offer, vec![task]).await.expect("launch");
+    while framework.update("stubborn", true).await.state != TaskState::Running {}
+    let registrations = || cluster.dev_stderr().matches("registered with the master").count();
+    assert_eq!(registrations(), 1, "{}", cluster.dev_stderr());
+
+    let ack_path = framework.path("acknowledge");
+    let kill_path = framework.path("tasks/stubborn/kill");
+    let agent_id = offer.agent_id.clone();
+    let flood = futures::stream::iter(0..20_000).map(|i| {
+        let client = framework.client.clone();
+        let (ack_path, kill_path, agent_id) = (ack_path.clone(), kill_path.clone(), agent_id.clone());
+        async move {
+            if i % 2 == 0 {
+                let ack = agora_api::framework::Acknowledge {
+                    task_id: "stubborn".parse().expect("id"),
+                    agent_id,
+                    update_id: agora_api::UpdateId::random(),
+                };
+                client.post_no_content(&ack_path, &ack).await
+            } else {
+                // A long grace: the task ignores TERM, so it stays running through the flood.
+                let kill = agora_api::framework::Kill { grace_period_secs: Some(3600.0) };
+                client.post_no_content(&kill_path, &kill).await
+            }
+        }
+    });
+    let answers: Vec<_> = flood.buffer_unordered(256).collect().await;
+    let refused = answers.iter().filter(|a| matches!(a, Err(ClientError::Api { status: 429, .. }))).count();
+    let other =
+        answers.iter().filter(|a| matches!(a, Err(e) if !matches!(e, ClientError::Api { status: 429, .. }))).count();
+    assert!(refused > 0, "no command was held back");
+    assert_eq!(other, 0, "{:?}", answers.iter().find(|a| a.is_err()));
+
+    // The agent kept its stream: it registered once, and a kill still reaches it.
+    assert_eq!(registrations(), 1, "{}", cluster.dev_stderr());
+    let kill = agora_api::framework::Kill { grace_period_secs: Some(0.0) };
+    eventually(DEADLINE, "the kill to be taken", || async {
+        framework.client.post_no_content(&kill_path, &kill).await.ok()
+    })
+    .await;
+    while framework.update("stubborn", true).await.state != TaskState::Killed {}
+}
+
+/// Sends `header` and then `request` over a connection from 127.0.0.2 (the trusted proxy in the
+/// PROXY protocol test); returns the connection and what the server answered (one answer, or
+/// all it sent before closing).
+async fn through_proxy(server: &str, header: &[u8], request: &str) -> (tokio::net::TcpStream, String) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.2:0".parse().expect("address")).expect("binds to 127.0.0.2");
+    let mut stream = socket.connect(server.parse().expect("server address")).await.expect("connects");
+    stream.write_all(&[header, request.as_bytes()].concat()).await.expect("writes");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Until the answer's head and body are in (`Connection: close` ends it) or the server closes.
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .and_then(|v| v.parse::<usize>().ok());
+                if length.is_some_and(|n| body.len() >= n) {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(DEADLINE, read).await.expect("the server answers or closes");
+    (stream, String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Behind a TCP load balancer that speaks the PROXY protocol (TLS passes through it, so it
+/// cannot add `X-Forwarded-For`), the limits on addresses count the client its header names:
+/// a client that keeps failing authentication is held back while another behind the same
+/// balancer is served, and one client's connections are capped while another's are not. A
+/// connection from the balancer without a header is closed, and clients that connect directly
+/// are served as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_protocol_balancer_limits_count_the_client_it_names() {
+    let cluster =
+        Cluster::start(&["--trusted-proxies", "127.0.0.2", "--proxy-protocol", "--max-connections-per-address", "32"])
+            .await;
+    let server = cluster.url.trim_start_matches("http://").to_string();
+    let proxy_header = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 443\r\n").into_bytes();
+    let request = |token: &str, close: bool| {
+        let connection = if close { "Connection: close\r\n" } else { "" };
+        format!("GET /v1/cluster HTTP/1.1\r\nHost: agora\r\nAuthorization: Bearer {token}\r\n{connection}\r\n")
+    };
+
+    // 192.0.2.7 fails authentication until it is held back ...
+    let mut held_back = false;
+    for _ in 0..50 {
+        let (_, answer) = through_proxy(&server, &proxy_header("192.0.2.7"), &request("bad", true)).await;
+        if answer.starts_with("HTTP/1.1 429") {
+            held_back = true;
+            break;
+        }
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+    assert!(held_back, "a client that kept failing was never held back");
+    // ... while 192.0.2.8, behind the same balancer, is judged on its own.
+    let (_, answer) = through_proxy(&server, &proxy_header("192.0.2.8"), &request("bad", true)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let (_, answer) = through_proxy(&server, &proxy_header("192.0.2.8"), &request(&cluster.token, true)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Version 2 of the header is read too.
+    let v2 = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c];
+    let v2: Vec<u8> = [&v2[..], &[192, 0, 2, 7], &[127, 0, 0, 1], &[0x9c, 0x40], &[0x01, 0xbb]].concat();
+    let (_, answer) = through_proxy(&server, &v2, &request(&cluster.token, true)).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "192.0.2.7, named by a v2 header, is still held back: {answer}");
+
+    // 192.0.2.9 holds 32 connections, its cap; its 33rd is closed, and 192.0.2.10 is served.
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        let (stream, answer) =
+            through_proxy(&server, &proxy_header("192.0.2.9"), &request(&cluster.token, false)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        held.push(stream);
+    }
+    let (_, answer) = through_proxy(&server, &proxy_header("192.0.2.9"), &request(&cluster.token, true)).await;
+    assert_eq!(answer, "", "a connection past the client's cap was served");
+    let (_, answer) = through_proxy(&server, &proxy_header("192.0.2.10"), &request(&cluster.token, true)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // The balancer must send a header; clients that connect directly need none.
+    let (_, answer) = through_proxy(&server, b"", &request(&cluster.token, true)).await;
+    assert_eq!(answer, "", "a connection from the balancer without a header was served");
+    let view: serde_json::Value = cluster.client().get("/v1/cluster").await.expect("a direct client is served");
+    assert!(view.get("agents").is_some(), "{view}");
 }

@@ -17,9 +17,10 @@ pub enum ServerError {
     NotFound { what: &'static str, code: &'static str, id: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    /// The caller has too many of something at once (log reads); it may retry later.
+    /// The caller has too many of something at once (log reads), or sends too much (commands
+    /// to an agent); it may retry later, after `retry_after` seconds if known.
     #[error("{message}")]
-    TooMany { code: &'static str, message: String },
+    TooMany { code: &'static str, message: String, retry_after: Option<u64> },
     /// Another part (an agent) did not answer in time.
     #[error("{message}")]
     Timeout { code: &'static str, message: String },
@@ -98,7 +99,11 @@ impl warp::Reply for ServerError {
         if self.status().is_server_error() {
             tracing::error!(error = %self, source = ?std::error::Error::source(&self), "request failed");
         }
-        error_response(self.status(), self.code(), &self.to_string())
+        let mut response = error_response(self.status(), self.code(), &self.to_string());
+        if let ServerError::TooMany { retry_after: Some(secs), .. } = self {
+            response.headers_mut().insert(http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -9,6 +9,7 @@ pub mod http;
 pub mod logs;
 pub mod master;
 pub mod metrics;
+mod proxy_protocol;
 pub mod ratelimit;
 pub mod serve;
 pub mod store;

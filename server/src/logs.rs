@@ -92,6 +92,7 @@ impl LogRelay {
                 message: format!(
                     "this token has {MAX_READS_PER_PRINCIPAL} log reads and follows going on; retry when one ends"
                 ),
+                retry_after: None,
             });
         }
         *n += 1;

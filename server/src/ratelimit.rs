@@ -2,8 +2,10 @@
 //! with bad tokens costs the server a map lookup each, not a signature check, and clients with
 //! good tokens from other addresses are not starved. Each address may fail [`BURST`] times,
 //! refilled at [`REFILL_PER_SEC`]; once its budget is spent, its requests get 429 until it
-//! refills.
+//! refills. The same buckets bound what each principal appends to agents' command streams
+//! ([`CommandBudget`]).
 
+use agora_api::AgentId;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
@@ -46,56 +48,134 @@ pub fn client_address(peer: IpAddr, headers: &http::HeaderMap, trusted: &[ipnet:
     forwarded.into_iter().rev().find(|a| !is_trusted(a)).unwrap_or(peer)
 }
 
+/// A token bucket's size and refill rate.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    /// What may be spent in a row.
+    pub burst: f64,
+    /// What is earned back per second.
+    pub per_sec: f64,
+}
+
 struct Bucket {
     budget: f64,
     updated: Instant,
 }
 
 impl Bucket {
-    fn refill(&mut self, now: Instant) {
-        let earned = now.duration_since(self.updated).as_secs_f64() * REFILL_PER_SEC;
-        self.budget = (self.budget + earned).min(BURST);
+    fn refill(&mut self, limit: Limit, now: Instant) {
+        let earned = now.duration_since(self.updated).as_secs_f64() * limit.per_sec;
+        self.budget = (self.budget + earned).min(limit.burst);
         self.updated = now;
     }
 }
 
-#[derive(Default)]
-pub struct AuthFailures {
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+/// Token buckets by key: a key that spends faster than its limit refills is held back, and
+/// other keys are not. Full buckets are forgotten once too many keys are tracked.
+struct Buckets<K> {
+    limit: Limit,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
-impl AuthFailures {
-    fn buckets(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Bucket>> {
+impl<K: std::hash::Hash + Eq> Buckets<K> {
+    fn new(limit: Limit) -> Self {
+        Buckets { limit, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    fn buckets(&self) -> std::sync::MutexGuard<'_, HashMap<K, Bucket>> {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether `address` may make a request now; if not, the seconds until it may.
-    pub fn check(&self, address: IpAddr) -> Result<(), f64> {
-        let address = client_key(address);
+    /// Whether `key` has budget left; if not, the seconds until it has.
+    fn check(&self, key: &K, now: Instant) -> Result<(), f64> {
         let mut buckets = self.buckets();
-        let Some(bucket) = buckets.get_mut(&address) else { return Ok(()) };
-        bucket.refill(Instant::now());
+        let Some(bucket) = buckets.get_mut(key) else { return Ok(()) };
+        bucket.refill(self.limit, now);
         if bucket.budget >= 1.0 {
             Ok(())
         } else {
-            Err((1.0 - bucket.budget) / REFILL_PER_SEC)
+            Err((1.0 - bucket.budget) / self.limit.per_sec)
         }
+    }
+
+    /// Spends one unit of `key`'s budget (none is left to spend below zero).
+    fn spend(&self, key: K, now: Instant) {
+        let limit = self.limit;
+        let mut buckets = self.buckets();
+        if buckets.len() >= MAX_TRACKED {
+            buckets.retain(|_, b| {
+                b.refill(limit, now);
+                b.budget < limit.burst
+            });
+        }
+        let bucket = buckets.entry(key).or_insert(Bucket { budget: limit.burst, updated: now });
+        bucket.refill(limit, now);
+        bucket.budget = (bucket.budget - 1.0).max(0.0);
+    }
+
+    /// Spends one unit of `key`'s budget if it has one; if not, the seconds until it has.
+    fn take(&self, key: K, now: Instant) -> Result<(), f64> {
+        self.check(&key, now)?;
+        self.spend(key, now);
+        Ok(())
+    }
+}
+
+/// Failed authentications by client address (see the module's comment).
+pub struct AuthFailures(Buckets<IpAddr>);
+
+impl Default for AuthFailures {
+    fn default() -> Self {
+        AuthFailures(Buckets::new(Limit { burst: BURST, per_sec: REFILL_PER_SEC }))
+    }
+}
+
+impl AuthFailures {
+    /// Whether `address` may make a request now; if not, the seconds until it may.
+    pub fn check(&self, address: IpAddr) -> Result<(), f64> {
+        self.0.check(&client_key(address), Instant::now())
     }
 
     /// Counts one failed authentication from `address`.
     pub fn failed(&self, address: IpAddr) {
-        let address = client_key(address);
-        let now = Instant::now();
-        let mut buckets = self.buckets();
-        if buckets.len() >= MAX_TRACKED {
-            buckets.retain(|_, b| {
-                b.refill(now);
-                b.budget < BURST
-            });
-        }
-        let bucket = buckets.entry(address).or_insert(Bucket { budget: BURST, updated: now });
-        bucket.refill(now);
-        bucket.budget = (bucket.budget - 1.0).max(0.0);
+        self.0.spend(client_key(address), Instant::now())
+    }
+}
+
+/// Acknowledgements and kills a principal may send one agent in a row, through one replica.
+/// Half an agent's command stream: with a full launch batch, still within what it keeps.
+pub const COMMAND_BURST: f64 = 1_000.0;
+/// What a principal earns back per second, per agent. An agent reads its stream far faster.
+pub const COMMANDS_PER_SEC: f64 = 1_000.0;
+
+/// What each principal may append to each agent's command stream, on this replica. An agent's
+/// stream keeps a bounded history, and an agent that falls behind it registers again; without
+/// this, one token's flood of acknowledgements or kills could push other principals' launches
+/// and kills out of the stream before the agent read them. Launches need offers, and log reads
+/// have their own bound ([`crate::logs::LogRelay`]).
+pub struct CommandBudget(Buckets<(String, AgentId)>);
+
+impl Default for CommandBudget {
+    fn default() -> Self {
+        CommandBudget(Buckets::new(Limit { burst: COMMAND_BURST, per_sec: COMMANDS_PER_SEC }))
+    }
+}
+
+impl CommandBudget {
+    /// Spends one of `principal`'s commands to `agent`, or refuses with 429 `too_many_commands`.
+    pub fn take(&self, principal: &str, agent: &AgentId) -> Result<(), crate::error::ServerError> {
+        self.take_at(principal, agent, Instant::now())
+    }
+
+    fn take_at(&self, principal: &str, agent: &AgentId, now: Instant) -> Result<(), crate::error::ServerError> {
+        self.0.take((principal.to_string(), agent.clone()), now).map_err(|wait| crate::error::ServerError::TooMany {
+            code: "too_many_commands",
+            message: format!(
+                "this token sends agent {agent} more than {COMMANDS_PER_SEC} acknowledgements and kills a \
+                 second; retry in {wait:.3} s"
+            ),
+            retry_after: Some(wait.ceil() as u64),
+        })
     }
 }
 
@@ -141,5 +221,25 @@ mod tests {
         let wait = limiter.check(bad).expect_err("the budget is spent");
         assert!(wait > 0.0 && wait <= 1.0 / REFILL_PER_SEC + 1e-9);
         assert!(limiter.check(good).is_ok());
+    }
+
+    #[test]
+    fn a_principal_that_floods_agents_with_commands_is_held_back_and_others_are_not() {
+        let budget = CommandBudget::default();
+        let (agent, other_agent): (AgentId, AgentId) = ("a1".parse().expect("id"), "a2".parse().expect("id"));
+        // All at one instant, so that nothing is earned back meanwhile.
+        let now = Instant::now();
+        for _ in 0..COMMAND_BURST as usize {
+            budget.take_at("flooder", &agent, now).expect("within the burst");
+        }
+        let refused = budget.take_at("flooder", &agent, now).expect_err("the burst is spent");
+        assert_eq!(refused.code(), "too_many_commands");
+        assert_eq!(refused.status().as_u16(), 429);
+        let response = warp::Reply::into_response(refused);
+        assert_eq!(response.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]));
+        budget.take_at("neighbour", &agent, now).expect("another principal has its own budget");
+        budget.take_at("flooder", &other_agent, now).expect("another agent's stream has its own budget");
+        let later = now + std::time::Duration::from_millis(10);
+        budget.take_at("flooder", &agent, later).expect("a hundredth of a second earns ten back");
     }
 }

@@ -34,8 +34,11 @@ pub struct EdgeConfig {
     pub header_timeout: Duration,
     /// Connections one client address (an IPv6 /64) may hold at once; 0 for no limit.
     pub max_connections_per_address: usize,
-    /// Proxies whose `X-Forwarded-For` names the client, for the rate limiter.
+    /// Proxies whose `X-Forwarded-For` (or PROXY header) names the client, for the limits on
+    /// addresses. Their own connections are not counted against an address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connections from `trusted_proxies` begin with a PROXY protocol header (v1 or v2).
+    pub proxy_protocol: bool,
     /// A bearer token `/metrics` requires, if any.
     pub metrics_token: Option<String>,
 }
@@ -46,6 +49,7 @@ impl Default for EdgeConfig {
             header_timeout: Duration::from_secs(30),
             max_connections_per_address: 1024,
             trusted_proxies: Vec::new(),
+            proxy_protocol: false,
             metrics_token: None,
         }
     }
@@ -117,22 +121,30 @@ pub async fn run(
             },
             _ = &mut shutdown => break,
         };
-        let Some(slot) = counts.open(peer.ip(), ctx.edge.max_connections_per_address) else {
-            tracing::debug!(%peer, "too many connections from this address; closing the new one");
-            continue;
+        // A proxy's connections carry many clients: they are counted by the client a PROXY
+        // header names, or not at all.
+        let proxied = ctx.edge.trusted_proxies.iter().any(|net| net.contains(&peer.ip()));
+        let slot = if proxied {
+            None
+        } else {
+            let Some(slot) = counts.open(peer.ip(), ctx.edge.max_connections_per_address) else {
+                tracing::debug!(%peer, "too many connections from this address; closing the new one");
+                continue;
+            };
+            Some(slot)
         };
         // Events and answers are small writes: without this, Nagle's algorithm holds the second
         // of two back-to-back writes until the client's delayed ACK, about 40 ms later.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
-        let ctx = ctx.clone();
+        let ctx_ = ctx.clone();
         let routes = routes.clone();
-        let address = peer.ip();
         // hyper keeps room for one request's future for the connection's whole life: boxed,
         // that room is a pointer, and the future itself is freed once the answer starts. An
         // idle event stream then costs about 3 KB less.
-        let service = move |client: Option<Arc<Vec<String>>>| {
+        let service = move |address: std::net::IpAddr, client: Option<Arc<Vec<String>>>| {
+            let (ctx, routes) = (ctx_.clone(), routes.clone());
             hyper::service::service_fn(move |request| -> Pin<Box<dyn Future<Output = _> + Send>> {
                 Box::pin(dispatch(ctx.clone(), routes.clone(), address, client.clone(), request))
             })
@@ -140,19 +152,35 @@ pub async fn run(
         let watcher = graceful.watcher();
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+        let read_proxy_header = proxied && ctx.edge.proxy_protocol;
+        let (counts, max) = (counts.clone(), ctx.edge.max_connections_per_address);
         // The handshake runs in the connection's own task, so a slow client delays no other.
-        // Plain and TLS connections are separate tasks so that a plain one does not carry
-        // room for TLS state.
+        // A plain connection without a PROXY header (the common case) is a task of its own so
+        // that it does not carry room for the rest.
         match tls.clone() {
-            None => {
-                let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service(None)));
+            None if !read_proxy_header => {
+                let connection =
+                    watcher.watch(builder.serve_connection(TokioIo::new(stream), service(peer.ip(), None)));
                 tokio::spawn(async move {
                     log_end(connection.await);
                     drop(slot);
                 });
             }
-            Some(acceptor) => {
+            tls => {
                 tokio::spawn(async move {
+                    let mut stream = stream;
+                    let (address, slot) = if read_proxy_header {
+                        let Some((address, slot)) = proxied_client(&mut stream, peer, &counts, max).await else {
+                            return;
+                        };
+                        (address, Some(slot))
+                    } else {
+                        (peer.ip(), slot)
+                    };
+                    let Some(acceptor) = tls else {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service(address, None));
+                        return log_end(watcher.watch(connection).await);
+                    };
                     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
@@ -161,7 +189,8 @@ pub async fn run(
                     // Who the client certificate (with --client-ca) says the client is.
                     let names = stream.get_ref().1.peer_certificates().and_then(|certs| certs.first());
                     let client = names.map(|cert| Arc::new(crate::tls::certificate_names(cert.as_ref())));
-                    log_end(watcher.watch(builder.serve_connection(TokioIo::new(stream), service(client))).await);
+                    let connection = builder.serve_connection(TokioIo::new(stream), service(address, client));
+                    log_end(watcher.watch(connection).await);
                     drop(slot);
                 });
             }
@@ -172,6 +201,33 @@ pub async fn run(
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after the drain timeout were cut");
     }
+}
+
+/// The client a proxy's connection carries, from its PROXY header (read within the handshake's
+/// time limit), and its place among that address's connections; `None` closes the connection.
+async fn proxied_client(
+    stream: &mut tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    counts: &Arc<ConnectionCounts>,
+    max: usize,
+) -> Option<(std::net::IpAddr, ConnectionSlot)> {
+    let read = crate::proxy_protocol::read_client_address(stream, peer.ip());
+    let address = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read).await {
+        Ok(Ok(address)) => address,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "closing a proxy's connection");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "a proxy's connection sent no PROXY header in time");
+            return None;
+        }
+    };
+    let slot = counts.open(address, max);
+    if slot.is_none() {
+        tracing::debug!(%peer, %address, "too many connections from this address; closing the new one");
+    }
+    Some((address, slot?))
 }
 
 fn log_end(served: Result<(), hyper::Error>) {

@@ -116,6 +116,8 @@ struct Scene {
     g: String,
     /// Agent `e`'s command stream, read as mallory.
     commands: reqwest::Response,
+    /// Framework `g`'s event stream, read as bob.
+    g_events: reqwest::Response,
 }
 
 async fn scene() -> Scene {
@@ -131,8 +133,7 @@ async fn scene() -> Scene {
     assert_eq!(commands.status(), 200);
 
     let bob = Client::with_principal(&cluster.server, Kind::Framework, "bob");
-    let (g, g_stream) = subscribe(&bob, "batch").await;
-    cluster.streams.push(g_stream);
+    let (g, g_events) = subscribe(&bob, "batch").await;
     launch_on(&cluster, &bob, &g, &h, "g-on-h").await;
     step_aside(&cluster, &bob, &g).await;
     let (f, f_stream) = subscribe(&cluster.framework, "web").await;
@@ -148,7 +149,7 @@ async fn scene() -> Scene {
         assert!(tokio::time::Instant::now() < deadline, "offers left");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Scene { cluster, mallory, e, f, g, commands }
+    Scene { cluster, mallory, e, f, g, commands, g_events }
 }
 
 #[tokio::test]
@@ -195,6 +196,30 @@ async fn an_agent_reporting_a_task_of_another_principals_framework_is_refused_an
         roles.map(|r| [r[0].clone(), r[1].clone(), r[2].clone()]).collect::<Vec<_>>()
     };
     assert_eq!(held(&after), held(&before));
+    s.cluster.stop();
+}
+
+/// An update for a task the store has no record of, from an agent that framework never placed
+/// a task on, is not passed on: the framework would take a stranger's word that its task ended.
+#[tokio::test]
+async fn an_agent_sending_an_update_for_a_task_of_another_principals_framework_is_not_passed_on() {
+    let mut s = scene().await;
+    let forged = json!({"task_id": "forged", "framework_id": s.g, "agent_id": s.e, "state": "finished",
+                        "timestamp": 1.0, "update_id": "u-forged"});
+    let (status, body) = s.mallory.post(&format!("/v1/agents/{}/updates", s.e), json!({"updates": [forged]})).await;
+    assert_eq!(status, 202, "the batch is taken, so that the agent's other updates are not held up: {body}");
+    // It is acknowledged for the agent, which would otherwise send it again for ever.
+    let mut seen = String::new();
+    read_until(&mut s.commands, &["event:acknowledge", "u-forged"], &mut seen).await;
+    // g asks for offers again: the offers arrive on its stream after anything sent before.
+    let bob = Client::with_principal(&s.cluster.server, Kind::Framework, "bob");
+    let (status, body) = bob.post(&format!("/v1/frameworks/{}/revive", s.g), json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    let mut g_seen = String::new();
+    read_until(&mut s.g_events, &["event:offers"], &mut g_seen).await;
+    assert!(!g_seen.contains("forged"), "g was told of a task an agent made up: {g_seen}");
+    let events = s.cluster.operator.get("/v1/tasks").await;
+    assert!(!events.to_string().contains("forged"), "{events}");
     s.cluster.stop();
 }
 

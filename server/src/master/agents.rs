@@ -323,6 +323,12 @@ impl Master {
         let keys: Vec<TaskKey> = req.updates.iter().map(|u| (u.framework_id.clone(), u.task_id.clone())).collect();
         let mut tasks = self.load_tasks(&keys).await?;
         let facts = self.framework_facts(keys.iter().map(|(f, _)| f.clone())).await?;
+        // Who may send updates for tasks the store has no record of, as at registration.
+        let unknown_ended = keys.iter().zip(&req.updates).any(|(k, u)| u.state.is_terminal() && !tasks.contains_key(k));
+        let placed =
+            if unknown_ended { task_keys(&self.store.members(&key::agent_tasks(agent_id)).await?) } else { vec![] };
+        let placed_here: HashSet<&FrameworkId> = placed.iter().map(|(f, _)| f).collect();
+        let came_back_since = now_secs() - self.came_back_window().as_secs_f64();
         let mut txn = Txn::default();
         facts.check(&mut txn);
         for (task_key, update) in keys.iter().zip(&req.updates) {
@@ -376,7 +382,17 @@ impl Master {
                         format!("{}/{}: register again with the tasks this agent runs", task_key.0, task_key.1),
                     ));
                 }
-                None => {}
+                // Ended, and unknown: an update sent again after its task's record was let go,
+                // or one of a task the store lost. Only an agent that may speak for the
+                // framework's tasks is believed; anything else is acknowledged and dropped.
+                None => {
+                    if let Err(why) = may_report(agent_id, task_key, None, &placed_here, &facts, came_back_since) {
+                        let (framework, task) = task_key;
+                        tracing::warn!(agent = %agent_id, %framework, %task, "dropped an update for an unknown task: {why}");
+                        ack_orphan_update(&mut txn, agent_id, &update);
+                        continue;
+                    }
+                }
             }
             push_update(&mut txn, &update, facts.exists.contains(&task_key.0));
             if facts.removed.contains(&task_key.0) {

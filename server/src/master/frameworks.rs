@@ -513,7 +513,7 @@ impl Master {
         check_id("task id", ack.task_id.as_str())?;
         check_id("agent id", ack.agent_id.as_str())?;
         check_id("update id", ack.update_id.as_str())?;
-        self.framework_record(framework_id).await?;
+        let framework = self.framework_record(framework_id).await?;
         // A task the store no longer keeps (ended long ago, or lost) may still have an update the
         // agent resends until it is acknowledged: pass the acknowledgement on. The agent drops
         // it unless this framework's task on it sent that update.
@@ -528,6 +528,7 @@ impl Master {
         if self.store.get_one(&key::agent(&ack.agent_id)).await?.is_none() {
             return Err(ServerError::not_found("agent", "unknown_agent", &ack.agent_id));
         }
+        self.command_budget.take(&framework.value.principal, &ack.agent_id)?;
         // The agent drops acknowledgements for updates it did not send (the master's own).
         let command = AgentCommand::Acknowledge(AcknowledgeCommand {
             framework_id: framework_id.clone(),
@@ -593,12 +594,13 @@ impl Master {
             }
         }
         transact!(self, {
-            self.framework_record(framework_id).await?;
+            let framework = self.framework_record(framework_id).await?;
             let task = self
                 .load::<TaskRecord>(&key::task(framework_id, task_id))
                 .await?
                 .filter(|t| !t.value.status.state.is_terminal())
                 .ok_or_else(|| ServerError::not_found("task", "unknown_task", task_id))?;
+            self.command_budget.take(&framework.value.principal, &task.value.info.agent_id)?;
             let grace =
                 req.grace_period_secs.or(task.value.info.kill_grace_period_secs).unwrap_or(DEFAULT_KILL_GRACE_SECS);
             let mut txn = Txn::default();

@@ -218,6 +218,8 @@ pub struct Master {
     task_cache: Mutex<(u64, std::collections::HashMap<String, Arc<TaskRecord>>)>,
     /// When this replica's last allocation round began (Unix seconds).
     last_round: Mutex<f64>,
+    /// What each principal may append to each agent's command stream through this replica.
+    command_budget: crate::ratelimit::CommandBudget,
 }
 
 /// A record read from the store, with the version to check when writing it back.
@@ -339,6 +341,7 @@ impl Master {
             lease: Mutex::new(None),
             task_cache: Mutex::new(Default::default()),
             last_round: Mutex::new(0.0),
+            command_budget: Default::default(),
         })
     }
 
