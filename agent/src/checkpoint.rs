@@ -110,19 +110,7 @@ mod tests {
     fn saved(task: &str) -> Saved {
         let launch = LaunchCommand {
             framework_id: FrameworkId::from("fw"),
-            task: TaskInfo {
-                task_id: TaskId::from(task),
-                name: String::new(),
-                agent_id: AgentId::from("a"),
-                resources: Resources::new(0.1, 32.0),
-                command: Command::Shell("sleep 1".into()),
-                env: Default::default(),
-                kill_grace_period_secs: None,
-                labels: Default::default(),
-                user: None,
-                volumes: Vec::new(),
-                health_check: None,
-            },
+            task: TaskInfo::new(task, AgentId::from("a"), Resources::new(0.1, 32.0), Command::Shell("sleep 1".into())),
             volumes: Vec::new(),
         };
         let latest = crate::tasks::status(&launch, &AgentId::from("a"), TaskState::Running);

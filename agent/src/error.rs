@@ -1,7 +1,7 @@
 //! The crate's one error type. Network errors of the reusable HTTP client keep their own type
 //! ([`ClientError`]) so the CLI can use the client without the agent.
 
-use crate::client::ClientError;
+use agora_client::ClientError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {

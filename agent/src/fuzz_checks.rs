@@ -2,9 +2,9 @@
 //! the crate and their seed inputs run as unit tests on stable Rust. Each function panics when
 //! the property does not hold, which is what a fuzzer reports.
 
-use crate::client::{read_events, SseEvent};
 use agora_api::agent::AgentCommand;
 use agora_api::framework::FrameworkEvent;
+use agora_client::{read_events, SseEvent};
 use futures::StreamExt as _;
 
 /// Reads `data` as an event stream, whole and in chunks whose sizes the first bytes pick:

@@ -9,7 +9,6 @@
 mod backoff;
 pub mod cgroups;
 mod checkpoint;
-pub mod client;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_checks;
@@ -36,8 +35,8 @@ use agora_api::agent::{
     RunningTask, StatusUpdates,
 };
 use agora_api::{AgentId, Resources, TaskState, TaskStatus};
+use agora_client::{Client, ClientError};
 use backoff::Backoff;
-use client::{Client, ClientError};
 use futures::future::BoxFuture;
 use process::Exit;
 use session::{Session, SessionEvent};
@@ -96,7 +95,7 @@ pub struct AgentConfig {
     /// The wait before the first resend of an unacknowledged status update.
     pub status_retry_secs: f64,
     /// How the master's certificate is checked, and the agent's client certificate if any.
-    pub tls: client::TlsOptions,
+    pub tls: agora_client::TlsOptions,
     /// Which OS users tasks run as.
     pub task_users: users::TaskUsers,
     /// Whether tasks get cgroups with their limits.
@@ -392,7 +391,7 @@ impl Agent {
         let client = self.client.clone();
         Box::pin(async move {
             tokio::time::sleep(delay).await;
-            client.post("/v1/agents", &body).await
+            client.register_agent(&body).await
         })
     }
 
@@ -898,9 +897,8 @@ impl Agent {
         if let (Some(_), Some(agent_id)) = (&self.session, &self.agent_id) {
             let updates = self.updates.all_pending();
             if !updates.is_empty() {
-                let path = format!("/v1/agents/{agent_id}/updates");
                 let body = StatusUpdates { updates };
-                let send = self.client.post_no_content(&path, &body);
+                let send = self.client.agent_updates(agent_id, &body);
                 match tokio::time::timeout(FINAL_SEND_TIMEOUT, send).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::warn!(error = %e, "cannot send the last status updates"),

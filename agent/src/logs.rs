@@ -2,11 +2,11 @@
 //! posted back to the master, which relays it to the reader. When nothing is new and the task
 //! still runs, the answer waits a while for more output, so readers can follow a task.
 
-use crate::client::Client;
 use crate::sandbox::Sandbox;
 use crate::AgentError;
-use agora_api::agent::ReadLogCommand;
+use agora_api::agent::{LogChunkInfo, ReadLogCommand};
 use agora_api::AgentId;
+use agora_client::Client;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -105,11 +105,8 @@ pub async fn answer(
         Some(reason) => (true, reason.into_bytes()),
         None => (false, chunk.data),
     };
-    let path = format!(
-        "/v1/agents/{agent_id}/logs/{}?offset={}&found={}&task_ended={}&refused={refused}",
-        command.request_id, command.offset, chunk.found, chunk.task_ended
-    );
-    match client.post_bytes(&path, body).await {
+    let info = LogChunkInfo { offset: command.offset, found: chunk.found, task_ended: chunk.task_ended, refused };
+    match client.agent_log_chunk(&agent_id, &command.request_id, &info, body).await {
         Ok(()) => {}
         Err(e) if e.is_not_found() => tracing::debug!(request_id = %command.request_id, "the log reader left"),
         Err(e) => tracing::warn!(request_id = %command.request_id, error = %e, "cannot send task output"),

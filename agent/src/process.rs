@@ -359,8 +359,8 @@ mod tests {
     use crate::tasks;
     use agora_api::agent::LaunchCommand;
     use agora_api::types::reason;
-    use agora_api::{AgentId, Command, FrameworkId, Resources, TaskId, TaskInfo, TaskState};
-    use std::collections::BTreeMap;
+    use agora_api::{AgentId, Command, FrameworkId, Resources, TaskInfo, TaskState};
+
     use std::time::Duration;
 
     const DEADLINE: Duration = Duration::from_secs(20);
@@ -368,18 +368,9 @@ mod tests {
     fn launch(task: &str, command: Command) -> LaunchCommand {
         LaunchCommand {
             framework_id: FrameworkId::from("fw-1"),
-            task: TaskInfo {
-                task_id: TaskId::from(task),
-                name: task.to_string(),
-                agent_id: AgentId::from("agent-1"),
-                resources: Resources { ports: vec![[31005, 31006], [31010, 31010]], ..Resources::new(0.1, 32.0) },
-                command,
-                env: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
-                kill_grace_period_secs: None,
-                labels: BTreeMap::new(),
-                user: None,
-                volumes: Vec::new(),
-                health_check: None,
+            task: {
+                let resources = Resources { ports: vec![[31005, 31006], [31010, 31010]], ..Resources::new(0.1, 32.0) };
+                TaskInfo::new(task, AgentId::from("agent-1"), resources, command).name(task).env("GREETING", "hi")
             },
             volumes: Vec::new(),
         }

@@ -3,9 +3,9 @@
 //! They report to the agent loop over a channel; dropping the [`Session`] stops them all.
 
 use crate::backoff::Backoff;
-use crate::client::Client;
 use agora_api::agent::{AgentCommand, StatusUpdates};
 use agora_api::{AgentId, TaskStatus};
+use agora_client::Client;
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -80,10 +80,6 @@ struct Link {
 }
 
 impl Link {
-    fn path(&self, what: &str) -> String {
-        format!("/v1/agents/{}/{what}", self.agent_id)
-    }
-
     async fn forgotten(&self, during: &'static str) {
         tracing::warn!(agent_id = %self.agent_id, during, "the master does not know this agent");
         // A closed channel means the agent loop is gone, and with it any need to tell it.
@@ -93,11 +89,10 @@ impl Link {
     /// Reads commands until the master forgets the agent, reconnecting with `Last-Event-ID`
     /// after any break so that no command is lost or repeated.
     async fn read_commands(self) {
-        let path = self.path("commands");
         let mut last_id: Option<String> = None;
         let mut backoff = Backoff::new(STREAM_FIRST_RETRY, STREAM_MAX_RETRY);
         loop {
-            match self.client.events(&path, last_id.as_deref()).await {
+            match self.client.agent_commands(&self.agent_id, last_id.as_deref()).await {
                 Ok(mut stream) => {
                     tracing::info!(agent_id = %self.agent_id, resume_after = ?last_id, "command stream open");
                     while let Some(item) = stream.next().await {
@@ -137,7 +132,6 @@ impl Link {
     }
 
     async fn heartbeat(self, interval: Duration) {
-        let path = self.path("heartbeat");
         // A heartbeat that takes longer than the interval is late anyway; give up on it.
         let client = self.client.clone().with_request_timeout(interval.max(Duration::from_secs(1)));
         let mut ticker = tokio::time::interval(interval);
@@ -146,7 +140,7 @@ impl Link {
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            match client.post_empty(&path).await {
+            match client.agent_heartbeat(&self.agent_id).await {
                 Ok(()) => tracing::trace!("heartbeat"),
                 Err(e) if e.is_not_found() => return self.forgotten("heartbeat").await,
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
@@ -156,10 +150,9 @@ impl Link {
 
     /// Posts batches one at a time, so that updates of a task reach the master in order.
     async fn send_updates(self, mut batches: mpsc::Receiver<Vec<TaskStatus>>) {
-        let path = self.path("updates");
         while let Some(updates) = batches.recv().await {
             let count = updates.len();
-            match self.client.post_no_content(&path, &StatusUpdates { updates }).await {
+            match self.client.agent_updates(&self.agent_id, &StatusUpdates { updates }).await {
                 Ok(()) => tracing::debug!(count, "sent status updates"),
                 Err(e) if e.is_not_found() => return self.forgotten("status updates").await,
                 Err(e) => tracing::warn!(count, error = %e, "cannot send status updates; they will be retried"),

@@ -220,19 +220,9 @@ mod tests {
     fn launch(task: &str, command: Command) -> LaunchCommand {
         LaunchCommand {
             framework_id: FrameworkId::from("fw"),
-            task: TaskInfo {
-                task_id: TaskId::from(task),
-                name: String::new(),
-                agent_id: AgentId::from("a"),
-                resources: Resources::default(),
-                command,
-                env: BTreeMap::from([("AGORA_TASK_ID".to_string(), "spoofed".to_string())]),
-                kill_grace_period_secs: Some(-1.0),
-                labels: BTreeMap::new(),
-                user: None,
-                volumes: Vec::new(),
-                health_check: None,
-            },
+            task: TaskInfo::new(task, AgentId::from("a"), Resources::default(), command)
+                .env("AGORA_TASK_ID", "spoofed")
+                .kill_grace(-1.0),
             volumes: Vec::new(),
         }
     }

@@ -46,6 +46,38 @@ pub struct RegisterFramework {
     pub offer_filters: BTreeMap<String, OfferFilters>,
 }
 
+impl RegisterFramework {
+    /// A framework named `name` in the default role `*`, torn down with its tasks as soon as
+    /// it disconnects (a failover timeout of 0), with no capabilities, constraints or filters.
+    pub fn new(name: &str) -> RegisterFramework {
+        RegisterFramework {
+            id: None,
+            name: name.to_string(),
+            roles: default_roles(),
+            failover_timeout_secs: 0.0,
+            capabilities: Vec::new(),
+            offer_constraints: BTreeMap::new(),
+            offer_filters: BTreeMap::new(),
+        }
+    }
+
+    /// The framework in `roles` instead.
+    pub fn roles(self, roles: &[&str]) -> RegisterFramework {
+        RegisterFramework { roles: roles.iter().map(|r| r.to_string()).collect(), ..self }
+    }
+
+    /// The framework's tasks outlive a disconnection by `secs`, for it to come back.
+    pub fn failover_timeout(self, secs: f64) -> RegisterFramework {
+        RegisterFramework { failover_timeout_secs: secs, ..self }
+    }
+
+    /// The framework with capability `capability`.
+    pub fn capability(mut self, capability: Capability) -> RegisterFramework {
+        self.capabilities.push(capability);
+        self
+    }
+}
+
 /// One test an agent must pass for a role's offers to come from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -347,3 +347,34 @@ pub struct Reason {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub largest_free: Option<Resources>,
 }
+
+/// The query of `GET /v1/tasks`: which tasks to list (all the token may read when empty).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework_id: Option<FrameworkId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<TaskState>,
+}
+
+/// The query of `GET /v1/tasks/{task_id}/logs`: which of a task's output files, and where in it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogQuery {
+    /// The task's framework, when tasks of several frameworks share the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework_id: Option<FrameworkId>,
+    /// `stdout` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<crate::agent::LogStream>,
+    /// The byte to start from; 0 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The most bytes to return (the server's cap, 1 MiB, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// If nothing is past `offset` and the task runs, how long to wait for more (cap 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_secs: Option<f64>,
+}

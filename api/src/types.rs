@@ -141,6 +141,64 @@ pub struct TaskInfo {
     pub health_check: Option<HealthCheck>,
 }
 
+impl TaskInfo {
+    /// A task with the defaults for all but what it runs, where, and with what: no name,
+    /// environment, labels or volumes, the agent's default user and kill grace period.
+    pub fn new(task_id: &str, agent_id: AgentId, resources: Resources, command: Command) -> TaskInfo {
+        TaskInfo {
+            task_id: TaskId::from(task_id),
+            name: String::new(),
+            agent_id,
+            resources,
+            command,
+            env: BTreeMap::new(),
+            kill_grace_period_secs: None,
+            labels: BTreeMap::new(),
+            user: None,
+            volumes: Vec::new(),
+            health_check: None,
+        }
+    }
+
+    /// The task named `name`.
+    pub fn name(self, name: &str) -> TaskInfo {
+        TaskInfo { name: name.to_string(), ..self }
+    }
+
+    /// The task with `key=value` in its environment.
+    pub fn env(mut self, key: &str, value: &str) -> TaskInfo {
+        self.env.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// The task with the label `key=value`.
+    pub fn label(mut self, key: &str, value: &str) -> TaskInfo {
+        self.labels.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// The task run as the OS user `user`.
+    pub fn user(self, user: &str) -> TaskInfo {
+        TaskInfo { user: Some(user.to_string()), ..self }
+    }
+
+    /// The task with `secs` between SIGTERM and SIGKILL when killed.
+    pub fn kill_grace(self, secs: f64) -> TaskInfo {
+        TaskInfo { kill_grace_period_secs: Some(secs), ..self }
+    }
+
+    /// The task using the persistent volume `id` from its offer.
+    pub fn volume(mut self, id: &str) -> TaskInfo {
+        self.volumes.push(id.to_string());
+        self
+    }
+
+    /// The task checked by `check` while it runs.
+    pub fn health_check(self, check: HealthCheck) -> TaskInfo {
+        TaskInfo { health_check: Some(check), ..self }
+    }
+}
+
 /// A health check run by the task's agent, as Mesos-native checks are: a command in the
 /// task's sandbox, an HTTP GET or a TCP connect on the agent's host. Failures during the grace
 /// period after launch do not count until a check has passed; the task is killed after

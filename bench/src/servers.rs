@@ -4,8 +4,8 @@
 //! CPU time and peak memory from `/proc`, Redis's command counts, the servers' metrics and logs.
 //! Dropping a [`Cluster`] kills every process it started.
 
-use agora_agent::client::Client;
 use agora_api::operator::ClusterView;
+use agora_client::Client;
 use agora_server::store::redis_server::RedisServer;
 use anyhow::{anyhow, bail, Context as _};
 use std::collections::BTreeMap;
@@ -257,7 +257,7 @@ impl Cluster {
         loop {
             let mut leaders = Vec::new();
             for url in self.urls() {
-                let view: Option<ClusterView> = Client::new(&url, &self.tokens.operator)?.get("/v1/cluster").await.ok();
+                let view: Option<ClusterView> = Client::new(&url, &self.tokens.operator)?.cluster().await.ok();
                 leaders.push(view.map(|v| v.leader).unwrap_or_default());
             }
             if leaders.iter().all(|l| !l.is_empty() && *l == leaders[0]) {
@@ -282,9 +282,9 @@ impl Cluster {
 
     /// One client per replica with the agent token, each trying its replica first: agents
     /// spread over them share their connection pools.
-    pub fn agent_clients(&self) -> anyhow::Result<Vec<agora_agent::client::Client>> {
+    pub fn agent_clients(&self) -> anyhow::Result<Vec<agora_client::Client>> {
         (0..self.servers.len())
-            .map(|i| Ok(agora_agent::client::Client::new(&self.urls_from(i), &self.tokens.agent)?))
+            .map(|i| Ok(agora_client::Client::new(&self.urls_from(i), &self.tokens.agent)?))
             .collect()
     }
 
@@ -339,8 +339,8 @@ impl Cluster {
         let mut total = 0;
         for url in self.urls() {
             let Ok(client) = Client::new(&url, &self.tokens.operator) else { continue };
-            if let Ok((body, _)) = client.get_bytes("/metrics").await {
-                total += counter(&String::from_utf8_lossy(&body), "agora_store_conflicts");
+            if let Ok(text) = client.metrics().await {
+                total += counter(&text, "agora_store_conflicts");
             }
         }
         total

@@ -5,12 +5,12 @@
 //! one. Updates that are ready together go out in one POST, a few milliseconds after the first.
 
 use crate::report::Stats;
-use agora_agent::client::{Client, ClientError, EventStream, SseEvent};
 use agora_api::agent::{
     AcknowledgeCommand, AgentCommand, AgentRegistered, KillCommand, LaunchCommand, RegisterAgent, StatusUpdates,
 };
 use agora_api::types::{now_secs, reason};
 use agora_api::{AgentId, FrameworkId, Resources, TaskId, TaskState, TaskStatus, UpdateId};
+use agora_client::{Client, ClientError, EventStream, SseEvent};
 use futures::StreamExt as _;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -93,7 +93,7 @@ pub async fn register(config: AgentConfig, stats: Arc<Stats>) -> anyhow::Result<
     let mut attempt = 0;
     let started = Instant::now();
     let registered: AgentRegistered = loop {
-        match client.post("/v1/agents", &request).await {
+        match client.register_agent(&request).await {
             Ok(r) => break r,
             Err(e) if attempt + 1 < REGISTER_ATTEMPTS => {
                 stats.error(format!("agent register: {}", describe(&e)));
@@ -145,10 +145,6 @@ impl SimAgent {
         let _ = heartbeats.await;
     }
 
-    fn path(&self, verb: &str) -> String {
-        format!("/v1/agents/{}/{verb}", self.id)
-    }
-
     async fn command_loop(&mut self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
             let Some(mut stream) = self.open_stream(&mut stop).await else { return };
@@ -172,9 +168,8 @@ impl SimAgent {
 
     /// Opens the command stream after the last command seen; `None` once told to stop.
     async fn open_stream(&mut self, stop: &mut watch::Receiver<bool>) -> Option<EventStream> {
-        let path = self.path("commands");
         loop {
-            match self.client.events(&path, self.last_event_id.as_deref()).await {
+            match self.client.agent_commands(&self.id, self.last_event_id.as_deref()).await {
                 Ok(stream) => return Some(stream),
                 Err(e) => self.stats.error(format!("agent stream open: {}", describe(&e))),
             }
@@ -316,7 +311,6 @@ impl SimAgent {
     /// outbox and is tried again shortly: the updates keep their ids, so a repeat is harmless.
     async fn flush(&mut self) {
         self.flush_at = None;
-        let path = self.path("updates");
         while !self.outbox.is_empty() {
             let rest = self.outbox.split_off(self.outbox.len().min(MAX_BATCH));
             let batch = StatusUpdates { updates: std::mem::replace(&mut self.outbox, rest) };
@@ -325,7 +319,7 @@ impl SimAgent {
             if batch.updates.iter().any(|u| u.state.is_terminal()) {
                 self.stats.resources_freed(&self.id);
             }
-            if let Err(e) = self.client.post_no_content(&path, &batch).await {
+            if let Err(e) = self.client.agent_updates(&self.id, &batch).await {
                 self.stats.error(format!("agent updates: {}", describe(&e)));
                 let mut again = batch.updates;
                 again.append(&mut self.outbox);
@@ -360,7 +354,6 @@ async fn heartbeat_loop(
     stats: Arc<Stats>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let path = format!("/v1/agents/{id}/heartbeat");
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -369,7 +362,7 @@ async fn heartbeat_loop(
             _ = stop.changed() => return,
             _ = ticks.tick() => {
                 let sent = Instant::now();
-                match client.post_empty(&path).await {
+                match client.agent_heartbeat(&id).await {
                     Ok(()) => stats.heartbeat_answered(sent.elapsed().as_secs_f64() * 1000.0),
                     Err(e) => stats.error(format!("agent heartbeat: {}", describe(&e))),
                 }

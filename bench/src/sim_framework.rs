@@ -9,13 +9,13 @@
 
 use crate::report::{Phase, Stats};
 use crate::sim_agent::describe;
-use agora_agent::client::{Client, ClientError, EventStream, SseEvent};
 use agora_api::framework::{
     Accept, Acknowledge, Decline, Filters, FrameworkEvent, FrameworkRegistered, Operation, RegisterFramework,
 };
 use agora_api::{Command, FrameworkId, Offer, Resources, TaskId, TaskInfo, TaskState, TaskStatus};
+use agora_client::{Client, ClientError, EventStream, SseEvent};
 use futures::StreamExt as _;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -87,7 +87,7 @@ pub async fn register(config: FrameworkConfig, stats: Arc<Stats>) -> anyhow::Res
         offer_filters: Default::default(),
     };
     let registered: FrameworkRegistered = client
-        .post("/v1/frameworks", &request)
+        .register_framework(&request)
         .await
         .map_err(|e| anyhow::anyhow!("framework bench-{} cannot register: {e}", config.index))?;
     Ok(SimFramework {
@@ -132,14 +132,9 @@ impl SimFramework {
         let _ = self.slots.acquire_many(self.in_flight).await;
     }
 
-    fn path(&self, verb: &str) -> String {
-        format!("/v1/frameworks/{}/{verb}", self.id)
-    }
-
     async fn open_stream(&mut self, stop: &mut watch::Receiver<bool>) -> Option<EventStream> {
-        let path = self.path("events");
         loop {
-            match self.client.events(&path, self.last_event_id.as_deref()).await {
+            match self.client.framework_events(&self.id, self.last_event_id.as_deref()).await {
                 Ok(stream) => return Some(stream),
                 Err(e) => self.stats.error(format!("framework stream open: {}", describe(&e))),
             }
@@ -217,8 +212,7 @@ impl SimFramework {
         };
         let call = AcceptCall {
             client: self.client.clone(),
-            path: self.path("accept"),
-            decline_path: self.path("decline"),
+            framework: self.id.clone(),
             stats: self.stats.clone(),
             tracks: self.tracks.clone(),
         };
@@ -231,19 +225,9 @@ impl SimFramework {
 
     fn task(&mut self, offer: &Offer) -> TaskInfo {
         self.next_task += 1;
-        TaskInfo {
-            task_id: TaskId(format!("f{}-t{}", self.index, self.next_task)),
-            name: "bench".to_string(),
-            agent_id: offer.agent_id.clone(),
-            resources: Resources::new(TASK_CPUS, TASK_MEM),
-            command: Command::Shell("true".to_string()),
-            env: BTreeMap::new(),
-            kill_grace_period_secs: None,
-            labels: BTreeMap::new(),
-            user: None,
-            volumes: Vec::new(),
-            health_check: None,
-        }
+        let id = format!("f{}-t{}", self.index, self.next_task);
+        let resources = Resources::new(TASK_CPUS, TASK_MEM);
+        TaskInfo::new(&id, offer.agent_id.clone(), resources, Command::Shell("true".to_string())).name("bench")
     }
 
     async fn slot(&self) -> Option<OwnedSemaphorePermit> {
@@ -255,11 +239,11 @@ impl SimFramework {
     async fn on_update(&mut self, status: TaskStatus) {
         if let Some(update_id) = status.update_id.clone() {
             let ack = Acknowledge { task_id: status.task_id.clone(), agent_id: status.agent_id.clone(), update_id };
-            let (client, path, stats) = (self.client.clone(), self.path("acknowledge"), self.stats.clone());
+            let (client, framework, stats) = (self.client.clone(), self.id.clone(), self.stats.clone());
             let state = status.state;
             let permit = self.slot().await;
             tokio::spawn(async move {
-                acknowledge(&client, &path, &ack, state, &stats).await;
+                acknowledge(&client, &framework, &ack, state, &stats).await;
                 drop(permit);
             });
         }
@@ -299,8 +283,7 @@ impl SimFramework {
 /// One accept, sent off the event loop.
 struct AcceptCall {
     client: Client,
-    path: String,
-    decline_path: String,
+    framework: FrameworkId,
     stats: Arc<Stats>,
     tracks: Tracks,
 }
@@ -308,7 +291,7 @@ struct AcceptCall {
 impl AcceptCall {
     async fn send(self, accept: Accept, ids: Vec<TaskId>, in_window: bool) {
         let offer_ids = accept.offer_ids.clone();
-        match self.client.post_no_content(&self.path, &accept).await {
+        match self.client.accept(&self.framework, &accept).await {
             Ok(()) => {
                 Stats::add(&self.stats.accepts, 1);
                 Stats::add(&self.stats.accepted_total, ids.len() as u64);
@@ -335,7 +318,7 @@ impl AcceptCall {
         let gone = matches!(&e, ClientError::Api { code, .. } if code == "unknown_offer");
         if !gone {
             let decline = Decline { offer_ids, filters: Filters { refuse_secs: Some(0.0) } };
-            if let Err(e) = self.client.post_no_content(&self.decline_path, &decline).await {
+            if let Err(e) = self.client.decline(&self.framework, &decline).await {
                 self.stats.error(format!("decline: {}", describe(&e)));
             }
         }
@@ -344,9 +327,9 @@ impl AcceptCall {
 
 /// Acknowledges an update, trying again a few times; past that the agent sends it again.
 /// Failures are counted with the update's state, which tells where in a task's life they hit.
-async fn acknowledge(client: &Client, path: &str, ack: &Acknowledge, state: TaskState, stats: &Stats) {
+async fn acknowledge(client: &Client, framework: &FrameworkId, ack: &Acknowledge, state: TaskState, stats: &Stats) {
     for attempt in 1..=ACK_ATTEMPTS {
-        match client.post_no_content(path, ack).await {
+        match client.acknowledge(framework, ack).await {
             Ok(()) => return,
             Err(e) => {
                 stats.error(format!("acknowledge {}: {}", state.as_str(), describe(&e)));

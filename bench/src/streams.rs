@@ -6,8 +6,8 @@
 use crate::report::{round2, LatencySummary};
 use crate::servers::{Cluster, StoreKind};
 use crate::CommonArgs;
-use agora_agent::client::{Client, EventStream};
 use agora_api::framework::RegisterFramework;
+use agora_client::{Client, EventStream};
 use anyhow::{bail, Context as _};
 use futures::StreamExt as _;
 use serde::Serialize;
@@ -106,8 +106,7 @@ pub async fn run(args: &StreamsArgs) -> anyhow::Result<StreamsReport> {
             offer_filters: Default::default(),
         };
         let sent = Instant::now();
-        let _: agora_api::framework::FrameworkRegistered =
-            framework_client.post("/v1/frameworks", &registration).await.context("registering a framework")?;
+        framework_client.register_framework(&registration).await.context("registering a framework")?;
         let name = format!("\"fanout-{n}\"");
         let mut delivered = 0;
         while delivered < args.streams {
@@ -156,7 +155,7 @@ async fn open_streams(client: &Client, args: &StreamsArgs) -> anyhow::Result<Vec
         let (client, slots, opened) = (client.clone(), slots.clone(), opened.clone());
         tasks.push(tokio::spawn(async move {
             let _slot = slots.acquire().await;
-            let stream = client.events("/v1/events", None).await?;
+            let stream = client.operator_events(None).await?;
             opened.lock().unwrap_or_else(|p| p.into_inner()).push(stream);
             anyhow::Ok(())
         }));

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 /// Tokens `agora dev` mints for itself live this long; it mints fresh ones at every start.
 const DEV_TOKEN_TTL_SECS: u64 = 365 * 24 * 3600;
+/// How long `agora dev` lets an offer go unanswered before it goes to other frameworks.
+const DEV_OFFER_TIMEOUT_SECS: f64 = 10.0;
 
 #[derive(clap::Args)]
 pub struct MasterArgs {
@@ -48,7 +50,9 @@ pub struct MasterArgs {
     #[arg(long, default_value = "cpus:0.01,mem:32")]
     min_allocatable: String,
     /// Seconds after which an offer a framework has neither accepted nor declined is
-    /// rescinded and its resources offered again (default: offers are kept until answered).
+    /// rescinded, as if declined with the default filter, so its resources go to other
+    /// frameworks first. 0 keeps offers until answered: the default of `agora server`, as in
+    /// Mesos; `agora dev` uses 10, so one idle framework cannot starve `agora run`.
     #[arg(long)]
     offer_timeout: Option<f64>,
     /// Ended tasks kept for listing, reconciliation and their logs, newest first, as Mesos's
@@ -157,8 +161,8 @@ pub struct ClientTlsArgs {
 }
 
 impl ClientTlsArgs {
-    pub fn options(&self) -> agora_agent::client::TlsOptions {
-        agora_agent::client::TlsOptions { ca: self.ca.clone(), identity: self.cert.clone().zip(self.key.clone()) }
+    pub fn options(&self) -> agora_client::TlsOptions {
+        agora_client::TlsOptions { ca: self.ca.clone(), identity: self.cert.clone().zip(self.key.clone()) }
     }
 }
 
@@ -265,7 +269,7 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
         heartbeat_interval: secs("heartbeat-interval", args.heartbeat_interval)?,
         lease_ttl: secs("lease-ttl", args.lease_ttl)?,
         min_allocatable: min_allocatable(&args.min_allocatable)?,
-        offer_timeout: args.offer_timeout.map(|t| secs("offer-timeout", t)).transpose()?,
+        offer_timeout: args.offer_timeout.filter(|t| *t != 0.0).map(|t| secs("offer-timeout", t)).transpose()?,
         completed_tasks_kept: args.max_completed_tasks,
         ..MasterConfig::default()
     })
@@ -397,7 +401,8 @@ fn store_password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
     Ok(std::env::var(STORE_PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
 }
 
-pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
+pub async fn dev(mut args: DevArgs) -> anyhow::Result<()> {
+    args.master.offer_timeout.get_or_insert(DEV_OFFER_TIMEOUT_SECS);
     if !args.master.listen.ip().is_loopback() {
         bail!(
             "agora dev serves plain HTTP on loopback only, not on {}: run `agora server` with --tls-cert for a network",

@@ -3,10 +3,8 @@
 
 use crate::target;
 use crate::Target;
-use agora_api::operator::{
-    AgentList, Diagnostics, DrainAgent, FrameworkList, Maintenance, RoleConfig, RoleList, RoleView, TaskList,
-};
-use agora_api::Resources;
+use agora_api::operator::{DrainAgent, Maintenance, RoleConfig, TaskFilter};
+use agora_api::{AgentId, FrameworkId, Resources, TaskState};
 use std::collections::BTreeMap;
 
 #[derive(clap::Args)]
@@ -29,8 +27,16 @@ pub struct TaskListArgs {
     #[arg(long)]
     agent: Option<String>,
     /// Only tasks in this state (running, finished, ...).
-    #[arg(long)]
-    state: Option<String>,
+    #[arg(long, value_parser = parse_state)]
+    state: Option<TaskState>,
+}
+
+/// `--state running`: a task state as the API writes it.
+fn parse_state(text: &str) -> Result<TaskState, String> {
+    TaskState::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
+        let all: Vec<&str> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("`{text}` is not a task state: one of {}", all.join(", "))
+    })
 }
 
 /// Writes to stdout; a closed pipe (`agora tasks | head`) ends the output quietly.
@@ -75,7 +81,7 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
-    let list: AgentList = target::client(&args.target)?.get("/v1/agents").await?;
+    let list = target::client(&args.target)?.list_agents().await?;
     if args.json {
         return print_json(&list);
     }
@@ -131,21 +137,24 @@ pub struct DrainArgs {
 
 /// `agora node drain AGENT`.
 pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
-    let path = format!("/v1/agents/{}/drain", args.node.agent);
     let body = DrainAgent { grace_period_secs: args.grace_period };
-    target::client(&args.node.target)?.post_no_content(&path, &body).await?;
+    target::client(&args.node.target)?.drain_agent(&AgentId::from(args.node.agent.as_str()), &body).await?;
     write_out(&format!("agent {} is draining; `agora agents` shows when it is drained\n", args.node.agent))
 }
 
 /// `agora node deactivate|reactivate AGENT`.
 pub async fn hold(args: NodeArgs, verb: &str) -> anyhow::Result<()> {
-    let path = format!("/v1/agents/{}/{verb}", args.agent);
-    target::client(&args.target)?.post_no_content(&path, &serde_json::json!({})).await?;
+    let (client, agent) = (target::client(&args.target)?, AgentId::from(args.agent.as_str()));
+    if verb == "deactivate" {
+        client.deactivate_agent(&agent).await?;
+    } else {
+        client.reactivate_agent(&agent).await?;
+    }
     write_out(&format!("agent {}: {verb}d\n", args.agent))
 }
 
 pub async fn frameworks(args: ListArgs) -> anyhow::Result<()> {
-    let list: FrameworkList = target::client(&args.target)?.get("/v1/frameworks").await?;
+    let list = target::client(&args.target)?.list_frameworks().await?;
     if args.json {
         return print_json(&list);
     }
@@ -169,14 +178,12 @@ pub async fn frameworks(args: ListArgs) -> anyhow::Result<()> {
 }
 
 pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
-    let mut query: Vec<String> = Vec::new();
-    for (key, value) in [("framework_id", &args.framework), ("agent_id", &args.agent), ("state", &args.state)] {
-        if let Some(v) = value {
-            query.push(format!("{key}={v}"));
-        }
-    }
-    let path = if query.is_empty() { "/v1/tasks".to_string() } else { format!("/v1/tasks?{}", query.join("&")) };
-    let list: TaskList = target::client(&args.list.target)?.get(&path).await?;
+    let filter = TaskFilter {
+        framework_id: args.framework.as_deref().map(FrameworkId::from),
+        agent_id: args.agent.as_deref().map(AgentId::from),
+        state: args.state,
+    };
+    let list = target::client(&args.list.target)?.list_tasks(&filter).await?;
     if args.list.json {
         return print_json(&list);
     }
@@ -201,7 +208,7 @@ pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
 }
 
 pub async fn roles(args: ListArgs) -> anyhow::Result<()> {
-    let list: RoleList = target::client(&args.target)?.get("/v1/roles").await?;
+    let list = target::client(&args.target)?.list_roles().await?;
     if args.json {
         return print_json(&list);
     }
@@ -279,7 +286,7 @@ fn parse_amounts(text: &str) -> Result<BTreeMap<String, f64>, String> {
 /// `agora role set`: changes what the flags name and keeps the rest of the role's settings.
 pub async fn role_set(args: RoleSetArgs) -> anyhow::Result<()> {
     let client = target::client(&args.target)?;
-    let list: RoleList = client.get("/v1/roles").await?;
+    let list = client.list_roles().await?;
     let mut config = list
         .roles
         .into_iter()
@@ -295,7 +302,7 @@ pub async fn role_set(args: RoleSetArgs) -> anyhow::Result<()> {
     if let Some(limit) = args.limit {
         config.quota.limit = limit;
     }
-    let view: RoleView = client.put(&format!("/v1/roles/{}", args.role), &config).await?;
+    let view = client.set_role(&args.role, &config).await?;
     if args.json {
         return print_json(&view);
     }
@@ -322,8 +329,8 @@ pub struct WhyArgs {
 
 /// `agora why FRAMEWORK`: why a framework is not offered more right now.
 pub async fn why(args: WhyArgs) -> anyhow::Result<()> {
-    let path = format!("/v1/frameworks/{}/diagnostics", args.framework);
-    let diagnostics: Diagnostics = target::client(&args.target)?.get(&path).await?;
+    let id = FrameworkId::from(args.framework.as_str());
+    let diagnostics = target::client(&args.target)?.framework_diagnostics(&id).await?;
     if args.json {
         return print_json(&diagnostics);
     }

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod lists;
+mod logs;
 mod run;
 mod target;
 
@@ -50,6 +51,9 @@ enum Command {
     Agent(cluster::AgentArgs),
     /// Run a command on the cluster, stream its output, and exit with its exit code.
     Run(run::RunArgs),
+    /// Print a task's output (stdout, or stderr with --stderr); with -f, follow it until the
+    /// task ends.
+    Logs(logs::LogsArgs),
     /// List agents.
     Agents(lists::ListArgs),
     /// List frameworks.
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
             Command::Keys(KeysCommand::Remove(args)) => cluster::keys_remove(args).map(|_| ExitCode::SUCCESS),
             Command::Certs(CertsCommand::Create(args)) => cluster::certs_create(args).map(|_| ExitCode::SUCCESS),
             Command::Run(args) => run::run(args).await,
+            Command::Logs(args) => logs::logs(args).await,
             Command::Agents(args) => lists::agents(args).await.map(|_| ExitCode::SUCCESS),
             Command::Frameworks(args) => lists::frameworks(args).await.map(|_| ExitCode::SUCCESS),
             Command::Tasks(args) => lists::tasks(args).await.map(|_| ExitCode::SUCCESS),
@@ -177,7 +182,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            match e.downcast_ref::<agora_agent::client::ClientError>() {
+            match e.downcast_ref::<agora_client::ClientError>() {
                 Some(client_error) if client_error.is_connect() => {
                     eprintln!("error: cannot reach the server: {}", client_error.root_cause());
                     eprintln!("(is `agora dev` running? For an HTTPS server, give its CA with --ca)");

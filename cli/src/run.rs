@@ -3,18 +3,18 @@
 //! the exit code is the task's. Ctrl-C, SIGTERM or SIGHUP kill the task (a second one leaves at
 //! once), and so does closing its output (`agora run ... | head`).
 
+use crate::logs::{copy_log, Copied};
 use crate::target;
 use crate::Target;
-use agora_agent::client::{Client, ClientError, EventStream};
+use agora_api::agent::LogStream;
 use agora_api::framework::{
-    Accept, Acknowledge, Capability, Decline, Filters, FrameworkEvent, FrameworkRegistered, Kill, Operation,
-    RegisterFramework, Roles,
+    Accept, Acknowledge, Capability, Decline, Filters, FrameworkEvent, Kill, Operation, RegisterFramework, Roles,
 };
+use agora_api::operator::LogQuery;
 use agora_api::{Command, FrameworkId, Offer, Resources, TaskId, TaskInfo, TaskState, TaskStatus};
+use agora_client::{Client, ClientError, SubscribeOptions, Subscription};
 use anyhow::bail;
-use futures::StreamExt as _;
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let client = target::client(&args.target)?;
     let registration = RegisterFramework {
         id: None,
-        name: format!("agora-run:{}", args.name.clone().unwrap_or_else(|| args.command.join(" "))),
+        name: format!("agora-run:{}", args.name.clone().unwrap_or_else(|| short_name(&args.command))),
         roles: vec![args.role.clone()],
         // Long enough to ride out a dropped connection; agora run tears down explicitly when it
         // ends, so this only matters if it is killed outright: then the task goes 30 s later.
@@ -79,12 +79,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         offer_constraints: Default::default(),
         offer_filters: Default::default(),
     };
-    let registered: FrameworkRegistered = client.post("/v1/frameworks", &registration).await?;
-    let framework_id = registered.framework_id;
-    let registration = RegisterFramework { id: Some(framework_id.clone()), ..registration };
-    let outcome = Runner::new(client.clone(), framework_id.clone(), registration, args).drive().await;
+    // Updates are acknowledged as they are handled, the last one included.
+    let options = SubscribeOptions { acknowledge: false, max_reconnects: MAX_RECONNECTS };
+    let events = client.subscribe(registration, options).await?;
+    let framework_id = events.framework_id().clone();
+    let outcome = Runner::new(client.clone(), framework_id.clone(), args).drive(events).await;
     // Tear down whatever happened: the framework is ours alone.
-    if let Err(e) = client.delete(&format!("/v1/frameworks/{framework_id}")).await {
+    if let Err(e) = client.teardown_framework(&framework_id).await {
         if !e.is_not_found() {
             eprintln!("warning: tearing down framework {framework_id}: {e}");
         }
@@ -95,8 +96,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 struct Runner {
     client: Client,
     framework_id: FrameworkId,
-    /// Sent again, with our id, if the server has forgotten us (it restarted).
-    registration: RegisterFramework,
     task_id: TaskId,
     args: RunArgs,
     wanted: Resources,
@@ -116,12 +115,11 @@ enum Stop {
 }
 
 impl Runner {
-    fn new(client: Client, framework_id: FrameworkId, registration: RegisterFramework, args: RunArgs) -> Runner {
+    fn new(client: Client, framework_id: FrameworkId, args: RunArgs) -> Runner {
         let wanted = Resources { cpus: args.cpus, mem: args.mem, disk: args.disk, ..Default::default() };
         Runner {
             client,
             framework_id,
-            registration,
             task_id: TaskId::from(format!("run-{}", &agora_api::TaskId::random().as_str()[..8]).as_str()),
             args,
             wanted,
@@ -129,27 +127,6 @@ impl Runner {
             stopped: None,
             output: Vec::new(),
             output_closed: tokio::sync::mpsc::channel(2),
-        }
-    }
-
-    fn path(&self, verb: &str) -> String {
-        format!("/v1/frameworks/{}/{verb}", self.framework_id)
-    }
-
-    async fn subscribe(&self, last_event_id: Option<&str>) -> anyhow::Result<EventStream> {
-        Ok(self.client.events(&self.path("events"), last_event_id).await?)
-    }
-
-    /// Opens the stream again after a break. A server that restarted no longer knows us: we
-    /// register again under our id, and it gives us back our task as its agent reports it.
-    async fn resubscribe(&self, last_event_id: &str) -> Result<EventStream, ClientError> {
-        let last = (!last_event_id.is_empty()).then_some(last_event_id);
-        match self.client.events(&self.path("events"), last).await {
-            Err(e) if e.is_not_found() => {
-                let _: FrameworkRegistered = self.client.post("/v1/frameworks", &self.registration).await?;
-                self.client.events(&self.path("events"), None).await
-            }
-            other => other,
         }
     }
 
@@ -171,13 +148,12 @@ impl Runner {
 
     async fn kill_task(&self) -> Result<(), ClientError> {
         let kill = Kill { grace_period_secs: self.args.kill_grace };
-        let path = format!("/v1/frameworks/{}/tasks/{}/kill", self.framework_id, self.task_id);
-        self.client.post_no_content(&path, &kill).await
+        self.client.kill_task(&self.framework_id, &self.task_id, &kill).await
     }
 
     /// Says why nothing fits, if no agent is big enough, once the wait has lasted a while.
     async fn explain_wait(&self) {
-        let agents = self.client.get::<agora_api::operator::AgentList>("/v1/agents").await;
+        let agents = self.client.list_agents().await;
         let none_big_enough = agents.is_ok_and(|list| !list.agents.iter().any(|a| self.wanted.fits_in(&a.total)));
         let (cpus, mem) = (self.wanted.cpus, self.wanted.mem);
         if none_big_enough {
@@ -187,45 +163,31 @@ impl Runner {
         }
     }
 
-    async fn drive(mut self) -> anyhow::Result<ExitCode> {
+    async fn drive(mut self, mut events: Subscription) -> anyhow::Result<ExitCode> {
         use tokio::signal::unix::{signal, SignalKind};
         // Listening from the start, not per turn of the loop: a signal that arrives while an
         // event is being handled is kept for the next turn instead of lost.
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut hangup = signal(SignalKind::hangup())?;
-        let mut events = self.subscribe(None).await?;
-        let mut last_event_id = String::new();
-        let mut reconnects = 0;
         let waiting_note = tokio::time::sleep(WAITING_NOTE_AFTER);
         tokio::pin!(waiting_note);
         let mut noted = false;
         loop {
             let stop = tokio::select! {
+                // The subscription resumes a broken stream, on another replica if need be, and
+                // registers us again under our id if the server lost us (it restarted).
                 event = events.next() => match event {
-                    Some(Ok(event)) if !ends_resumably(&event) => {
-                        reconnects = 0;
-                        last_event_id = event.id.clone();
-                        let Some(parsed) = FrameworkEvent::parse(&event.event, &event.data)? else { continue };
-                        if let Some(code) = self.handle(parsed).await? {
+                    Ok(event) => {
+                        if let Some(code) = self.handle(event).await? {
                             return Ok(code);
                         }
                         continue;
                     }
-                    // The stream broke, or the server ended it in a way we recover from: resume
-                    // where it stopped, as any framework should.
-                    Some(Ok(_)) | Some(Err(_)) | None => {
-                        reconnects += 1;
-                        if reconnects > MAX_RECONNECTS {
-                            // Best effort: do not leave the task running behind us.
-                            let _ = self.kill_task().await;
-                            bail!("lost the event stream and could not resume it");
-                        }
-                        tokio::time::sleep(Duration::from_millis(100 * u64::from(reconnects.min(10)))).await;
-                        if let Ok(stream) = self.resubscribe(&last_event_id).await {
-                            events = stream;
-                        }
-                        continue;
+                    Err(e) => {
+                        // Best effort: do not leave the task running behind us.
+                        let _ = self.kill_task().await;
+                        bail!("lost the event stream and could not resume it: {e}");
                     }
                 },
                 _ = &mut waiting_note, if !self.launched && !noted => {
@@ -249,7 +211,6 @@ impl Runner {
         match event {
             FrameworkEvent::Offers(offers) => self.use_offers(offers.offers).await?,
             FrameworkEvent::Update(update) => return self.on_update(update.status).await,
-            FrameworkEvent::Error(e) => bail!("the server ended the stream: {} ({})", e.message, e.code),
             _ => {}
         }
         Ok(None)
@@ -261,32 +222,27 @@ impl Runner {
         if let Some(index) = fitting {
             let offer = &offers[index];
             rest.remove(index);
+            let command = Command::Argv(self.args.command.clone());
             let task = TaskInfo {
-                task_id: self.task_id.clone(),
-                name: self.args.name.clone().unwrap_or_else(|| self.args.command.join(" ").chars().take(200).collect()),
-                agent_id: offer.agent_id.clone(),
-                resources: self.wanted.clone(),
-                command: Command::Argv(self.args.command.clone()),
+                name: self.args.name.clone().unwrap_or_else(|| short_name(&self.args.command)),
                 env: self.args.env.iter().cloned().collect::<BTreeMap<_, _>>(),
                 kill_grace_period_secs: self.args.kill_grace,
-                labels: BTreeMap::new(),
                 user: self.args.user.clone(),
-                volumes: Vec::new(),
-                health_check: None,
+                ..TaskInfo::new(self.task_id.as_str(), offer.agent_id.clone(), self.wanted.clone(), command)
             };
             let accept = Accept {
                 offer_ids: vec![offer.id.clone()],
                 operations: vec![Operation::Launch { tasks: vec![task] }],
                 filters: Filters::default(),
             };
-            self.client.post_no_content(&self.path("accept"), &accept).await?;
+            self.client.accept(&self.framework_id, &accept).await?;
             self.launched = true;
             // One task is all this framework wants: no more offers.
-            self.client.post_no_content(&self.path("suppress"), &Roles::default()).await?;
+            self.client.suppress(&self.framework_id, &Roles::default()).await?;
         }
         if !rest.is_empty() {
             let decline = Decline { offer_ids: rest, filters: Filters { refuse_secs: Some(1.0) } };
-            if let Err(e) = self.client.post_no_content(&self.path("decline"), &decline).await {
+            if let Err(e) = self.client.decline(&self.framework_id, &decline).await {
                 // An offer rescinded meanwhile is not our problem.
                 if e.status() != Some(400) {
                     return Err(e.into());
@@ -299,7 +255,7 @@ impl Runner {
     async fn on_update(&mut self, status: TaskStatus) -> anyhow::Result<Option<ExitCode>> {
         if let Some(update_id) = status.update_id.clone() {
             let ack = Acknowledge { task_id: status.task_id.clone(), agent_id: status.agent_id.clone(), update_id };
-            if let Err(e) = self.client.post_no_content(&self.path("acknowledge"), &ack).await {
+            if let Err(e) = self.client.acknowledge(&self.framework_id, &ack).await {
                 eprintln!("warning: acknowledging an update: {e}");
             }
         }
@@ -335,80 +291,42 @@ impl Runner {
 
     /// Streams the task's stdout and stderr to ours.
     fn follow_output(&mut self) {
-        for stream in ["stdout", "stderr"] {
-            let client = self.client.clone();
-            let path = format!("/v1/tasks/{}/logs?framework_id={}&stream={stream}", self.task_id, self.framework_id);
+        for stream in [LogStream::Stdout, LogStream::Stderr] {
+            let (client, task) = (self.client.clone(), self.task_id.clone());
+            let query =
+                LogQuery { framework_id: Some(self.framework_id.clone()), stream: Some(stream), ..LogQuery::default() };
             let closed = self.output_closed.0.clone();
             self.output.push(tokio::spawn(async move {
-                match copy_log(&client, &path, stream == "stdout").await {
+                match copy_log(&client, &task, query, stream == LogStream::Stdout).await {
                     Ok(Copied::All) => {}
                     Ok(Copied::OutputClosed) => {
                         let _ = closed.try_send(());
                     }
-                    Err(e) => eprintln!("warning: reading the task's {stream}: {e}"),
+                    Err(e) => eprintln!("warning: reading the task's {}: {e}", stream.as_str()),
                 }
             }));
         }
     }
 }
 
-enum Copied {
-    All,
-    /// Our own output is closed (a pipe to `head`, say).
-    OutputClosed,
-}
+/// The most characters of a command that name its framework and task.
+const NAME_CHARS: usize = 64;
 
-/// Copies a task's output file to ours as it is written, until the task ends. A follow that
-/// breaks (the server restarting, say) is resumed from the bytes already copied.
-async fn copy_log(client: &Client, task_path: &str, to_stdout: bool) -> Result<Copied, ClientError> {
-    let mut offset = 0u64;
-    // Between attempts after a break: short at first, a second at most while the server is away.
-    let mut pause = Duration::from_millis(20);
-    loop {
-        match client.get_stream(&format!("{task_path}&offset={offset}&follow=true")).await {
-            Ok(mut body) => {
-                pause = Duration::from_millis(20);
-                while let Some(chunk) = body.next().await {
-                    let Ok(chunk) = chunk else { break };
-                    offset += chunk.len() as u64;
-                    if write_out(&chunk, to_stdout).is_err() {
-                        return Ok(Copied::OutputClosed);
-                    }
-                }
-            }
-            // Not there yet (the server restarted and the agent has not reported back), or
-            // the server is away: try again below.
-            Err(e) if e.is_not_found() || e.status().is_none_or(|status| status >= 500) => {}
-            Err(e) => return Err(e),
-        }
-        // The follow ended: because the task did, or because it broke. One plain read tells.
-        match client.get_bytes(&format!("{task_path}&offset={offset}")).await {
-            Ok((chunk, headers)) => {
-                let ended = headers.get("x-agora-task-ended").is_some_and(|v| v.as_bytes() == b"true");
-                offset += chunk.len() as u64;
-                if write_out(&chunk, to_stdout).is_err() {
-                    return Ok(Copied::OutputClosed);
-                }
-                if ended && chunk.is_empty() {
-                    return Ok(Copied::All);
-                }
-            }
-            Err(e) if e.is_not_found() || e.status().is_none_or(|status| status >= 500) => {}
-            Err(e) => return Err(e),
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(1));
+/// A name for a command line: its words on one line, cut to [`NAME_CHARS`] characters. Names
+/// are for people reading lists, and the server refuses long ones or ones with control
+/// characters, which a whole script given to `sh -c` often has.
+fn short_name(command: &[String]) -> String {
+    let line = command.join(" ");
+    let mut words = line.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty());
+    let mut name = words.next().unwrap_or("command").to_string();
+    for word in words {
+        name.push(' ');
+        name.push_str(word);
     }
-}
-
-fn write_out(chunk: &[u8], to_stdout: bool) -> std::io::Result<()> {
-    if to_stdout {
-        let mut out = std::io::stdout().lock();
-        out.write_all(chunk).and_then(|_| out.flush())
-    } else {
-        let mut err = std::io::stderr().lock();
-        err.write_all(chunk).and_then(|_| err.flush())
+    if name.chars().count() > NAME_CHARS {
+        name = name.chars().take(NAME_CHARS - 1).collect::<String>().trim_end().to_string() + "…";
     }
+    name
 }
 
 /// Exit codes as a shell gives them: 130 after an interrupt, 141 after a closed pipe.
@@ -444,11 +362,18 @@ fn exit_code(status: &TaskStatus, stopped: Option<Stop>) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Whether an event is an `error` that ends the stream in a way a framework recovers from by
-/// resuming: the store was briefly unavailable, or it lost the framework (which registers again
-/// under its id).
-fn ends_resumably(event: &agora_agent::client::SseEvent) -> bool {
-    event.event == "error"
-        && serde_json::from_str::<agora_api::ErrorBody>(&event.data)
-            .is_ok_and(|e| matches!(e.code.as_str(), "unknown_framework" | "store_unavailable"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_script_gets_a_short_name_on_one_line() {
+        let script = format!("set -e\nfor i in $(seq 100); do\n\techo {}\ndone", "x".repeat(5000));
+        let name = short_name(&["sh".to_string(), "-c".to_string(), script]);
+        assert_eq!(name.chars().count(), NAME_CHARS);
+        assert!(name.starts_with("sh -c set -e for i in $(seq 100); do echo xxx"), "{name}");
+        assert!(name.ends_with('…') && !name.chars().any(char::is_control), "{name}");
+        assert!(format!("agora-run:{name}").len() <= 255);
+        assert_eq!(short_name(&["echo".to_string(), "hi".to_string()]), "echo hi");
+    }
 }

@@ -3,7 +3,7 @@
 //! `agora dev` writes to its data directory (`address`, `admin.token`).
 
 use crate::Target;
-use agora_agent::client::Client;
+use agora_client::Client;
 use anyhow::{anyhow, Context as _};
 use std::path::{Path, PathBuf};
 

@@ -79,6 +79,10 @@ async fn p2_run_streams_output_and_exits_with_the_task_exit_code() {
     assert!(stderr(&out).contains("oops"), "stderr: {}", stderr(&out));
     let ok = cluster.cli(&["run", "--", "true"]).output().expect("agora run");
     assert_eq!(ok.status.code(), Some(0), "stderr: {}", stderr(&ok));
+    // A long script, with newlines, names its framework and task by its first words.
+    let script = format!("x={}\nset -e\necho long", "y".repeat(2000));
+    let long = cluster.cli(&["run", "--", "sh", "-c", &script]).output().expect("agora run");
+    assert_eq!((long.status.code(), stdout(&long).as_str()), (Some(0), "long\n"), "stderr: {}", stderr(&long));
     // agora run tears its framework down when done.
     let frameworks: FrameworkList = cluster.client().get("/v1/frameworks").await.expect("frameworks");
     assert!(frameworks.frameworks.is_empty(), "{frameworks:?}");
@@ -930,6 +934,60 @@ async fn task_logs_follow_a_running_task_until_it_ends() {
     assert_eq!(error.code, "unauthorized");
 }
 
+/// An idle framework holds every offer and never answers. `agora dev` times its offers out
+/// after 10 s, as declines, so `agora run` gets the agent and its task runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_framework_does_not_starve_agora_run_under_agora_dev() {
+    let cluster = Cluster::start(&[]).await;
+    let mut idle = Framework::register(cluster.client(), registration("idle")).await;
+    let offers = idle.offers().await;
+    assert!(!offers.is_empty());
+    let mut run = cluster.cli(&["run", "--", "echo", "ran"]).stdout(std::process::Stdio::piped()).spawn().expect("run");
+    // Bounded: 10 s for the offer to time out, and the rest for the run.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while run.try_wait().expect("agora run").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = run.kill();
+            panic!("agora run was starved by an idle framework for 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = run.wait_with_output().expect("agora run");
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "ran\n"));
+}
+
+/// `agora logs TASK` prints what a task wrote; `-f` follows it until the task ends;
+/// `--stderr` reads the other stream; an unknown task is an error that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agora_logs_prints_and_follows_a_tasks_output() {
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("logs")).await;
+    let offers = framework.offers().await;
+    let gate = cluster.scratch().join("log-gate");
+    let line = format!("echo first; echo oops >&2; while [ ! -e {} ]; do sleep 0.05; done; echo last", gate.display());
+    framework
+        .launch(&offers[0], vec![shell_task(&offers[0].agent_id, "talker", &line, 0.1, 32.0)])
+        .await
+        .expect("accept");
+    while framework.update("talker", true).await.state != TaskState::Running {}
+    eventually(DEADLINE, "the task's first line", || async {
+        let out = cluster.cli(&["logs", "talker"]).output().expect("agora logs");
+        (out.status.success() && stdout(&out) == "first\n").then_some(())
+    })
+    .await;
+    let out = cluster.cli(&["logs", "--stderr", "talker"]).output().expect("agora logs --stderr");
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "oops\n"), "{}", stderr(&out));
+    // Following: it prints what is there, waits while the task runs, and exits when it ends.
+    let follower =
+        cluster.cli(&["logs", "-f", "talker"]).stdout(std::process::Stdio::piped()).spawn().expect("agora logs -f");
+    std::fs::write(&gate, "").expect("open the gate");
+    let out = follower.wait_with_output().expect("agora logs -f ends with its task");
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "first\nlast\n"));
+    let out = cluster.cli(&["logs", "no-such-task"]).output().expect("agora logs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unknown_task"), "{}", stderr(&out));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_store_keeps_frameworks_tasks_and_agents_across_a_restart() {
     // The built-in agent stops with `agora dev`; the task runs on an agent of its own.
@@ -979,7 +1037,7 @@ async fn an_agent_token_acts_only_as_the_agents_its_principal_registered() {
     cluster.spawn_agent("honest", "cpus:1,mem:256");
     let honest = cluster.agent_id_by_hostname("honest").await;
     let mallory = cluster.client_with(&cluster.issue_token("agent", "mallory"));
-    let forbidden = |result: Result<(), agora_agent::client::ClientError>, what: &str| {
+    let forbidden = |result: Result<(), agora_client::ClientError>, what: &str| {
         assert_eq!(result.expect_err(what).status(), Some(403), "{what}");
     };
     let path = |verb: &str| format!("/v1/agents/{honest}/{verb}");
@@ -1026,12 +1084,12 @@ async fn a_framework_token_sees_only_its_own_frameworks_tasks_offers_and_logs() 
     assert!(tasks.tasks.is_empty(), "bob sees alice's tasks: {:?}", tasks.tasks);
     let offers: agora_api::operator::OfferList = bob.get("/v1/offers").await.expect("offers");
     assert!(offers.offers.iter().all(|o| o.framework_id == b.id));
-    let status = |r: Result<serde_json::Value, agora_agent::client::ClientError>| r.expect_err("refused").status();
+    let status = |r: Result<serde_json::Value, agora_client::ClientError>| r.expect_err("refused").status();
     // Alice's framework id, and her task named by it, get the same 404 as unknown ones.
     let unknown = bob.get::<serde_json::Value>("/v1/frameworks/no-such-framework").await.expect_err("unknown");
     let hers = bob.get::<serde_json::Value>(&format!("/v1/frameworks/{}", a.id)).await.expect_err("hers");
-    let same = |e: &agora_agent::client::ClientError| match e {
-        agora_agent::client::ClientError::Api { status, code, message } => {
+    let same = |e: &agora_client::ClientError| match e {
+        agora_client::ClientError::Api { status, code, message } => {
             (*status, code.clone(), message.replace(a.id.as_str(), "ID").replace("no-such-framework", "ID"))
         }
         other => panic!("{other}"),
@@ -1047,7 +1105,7 @@ async fn a_framework_token_sees_only_its_own_frameworks_tasks_offers_and_logs() 
     let takeover = agora_api::framework::RegisterFramework { id: Some(a.id.clone()), ..registration("b") };
     let taken = bob.post::<_, serde_json::Value>("/v1/frameworks", &takeover).await.expect_err("taken");
     assert!(
-        matches!(&taken, agora_agent::client::ClientError::Api { status: 409, code, .. } if code == "framework_id_taken"),
+        matches!(&taken, agora_client::ClientError::Api { status: 409, code, .. } if code == "framework_id_taken"),
         "{taken}"
     );
     let logs = bob.get_bytes("/v1/tasks/secret/logs").await.map(drop);

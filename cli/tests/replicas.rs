@@ -224,7 +224,7 @@ async fn streams_held_by_a_killed_replica_resume_on_another_with_nothing_lost() 
     // The agent and the framework both use replica 0 first.
     cluster.spawn_agent("a1", "cpus:4,mem:2048", &both);
     agent_id(&cluster, 1, "a1").await;
-    let client = agora_agent::client::Client::new(&both, &cluster.token).expect("client");
+    let client = agora_client::Client::new(&both, &cluster.token).expect("client");
     let mut framework = ResilientFramework::register(client, "survivor").await;
     // Replica 0 dies while the tasks are being launched, holding both streams.
     let pid = nix::unistd::Pid::from_raw(cluster.process(0).id() as i32);
@@ -267,7 +267,7 @@ async fn a_leader_killed_during_500_launches_loses_nothing_and_never_overcommits
             checks
         })
     };
-    let client = agora_agent::client::Client::new(&all, &cluster.token).expect("client");
+    let client = agora_client::Client::new(&all, &cluster.token).expect("client");
     let mut framework = ResilientFramework::register(client, "busy").await;
     let leader_pid = cluster.process(leader).id();
     let kill_leader = move || {
@@ -288,7 +288,7 @@ async fn the_cluster_carries_on_after_redis_restarts() {
     let both = format!("{},{}", cluster.replicas[0].url, cluster.replicas[1].url);
     cluster.spawn_agent("a1", "cpus:4,mem:2048", &both);
     agent_id(&cluster, 0, "a1").await;
-    let client = agora_agent::client::Client::new(&both, &cluster.token).expect("client");
+    let client = agora_client::Client::new(&both, &cluster.token).expect("client");
     let mut framework = ResilientFramework::register(client, "steady").await;
     launch_many(&mut framework, 10, "t", "true", usize::MAX, || {}).await;
     wait_until_all_ended(&mut framework, 10).await;
@@ -309,7 +309,7 @@ async fn after_redis_loses_everything_agents_and_frameworks_rebuild_it_and_no_ta
     let both = format!("{},{}", cluster.replicas[0].url, cluster.replicas[1].url);
     cluster.spawn_agent("a1", "cpus:4,mem:2048", &both);
     let a1 = agent_id(&cluster, 0, "a1").await;
-    let client = agora_agent::client::Client::new(&both, &cluster.token).expect("client");
+    let client = agora_client::Client::new(&both, &cluster.token).expect("client");
     let mut framework = ResilientFramework::register(client, "long-lived").await;
     launch_many(&mut framework, 3, "t", "sleep 600", usize::MAX, || {}).await;
     // All three running and acknowledged.
@@ -363,7 +363,7 @@ async fn after_redis_loses_everything_agents_and_frameworks_rebuild_it_and_no_ta
 /// Reads SSE events, skipping heartbeats and `subscribed`, until `stop(id, name, data)` says
 /// so; returns (id, name, data) of each.
 async fn read_until(
-    stream: &mut agora_agent::client::EventStream,
+    stream: &mut agora_client::EventStream,
     mut stop: impl FnMut(&str, &str, &str) -> bool,
 ) -> Vec<(String, String, String)> {
     use futures::StreamExt as _;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use agora_agent::client::ClientError;
+use agora_client::ClientError;
 use agora_api::TaskState;
 use common::{eventually, offer_where, registration, shell_task, Cluster, Framework, DEADLINE};
 use std::os::unix::fs::PermissionsExt as _;

@@ -256,7 +256,7 @@ async fn serves_without_showing(server: Child, stdout: &Path, dir: &Path, passwo
     assert!(cmdline.contains("agora") && cmdline.contains("--store"), "the server's command line: {cmdline}");
     assert!(!cmdline.contains(password), "the password is on the command line: {cmdline}");
     let token = common::issue_token(&dir.join("data"), "operator", "ops");
-    let client = agora_agent::client::Client::new(&url, &token).expect("client");
+    let client = agora_client::Client::new(&url, &token).expect("client");
     eventually(DEADLINE, "the server to lead through Redis", || {
         let client = client.clone();
         async move {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use agora_agent::client::{Client, TlsOptions};
+use agora_client::{Client, TlsOptions};
 use common::replicas::start_server;
 use common::{issue_token, registration, shell_task, spawn_agent_with, stop, Framework, AGORA, DEADLINE};
 use std::path::{Path, PathBuf};
@@ -193,7 +193,7 @@ async fn with_a_client_ca_every_client_must_present_a_certificate() {
     let registration = serde_json::json!({"hostname": "node-2", "resources": {"cpus": 1, "mem": 64}});
     let err = stolen.post::<_, serde_json::Value>("/v1/agents", &registration).await.expect_err("refused");
     match &err {
-        agora_agent::client::ClientError::Api { status: 403, message, .. } => {
+        agora_client::ClientError::Api { status: 403, message, .. } => {
             assert!(message.contains("names node-1, not the token's agent principal node-2"), "{message}");
         }
         other => panic!("node-2's token over node-1's certificate must get 403, got {other:?}"),

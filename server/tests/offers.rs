@@ -183,22 +183,39 @@ async fn bad_offer_settings_get_a_400() {
     cluster.stop();
 }
 
-/// With `--offer-timeout`, an offer left unanswered is rescinded and its resources are
-/// offered again; the allocator's metrics count it and the queueing delay before rounds.
+/// With `--offer-timeout`, an offer left unanswered is rescinded as if declined with the
+/// default filter, so its resources go to a framework waiting for them, not straight back to
+/// the one that let it lapse; the allocator's metrics count it and the queueing delay before
+/// rounds.
 #[tokio::test]
-async fn an_unanswered_offer_is_rescinded_after_the_offer_timeout() {
+async fn an_unanswered_offer_is_rescinded_and_goes_to_the_framework_waiting_for_it() {
     let config = agora_server::MasterConfig {
         offer_timeout: Some(Duration::from_millis(300)),
         allocation_interval: Duration::from_millis(100),
         ..Default::default()
     };
     let mut cluster = Cluster::empty_with(config).await;
-    cluster.add_agent("h", json!({}), 2.0).await;
+    let agent = cluster.add_agent("h", json!({}), 2.0).await;
+    // The patient framework runs a task, so its share is above the hoarder's: left to Dominant
+    // Resource Fairness alone, every offer would go to the hoarder first.
+    let patient = cluster.subscribe("patient").await;
+    let offers = wait_for_offers(&cluster, &patient, |o| !o.is_empty()).await;
+    let task = json!({"task_id": "t", "agent_id": agent, "resources": {"cpus": 0.5, "mem": 64},
+                      "command": {"shell": "sleep 600"}});
+    let accept = json!({"offer_ids": ids(&offers), "operations": [{"type": "launch", "tasks": [task]}]});
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{patient}/accept"), accept).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{patient}/suppress"), json!({})).await;
+    assert_eq!(status, 202, "{body}");
     let hoarder = cluster.subscribe("hoard").await;
-    let first = wait_for_offers(&cluster, &hoarder, |o| !o.is_empty()).await;
-    // Never answered: rescinded, then offered again under a new id.
-    let again = wait_for_offers(&cluster, &hoarder, |o| !o.is_empty() && o[0]["id"] != first[0]["id"]).await;
-    assert_eq!(again[0]["resources"]["cpus"], 2.0);
+    let held = wait_for_offers(&cluster, &hoarder, |o| !o.is_empty()).await;
+    assert_eq!(held[0]["resources"]["cpus"], 1.5);
+    let (status, body) = cluster.framework.post(&format!("/v1/frameworks/{patient}/revive"), json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    // Never answered: rescinded, and offered to the patient framework.
+    let again = wait_for_offers(&cluster, &patient, |o| !o.is_empty()).await;
+    assert_eq!(again[0]["resources"]["cpus"], 1.5);
+    assert!(cluster.offers_of(&hoarder).await.is_empty());
     assert!(cluster.metric("agora_offers_timed_out_total").await >= Some(1.0));
     // The round after the framework subscribed waited on a trigger.
     assert!(cluster.metric("agora_allocation_queue_delay_seconds_count").await >= Some(1.0));

@@ -5,12 +5,11 @@
 
 pub mod replicas;
 
-use agora_agent::client::{Client, ClientError, EventStream};
+use agora_client::{Client, ClientError, EventStream};
 use agora_api::framework::{Accept, FrameworkEvent, FrameworkRegistered, Operation, RegisterFramework};
 use agora_api::operator::AgentList;
-use agora_api::{AgentId, Command, FrameworkId, Offer, Resources, TaskId, TaskInfo, TaskStatus};
+use agora_api::{AgentId, Command, FrameworkId, Offer, Resources, TaskInfo, TaskStatus};
 use futures::StreamExt as _;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -329,19 +328,7 @@ pub fn registration(name: &str) -> RegisterFramework {
 }
 
 pub fn shell_task(agent_id: &AgentId, task_id: &str, line: &str, cpus: f64, mem: f64) -> TaskInfo {
-    TaskInfo {
-        task_id: TaskId::from(task_id),
-        name: task_id.to_string(),
-        agent_id: agent_id.clone(),
-        resources: Resources::new(cpus, mem),
-        command: Command::Shell(line.to_string()),
-        env: BTreeMap::new(),
-        kill_grace_period_secs: None,
-        labels: BTreeMap::new(),
-        user: None,
-        volumes: Vec::new(),
-        health_check: None,
-    }
+    TaskInfo::new(task_id, agent_id.clone(), Resources::new(cpus, mem), Command::Shell(line.to_string())).name(task_id)
 }
 
 impl Framework {

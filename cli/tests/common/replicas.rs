@@ -3,7 +3,7 @@
 //! its own, so tests can kill, pause and restart any of them.
 
 use super::{eventually, stop, AGORA, DEADLINE};
-use agora_agent::client::Client;
+use agora_client::Client;
 use agora_api::operator::ClusterView;
 use agora_server::store::redis_server::RedisServer;
 use std::path::{Path, PathBuf};
@@ -239,7 +239,7 @@ pub struct ResilientFramework {
     pub id: agora_api::FrameworkId,
     registration: agora_api::framework::RegisterFramework,
     last_event_id: Option<String>,
-    events: Option<agora_agent::client::EventStream>,
+    events: Option<agora_client::EventStream>,
     /// Every update received, in order.
     pub updates: Vec<agora_api::TaskStatus>,
 }
@@ -341,7 +341,7 @@ impl ResilientFramework {
         &self,
         offer: &agora_api::Offer,
         tasks: Vec<agora_api::TaskInfo>,
-    ) -> Result<(), agora_agent::client::ClientError> {
+    ) -> Result<(), agora_client::ClientError> {
         let accept = agora_api::framework::Accept {
             offer_ids: vec![offer.id.clone()],
             operations: vec![agora_api::framework::Operation::Launch { tasks }],

@@ -586,19 +586,7 @@ mod tests {
     use agora_api::{Command, TaskInfo};
 
     fn record(framework: &str, task: &str, agent: &str) -> Loaded<TaskRecord> {
-        let info = TaskInfo {
-            task_id: TaskId::from(task),
-            name: String::new(),
-            agent_id: AgentId::from(agent),
-            resources: Resources::new(1.0, 64.0),
-            command: Command::Shell("true".into()),
-            env: Default::default(),
-            kill_grace_period_secs: None,
-            labels: Default::default(),
-            user: None,
-            volumes: Vec::new(),
-            health_check: None,
-        };
+        let info = TaskInfo::new(task, AgentId::from(agent), Resources::new(1.0, 64.0), Command::Shell("true".into()));
         let framework_id = FrameworkId::from(framework);
         let status = status(&info, &framework_id, TaskState::Running, "", String::new());
         let value = TaskRecord { framework_id, info, status, kill_requested: None, role: None, reservation: None };

@@ -297,7 +297,7 @@ impl Master {
     }
 
     /// Adds refuse filters for `(role, agent)` pairs to a transaction.
-    async fn add_filters(
+    pub(super) async fn add_filters(
         &self,
         txn: &mut Txn,
         framework_id: &FrameworkId,

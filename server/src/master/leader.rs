@@ -475,7 +475,9 @@ impl Master {
     }
 
     /// Rescinds offers older than `--offer-timeout` (Mesos's `--offer_timeout`): a framework
-    /// that holds offers without answering does not keep their resources from others.
+    /// that holds offers without answering does not keep their resources from others. As in
+    /// Mesos, a timed-out offer counts as declined with the default filter: its resources go
+    /// to the other frameworks first, not straight back to the one that let it lapse.
     async fn reap_offers(&self, epoch: u64) -> Result<(), ServerError> {
         let Some(timeout) = self.config.offer_timeout else { return Ok(()) };
         let due = self.store.zrange_below(key::OFFERS_MADE, now_secs() - timeout.as_secs_f64()).await?;
@@ -487,8 +489,15 @@ impl Master {
         let offers = self.load_offers(&ids).await?;
         let mut txn = Txn::default();
         txn.checks.push(Check::Epoch(epoch));
+        let mut refused: BTreeMap<&FrameworkId, Vec<(String, AgentId)>> = BTreeMap::new();
         for offer in &offers {
             rescind_offer(&mut txn, offer);
+            let agent = (offer.value.role.clone(), offer.value.agent_id.clone());
+            refused.entry(&offer.value.framework_id).or_default().push(agent);
+        }
+        let until = Some(now_secs() + DEFAULT_REFUSE_SECS);
+        for (framework_id, agents) in refused {
+            self.add_filters(&mut txn, framework_id, until, agents).await?;
         }
         // Entries of offers accepted or declined meanwhile go too.
         for id in ids {

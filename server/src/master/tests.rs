@@ -5,7 +5,7 @@ use super::records::key;
 use super::*;
 use agora_api::agent::{RegisterAgent, RunningTask, StatusUpdates};
 use agora_api::framework::{Accept, Kill, Operation, Reconcile, RegisterFramework};
-use agora_api::{Offer, TaskId};
+use agora_api::Offer;
 use std::collections::BTreeMap;
 
 fn registration() -> RegisterFramework {
@@ -56,19 +56,8 @@ async fn setup() -> (Arc<Master>, AgentId, FrameworkId, Offer) {
 }
 
 fn task(agent: &AgentId, id: &str, ports: Vec<[u16; 2]>) -> TaskInfo {
-    TaskInfo {
-        task_id: TaskId::from(id),
-        name: id.into(),
-        agent_id: agent.clone(),
-        resources: Resources { cpus: 0.1, mem: 32.0, ports, ..Default::default() },
-        command: agora_api::Command::Shell("true".into()),
-        env: BTreeMap::new(),
-        kill_grace_period_secs: None,
-        labels: BTreeMap::new(),
-        user: None,
-        volumes: Vec::new(),
-        health_check: None,
-    }
+    let resources = Resources { cpus: 0.1, mem: 32.0, ports, ..Default::default() };
+    TaskInfo::new(id, agent.clone(), resources, agora_api::Command::Shell("true".into())).name(id)
 }
 
 fn launch(offer: &Offer, tasks: Vec<TaskInfo>) -> Accept {

@@ -1,5 +1,23 @@
-//! A small HTTP client for Agora's JSON API: bearer authentication, `{"code","message"}` error
-//! bodies, and Server-Sent Events streams. Shared by the agent, the CLI and integration tests.
+//! `agora-client`: a typed client for Agora's HTTP API.
+//!
+//! [`Client`] sends a bearer token on every request, fails over between the replicas of the API
+//! tier, checks `https://` servers against a cluster CA and can present a client certificate.
+//! It has one method per operation of the OpenAPI document, named by its `operationId`
+//! ([`Client::register_framework`], [`Client::accept`], [`Client::list_tasks`], ...), taking and
+//! returning the `agora-api` types the server uses. Errors carry the server's `code`
+//! ([`ClientError::Api`]). Event streams are Server-Sent Events ([`SseEvent`]), read with
+//! `Last-Event-ID` to resume.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), agora_client::ClientError> {
+//! let client = agora_client::Client::new("http://127.0.0.1:5050", "TOKEN")?;
+//! let cluster = client.cluster().await?;
+//! println!("{} agents", cluster.agents);
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 use agora_api::ErrorBody;
 use bytes::Bytes;
@@ -16,6 +34,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod operations;
+mod subscription;
+pub use operations::LogChunk;
+pub use subscription::{SubscribeOptions, Subscription};
+
 /// How long to wait for a TCP connection to the master.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default limit on a whole request and answer, except event streams which are unlimited.
@@ -28,17 +51,31 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The most of an unparseable error body kept in [`ClientError::Api`]'s message.
 const MAX_ERROR_TEXT: usize = 512;
 
+/// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The base URL is not an absolute `http://` or `https://` URL.
     #[error("invalid base URL `{base}`: {reason}")]
-    InvalidBase { base: String, reason: String },
+    InvalidBase {
+        /// The URL as given.
+        base: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The request did not complete: connection refused, timeout, broken stream.
     #[error("HTTP request failed: {0}")]
     Http(#[source] reqwest::Error),
     /// The server answered with a non-2xx status.
     #[error("{status} {code}: {message}")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The error body's `code` (`unknown_task`, `too_many_commands`, ...), or `http_STATUS`
+        /// when the body was not Agora's.
+        code: String,
+        /// The error body's message.
+        message: String,
+    },
     /// A streaming request got no answer headers in time.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -54,6 +91,18 @@ pub enum ClientError {
     /// An event stream that is not valid Server-Sent Events.
     #[error("malformed event stream: {0}")]
     Sse(String),
+    /// A query that cannot be written into a URL.
+    #[error("cannot encode the query: {0}")]
+    Query(String),
+    /// The server ended an event stream with an `error` event (the framework was torn down,
+    /// or a newer connection took over), with its `code` and message.
+    #[error("the server ended the stream: {code}: {message}")]
+    Ended {
+        /// The `error` event's `code`.
+        code: String,
+        /// The `error` event's message.
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -65,6 +114,7 @@ impl ClientError {
         }
     }
 
+    /// Whether the server answered 404.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
@@ -92,13 +142,18 @@ impl ClientError {
 
 /// One Server-Sent Event. `id` is the stream's last event id (empty if the server never sent
 /// one); `event` is `message` when the server gave no name.
+/// One Server-Sent Event as the stream carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SseEvent {
+    /// The event's id, to resume after with `Last-Event-ID`.
     pub id: String,
+    /// The event's name (`offers`, `update`, `launch`, ...).
     pub event: String,
+    /// Its JSON.
     pub data: String,
 }
 
+/// An open event stream, event by event.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<SseEvent, ClientError>> + Send>>;
 /// A body read as it arrives.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ClientError>> + Send>>;
@@ -262,11 +317,13 @@ impl Client {
         }
     }
 
+    /// GETs `path` and decodes the JSON answer. For operations without a method of their own.
     pub async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
         let response = self.send_to_any(|base| Ok(self.request(base, Method::GET, path)), false).await?;
         decode(response).await
     }
 
+    /// POSTs `body` as JSON and decodes the JSON answer.
     pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         path: &str,
@@ -276,6 +333,7 @@ impl Client {
         decode(response).await
     }
 
+    /// PUTs `body` as JSON and decodes the JSON answer.
     pub async fn put<B: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         path: &str,
@@ -306,6 +364,7 @@ impl Client {
         self.send_to_any(build, false).await.map(drop)
     }
 
+    /// DELETEs `path` and accepts any 2xx answer.
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.send_to_any(|base| Ok(self.request(base, Method::DELETE, path)), false).await.map(drop)
     }
