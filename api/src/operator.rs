@@ -349,18 +349,23 @@ pub struct Reason {
 }
 
 /// The query of `GET /v1/tasks`: which tasks to list (all the token may read when empty).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TaskFilter {
+    /// Only this framework's tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub framework_id: Option<FrameworkId>,
+    /// Only tasks on this agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
+    /// Only tasks in this state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<TaskState>,
 }
 
 /// The query of `GET /v1/tasks/{task_id}/logs`: which of a task's output files, and where in it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// The task's framework, when tasks of several frameworks share the id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -377,4 +382,7 @@ pub struct LogQuery {
     /// If nothing is past `offset` and the task runs, how long to wait for more (cap 30 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_secs: Option<f64>,
+    /// Stream the output as it is written, until the task ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<bool>,
 }

@@ -8,8 +8,8 @@ use crate::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
 use crate::operator::{
-    AgentList, AgentView, ClusterView, CreateVolume, Diagnostics, DrainAgent, FrameworkList, FrameworkView, OfferList,
-    ReserveResources, RoleConfig, RoleList, RoleView, TaskList,
+    AgentList, AgentView, ClusterView, CreateVolume, Diagnostics, DrainAgent, FrameworkList, FrameworkView, LogQuery,
+    OfferList, ReserveResources, RoleConfig, RoleList, RoleView, TaskFilter, TaskList,
 };
 use crate::types::ErrorBody;
 
@@ -138,13 +138,7 @@ fn agent_log_chunk() {}
 
 #[utoipa::path(get, path = "/v1/tasks/{task_id}/logs", tag = "operators", security(("bearer" = [])),
     description = "A task's stdout or stderr, read from its agent's sandbox. With `follow=true` the answer streams the output as it is written and ends when the task has ended. Without it, one chunk comes back: call again from `X-Agora-Next-Offset` (with `wait_secs` to wait for more) until `X-Agora-Task-Ended` is true and no bytes come back.",
-    params(("task_id" = String, Path, description = "Task id"),
-           ("framework_id" = Option<String>, Query, description = "The task's framework, when task ids collide"),
-           ("stream" = Option<String>, Query, description = "`stdout` (default) or `stderr`"),
-           ("offset" = Option<u64>, Query, description = "Byte offset to start from (default 0)"),
-           ("follow" = Option<bool>, Query, description = "Stream the output until the task ends"),
-           ("max_bytes" = Option<u64>, Query, description = "The most bytes to return (default and cap 1 MiB)"),
-           ("wait_secs" = Option<f64>, Query, description = "If nothing is past `offset` and the task runs, wait up to this long (cap 30 s) for more")),
+    params(("task_id" = String, Path, description = "Task id"), LogQuery),
     responses((status = 200, description = "The bytes; `X-Agora-Next-Offset` tells where to continue and `X-Agora-Task-Ended` whether more may come", body = Vec<u8>, content_type = "application/octet-stream"),
               (status = 404, description = "Unknown task", body = ErrorBody),
               (status = 409, description = "The agent has not opened its command stream (`agent_not_connected`), or refused to read the file because it is not a regular file of the task's user, such as a link or a FIFO the task put in its place (`log_refused`, with the reason)", body = ErrorBody),
@@ -156,9 +150,7 @@ fn task_logs() {}
 fn cluster() {}
 
 #[utoipa::path(get, path = "/v1/tasks", tag = "operators", security(("bearer" = [])),
-    params(("framework_id" = Option<String>, Query, description = "Only this framework's tasks"),
-           ("agent_id" = Option<String>, Query, description = "Only tasks on this agent"),
-           ("state" = Option<String>, Query, description = "Only tasks in this state")),
+    params(TaskFilter),
     responses((status = 200, description = "Active and recently completed tasks", body = TaskList), (status = 400, description = "Bad filter", body = ErrorBody)))]
 fn list_tasks() {}
 

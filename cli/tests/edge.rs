@@ -4,8 +4,8 @@
 
 mod common;
 
-use agora_client::ClientError;
 use agora_api::TaskState;
+use agora_client::ClientError;
 use common::{eventually, offer_where, registration, shell_task, Cluster, Framework, DEADLINE};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

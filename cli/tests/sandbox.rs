@@ -5,8 +5,8 @@
 
 mod common;
 
-use agora_client::ClientError;
 use agora_api::TaskState;
+use agora_client::ClientError;
 use common::{eventually, offer_where, registration, shell_task, Cluster, Framework, DEADLINE};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;

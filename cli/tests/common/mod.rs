@@ -5,10 +5,10 @@
 
 pub mod replicas;
 
-use agora_client::{Client, ClientError, EventStream};
 use agora_api::framework::{Accept, FrameworkEvent, FrameworkRegistered, Operation, RegisterFramework};
 use agora_api::operator::AgentList;
 use agora_api::{AgentId, Command, FrameworkId, Offer, Resources, TaskInfo, TaskStatus};
+use agora_client::{Client, ClientError, EventStream};
 use futures::StreamExt as _;
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! its own, so tests can kill, pause and restart any of them.
 
 use super::{eventually, stop, AGORA, DEADLINE};
-use agora_client::Client;
 use agora_api::operator::ClusterView;
+use agora_client::Client;
 use agora_server::store::redis_server::RedisServer;
 use std::path::{Path, PathBuf};
 use std::process::Child;

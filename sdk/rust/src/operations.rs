@@ -184,9 +184,8 @@ impl Client {
     /// `GET /v1/tasks/{task_id}/logs?follow=true`: a task's output as it is written, until it
     /// ends or the answer breaks.
     pub async fn follow_task_logs(&self, task_id: &TaskId, query: &LogQuery) -> Result<ByteStream, ClientError> {
-        let path = with_query(format!("/v1/tasks/{task_id}/logs"), query)?;
-        let path = format!("{path}{}follow=true", if path.contains('?') { '&' } else { '?' });
-        self.get_stream(&path).await
+        let query = LogQuery { follow: Some(true), ..query.clone() };
+        self.get_stream(&with_query(format!("/v1/tasks/{task_id}/logs"), &query)?).await
     }
 
     /// `GET /v1/offers`: the offers outstanding that the token may see.
