@@ -10,7 +10,7 @@ use crate::AgentError;
 use agora_api::{FrameworkId, TaskId};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The pids limit every task gets: enough for any sane service, and a fork bomb stops there.
@@ -301,19 +301,22 @@ impl Cgroups for V2 {
 }
 
 /// A stand-in for unit tests: records every call, and holds the processes added.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct Recording {
-    pub calls: Mutex<Vec<String>>,
-    pub procs: Mutex<Vec<i32>>,
+    pub calls: std::sync::Mutex<Vec<String>>,
+    pub procs: std::sync::Mutex<Vec<i32>>,
     pub oom: std::sync::atomic::AtomicBool,
 }
 
+#[cfg(test)]
 impl Recording {
     fn record(&self, call: String) {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(call);
     }
 }
 
+#[cfg(test)]
 impl Cgroups for Recording {
     fn create(&self, name: &str, limits: &Limits) -> Result<(), AgentError> {
         self.record(format!(

@@ -11,6 +11,8 @@ pub mod cgroups;
 mod checkpoint;
 mod error;
 #[doc(hidden)]
+/// What the fuzz targets check; built for them (`--features fuzzing`) and for unit tests only.
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
 pub mod gc;
 pub mod gpus;

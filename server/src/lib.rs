@@ -4,7 +4,6 @@
 pub mod allocator;
 pub mod auth;
 pub mod error;
-pub mod events;
 pub mod http;
 pub mod logs;
 pub mod master;

@@ -99,10 +99,7 @@ pub(super) fn routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
                             message: "the operator stream is for operators and viewers".into(),
                         });
                     }
-                    let position = match parse_last_event_id(last)? {
-                        Some(id) => Some(id),
-                        None => ctx.master.store.last_id(&StreamKey::Operator.store_key()).await?,
-                    };
+                    let position = ctx.master.open_operator_stream(parse_last_event_id(last)?).await?;
                     Ok(event_stream(ctx.clone(), StreamKey::Operator, 0, position, None))
                 }
                 .await,

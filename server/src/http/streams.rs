@@ -56,7 +56,7 @@ pub(super) fn event_stream(
     let period = ctx.master.config.heartbeat_interval;
     let feed = Feed {
         guard: StreamGuard { master: ctx.master.clone(), key: key.clone(), generation },
-        notify: ctx.master.store.watch(&key.store_key()),
+        notify: ctx.master.stream_notifier(&key),
         heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
         shutdown: ctx.shutdown.clone(),
         ctx,

@@ -161,7 +161,7 @@ impl Master {
         let offers = self.load_offers(&self.store.members(&key::agent_offers(id)).await?).await?;
         let placed = task_keys(&self.store.members(&key::agent_tasks(id)).await?);
         #[cfg(test)]
-        super::pause::point("registration: tasks read").await;
+        self.pauses.point("registration: tasks read").await;
         let mut reported: BTreeMap<TaskKey, &agora_api::agent::RunningTask> = BTreeMap::new();
         for running in &req.tasks {
             reported.entry((running.framework_id.clone(), running.task.task_id.clone())).or_insert(running);

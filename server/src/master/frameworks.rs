@@ -145,6 +145,20 @@ impl Master {
         Ok((subscribed, position, generation))
     }
 
+    /// Opens the operator stream: the position to read after, `last_event_id` to resume or the
+    /// stream's end to start now.
+    pub async fn open_operator_stream(&self, last_event_id: Option<StreamId>) -> Result<Option<StreamId>, ServerError> {
+        match last_event_id {
+            Some(id) => Ok(Some(id)),
+            None => Ok(self.store.last_id(&StreamKey::Operator.store_key()).await?),
+        }
+    }
+
+    /// What wakes a reader of `stream` when something is appended to it.
+    pub fn stream_notifier(&self, stream: &StreamKey) -> Arc<tokio::sync::Notify> {
+        self.store.watch(&stream.store_key())
+    }
+
     /// Reads a stream after `after`, or tells the stream to end.
     pub async fn read_stream(
         &self,
@@ -620,7 +634,7 @@ impl Master {
             let offers = self.framework_offers(framework_id).await?;
             let tasks = self.framework_tasks(framework_id).await?;
             #[cfg(test)]
-            super::pause::point("teardown: tasks read").await;
+            self.pauses.point("teardown: tasks read").await;
             if framework.is_none() && tasks.is_empty() {
                 return Err(ServerError::not_found("framework", "unknown_framework", framework_id));
             }

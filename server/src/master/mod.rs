@@ -43,32 +43,37 @@ macro_rules! transact {
 }
 
 /// Test-only pause points: a test holds an operation between its reads and commit, runs another
-/// operation in the gap, and proves that the checks catch it. Compiled out of real builds.
+/// operation in the gap, and proves that the checks catch it. Each master has its own, so tests
+/// running at the same time cannot take each other's. Compiled out of real builds.
 #[cfg(test)]
 pub(crate) mod pause {
     use std::sync::Mutex;
     use tokio::sync::oneshot;
 
     type Armed = (&'static str, oneshot::Sender<()>, oneshot::Receiver<()>);
-    static POINTS: Mutex<Vec<Armed>> = Mutex::new(Vec::new());
 
-    /// Arms `name` once: returns (reached, release).
-    pub fn arm(name: &'static str) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
-        let (reached_tx, reached_rx) = oneshot::channel();
-        let (release_tx, release_rx) = oneshot::channel();
-        POINTS.lock().unwrap_or_else(|p| p.into_inner()).push((name, reached_tx, release_rx));
-        (reached_rx, release_tx)
-    }
+    #[derive(Default)]
+    pub struct Points(Mutex<Vec<Armed>>);
 
-    /// Waits here if a test armed `name`.
-    pub async fn point(name: &'static str) {
-        let armed = {
-            let mut points = POINTS.lock().unwrap_or_else(|p| p.into_inner());
-            points.iter().position(|(n, _, _)| *n == name).map(|i| points.remove(i))
-        };
-        if let Some((_, reached, release)) = armed {
-            let _ = reached.send(());
-            let _ = release.await;
+    impl Points {
+        /// Arms `name` once: returns (reached, release).
+        pub fn arm(&self, name: &'static str) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+            let (reached_tx, reached_rx) = oneshot::channel();
+            let (release_tx, release_rx) = oneshot::channel();
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push((name, reached_tx, release_rx));
+            (reached_rx, release_tx)
+        }
+
+        /// Waits here if a test armed `name`.
+        pub async fn point(&self, name: &'static str) {
+            let armed = {
+                let mut points = self.0.lock().unwrap_or_else(|p| p.into_inner());
+                points.iter().position(|(n, _, _)| *n == name).map(|i| points.remove(i))
+            };
+            if let Some((_, reached, release)) = armed {
+                let _ = reached.send(());
+                let _ = release.await;
+            }
         }
     }
 }
@@ -220,6 +225,8 @@ pub struct Master {
     last_round: Mutex<f64>,
     /// What each principal may append to each agent's command stream through this replica.
     command_budget: crate::ratelimit::CommandBudget,
+    #[cfg(test)]
+    pub(crate) pauses: pause::Points,
 }
 
 /// A record read from the store, with the version to check when writing it back.
@@ -342,6 +349,8 @@ impl Master {
             task_cache: Mutex::new(Default::default()),
             last_round: Mutex::new(0.0),
             command_budget: Default::default(),
+            #[cfg(test)]
+            pauses: Default::default(),
         })
     }
 

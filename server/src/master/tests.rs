@@ -379,7 +379,7 @@ async fn a_duplicate_of_a_task_on_another_agent_is_stopped_without_holding_up_ot
 #[tokio::test]
 async fn an_accept_that_lands_while_its_agent_registers_again_is_not_left_staging() {
     let (master, agent, framework, offer) = setup().await;
-    let (reached, release) = pause::arm("registration: tasks read");
+    let (reached, release) = master.pauses.arm("registration: tasks read");
     let registering = {
         let (master, agent) = (master.clone(), agent.clone());
         tokio::spawn(async move { master.register_agent(agent_registration(Some(agent), vec![]), None).await })
@@ -399,7 +399,7 @@ async fn an_accept_that_lands_while_its_agent_registers_again_is_not_left_stagin
 #[tokio::test]
 async fn an_accept_that_lands_during_a_teardown_is_killed_with_the_rest() {
     let (master, agent, framework, offer) = setup().await;
-    let (reached, release) = pause::arm("teardown: tasks read");
+    let (reached, release) = master.pauses.arm("teardown: tasks read");
     let tearing = {
         let (master, framework) = (master.clone(), framework.clone());
         tokio::spawn(async move { master.teardown(&framework).await })

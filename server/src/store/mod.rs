@@ -19,6 +19,9 @@
 
 pub mod embedded;
 pub mod redis;
+/// A private `redis-server` for tests and benchmarks (`--features test-support`); not in the
+/// production binary.
+#[cfg(any(test, feature = "test-support"))]
 pub mod redis_server;
 
 use std::sync::Arc;
