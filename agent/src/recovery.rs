@@ -1,0 +1,98 @@
+//! Recovery after a restart: the tasks checkpointed in the work directory, found again by
+//! their supervising shells, or reported ended.
+
+use super::*;
+use crate::launch::cgroup_name;
+
+impl Agent {
+    /// Finds again the tasks an earlier run of the agent checkpointed: those still running are
+    /// watched again, those that ended meanwhile are reported with how they ended (from the
+    /// supervising shell's exit file), and unacknowledged updates are queued again.
+    pub(crate) fn recover(&mut self) {
+        let (saved, unreadable) = checkpoint::load_all(&self.config.work_dir);
+        self.metrics.recovery_errors.inc_by(unreadable as u64);
+        // Groups no checkpoint names hold tasks the agent died before it recorded (or that it
+        // was told to forget): nobody will ever be told of them, so they end.
+        let children: std::collections::HashSet<String> =
+            self.cgroups.as_ref().map(|c| c.children().into_iter().collect()).unwrap_or_default();
+        let groups: HashMap<TaskKey, String> = saved
+            .iter()
+            .map(|t| {
+                let key = TaskKey::new(&t.launch.framework_id, &t.launch.task.task_id);
+                // Agents before 0.2 named groups `framework.task`: a task started by one keeps
+                // its group across the upgrade.
+                let legacy = format!("{}.{}", key.framework_id, key.task_id);
+                let name = if !children.contains(&cgroup_name(&key)) && children.contains(&legacy) {
+                    legacy
+                } else {
+                    cgroup_name(&key)
+                };
+                (key, name)
+            })
+            .collect();
+        if let Some(cgroups) = &self.cgroups {
+            let known: std::collections::HashSet<&String> = groups.values().collect();
+            for name in children.iter().filter(|n| !known.contains(n)) {
+                tracing::warn!(cgroup = %name, "ending processes of a task the agent has no record of");
+                let group = cgroups::TaskCgroup { cgroups: cgroups.clone(), name: name.clone() };
+                tokio::spawn(async move { group.destroy().await });
+            }
+        }
+        let now = Instant::now();
+        for task in saved {
+            let key = TaskKey::new(&task.launch.framework_id, &task.launch.task.task_id);
+            for update in task.updates.clone() {
+                self.updates.push(update, now);
+            }
+            let sandbox = tasks::sandbox_dir(&self.config.work_dir, &key.framework_id, &key.task_id);
+            let alive = task.process.filter(|(pid, start)| process::start_time(*pid) == Some(*start));
+            let mut recovered = Task {
+                launch: task.launch,
+                latest: task.latest,
+                kill: None,
+                discarded: false,
+                health: None,
+                unhealthy: false,
+                process: task.process,
+                gpus: task.gpus,
+            };
+            match (alive, sandbox) {
+                (Some((pid, start_time)), Ok(sandbox)) => {
+                    self.gpus.claim(&recovered.gpus);
+                    tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "re-attached to a running task");
+                    let name = groups.get(&key).cloned().unwrap_or_else(|| cgroup_name(&key));
+                    let cgroup =
+                        self.cgroups.as_ref().map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: name.clone() });
+                    let adopted = process::AdoptedProcess { pid, start_time, sandbox, cgroup };
+                    self.metrics.recovered.inc();
+                    let check = self.check_command(&recovered.launch);
+                    let running = process::Running::Adopted(adopted);
+                    let (kill, health) = self.watch(&key, &recovered.launch, running, check, &name);
+                    recovered.kill = Some(kill);
+                    recovered.health = health;
+                }
+                (_, sandbox) if !recovered.latest.state.is_terminal() => {
+                    let sandbox = sandbox.ok().and_then(|s| sandbox::Sandbox::open(&s).ok().flatten());
+                    let ended = sandbox.and_then(|s| s.read_exit()).unwrap_or_else(|| {
+                        self.metrics.recovery_errors.inc();
+                        process::Ended::WaitFailed("it ended while the agent was away, and how is unknown".into())
+                    });
+                    let exit = Exit { ended, killed: false, oom: false };
+                    let status = tasks::exit_status(&recovered.launch, &recovered.latest.agent_id, &exit);
+                    tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, state = status.state.as_str(), "a task ended while the agent was away");
+                    recovered.latest = status.clone();
+                    self.updates.push(status, now);
+                    // What the task left running in its cgroup ends with it, as it would have.
+                    if let Some(cgroups) = &self.cgroups {
+                        let name = groups.get(&key).cloned().unwrap_or_else(|| cgroup_name(&key));
+                        let group = cgroups::TaskCgroup { cgroups: cgroups.clone(), name };
+                        tokio::spawn(async move { group.destroy().await });
+                    }
+                }
+                _ => {}
+            }
+            self.tasks.insert(key.clone(), recovered);
+            self.save(&key);
+        }
+    }
+}
