@@ -1,6 +1,8 @@
-//! `agora agents`, `agora frameworks`, `agora tasks`, `agora roles`: tables for people, JSON
-//! with `--json`; and `agora role set`.
+//! `agora agents`, `agora frameworks`, `agora tasks`, `agora roles`, `agora why`: tables for
+//! people, more columns with `--output wide`, the server's JSON with `--output json` (or
+//! `--json`); and `agora role set` and `agora node ...`.
 
+use crate::output::OutputArgs;
 use crate::target;
 use crate::Target;
 use agora_api::operator::{DrainAgent, Maintenance, RoleConfig, TaskFilter};
@@ -9,9 +11,8 @@ use std::collections::BTreeMap;
 
 #[derive(clap::Args)]
 pub struct ListArgs {
-    /// Print the server's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     target: Target,
 }
@@ -82,9 +83,10 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
     let list = target::client(&args.target)?.list_agents().await?;
-    if args.json {
+    if args.output.is_json() {
         return print_json(&list);
     }
+    let wide = args.output.is_wide();
     let rows: Vec<Vec<String>> = list
         .agents
         .iter()
@@ -92,7 +94,7 @@ pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
             let (cpus, mem) = cpus_mem(&a.total);
             let (used_cpus, used_mem) = cpus_mem(&a.used);
             let attributes: Vec<String> = a.attributes.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-            vec![
+            let mut row = vec![
                 a.id.to_string(),
                 a.hostname.clone(),
                 agent_state(a),
@@ -100,10 +102,26 @@ pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
                 format!("{used_mem}/{mem}"),
                 a.tasks.to_string(),
                 attributes.join(","),
-            ]
+            ];
+            if wide {
+                let reserved: Vec<String> =
+                    a.reserved.iter().map(|(role, r)| format!("{role}={}", amounts_of(r))).collect();
+                let volumes: Vec<String> = a.volumes.iter().map(|v| v.id.clone()).collect();
+                row.extend([
+                    amounts_of(&a.offered),
+                    if reserved.is_empty() { "-".into() } else { reserved.join(";") },
+                    if volumes.is_empty() { "-".into() } else { volumes.join(",") },
+                    ago(a.last_seen),
+                ]);
+            }
+            row
         })
         .collect();
-    print_table(&["ID", "HOSTNAME", "STATE", "CPUS", "MEM", "TASKS", "ATTRIBUTES"], &rows)
+    let mut header = vec!["ID", "HOSTNAME", "STATE", "CPUS", "MEM", "TASKS", "ATTRIBUTES"];
+    if wide {
+        header.extend(["OFFERED", "RESERVED", "VOLUMES", "SEEN"]);
+    }
+    print_table(&header, &rows)
 }
 
 /// `active`, `unreachable`, and an operator's hold: `active,draining`, `active,drained`,
@@ -123,6 +141,8 @@ pub struct NodeArgs {
     /// The agent's id.
     agent: String,
     #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
     target: Target,
 }
 
@@ -138,7 +158,11 @@ pub struct DrainArgs {
 /// `agora node drain AGENT`.
 pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let body = DrainAgent { grace_period_secs: args.grace_period };
-    target::client(&args.node.target)?.drain_agent(&AgentId::from(args.node.agent.as_str()), &body).await?;
+    let (client, agent) = (target::client(&args.node.target)?, AgentId::from(args.node.agent.as_str()));
+    client.drain_agent(&agent, &body).await?;
+    if args.node.output.is_json() {
+        return print_json(&client.get_agent(&agent).await?);
+    }
     write_out(&format!("agent {} is draining; `agora agents` shows when it is drained\n", args.node.agent))
 }
 
@@ -150,20 +174,24 @@ pub async fn hold(args: NodeArgs, verb: &str) -> anyhow::Result<()> {
     } else {
         client.reactivate_agent(&agent).await?;
     }
+    if args.output.is_json() {
+        return print_json(&client.get_agent(&agent).await?);
+    }
     write_out(&format!("agent {}: {verb}d\n", args.agent))
 }
 
 pub async fn frameworks(args: ListArgs) -> anyhow::Result<()> {
     let list = target::client(&args.target)?.list_frameworks().await?;
-    if args.json {
+    if args.output.is_json() {
         return print_json(&list);
     }
+    let wide = args.output.is_wide();
     let rows: Vec<Vec<String>> = list
         .frameworks
         .iter()
         .map(|f| {
             let (cpus, mem) = cpus_mem(&f.used);
-            vec![
+            let mut row = vec![
                 f.id.to_string(),
                 f.name.clone(),
                 f.roles.join(","),
@@ -171,10 +199,19 @@ pub async fn frameworks(args: ListArgs) -> anyhow::Result<()> {
                 f.tasks.to_string(),
                 cpus,
                 mem,
-            ]
+            ];
+            if wide {
+                let suppressed = if f.suppressed_roles.is_empty() { "-".into() } else { f.suppressed_roles.join(",") };
+                row.extend([f.principal.clone(), amounts_of(&f.offered), suppressed, num(f.failover_timeout_secs)]);
+            }
+            row
         })
         .collect();
-    print_table(&["ID", "NAME", "ROLES", "CONNECTED", "TASKS", "CPUS", "MEM"], &rows)
+    let mut header = vec!["ID", "NAME", "ROLES", "CONNECTED", "TASKS", "CPUS", "MEM"];
+    if wide {
+        header.extend(["PRINCIPAL", "OFFERED", "SUPPRESSED", "FAILOVER_SECS"]);
+    }
+    print_table(&header, &rows)
 }
 
 pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
@@ -184,15 +221,16 @@ pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
         state: args.state,
     };
     let list = target::client(&args.list.target)?.list_tasks(&filter).await?;
-    if args.list.json {
+    if args.list.output.is_json() {
         return print_json(&list);
     }
+    let wide = args.list.output.is_wide();
     let rows: Vec<Vec<String>> = list
         .tasks
         .iter()
         .map(|t| {
             let (cpus, mem) = cpus_mem(&t.resources);
-            vec![
+            let mut row = vec![
                 t.task_id.to_string(),
                 t.name.clone(),
                 t.state.as_str().to_string(),
@@ -201,15 +239,26 @@ pub async fn tasks(args: TaskListArgs) -> anyhow::Result<()> {
                 cpus,
                 mem,
                 t.status.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-            ]
+            ];
+            if wide {
+                let healthy = t.status.healthy.map_or("-", |h| if h { "yes" } else { "no" });
+                let why = t.status.message.clone().or_else(|| t.status.reason.clone()).unwrap_or_default();
+                row.extend([healthy.to_string(), ago(t.status.timestamp), why.replace(['\n', '\t'], " ")]);
+            }
+            row
         })
         .collect();
-    print_table(&["ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM", "EXIT"], &rows)
+    let mut header = vec!["ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM", "EXIT"];
+    if wide {
+        header.extend(["HEALTHY", "UPDATED", "MESSAGE"]);
+    }
+    print_table(&header, &rows)
 }
 
 pub async fn roles(args: ListArgs) -> anyhow::Result<()> {
     let list = target::client(&args.target)?.list_roles().await?;
-    if args.json {
+    // Every column already: `wide` is the same table.
+    if args.output.is_json() {
         return print_json(&list);
     }
     let rows: Vec<Vec<String>> = list
@@ -222,7 +271,7 @@ pub async fn roles(args: ListArgs) -> anyhow::Result<()> {
                 num(r.weight),
                 amounts(&r.quota.guarantee),
                 amounts(&r.quota.limit),
-                reserved(&r.reserved),
+                amounts_of(&r.reserved),
                 cpus,
                 mem,
                 format!("{:.1}%", r.dominant_share * 100.0),
@@ -233,10 +282,23 @@ pub async fn roles(args: ListArgs) -> anyhow::Result<()> {
     print_table(&["ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "RESERVED", "CPUS", "MEM", "SHARE", "FRAMEWORKS"], &rows)
 }
 
-/// What is reserved to a role, `cpus:2,mem:1024`, or `-` for nothing.
-fn reserved(r: &agora_api::Resources) -> String {
+/// The scalar resources of `r` that are not zero (what is reserved to a role, say),
+/// `cpus:2,mem:1024`, or `-` for none.
+fn amounts_of(r: &Resources) -> String {
     let named = agora_api::resources::SCALAR_NAMES.iter().zip(r.scalars()).filter(|(_, v)| *v > 0.0);
     amounts(&named.map(|(name, v)| (name.to_string(), v)).collect())
+}
+
+/// How long ago a Unix time was, `12s`, `5m`, `3h` or `2d`.
+fn ago(at: f64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let secs = (now - at).max(0.0) as u64;
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        7200..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
 }
 
 /// `cpus:2,mem:1024`, or `-` for none.
@@ -262,9 +324,8 @@ pub struct RoleSetArgs {
     /// removes the limit.
     #[arg(long, value_parser = parse_amounts)]
     limit: Option<BTreeMap<String, f64>>,
-    /// Print the server's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     target: Target,
 }
@@ -303,7 +364,7 @@ pub async fn role_set(args: RoleSetArgs) -> anyhow::Result<()> {
         config.quota.limit = limit;
     }
     let view = client.set_role(&args.role, &config).await?;
-    if args.json {
+    if args.output.is_json() {
         return print_json(&view);
     }
     let line = format!(
@@ -320,9 +381,8 @@ pub async fn role_set(args: RoleSetArgs) -> anyhow::Result<()> {
 pub struct WhyArgs {
     /// The framework's id.
     framework: String,
-    /// Print the server's JSON instead of sentences.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     target: Target,
 }
@@ -331,7 +391,7 @@ pub struct WhyArgs {
 pub async fn why(args: WhyArgs) -> anyhow::Result<()> {
     let id = FrameworkId::from(args.framework.as_str());
     let diagnostics = target::client(&args.target)?.framework_diagnostics(&id).await?;
-    if args.json {
+    if args.output.is_json() {
         return print_json(&diagnostics);
     }
     let blocked = !diagnostics.reasons.is_empty() || diagnostics.roles.iter().any(|r| !r.reasons.is_empty());

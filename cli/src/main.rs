@@ -4,6 +4,7 @@
 mod cluster;
 mod lists;
 mod logs;
+mod output;
 mod run;
 mod target;
 
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "agora", version, about = "Agora: a cluster manager in the line of Apache Mesos")]
+#[command(name = "agora", version, about = "Agora: a cluster manager in the line of Apache Mesos", after_help = output::EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -134,6 +134,24 @@ async fn p3_lists_print_tables_and_json() {
     let frameworks_json = cluster.cli(&["frameworks", "--json"]).output().expect("frameworks --json");
     let list: FrameworkList = serde_json::from_str(&stdout(&frameworks_json)).expect("json");
     assert_eq!(list.frameworks.len(), 1);
+    // `--output json` is `--json`; `--output wide` adds columns; the two flags do not mix.
+    let agents_json = cluster.cli(&["agents", "--output", "json"]).output().expect("agents --output json");
+    let list: AgentList = serde_json::from_str(&stdout(&agents_json)).expect("json");
+    assert_eq!(list.agents.len(), 1);
+    let wide = cluster.cli(&["tasks", "-o", "wide", "--state", "running"]).output().expect("tasks -o wide");
+    let header = stdout(&wide).lines().next().unwrap_or_default().to_string();
+    assert!(header.contains("HEALTHY") && header.contains("MESSAGE"), "{header}");
+    assert!(stdout(&wide).contains("sleeper"), "{}", stdout(&wide));
+    let wide = cluster.cli(&["frameworks", "-o", "wide"]).output().expect("frameworks -o wide");
+    assert!(stdout(&wide).contains("PRINCIPAL") && stdout(&wide).contains("admin"), "{}", stdout(&wide));
+    let both = cluster.cli(&["agents", "--json", "-o", "wide"]).output().expect("agents");
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+    let bad_state = cluster.cli(&["tasks", "--state", "sleeping"]).output().expect("tasks");
+    assert_eq!(bad_state.status.code(), Some(2), "{}", stderr(&bad_state));
+    assert!(stderr(&bad_state).contains("running"), "the states are listed: {}", stderr(&bad_state));
+    // The exit codes are written down.
+    let help = cluster.cli(&["--help"]).output().expect("agora --help");
+    assert!(stdout(&help).contains("Exit codes:") && stdout(&help).contains("141"), "{}", stdout(&help));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
