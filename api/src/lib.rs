@@ -8,6 +8,7 @@ pub mod ids;
 pub mod operator;
 pub mod paths;
 pub mod resources;
+pub mod streams;
 pub mod types;
 
 pub use ids::{AgentId, FrameworkId, OfferId, TaskId, UpdateId};

@@ -13,8 +13,8 @@ use crate::operator::{
 };
 use crate::types::ErrorBody;
 
-/// One event of a `text/event-stream` answer, field by field as the stream carries it: `data`
-/// is JSON whose shape `event` names (see each stream's description).
+/// One event of a `text/event-stream` answer, field by field as the stream carries it: a
+/// placeholder for the path macros, which `TypedEvents` replaces by each stream's own union.
 #[derive(utoipa::ToSchema)]
 pub struct ServerSentEvent {
     /// The event's name; `message` when absent.
@@ -214,7 +214,7 @@ fn destroy_volume() {}
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
-    modifiers(&BearerAuth, &CommonResponses),
+    modifiers(&BearerAuth, &CommonResponses, &TypedEvents),
     paths(
         healthz, readyz, metrics, openapi_json,
         register_framework, list_frameworks, get_framework, teardown_framework, framework_events, operator_events,
@@ -233,6 +233,31 @@ fn destroy_volume() {}
 pub struct ApiDoc;
 
 struct BearerAuth;
+
+/// The streams' answers, typed: each is `oneOf` its events with a discriminator on `event`
+/// (see `crate::streams`), in place of the generic [`ServerSentEvent`].
+struct TypedEvents;
+
+impl utoipa::Modify for TypedEvents {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, stream) in &crate::streams::STREAMS {
+            components.schemas.extend(crate::streams::schemas(stream));
+        }
+        for (path, stream) in &crate::streams::STREAMS {
+            let Some(item) = openapi.paths.paths.get_mut(*path) else { continue };
+            let Some(get) = item.get.as_mut() else { continue };
+            let Some(utoipa::openapi::RefOr::T(ok)) = get.responses.responses.get_mut("200") else { continue };
+            if let Some(content) = ok.content.get_mut("text/event-stream") {
+                content.schema = Some(utoipa::openapi::Ref::from_schema_name(stream.union).into());
+            }
+        }
+        // The placeholder the path macros name, replaced above by each stream's union.
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.remove("ServerSentEvent");
+        }
+    }
+}
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -1,6 +1,7 @@
 //! Server-Sent Events: a stream read from the store after `Last-Event-ID`, then live.
 
 use super::*;
+use crate::store::Entry;
 
 /// Events read from a log per wake-up, and buffered per stream: a slow reader holds back
 /// only its own stream (the writer waits), never the master.
@@ -67,13 +68,20 @@ pub(super) fn event_stream(
     };
     let events = futures::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
-        Some((Ok::<_, Infallible>(event), feed))
+        Some((Ok::<_, Infallible>(sse(event)), feed))
     });
     // warp wants a `Sync` body; the store's futures need not be. Only the body's owner polls it.
     warp::sse::reply(sync_wrapper::SyncStream::new(Box::pin(events))).into_response()
 }
 
-/// The state of one event stream between the events it yields.
+/// An event as Server-Sent Events carry it. The feed knows nothing of its transport: a
+/// RecordIO encoder (the Mesos v1 API's) would take the same events.
+fn sse(event: Entry) -> warp::sse::Event {
+    warp::sse::Event::default().id(event.id).event(event.name).data(event.data)
+}
+
+/// The state of one event stream between the events it yields: what its store stream holds
+/// after a position, then heartbeats, then an `error` event if the stream is ended for it.
 struct Feed {
     ctx: Arc<Ctx>,
     guard: StreamGuard,
@@ -91,17 +99,17 @@ struct Feed {
 impl Feed {
     /// The next event: one read, or a heartbeat, or an `error` event that ends the stream.
     /// `None` when the stream has ended or the server is shutting down.
-    async fn next(&mut self) -> Option<warp::sse::Event> {
+    async fn next(&mut self) -> Option<Entry> {
         if self.ended {
             return None;
         }
         if let Some((name, data)) = self.first.take() {
-            return Some(self.sse(name, &data));
+            return Some(self.event(name, &data));
         }
         loop {
             if let Some(entry) = self.pending.as_mut().and_then(Iterator::next) {
                 self.after = StreamId::parse(&entry.id).or(self.after);
-                return Some(warp::sse::Event::default().id(entry.id).event(entry.name).data(entry.data));
+                return Some(entry);
             }
             self.pending = None;
             // Register for the wake-up before reading, so an event appended in between is not
@@ -136,20 +144,20 @@ impl Feed {
                     StreamKey::Framework(_) | StreamKey::Operator => "heartbeat",
                     StreamKey::Agent(_) => "ping",
                 };
-                return Some(self.sse(name, "{}"));
+                return Some(self.event(name, "{}"));
             }
         }
     }
 
-    /// An event that carries the position reached as its id.
-    fn sse(&self, name: &str, data: &str) -> warp::sse::Event {
+    /// An event not from the store, carrying the position reached as its id.
+    fn event(&self, name: &str, data: &str) -> Entry {
         let id = self.after.map(|a| a.to_string()).unwrap_or_else(|| "0-0".to_string());
-        warp::sse::Event::default().id(id).event(name).data(data)
+        Entry { id, name: name.to_string(), data: data.to_string() }
     }
 
     /// The `error` event that ends the stream.
-    fn end(&mut self, error: &serde_json::Value) -> warp::sse::Event {
+    fn end(&mut self, error: &serde_json::Value) -> Entry {
         self.ended = true;
-        self.sse("error", &error.to_string())
+        self.event("error", &error.to_string())
     }
 }

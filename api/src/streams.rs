@@ -1,0 +1,130 @@
+//! The events of the three streams, typed for the OpenAPI document: each stream's answer is
+//! `oneOf` its events, told apart by a `discriminator` on `event`, so that code generators make a
+//! type per event. Each event is an object with the SSE fields: `event` (its name), `data` (its
+//! JSON, of the schema named here) and `id` (to resume after with `Last-Event-ID`).
+
+use crate::agent::AgentCommand;
+use crate::framework::FrameworkEvent;
+use crate::operator::OperatorEvent;
+use utoipa::openapi::schema::{Discriminator, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+
+/// One stream: the name of its union schema, the prefix of its events' schemas, and each
+/// event's name with the schema of its `data` (`None`: an empty object).
+pub struct Stream {
+    pub union: &'static str,
+    pub prefix: &'static str,
+    pub events: &'static [(&'static str, Option<&'static str>)],
+    /// Whether an event name is one the stream's type knows (its `parse` does not skip it).
+    pub known: fn(&str) -> bool,
+}
+
+/// The framework stream (`GET /v1/frameworks/{id}/events`), the agent's command stream
+/// (`GET /v1/agents/{id}/commands`) and the operator stream (`GET /v1/events`).
+pub const STREAMS: [(&str, Stream); 3] = [
+    (
+        "/v1/frameworks/{id}/events",
+        Stream {
+            union: "FrameworkStreamEvent",
+            prefix: "Framework",
+            events: &[
+                ("subscribed", Some("Subscribed")),
+                ("offers", Some("Offers")),
+                ("inverse_offers", Some("InverseOffers")),
+                ("rescind", Some("Rescind")),
+                ("update", Some("Update")),
+                ("failure", Some("Failure")),
+                ("error", Some("ErrorBody")),
+                ("heartbeat", None),
+            ],
+            known: |name| !matches!(FrameworkEvent::parse(name, "{}"), Ok(None)),
+        },
+    ),
+    (
+        "/v1/agents/{id}/commands",
+        Stream {
+            union: "AgentStreamCommand",
+            prefix: "Agent",
+            events: &[
+                ("launch", Some("LaunchCommand")),
+                ("kill", Some("KillCommand")),
+                ("acknowledge", Some("AcknowledgeCommand")),
+                ("read_log", Some("ReadLogCommand")),
+                ("destroy_volume", Some("DestroyVolumeCommand")),
+                ("shutdown", None),
+                ("ping", None),
+                ("error", Some("ErrorBody")),
+            ],
+            known: |name| name == "error" || !matches!(AgentCommand::parse(name, "{}"), Ok(None)),
+        },
+    ),
+    (
+        "/v1/events",
+        Stream {
+            union: "OperatorStreamEvent",
+            prefix: "Operator",
+            events: &[
+                ("agent_added", Some("AgentEvent")),
+                ("agent_unreachable", Some("AgentEvent")),
+                ("framework_added", Some("FrameworkEventData")),
+                ("framework_removed", Some("FrameworkEventData")),
+                ("task_updated", Some("TaskEvent")),
+                ("heartbeat", None),
+                ("error", Some("ErrorBody")),
+            ],
+            known: |name| {
+                matches!(name, "heartbeat" | "error") || !matches!(OperatorEvent::parse(name, "{}"), Ok(None))
+            },
+        },
+    ),
+];
+
+/// `inverse_offers` as `InverseOffers`.
+fn camel(name: &str) -> String {
+    name.split('_').map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect()
+}
+
+/// The schemas of one stream: each event's, and the union of them.
+pub fn schemas(stream: &Stream) -> Vec<(String, RefOr<Schema>)> {
+    let mut schemas = Vec::new();
+    let mut union =
+        OneOfBuilder::new().description(Some("One event of the stream: `event` says which, `data` is its JSON."));
+    let mut discriminator = Discriminator::new("event");
+    for (name, data) in stream.events {
+        let schema_name = format!("{}{}Event", stream.prefix, camel(name));
+        let data: RefOr<Schema> = match data {
+            Some(schema) => Ref::from_schema_name(*schema).into(),
+            None => ObjectBuilder::new().schema_type(Type::Object).build().into(),
+        };
+        let event = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(format!("The `{name}` event.")))
+            .property("event", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([*name])))
+            .required("event")
+            .property("data", data)
+            .required("data")
+            .property("id", ObjectBuilder::new().schema_type(Type::String).description(Some("The id to resume after.")))
+            .build();
+        let reference = format!("#/components/schemas/{schema_name}");
+        union = union.item(Ref::new(&reference));
+        discriminator.mapping.insert(name.to_string(), reference);
+        schemas.push((schema_name, event.into()));
+    }
+    let union: Schema = union.discriminator(Some(discriminator)).build().into();
+    schemas.push((stream.union.to_string(), union.into()));
+    schemas
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_event_is_one_the_types_know() {
+        for (path, stream) in &STREAMS {
+            for (name, _) in stream.events {
+                assert!((stream.known)(name), "{path}: `{name}` is documented but no type reads it");
+            }
+        }
+    }
+}
