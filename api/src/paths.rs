@@ -7,6 +7,7 @@ use crate::agent::{AgentRegistered, LogChunkInfo, RegisterAgent, StatusUpdates};
 use crate::framework::{
     Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
+use crate::ids::{AgentId, FrameworkId, TaskId};
 use crate::operator::{
     AgentList, AgentView, ClusterView, CreateVolume, Diagnostics, DrainAgent, FrameworkList, FrameworkView, LogQuery,
     OfferList, ReserveResources, RoleConfig, RoleList, RoleView, TaskFilter, TaskList,
@@ -54,17 +55,17 @@ fn register_framework() {}
     responses((status = 200, description = "All frameworks", body = FrameworkList), (status = 401, description = "No valid token", body = ErrorBody)))]
 fn list_frameworks() {}
 
-#[utoipa::path(get, path = "/v1/frameworks/{id}", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(get, path = "/v1/frameworks/{id}", tag = "operators", security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     responses((status = 200, description = "One framework", body = FrameworkView), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn get_framework() {}
 
-#[utoipa::path(delete, path = "/v1/frameworks/{id}", tag = "frameworks", security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(delete, path = "/v1/frameworks/{id}", tag = "frameworks", security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     description = "Kills the framework's tasks and forgets it; its id cannot register again. An operator may also tear down a framework that has not registered since a master restart, whose tasks agents still report.",
     responses((status = 204, description = "Torn down: its tasks are killed"), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn teardown_framework() {}
 
 #[utoipa::path(get, path = "/v1/frameworks/{id}/events", tag = "frameworks", security(("bearer" = [])), description = sse_doc!(),
-    params(("id" = String, Path, description = "Framework id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    params(("id" = FrameworkId, Path, description = "Framework id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
     responses((status = 200, description = "Events: subscribed, offers, inverse_offers, rescind, update, failure, error, heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn framework_events() {}
@@ -75,32 +76,32 @@ fn framework_events() {}
               (status = 401, description = "No valid token", body = ErrorBody)))]
 fn operator_events() {}
 
-#[utoipa::path(post, path = "/v1/frameworks/{id}/accept", tag = "frameworks", request_body = Accept, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(post, path = "/v1/frameworks/{id}/accept", tag = "frameworks", request_body = Accept, security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     responses((status = 202, description = "Applied: all operations or none"), (status = 400, description = "Bad input; nothing changed", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn accept() {}
 
-#[utoipa::path(post, path = "/v1/frameworks/{id}/decline", tag = "frameworks", request_body = Decline, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(post, path = "/v1/frameworks/{id}/decline", tag = "frameworks", request_body = Decline, security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     responses((status = 202, description = "Declined"), (status = 400, description = "Bad input; nothing changed", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn decline() {}
 
-#[utoipa::path(post, path = "/v1/frameworks/{id}/revive", tag = "frameworks", request_body = Roles, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(post, path = "/v1/frameworks/{id}/revive", tag = "frameworks", request_body = Roles, security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     responses((status = 202, description = "Filters cleared and roles unsuppressed"), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn revive() {}
 
-#[utoipa::path(post, path = "/v1/frameworks/{id}/suppress", tag = "frameworks", request_body = Roles, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(post, path = "/v1/frameworks/{id}/suppress", tag = "frameworks", request_body = Roles, security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     responses((status = 202, description = "No more offers until revive"), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn suppress() {}
 
-#[utoipa::path(post, path = "/v1/frameworks/{id}/acknowledge", tag = "frameworks", request_body = Acknowledge, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(post, path = "/v1/frameworks/{id}/acknowledge", tag = "frameworks", request_body = Acknowledge, security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     responses((status = 202, description = "Acknowledged"), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody), (status = 429, description = "Too many failed authentications from this address, or this token sends the agent too many acknowledgements and kills (`too_many_commands`)", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds to wait")))))]
 fn acknowledge() {}
 
-#[utoipa::path(post, path = "/v1/frameworks/{id}/reconcile", tag = "frameworks", request_body = Reconcile, security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(post, path = "/v1/frameworks/{id}/reconcile", tag = "frameworks", request_body = Reconcile, security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     responses((status = 200, description = "Latest status of each task", body = Reconciled), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn reconcile() {}
 
 #[utoipa::path(post, path = "/v1/frameworks/{id}/tasks/{task_id}/kill", tag = "frameworks", request_body = Kill, security(("bearer" = [])),
-    params(("id" = String, Path, description = "Framework id"), ("task_id" = String, Path, description = "Task id")),
+    params(("id" = FrameworkId, Path, description = "Framework id"), ("task_id" = TaskId, Path, description = "Task id")),
     responses((status = 202, description = "SIGTERM sent; SIGKILL follows after the grace period"), (status = 404, description = "Unknown framework or task", body = ErrorBody), (status = 429, description = "Too many failed authentications from this address, or this token sends the agent too many acknowledgements and kills (`too_many_commands`)", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds to wait")))))]
 fn kill_task() {}
 
@@ -112,33 +113,33 @@ fn register_agent() {}
     responses((status = 200, description = "All agents", body = AgentList)))]
 fn list_agents() {}
 
-#[utoipa::path(get, path = "/v1/agents/{id}", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "operators", security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     responses((status = 200, description = "One agent", body = AgentView), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn get_agent() {}
 
 #[utoipa::path(get, path = "/v1/agents/{id}/commands", tag = "agents", security(("bearer" = [])), description = sse_doc!(),
-    params(("id" = String, Path, description = "Agent id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this command")),
+    params(("id" = AgentId, Path, description = "Agent id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this command")),
     responses((status = 200, description = "Commands: launch, kill, acknowledge, shutdown, ping", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn agent_commands() {}
 
-#[utoipa::path(post, path = "/v1/agents/{id}/updates", tag = "agents", request_body = StatusUpdates, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(post, path = "/v1/agents/{id}/updates", tag = "agents", request_body = StatusUpdates, security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     responses((status = 202, description = "Forwarded to the frameworks"), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn agent_updates() {}
 
-#[utoipa::path(post, path = "/v1/agents/{id}/heartbeat", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(post, path = "/v1/agents/{id}/heartbeat", tag = "agents", security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     responses((status = 204, description = "Seen"), (status = 404, description = "Unknown agent: register again", body = ErrorBody)))]
 fn agent_heartbeat() {}
 
 #[utoipa::path(post, path = "/v1/agents/{id}/logs/{request_id}", tag = "agents", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Agent id"), ("request_id" = String, Path, description = "From the read_log command"), LogChunkInfo),
+    params(("id" = AgentId, Path, description = "Agent id"), ("request_id" = String, Path, description = "From the read_log command"), LogChunkInfo),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The bytes read"),
     responses((status = 204, description = "Delivered to the waiting reader"), (status = 404, description = "No reader waits for this request", body = ErrorBody)))]
 fn agent_log_chunk() {}
 
 #[utoipa::path(get, path = "/v1/tasks/{task_id}/logs", tag = "operators", security(("bearer" = [])),
     description = "A task's stdout or stderr, read from its agent's sandbox. With `follow=true` the answer streams the output as it is written and ends when the task has ended. Without it, one chunk comes back: call again from `X-Agora-Next-Offset` (with `wait_secs` to wait for more) until `X-Agora-Task-Ended` is true and no bytes come back.",
-    params(("task_id" = String, Path, description = "Task id"), LogQuery),
+    params(("task_id" = TaskId, Path, description = "Task id"), LogQuery),
     responses((status = 200, description = "The bytes; `X-Agora-Next-Offset` tells where to continue and `X-Agora-Task-Ended` whether more may come", body = Vec<u8>, content_type = "application/octet-stream"),
               (status = 404, description = "Unknown task", body = ErrorBody),
               (status = 409, description = "The agent has not opened its command stream (`agent_not_connected`), or refused to read the file because it is not a regular file of the task's user, such as a link or a FIFO the task put in its place (`log_refused`, with the reason)", body = ErrorBody),
@@ -171,42 +172,42 @@ fn list_roles() {}
               (status = 400, description = "Bad input: an invalid role, weight or quota", body = ErrorBody)))]
 fn set_role() {}
 
-#[utoipa::path(get, path = "/v1/frameworks/{id}/diagnostics", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Framework id")),
+#[utoipa::path(get, path = "/v1/frameworks/{id}/diagnostics", tag = "operators", security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     description = "Why the framework is not offered more right now: not connected, suppressed, agents filtered after declines, a quota limit reached, resources kept for other roles' guarantees, no agents, nothing free (with the largest free slot), or offers waiting on it. `agora why FRAMEWORK` prints it.",
     responses((status = 200, description = "The reasons that apply", body = Diagnostics), (status = 404, description = "Unknown framework", body = ErrorBody)))]
 fn framework_diagnostics() {}
 
-#[utoipa::path(post, path = "/v1/agents/{id}/drain", tag = "operators", request_body = DrainAgent, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(post, path = "/v1/agents/{id}/drain", tag = "operators", request_body = DrainAgent, security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     description = "Drains an agent: it is offered to no one, its outstanding offers are rescinded, the frameworks with tasks on it get an `inverse_offers` event, and the tasks still on it after the grace period are killed. Operators only.",
     responses((status = 202, description = "Draining"), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn drain_agent() {}
 
-#[utoipa::path(post, path = "/v1/agents/{id}/deactivate", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(post, path = "/v1/agents/{id}/deactivate", tag = "operators", security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     description = "Deactivates an agent: it is offered to no one and its outstanding offers are rescinded; its tasks run on. Operators only.",
     responses((status = 202, description = "Deactivated"), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn deactivate_agent() {}
 
-#[utoipa::path(post, path = "/v1/agents/{id}/reactivate", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(post, path = "/v1/agents/{id}/reactivate", tag = "operators", security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     description = "Lifts a drain or a deactivation: the agent is offered again, and the inverse offers of a drain are rescinded. Operators only.",
     responses((status = 202, description = "Active again"), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn reactivate_agent() {}
 
-#[utoipa::path(post, path = "/v1/agents/{id}/reserve", tag = "operators", request_body = ReserveResources, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(post, path = "/v1/agents/{id}/reserve", tag = "operators", request_body = ReserveResources, security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     description = "Reserves unreserved resources of an agent for a role, with labels: from then on they are offered only to that role and the roles below it. The agent's outstanding offers are rescinded. Operators only.",
     responses((status = 200, description = "The agent with its reservations", body = AgentView), (status = 400, description = "Bad input, or not that much unreserved and unused", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn reserve_resources() {}
 
-#[utoipa::path(post, path = "/v1/agents/{id}/unreserve", tag = "operators", request_body = ReserveResources, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(post, path = "/v1/agents/{id}/unreserve", tag = "operators", request_body = ReserveResources, security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     description = "Gives back dynamically reserved resources of a role, newest reservation first; what tasks use cannot be given back. Operators only.",
     responses((status = 200, description = "The agent with its reservations", body = AgentView), (status = 400, description = "Bad input, or not that much reserved and unused", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn unreserve_resources() {}
 
-#[utoipa::path(post, path = "/v1/agents/{id}/volumes", tag = "operators", request_body = CreateVolume, security(("bearer" = [])), params(("id" = String, Path, description = "Agent id")),
+#[utoipa::path(post, path = "/v1/agents/{id}/volumes", tag = "operators", request_body = CreateVolume, security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id")),
     description = "Makes a persistent volume on a role's reserved disk that no task and no other volume uses. It is offered to the role, in offers of its reservation, whenever no task uses it. Operators only.",
     responses((status = 200, description = "The agent with its volumes", body = AgentView), (status = 400, description = "Bad input, a volume of that id exists, or not that much reserved disk unused", body = ErrorBody), (status = 404, description = "Unknown agent", body = ErrorBody)))]
 fn create_volume() {}
 
-#[utoipa::path(delete, path = "/v1/agents/{id}/volumes/{volume_id}", tag = "operators", security(("bearer" = [])), params(("id" = String, Path, description = "Agent id"), ("volume_id" = String, Path, description = "Volume id")),
+#[utoipa::path(delete, path = "/v1/agents/{id}/volumes/{volume_id}", tag = "operators", security(("bearer" = [])), params(("id" = AgentId, Path, description = "Agent id"), ("volume_id" = String, Path, description = "Volume id")),
     description = "Destroys a persistent volume that no live task uses: the agent deletes its files, and its disk goes back to the reservation. Operators only.",
     responses((status = 200, description = "The agent with its volumes", body = AgentView), (status = 400, description = "A live task uses the volume", body = ErrorBody), (status = 404, description = "Unknown agent or volume", body = ErrorBody)))]
 fn destroy_volume() {}

@@ -60,6 +60,10 @@ pub struct MasterArgs {
     /// no longer kept.
     #[arg(long, default_value_t = agora_server::master::COMPLETED_TASKS_KEPT)]
     max_completed_tasks: usize,
+    /// Acknowledgements and kills one token may send one agent a second through this server,
+    /// and in a row; past that they get 429 `too_many_commands`.
+    #[arg(long, default_value_t = agora_server::ratelimit::COMMANDS_PER_SEC)]
+    agent_commands_per_sec: f64,
     /// Seconds a client has to send a request's headers once its connection is ready for one;
     /// a keep-alive connection idle this long is closed too.
     #[arg(long, default_value_t = 30.0)]
@@ -264,6 +268,12 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
         }
         Ok(Duration::from_secs_f64(v))
     };
+    let positive = |name: &str, v: f64| -> anyhow::Result<f64> {
+        if !v.is_finite() || v < 1.0 {
+            bail!("--{name} must be a number of at least 1");
+        }
+        Ok(v)
+    };
     Ok(MasterConfig {
         agent_timeout: secs("agent-timeout", args.agent_timeout)?,
         heartbeat_interval: secs("heartbeat-interval", args.heartbeat_interval)?,
@@ -271,6 +281,7 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
         min_allocatable: min_allocatable(&args.min_allocatable)?,
         offer_timeout: args.offer_timeout.filter(|t| *t != 0.0).map(|t| secs("offer-timeout", t)).transpose()?,
         completed_tasks_kept: args.max_completed_tasks,
+        agent_commands_per_sec: positive("agent-commands-per-sec", args.agent_commands_per_sec)?,
         ..MasterConfig::default()
     })
 }

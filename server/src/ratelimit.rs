@@ -142,10 +142,10 @@ impl AuthFailures {
     }
 }
 
-/// Acknowledgements and kills a principal may send one agent in a row, through one replica.
-/// Half an agent's command stream: with a full launch batch, still within what it keeps.
-pub const COMMAND_BURST: f64 = 1_000.0;
-/// What a principal earns back per second, per agent. An agent reads its stream far faster.
+/// Acknowledgements and kills a principal may send one agent a second through one replica
+/// (`--agent-commands-per-sec`), and in a row: half an agent's command stream, so that with a
+/// full launch batch it is still within what the stream keeps. An agent reads its stream far
+/// faster.
 pub const COMMANDS_PER_SEC: f64 = 1_000.0;
 
 /// What each principal may append to each agent's command stream, on this replica. An agent's
@@ -155,9 +155,10 @@ pub const COMMANDS_PER_SEC: f64 = 1_000.0;
 /// have their own bound ([`crate::logs::LogRelay`]).
 pub struct CommandBudget(Buckets<(String, AgentId)>);
 
-impl Default for CommandBudget {
-    fn default() -> Self {
-        CommandBudget(Buckets::new(Limit { burst: COMMAND_BURST, per_sec: COMMANDS_PER_SEC }))
+impl CommandBudget {
+    /// `per_sec` commands a second for each principal and agent, and as many in a row.
+    pub fn new(per_sec: f64) -> CommandBudget {
+        CommandBudget(Buckets::new(Limit { burst: per_sec.max(1.0), per_sec: per_sec.max(1.0) }))
     }
 }
 
@@ -171,8 +172,9 @@ impl CommandBudget {
         self.0.take((principal.to_string(), agent.clone()), now).map_err(|wait| crate::error::ServerError::TooMany {
             code: "too_many_commands",
             message: format!(
-                "this token sends agent {agent} more than {COMMANDS_PER_SEC} acknowledgements and kills a \
-                 second; retry in {wait:.3} s"
+                "this token sends agent {agent} more than {} acknowledgements and kills a second; retry in \
+                 {wait:.3} s",
+                self.0.limit.per_sec
             ),
             retry_after: Some(wait.ceil() as u64),
         })
@@ -225,11 +227,11 @@ mod tests {
 
     #[test]
     fn a_principal_that_floods_agents_with_commands_is_held_back_and_others_are_not() {
-        let budget = CommandBudget::default();
+        let budget = CommandBudget::new(COMMANDS_PER_SEC);
         let (agent, other_agent): (AgentId, AgentId) = ("a1".parse().expect("id"), "a2".parse().expect("id"));
         // All at one instant, so that nothing is earned back meanwhile.
         let now = Instant::now();
-        for _ in 0..COMMAND_BURST as usize {
+        for _ in 0..COMMANDS_PER_SEC as usize {
             budget.take_at("flooder", &agent, now).expect("within the burst");
         }
         let refused = budget.take_at("flooder", &agent, now).expect_err("the burst is spent");

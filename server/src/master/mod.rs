@@ -161,6 +161,9 @@ pub struct MasterConfig {
     /// Ended tasks kept, newest first (Mesos's `--max_completed_tasks_per_framework`, for the
     /// whole cluster). An ended task's id may be used again once it is no longer kept.
     pub completed_tasks_kept: usize,
+    /// Acknowledgements and kills each principal may send each agent a second, through this
+    /// replica (and as many in a row).
+    pub agent_commands_per_sec: f64,
 }
 
 impl Default for MasterConfig {
@@ -175,6 +178,7 @@ impl Default for MasterConfig {
             min_allocatable: crate::allocator::min_allocatable(),
             offer_timeout: None,
             completed_tasks_kept: COMPLETED_TASKS_KEPT,
+            agent_commands_per_sec: crate::ratelimit::COMMANDS_PER_SEC,
         }
     }
 }
@@ -340,6 +344,7 @@ pub fn parse_event_id(value: &str) -> Result<StreamId, ServerError> {
 impl Master {
     pub fn new(config: MasterConfig, store: Store) -> Arc<Master> {
         let replica = format!("{}-{}", config.replica_name, &UpdateId::random().0[..8]);
+        let command_budget = crate::ratelimit::CommandBudget::new(config.agent_commands_per_sec);
         Arc::new(Master {
             config,
             store,
@@ -348,7 +353,7 @@ impl Master {
             lease: Mutex::new(None),
             task_cache: Mutex::new(Default::default()),
             last_round: Mutex::new(0.0),
-            command_budget: Default::default(),
+            command_budget,
             #[cfg(test)]
             pauses: Default::default(),
         })
