@@ -564,6 +564,9 @@ impl Master {
         }
         for wanted in &req.tasks {
             check_id("task id", wanted.task_id.as_str())?;
+            if let Some(agent_id) = &wanted.agent_id {
+                check_id("agent id", agent_id.as_str())?;
+            }
         }
         self.framework_record(framework_id).await?;
         let mut statuses = Vec::new();
