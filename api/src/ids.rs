@@ -24,11 +24,7 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
         #[serde(transparent)]
-        #[schema(
-            value_type = String,
-            pattern = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$",
-            example = "3f1c2a9e-6a41-4f0e-9d7b-2a8e6f7c1b20"
-        )]
+        #[schema(value_type = String, example = "3f1c2a9e-6a41-4f0e-9d7b-2a8e6f7c1b20")]
         pub struct $name(pub String);
 
         impl $name {

@@ -20,9 +20,7 @@ pub fn openapi_json() -> String {
     use utoipa::OpenApi;
     let mut doc = paths::ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    let mut value = serde_json::to_value(&doc).unwrap_or_default();
-    streams::add_content_schemas(&mut value);
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut text = doc.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
 }

@@ -92,7 +92,7 @@ pub fn schemas(stream: &Stream) -> Vec<(String, RefOr<Schema>)> {
     let mut discriminator = Discriminator::new("event");
     for (name, data) in stream.events {
         let schema_name = format!("{}{}Event", stream.prefix, camel(name));
-        // The wire carries `data` as text; `add_content_schemas` names the JSON it holds.
+        // The wire carries `data` as text: JSON of the schema its description names.
         let about = match data {
             Some(schema) => format!("The JSON of `{schema}`."),
             None => "`{}`.".to_string(),
@@ -120,24 +120,6 @@ pub fn schemas(stream: &Stream) -> Vec<(String, RefOr<Schema>)> {
     let union: Schema = union.discriminator(Some(discriminator)).build().into();
     schemas.push((stream.union.to_string(), union.into()));
     schemas
-}
-
-/// Gives each event's `data` its `contentSchema` (JSON Schema 2020-12, which OpenAPI 3.1
-/// uses): the schema of the JSON the text holds. utoipa has no builder for the keyword.
-pub fn add_content_schemas(doc: &mut serde_json::Value) {
-    for (_, stream) in &STREAMS {
-        for (name, data) in stream.events {
-            let schema_name = format!("{}{}Event", stream.prefix, camel(name));
-            let Some(property) = doc.pointer_mut(&format!("/components/schemas/{schema_name}/properties/data")) else {
-                continue;
-            };
-            let content = match data {
-                Some(schema) => serde_json::json!({"$ref": format!("#/components/schemas/{schema}")}),
-                None => serde_json::json!({"type": "object"}),
-            };
-            property["contentSchema"] = content;
-        }
-    }
 }
 
 #[cfg(test)]

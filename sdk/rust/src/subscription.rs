@@ -12,7 +12,8 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct SubscribeOptions {
     /// Acknowledge each update with an update id once it has been handled: when the next
-    /// event is asked for. An update is then never lost to a crash, and may be seen twice.
+    /// event is asked for. An update is then never lost to a crash, and may be seen twice (as
+    /// it is when an acknowledgement fails: the agent sends the update again).
     pub acknowledge: bool,
     /// Breaks in a row after which [`Subscription::next`] gives up with the last error; a
     /// second apart at most, so the default rides out about a minute of outage.
@@ -87,9 +88,8 @@ impl Subscription {
     pub async fn next(&mut self) -> Result<FrameworkEvent, ClientError> {
         if let Some(ack) = self.unacknowledged.take() {
             if let Err(e) = self.client.acknowledge(&self.framework_id, &ack).await {
-                // Kept for the next call; the agent sends the update again meanwhile anyway.
-                self.unacknowledged = Some(ack);
-                return Err(e);
+                // Not fatal: the agent sends the update again, and it is acknowledged then.
+                tracing::warn!(error = %e, task_id = %ack.task_id, "cannot acknowledge an update; it will come again");
             }
         }
         loop {
