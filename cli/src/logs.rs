@@ -64,14 +64,13 @@ pub enum Copied {
 
 /// Prints what the log holds now, chunk by chunk, to stdout.
 async fn print_log(client: &Client, task: &TaskId, mut query: LogQuery) -> Result<Copied, ClientError> {
-    let to_stdout = true;
     loop {
         let chunk = client.task_logs(task, &query).await?;
         if chunk.data.is_empty() {
             return Ok(Copied::All);
         }
         query.offset = Some(chunk.next_offset);
-        if write_out(&chunk.data, to_stdout).is_err() {
+        if write_out(&chunk.data, true).is_err() {
             return Ok(Copied::OutputClosed);
         }
     }

@@ -100,8 +100,10 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
 
     /// Spends one unit of `key`'s budget (none is left to spend below zero).
     fn spend(&self, key: K, now: Instant) {
-        let limit = self.limit;
-        let mut buckets = self.buckets();
+        Self::spend_in(&mut self.buckets(), self.limit, key, now);
+    }
+
+    fn spend_in(buckets: &mut HashMap<K, Bucket>, limit: Limit, key: K, now: Instant) {
         if buckets.len() >= MAX_TRACKED {
             buckets.retain(|_, b| {
                 b.refill(limit, now);
@@ -115,8 +117,15 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
 
     /// Spends one unit of `key`'s budget if it has one; if not, the seconds until it has.
     fn take(&self, key: K, now: Instant) -> Result<(), f64> {
-        self.check(&key, now)?;
-        self.spend(key, now);
+        // One lock for both, so that two callers cannot both spend the last unit.
+        let mut buckets = self.buckets();
+        if let Some(bucket) = buckets.get_mut(&key) {
+            bucket.refill(self.limit, now);
+            if bucket.budget < 1.0 {
+                return Err((1.0 - bucket.budget) / self.limit.per_sec);
+            }
+        }
+        Self::spend_in(&mut buckets, self.limit, key, now);
         Ok(())
     }
 }
