@@ -5,7 +5,7 @@
 //! A running server reads the directory again every few seconds, so rotations and removals
 //! need no restart.
 //!
-//! Every token names a `kind`, which bounds what it may call (see [`Kind::may`]), and carries
+//! Every token names a `kind`, which bounds what it may call (see `master::policy`), and carries
 //! `exp`, which is always enforced.
 
 use crate::error::ServerError;
@@ -36,27 +36,7 @@ pub enum Kind {
     Agent,
 }
 
-/// The part of the API a route belongs to, for authorization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Area {
-    FrameworkApi,
-    AgentApi,
-    Read,
-    /// Changing the cluster's policy (roles, quota): operators only.
-    Operate,
-}
-
 impl Kind {
-    pub fn may(self, area: Area) -> bool {
-        matches!(
-            (self, area),
-            (Kind::Operator, _)
-                | (Kind::Viewer, Area::Read)
-                | (Kind::Framework, Area::FrameworkApi | Area::Read)
-                | (Kind::Agent, Area::AgentApi)
-        )
-    }
-
     pub fn parse(s: &str) -> Option<Kind> {
         match s {
             "operator" => Some(Kind::Operator),
@@ -83,26 +63,6 @@ pub struct Claims {
     /// each agent's default task user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<String>>,
-}
-
-impl Claims {
-    /// Whether a framework of this token may register with `role`: operators may use any; a
-    /// framework token the roles it names (every role if it names [`ANY_ROLE`]), and only the
-    /// default role `*` if it names none, so that a role's quota and reservations are not
-    /// open to every framework token by default.
-    pub fn may_use_role(&self, role: &str) -> bool {
-        match &self.roles {
-            _ if self.kind == Kind::Operator => true,
-            None => role == DEFAULT_ROLE,
-            Some(roles) => roles.iter().any(|r| r == ANY_ROLE || r == role),
-        }
-    }
-
-    /// Whether this token may launch tasks that run as the OS user `user`. Operators may name
-    /// any user; framework tokens only those they were issued with.
-    pub fn may_run_as(&self, user: &str) -> bool {
-        self.kind == Kind::Operator || self.users.as_ref().is_some_and(|users| users.iter().any(|u| u == user))
-    }
 }
 
 /// The role of frameworks that name no other, which every framework token may use.
@@ -372,17 +332,6 @@ impl Keys {
         verified.remove(token);
         None
     }
-
-    /// Verifies the header and checks that the token's kind may act in `area`.
-    pub fn authorize(&self, header: Option<&str>, area: Area) -> Result<Claims, ServerError> {
-        let claims = self.verify_header(header)?;
-        if !claims.kind.may(area) {
-            return Err(ServerError::Forbidden {
-                message: format!("{:?} tokens may not call this endpoint", claims.kind).to_lowercase(),
-            });
-        }
-        Ok(claims)
-    }
 }
 
 fn to_pem(der: &[u8]) -> String {
@@ -596,14 +545,5 @@ mod tests {
         rotated.reload();
         assert!(!ok(&rotated, &old), "a removed key's tokens are revoked");
         assert!(ok(&rotated, &new));
-    }
-
-    #[test]
-    fn kinds_bound_areas() {
-        assert!(Kind::Operator.may(Area::AgentApi));
-        assert!(!Kind::Agent.may(Area::FrameworkApi));
-        assert!(!Kind::Framework.may(Area::AgentApi));
-        assert!(!Kind::Viewer.may(Area::FrameworkApi));
-        assert!(Kind::Viewer.may(Area::Read));
     }
 }

@@ -21,6 +21,9 @@ pub enum ServerError {
     /// to an agent); it may retry later, after `retry_after` seconds if known.
     #[error("{message}")]
     TooMany { code: &'static str, message: String, retry_after: Option<u64> },
+    /// The request body is larger than the server takes.
+    #[error("{message}")]
+    TooLarge { message: String },
     /// Another part (an agent) did not answer in time.
     #[error("{message}")]
     Timeout { code: &'static str, message: String },
@@ -61,6 +64,7 @@ impl ServerError {
             ServerError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServerError::Conflict { .. } => StatusCode::CONFLICT,
             ServerError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ServerError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ServerError::Io { .. } | ServerError::Internal(_) | ServerError::Tls(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -76,6 +80,7 @@ impl ServerError {
             | ServerError::TooMany { code, .. }
             | ServerError::Timeout { code, .. } => code,
             ServerError::Unauthorized { .. } => "unauthorized",
+            ServerError::TooLarge { .. } => "body_too_large",
             ServerError::Forbidden { .. } => "forbidden",
             ServerError::NotFound { code, .. } => code,
             ServerError::Io { .. } | ServerError::Internal(_) | ServerError::Tls(_) => "internal",

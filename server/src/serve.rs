@@ -1,7 +1,5 @@
 //! The HTTP server loop: hyper connections on a listener, with graceful shutdown. Requests go to
-//! the warp routes, except the one answer warp cannot give: a task's output followed as it is
-//! written (`GET /v1/tasks/{id}/logs?follow=true`), which streams a body of its own. TLS, when
-//! configured, is terminated here with tokio-rustls (warp 0.4 has none).
+//! the router of [`crate::http`]. TLS, when configured, is terminated here with tokio-rustls.
 
 use crate::http::{self, Ctx};
 use bytes::Bytes;
@@ -15,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use warp::Reply as _;
 
-/// The body every answer has: warp's, or a followed log stream.
+/// The body every answer has: whole, or a stream (events, a followed log).
 pub type Body = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 /// How long a shutdown waits for requests in flight once streams have been told to end.
@@ -104,7 +102,7 @@ pub async fn run(
 ) {
     let counts = Arc::new(ConnectionCounts::default());
     let header_timeout = ctx.edge.header_timeout;
-    let routes = warp::service(http::routes(ctx.clone()));
+    let router = Arc::new(http::router());
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -139,14 +137,14 @@ pub async fn run(
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
         let ctx_ = ctx.clone();
-        let routes = routes.clone();
+        let router = router.clone();
         // hyper keeps room for one request's future for the connection's whole life: boxed,
         // that room is a pointer, and the future itself is freed once the answer starts. An
         // idle event stream then costs about 3 KB less.
         let service = move |address: std::net::IpAddr, client: Option<Arc<Vec<String>>>| {
-            let (ctx, routes) = (ctx_.clone(), routes.clone());
+            let (ctx, router) = (ctx_.clone(), router.clone());
             hyper::service::service_fn(move |request| -> Pin<Box<dyn Future<Output = _> + Send>> {
-                Box::pin(dispatch(ctx.clone(), routes.clone(), address, client.clone(), request))
+                Box::pin(dispatch(ctx.clone(), router.clone(), address, client.clone(), request))
             })
         };
         let watcher = graceful.watcher();
@@ -236,16 +234,13 @@ fn log_end(served: Result<(), hyper::Error>) {
     }
 }
 
-async fn dispatch<S>(
+async fn dispatch(
     ctx: Arc<Ctx>,
-    mut routes: S,
+    router: Arc<http::router::Router>,
     address: std::net::IpAddr,
     client: Option<Arc<Vec<String>>>,
     request: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Body>, Infallible>
-where
-    S: tower_service::Service<hyper::Request<Incoming>, Response = warp::reply::Response, Error = Infallible>,
-{
+) -> Result<hyper::Response<Body>, Infallible> {
     let boxed = |response: warp::reply::Response| {
         response.map(|body| body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed())
     };
@@ -269,25 +264,7 @@ where
             }
         }
     }
-    // A request with a body is authenticated before the body is read: a stranger's upload is
-    // refused at its headers and never buffered. (Every route that takes a body needs a token.)
-    if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS) {
-        let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
-        if let Err(e) = ctx.keys.verify_header(header) {
-            ctx.auth_failures.failed(address);
-            let mut response = e.into_response();
-            // The body is not read: the connection cannot carry another request.
-            response.headers_mut().insert("connection", hyper::header::HeaderValue::from_static("close"));
-            return Ok(boxed(response));
-        }
-    }
-    let response = match http::follow_logs(&ctx, &request) {
-        Some(response) => response.await,
-        None => match routes.call(request).await {
-            Ok(response) => boxed(response),
-            Err(never) => match never {},
-        },
-    };
+    let response = router.serve(ctx.clone(), address, request).await;
     if response.status() == hyper::StatusCode::UNAUTHORIZED {
         ctx.auth_failures.failed(address);
     }

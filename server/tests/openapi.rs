@@ -51,3 +51,28 @@ async fn every_documented_operation_reaches_a_route() {
     let _ = server.stop.send(());
     server.handle.await.expect("server stops");
 }
+
+/// The routes and the document list the same operations, both ways: a route that is not
+/// documented fails, and so does a documented operation that no route serves. Each pair also
+/// agrees on the operation's id, which names its rule in the policy.
+#[test]
+fn the_routes_and_the_document_list_the_same_operations() {
+    use std::collections::BTreeSet;
+    let doc: serde_json::Value = serde_json::from_str(&agora_api::openapi_json()).expect("json");
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("operations") {
+            let id = operation["operationId"].as_str().expect("an operationId").to_string();
+            documented.insert((method.to_uppercase(), path.clone(), id));
+        }
+    }
+    let routed: BTreeSet<(String, String, String)> = agora_server::http::routes()
+        .iter()
+        .map(|r| (r.method.to_string(), r.documented_path(), r.operation.to_string()))
+        .collect();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(undocumented.is_empty(), "routes the document does not list: {undocumented:?}");
+    assert!(unrouted.is_empty(), "documented operations no route serves: {unrouted:?}");
+    assert_eq!(routed.len(), agora_server::http::routes().len(), "a route is listed twice");
+}

@@ -1,7 +1,12 @@
-//! A task's output: read (`GET /v1/tasks/{id}/logs`) through warp, and followed
-//! (`?follow=true`) outside it, since warp cannot stream such a body.
+//! A task's output: read (`GET /v1/tasks/{id}/logs`), or followed as it is written
+//! (`?follow=true`).
 
 use super::*;
+use crate::logs::LogRequest;
+use agora_api::agent::LogStream;
+use agora_api::operator::LogQuery;
+use agora_api::TaskId;
+use tokio::sync::mpsc;
 
 /// What a task log read asks for, with the defaults filled in.
 fn log_request(query: &LogQuery) -> Result<LogRequest, ServerError> {
@@ -17,14 +22,20 @@ fn log_request(query: &LogQuery) -> Result<LogRequest, ServerError> {
     })
 }
 
-/// `GET /v1/tasks/{id}/logs` without `follow=true` (which `follow_logs` serves).
-pub(super) async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId, query: &str) -> Reply_ {
-    let claims = ctx.authorize(auth, Area::Read)?;
-    let query: LogQuery = parse_query(query)?;
-    let request = log_request(&query)?;
-    let framework_id = query.framework_id;
-    let task = ctx.readable_task(&claims, framework_id.as_ref(), &task_id).await?;
-    let _slot = ctx.logs.reader_slot(&reader_key(&claims))?;
+/// `GET /v1/tasks/{id}/logs`: a chunk of a task's output, or with `follow=true` the output as
+/// it is written, until the task ends.
+pub(super) async fn task_logs(ctx: Arc<Ctx>, call: Call) -> Reply_ {
+    let caller = call.caller()?;
+    let task_id: TaskId = call.param("task_id")?;
+    let query: LogQuery = call.query()?;
+    let mut request = log_request(&query)?;
+    // The read is bound to the task found here: nothing looks it up again.
+    let task = ctx.master.readable_task(caller, query.framework_id.as_ref(), &task_id).await?;
+    let slot = ctx.logs.reader_slot(&reader_key(caller))?;
+    if query.follow == Some(true) {
+        request.wait_secs = FOLLOW_WAIT_SECS;
+        return Ok(follow(ctx, task, task_id, request, slot));
+    }
     let stream = request.stream;
     // A long-polling reader must not hold up a shutdown.
     let mut shutdown = ctx.shutdown.clone();
@@ -34,6 +45,7 @@ pub(super) async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId,
             return Err(ServerError::Timeout { code: "shutting_down", message: "the server is shutting down".into() });
         }
     };
+    drop(slot);
     if chunk.info.refused {
         return Err(refusal(&chunk.data));
     }
@@ -41,14 +53,14 @@ pub(super) async fn task_logs(ctx: &Ctx, auth: &Option<String>, task_id: TaskId,
         return Err(ServerError::not_found("log file", "log_not_found", stream.as_str()));
     }
     let next = chunk.info.offset.saturating_add(chunk.data.len() as u64);
-    let mut response = Response::new(chunk.data.into());
+    let mut response = Response::new(http_body_util::Full::new(chunk.data).map_err(|never| match never {}).boxed());
     let headers = response.headers_mut();
-    headers.insert("content-type", warp::http::HeaderValue::from_static("application/octet-stream"));
+    headers.insert("content-type", http::HeaderValue::from_static("application/octet-stream"));
     headers.insert("x-agora-offset", chunk.info.offset.into());
     headers.insert("x-agora-next-offset", next.into());
     headers.insert(
         "x-agora-task-ended",
-        warp::http::HeaderValue::from_static(if chunk.info.task_ended { "true" } else { "false" }),
+        http::HeaderValue::from_static(if chunk.info.task_ended { "true" } else { "false" }),
     );
     Ok(response)
 }
@@ -61,62 +73,24 @@ fn refusal(reason: &[u8]) -> ServerError {
 }
 
 /// Whose log reads count together: one principal of one kind of token.
-fn reader_key(claims: &Claims) -> String {
-    format!("{:?}:{}", claims.kind, claims.sub)
+fn reader_key(caller: &Caller) -> String {
+    format!("{:?}:{}", caller.kind, caller.principal)
 }
 
 /// How long each read of a followed log waits for new output before asking again.
 const FOLLOW_WAIT_SECS: f64 = 10.0;
 
-/// `GET /v1/tasks/{id}/logs?follow=true`: the task's output as it is written, until the task
-/// ends. `None` for any other request. Served outside warp, which cannot stream such a body.
-pub fn follow_logs(
-    ctx: &Arc<Ctx>,
-    request: &hyper::Request<hyper::body::Incoming>,
-) -> Option<impl std::future::Future<Output = hyper::Response<crate::serve::Body>>> {
-    if request.method() != warp::http::Method::GET {
-        return None;
-    }
-    let task_id = request.uri().path().strip_prefix("/v1/tasks/")?.strip_suffix("/logs")?;
-    if task_id.contains('/') {
-        return None;
-    }
-    // A query that does not parse is left to the warp route, which says why.
-    let query: LogQuery = serde_urlencoded::from_str(request.uri().query().unwrap_or("")).ok()?;
-    if query.follow != Some(true) {
-        return None;
-    }
-    let auth = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (ctx, task_id) = (ctx.clone(), TaskId::from(task_id));
-    Some(async move {
-        let response = match start_follow(&ctx, &auth, task_id, &query).await {
-            Ok(response) => return response,
-            Err(e) => e.into_response(),
-        };
-        use http_body_util::BodyExt as _;
-        response.map(|body| body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed())
-    })
-}
-
-async fn start_follow(
-    ctx: &Arc<Ctx>,
-    auth: &Option<String>,
+/// The body of a followed log: each chunk as the agent sends it, until the task ends, the
+/// agent or the file is gone, the reader leaves or the server stops.
+fn follow(
+    ctx: Arc<Ctx>,
+    task: crate::master::TaskLocation,
     task_id: TaskId,
-    query: &LogQuery,
-) -> Result<hyper::Response<crate::serve::Body>, ServerError> {
-    use http_body_util::BodyExt as _;
-    let claims = ctx.authorize(auth, Area::Read)?;
-    let mut request = log_request(query)?;
-    let framework_id = query.framework_id.clone();
-    request.wait_secs = FOLLOW_WAIT_SECS;
-    // Unknown tasks get a 404 now, rather than an empty stream. Every chunk below reads this
-    // task, the one checked here, even if another of the same id starts meanwhile.
-    let task = ctx.readable_task(&claims, framework_id.as_ref(), &task_id).await?;
-    // Held as long as the follow goes on.
-    let slot = ctx.logs.reader_slot(&reader_key(&claims))?;
+    mut request: LogRequest,
+    slot: crate::logs::ReaderSlot,
+) -> Response {
     // A task per follower feeds a channel: the body stays `Sync` whatever the store's futures are.
     let (tx, rx) = mpsc::channel::<Bytes>(4);
-    let ctx = ctx.clone();
     tokio::spawn(async move {
         let _slot = slot;
         let mut shutdown = ctx.shutdown.clone();
@@ -145,7 +119,7 @@ async fn start_follow(
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(data))
     });
     let body = http_body_util::StreamBody::new(chunks).boxed();
-    let mut response = hyper::Response::new(body);
-    response.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/octet-stream"));
-    Ok(response)
+    let mut response = Response::new(body);
+    response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/octet-stream"));
+    response
 }

@@ -1,14 +1,17 @@
 //! Server-Sent Events: a stream read from the store after `Last-Event-ID`, then live.
 
 use super::*;
-use crate::store::Entry;
+use crate::master::{StreamKey, StreamRead};
+use crate::store::{Entry, StreamId};
+use std::convert::Infallible;
 
 /// Events read from a log per wake-up, and buffered per stream: a slow reader holds back
 /// only its own stream (the writer waits), never the master.
 const STREAM_BATCH: usize = 256;
 
-pub(super) fn parse_last_event_id(value: Option<String>) -> Result<Option<StreamId>, ServerError> {
-    match value.as_deref().map(str::trim) {
+/// Where a stream resumes: its `Last-Event-ID` header, if any.
+pub(super) fn last_event_id(call: &Call) -> Result<Option<StreamId>, ServerError> {
+    match call.header("last-event-id")?.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => crate::master::parse_event_id(v).map(Some),
     }
@@ -71,7 +74,7 @@ pub(super) fn event_stream(
         Some((Ok::<_, Infallible>(sse(event)), feed))
     });
     // warp wants a `Sync` body; the store's futures need not be. Only the body's owner polls it.
-    warp::sse::reply(sync_wrapper::SyncStream::new(Box::pin(events))).into_response()
+    from_warp(warp::sse::reply(sync_wrapper::SyncStream::new(Box::pin(events))).into_response())
 }
 
 /// An event as Server-Sent Events carry it. The feed knows nothing of its transport: a

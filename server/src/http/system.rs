@@ -33,26 +33,25 @@ fn check_metrics_token(header: Option<&str>, token: &str) -> Result<(), ServerEr
     Ok(())
 }
 
-pub(super) fn routes(ctx: Arc<Ctx>) -> BoxedFilter<(Response,)> {
-    let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response());
-    let readyz = warp::path!("readyz").and(warp::get()).map(|| "ready".into_response());
-    let metrics = warp::path!("metrics").and(warp::get()).and(with_ctx(ctx)).and(authorization()).then(
-        |ctx: Arc<Ctx>, auth: Option<String>| async move {
-            respond(
-                async {
-                    if let Some(token) = &ctx.edge.metrics_token {
-                        check_metrics_token(auth.as_deref(), token)?;
-                    }
-                    let text = ctx.metrics_text().await?;
-                    let content_type = "text/plain; version=0.0.4; charset=utf-8";
-                    Ok(warp::reply::with_header(text, "content-type", content_type).into_response())
-                }
-                .await,
-            )
-        },
-    );
-    let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
-        warp::reply::with_header(agora_api::openapi_json(), "content-type", "application/json").into_response()
-    });
-    healthz.or(readyz).unify().or(metrics).unify().or(openapi).unify().boxed()
+fn text(body: String, content_type: &'static str) -> Reply_ {
+    Ok(from_warp(warp::reply::with_header(body, "content-type", content_type).into_response()))
+}
+
+pub(super) async fn healthz(_: Arc<Ctx>, _: Call) -> Reply_ {
+    text("ok".into(), "text/plain; charset=utf-8")
+}
+
+pub(super) async fn readyz(_: Arc<Ctx>, _: Call) -> Reply_ {
+    text("ready".into(), "text/plain; charset=utf-8")
+}
+
+pub(super) async fn metrics(ctx: Arc<Ctx>, call: Call) -> Reply_ {
+    if let Some(token) = &ctx.edge.metrics_token {
+        check_metrics_token(call.header("authorization")?, token)?;
+    }
+    text(ctx.metrics_text().await?, "text/plain; version=0.0.4; charset=utf-8")
+}
+
+pub(super) async fn openapi_json(_: Arc<Ctx>, _: Call) -> Reply_ {
+    text(agora_api::openapi_json(), "application/json")
 }

@@ -67,13 +67,9 @@ impl Master {
         Ok(keys.iter().cloned().zip(loaded).filter_map(|(k, t)| Some((k, t?))).collect())
     }
 
-    /// Registers an agent. `principal` is the agent token's principal, `None` for an operator:
-    /// an agent id registered by one principal cannot be taken over by another.
-    pub async fn register_agent(
-        &self,
-        req: RegisterAgent,
-        principal: Option<&str>,
-    ) -> Result<AgentRegistered, ServerError> {
+    /// Registers an agent: an agent id registered by one principal cannot be taken over by
+    /// another.
+    pub async fn register_agent(&self, caller: &Caller, req: RegisterAgent) -> Result<AgentRegistered, ServerError> {
         if req.hostname.is_empty() {
             return Err(ServerError::bad("invalid_name", "hostname must not be empty"));
         }
@@ -129,7 +125,7 @@ impl Master {
             None => AgentId::random(),
         };
         let hostname = req.hostname.clone();
-        let refused = transact!(self, self.registration(&id, &req, principal).await)?;
+        let refused = transact!(self, self.registration(&id, &req, caller).await)?;
         self.store.zadd(key::AGENTS_SEEN, id.as_str(), now_secs()).await?;
         tracing::info!(agent = %id, %hostname, "agent registered");
         for ((framework, task), why) in refused {
@@ -145,16 +141,12 @@ impl Master {
         &self,
         id: &AgentId,
         req: &RegisterAgent,
-        principal: Option<&str>,
+        caller: &Caller,
     ) -> Result<(Txn, Vec<(TaskKey, String)>), ServerError> {
         let previous = self.load::<AgentRecord>(&key::agent(id)).await?;
         let owner = previous.as_ref().map(|p| p.value.principal.as_str()).unwrap_or("");
-        if let Some(principal) = principal.filter(|p| !owner.is_empty() && owner != *p) {
-            return Err(ServerError::Forbidden {
-                message: format!("agent {id} was registered by another principal than {principal}"),
-            });
-        }
-        let principal = principal.unwrap_or(owner).to_string();
+        caller.check_acts_for_agent(id, Some(owner))?;
+        let principal = caller.agent_owner(owner);
         // Offers first: an accept that commits after this read deletes one of them, and the
         // check on its version below makes this attempt start again (with the accept's task
         // and launch command in view). Read after the tasks, such a task would be missed.
@@ -241,13 +233,13 @@ impl Master {
     /// Opens an agent's command stream; returns the position to read after and the generation.
     pub async fn open_agent_stream(
         &self,
+        caller: &Caller,
         id: &AgentId,
         last_event_id: Option<StreamId>,
-        principal: Option<&str>,
     ) -> Result<(Option<StreamId>, u64), ServerError> {
         let commands = key::agent_commands(id);
         transact!(self, {
-            let agent = self.owned_agent(id, principal).await?;
+            let agent = self.owned_agent(caller, id).await?;
             self.check_commands_kept(id, last_event_id).await?;
             let conn = self.load::<AgentConn>(&key::agent_conn(id)).await?;
             let (version, old) = conn.map(|c| (c.version, c.value)).unwrap_or_default();
@@ -261,23 +253,23 @@ impl Master {
         })
     }
 
-    /// Loads an agent for an agent token's principal (`None`: an operator): 404 if it is
-    /// unknown, 403 if another principal registered it.
-    async fn owned_agent(&self, id: &AgentId, principal: Option<&str>) -> Result<Loaded<AgentRecord>, ServerError> {
+    /// Loads an agent the caller may act as: 404 if it is unknown, 403 if another principal
+    /// registered it.
+    async fn owned_agent(&self, caller: &Caller, id: &AgentId) -> Result<Loaded<AgentRecord>, ServerError> {
         let agent = self.load::<AgentRecord>(&key::agent(id)).await?;
-        check_owner(id, agent.as_ref().map(|a| &a.value), principal)?;
+        caller.check_acts_for_agent(id, agent.as_ref().map(|a| a.value.principal.as_str()))?;
         agent.ok_or_else(|| ServerError::not_found("agent", "unknown_agent", id))
     }
 
-    /// Fails if another principal than an agent token's `principal` registered the agent
-    /// (`None`: an operator). Unknown agents pass: the operation that follows answers 404.
-    pub async fn check_agent_owner(&self, id: &AgentId, principal: Option<&str>) -> Result<(), ServerError> {
+    /// Fails unless the caller may act as the agent. Unknown agents pass: the operation that
+    /// follows answers 404.
+    pub async fn check_agent_owner(&self, caller: &Caller, id: &AgentId) -> Result<(), ServerError> {
         let agent = self.load::<AgentRecord>(&key::agent(id)).await?;
-        check_owner(id, agent.as_ref().map(|a| &a.value), principal)
+        caller.check_acts_for_agent(id, agent.as_ref().map(|a| a.value.principal.as_str()))
     }
 
-    pub async fn agent_heartbeat(&self, agent_id: &AgentId, principal: Option<&str>) -> Result<(), ServerError> {
-        let agent = self.owned_agent(agent_id, principal).await?;
+    pub async fn agent_heartbeat(&self, caller: &Caller, agent_id: &AgentId) -> Result<(), ServerError> {
+        let agent = self.owned_agent(caller, agent_id).await?;
         if agent.value.state == AgentState::Unreachable {
             // It must register again to report what it runs; until then it gets no work.
             return Err(ServerError::not_found("agent", "unknown_agent", agent_id));
@@ -286,13 +278,8 @@ impl Master {
         Ok(())
     }
 
-    pub async fn agent_updates(
-        &self,
-        agent_id: &AgentId,
-        req: StatusUpdates,
-        principal: Option<&str>,
-    ) -> Result<(), ServerError> {
-        transact!(self, self.apply_updates(agent_id, &req, principal).await)?;
+    pub async fn agent_updates(&self, caller: &Caller, agent_id: &AgentId, req: StatusUpdates) -> Result<(), ServerError> {
+        transact!(self, self.apply_updates(caller, agent_id, &req).await)?;
         self.metrics.status_updates.inc_by(req.updates.len() as u64);
         self.store.zadd(key::AGENTS_SEEN, agent_id.as_str(), now_secs()).await?;
         Ok(())
@@ -300,13 +287,13 @@ impl Master {
 
     async fn apply_updates(
         &self,
+        caller: &Caller,
         agent_id: &AgentId,
         req: &StatusUpdates,
-        principal: Option<&str>,
     ) -> Result<(Txn, ()), ServerError> {
         // In this order: another principal's agent (403), bad input (400), an unknown agent (404).
         let agent = self.load::<AgentRecord>(&key::agent(agent_id)).await?;
-        check_owner(agent_id, agent.as_ref().map(|a| &a.value), principal)?;
+        caller.check_acts_for_agent(agent_id, agent.as_ref().map(|a| a.value.principal.as_str()))?;
         for update in &req.updates {
             check_id("task id", update.task_id.as_str())?;
             check_id("framework id", update.framework_id.as_str())?;
@@ -552,17 +539,6 @@ fn ack_orphan_update(txn: &mut Txn, agent_id: &AgentId, update: &TaskStatus) {
         update_id,
     });
     push_command(txn, agent_id, &command);
-}
-
-/// Fails if `agent` was registered by another principal than an agent token's `principal`
-/// (`None`: an operator, who may act as any agent).
-fn check_owner(id: &AgentId, agent: Option<&AgentRecord>, principal: Option<&str>) -> Result<(), ServerError> {
-    match (agent, principal) {
-        (Some(agent), Some(principal)) if !agent.principal.is_empty() && agent.principal != principal => {
-            Err(ServerError::Forbidden { message: format!("agent {id} belongs to another principal") })
-        }
-        _ => Ok(()),
-    }
 }
 
 /// The record of a task the store did not know, as its agent reports it. Its role and

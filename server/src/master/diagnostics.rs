@@ -1,6 +1,7 @@
 //! "Why is my framework not offered anything?": the reasons, read off the same state the
 //! allocator reads (`GET /v1/frameworks/{id}/diagnostics`, `agora why`).
 
+use super::Caller;
 use super::constraints::{min_offers, RoleConstraints};
 use super::leader::{free_slot, FrameworkEntry, Snapshot};
 use super::records::AgentRecord;
@@ -45,7 +46,9 @@ fn short(r: &Resources) -> String {
 }
 
 impl Master {
-    pub async fn diagnostics(&self, id: &FrameworkId) -> Result<Diagnostics, ServerError> {
+    /// Why a framework gets no offers. Another principal's framework is unknown to a framework
+    /// token.
+    pub async fn diagnostics(&self, caller: &Caller, id: &FrameworkId) -> Result<Diagnostics, ServerError> {
         check_id("framework id", id.as_str())?;
         let snapshot = self.snapshot().await?;
         let replicas = self.live_replicas().await?;
@@ -54,6 +57,7 @@ impl Master {
             .iter()
             .find(|f| &f.id == id)
             .ok_or_else(|| ServerError::not_found("framework", "unknown_framework", id))?;
+        caller.check_reads_framework(id, Some(&entry.record.value.principal))?;
         let mut reasons = Vec::new();
         if !Self::connection(entry.conn.as_ref().map(|c| &c.value), &replicas).0 {
             let message = "its event stream is not open: offers go only to frameworks subscribed to their events";

@@ -16,11 +16,29 @@ use agora_api::{Offer, OfferId, TaskId, Volume};
 use std::collections::HashSet;
 
 impl Master {
+    /// Registers a framework, or a framework again after a failover (with its id). A framework
+    /// token's framework may use only the roles the token names, and may not take the id of
+    /// another principal's framework.
     pub async fn register_framework(
         &self,
+        caller: &Caller,
         req: RegisterFramework,
-        principal: &str,
     ) -> Result<FrameworkRegistered, ServerError> {
+        if let Some(role) = req.roles.iter().find(|r| !caller.may_use_role(r)) {
+            return Err(ServerError::Forbidden {
+                message: format!("this token's frameworks may not register with role `{role}`"),
+            });
+        }
+        if let Some(id) = &req.id {
+            // Ids are chosen by frameworks, so a taken one cannot pass for unknown.
+            caller.check_acts_for_framework(id, self.framework_principal(id).await?.as_deref()).map_err(|_| {
+                ServerError::Conflict {
+                    code: "framework_id_taken",
+                    message: format!("framework id {id} is taken: register without an id, or with another"),
+                }
+            })?;
+        }
+        let principal = caller.principal.as_str();
         check_name("name", &req.name)?;
         if req.roles.is_empty() || req.roles.len() > 64 {
             return Err(ServerError::bad("invalid_role", "a framework needs 1 to 64 roles"));
@@ -110,9 +128,11 @@ impl Master {
     /// resumes; otherwise the stream starts now.
     pub async fn open_framework_stream(
         &self,
+        caller: &Caller,
         id: &FrameworkId,
         last_event_id: Option<StreamId>,
     ) -> Result<(FrameworkEvent, Option<StreamId>, u64), ServerError> {
+        self.check_acts_for(caller, id).await?;
         let heartbeat_interval_secs = self.config.heartbeat_interval.as_secs_f64();
         let events = key::framework_events(id);
         // A new subscription starts at the stream's end as it was before the connection is
@@ -334,7 +354,14 @@ impl Master {
         Ok(())
     }
 
-    pub async fn accept(&self, framework_id: &FrameworkId, req: Accept) -> Result<(), ServerError> {
+    /// Fails unless the caller may act for the framework (see [`Caller::check_acts_for_framework`]).
+    async fn check_acts_for(&self, caller: &Caller, id: &FrameworkId) -> Result<(), ServerError> {
+        caller.check_acts_for_framework(id, self.framework_principal(id).await?.as_deref())
+    }
+
+    pub async fn accept(&self, caller: &Caller, framework_id: &FrameworkId, req: Accept) -> Result<(), ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
+        caller.check_task_users(&req)?;
         if req.offer_ids.is_empty() {
             return Err(ServerError::bad("no_offers", "offer_ids must name at least one offer"));
         }
@@ -461,7 +488,8 @@ impl Master {
         Ok(())
     }
 
-    pub async fn decline(&self, framework_id: &FrameworkId, req: Decline) -> Result<(), ServerError> {
+    pub async fn decline(&self, caller: &Caller, framework_id: &FrameworkId, req: Decline) -> Result<(), ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
         let until = Self::refuse_until(Some(req.filters.refuse_secs.unwrap_or(DEFAULT_REFUSE_SECS)))?;
         transact!(self, {
             self.framework_record(framework_id).await?;
@@ -515,15 +543,18 @@ impl Master {
         })
     }
 
-    pub async fn revive(&self, framework_id: &FrameworkId, roles: &[String]) -> Result<(), ServerError> {
+    pub async fn revive(&self, caller: &Caller, framework_id: &FrameworkId, roles: &[String]) -> Result<(), ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
         self.set_suppressed(framework_id, roles, false).await
     }
 
-    pub async fn suppress(&self, framework_id: &FrameworkId, roles: &[String]) -> Result<(), ServerError> {
+    pub async fn suppress(&self, caller: &Caller, framework_id: &FrameworkId, roles: &[String]) -> Result<(), ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
         self.set_suppressed(framework_id, roles, true).await
     }
 
-    pub async fn acknowledge(&self, framework_id: &FrameworkId, ack: Acknowledge) -> Result<(), ServerError> {
+    pub async fn acknowledge(&self, caller: &Caller, framework_id: &FrameworkId, ack: Acknowledge) -> Result<(), ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
         check_id("task id", ack.task_id.as_str())?;
         check_id("agent id", ack.agent_id.as_str())?;
         check_id("update id", ack.update_id.as_str())?;
@@ -555,7 +586,13 @@ impl Master {
         Ok(())
     }
 
-    pub async fn reconcile(&self, framework_id: &FrameworkId, req: Reconcile) -> Result<Reconciled, ServerError> {
+    pub async fn reconcile(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        req: Reconcile,
+    ) -> Result<Reconciled, ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
         if req.tasks.len() > MAX_RECONCILE_TASKS {
             return Err(ServerError::bad(
                 "too_many_tasks",
@@ -604,7 +641,14 @@ impl Master {
         Ok(Reconciled { statuses })
     }
 
-    pub async fn kill(&self, framework_id: &FrameworkId, task_id: &TaskId, req: Kill) -> Result<(), ServerError> {
+    pub async fn kill(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        req: Kill,
+    ) -> Result<(), ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
         if let Some(g) = req.grace_period_secs {
             if !g.is_finite() || g < 0.0 {
                 return Err(ServerError::bad("invalid_grace", "grace_period_secs must be a non-negative number"));
@@ -629,7 +673,13 @@ impl Master {
     /// Tears a framework down: kills its tasks, withdraws its offers and forgets it. A
     /// framework whose record is gone but whose tasks its agents report (after the store was
     /// lost) can be torn down too, so that its tasks need not run on for ever.
-    pub async fn teardown(&self, framework_id: &FrameworkId) -> Result<(), ServerError> {
+    /// Only an operator may tear down a framework that is not registered.
+    pub async fn teardown(&self, caller: &Caller, framework_id: &FrameworkId) -> Result<(), ServerError> {
+        let owner = self.framework_principal(framework_id).await?;
+        caller.check_acts_for_framework(framework_id, owner.as_deref())?;
+        if owner.is_none() && caller.kind != crate::auth::Kind::Operator {
+            return Err(ServerError::not_found("framework", "unknown_framework", framework_id));
+        }
         transact!(self, {
             let framework = self.load::<FrameworkRecord>(&key::framework(framework_id)).await?;
             // Offers before tasks: an accept that commits after this read deletes one of them,

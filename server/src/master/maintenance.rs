@@ -15,7 +15,8 @@ use agora_api::{OfferId, TaskId};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Master {
-    pub async fn drain_agent(&self, id: &AgentId, req: DrainAgent) -> Result<(), ServerError> {
+    pub async fn drain_agent(&self, caller: &Caller, id: &AgentId, req: DrainAgent) -> Result<(), ServerError> {
+        caller.check_operates()?;
         check_id("agent id", id.as_str())?;
         let grace = req.grace_period_secs;
         if !grace.is_finite() || !(0.0..=MAX_REFUSE_SECS).contains(&grace) {
@@ -58,7 +59,8 @@ impl Master {
     }
 
     /// Deactivates an agent; one that is draining stays draining.
-    pub async fn deactivate_agent(&self, id: &AgentId) -> Result<(), ServerError> {
+    pub async fn deactivate_agent(&self, caller: &Caller, id: &AgentId) -> Result<(), ServerError> {
+        caller.check_operates()?;
         check_id("agent id", id.as_str())?;
         transact!(self, {
             let (agent, mut txn) = self.hold(id).await?;
@@ -70,7 +72,8 @@ impl Master {
         })
     }
 
-    pub async fn reactivate_agent(&self, id: &AgentId) -> Result<(), ServerError> {
+    pub async fn reactivate_agent(&self, caller: &Caller, id: &AgentId) -> Result<(), ServerError> {
+        caller.check_operates()?;
         check_id("agent id", id.as_str())?;
         transact!(self, {
             let agent = self.agent_record(id).await?;

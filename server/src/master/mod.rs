@@ -84,6 +84,7 @@ mod diagnostics;
 mod frameworks;
 pub mod leader;
 mod maintenance;
+pub mod policy;
 pub mod records;
 mod reservations;
 mod roles;
@@ -104,6 +105,7 @@ use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use policy::Caller;
 pub use records::TaskRecord;
 pub use views::TaskLocation;
 

@@ -17,12 +17,9 @@ impl Master {
     /// Reserves unreserved, unused resources of an agent for a role (an operator's dynamic
     /// reservation). The agent's offers are rescinded first, so that what they held counts
     /// as free.
-    pub async fn reserve(
-        &self,
-        id: &AgentId,
-        req: ReserveResources,
-        principal: &str,
-    ) -> Result<AgentView, ServerError> {
+    pub async fn reserve(&self, caller: &Caller, id: &AgentId, req: ReserveResources) -> Result<AgentView, ServerError> {
+        caller.check_operates()?;
+        let principal = &caller.principal;
         check_id("agent id", id.as_str())?;
         check_reservation(&req)?;
         check_labels(&req.labels)?;
@@ -52,7 +49,8 @@ impl Master {
     }
 
     /// Gives back dynamically reserved resources of a role, newest reservation first.
-    pub async fn unreserve(&self, id: &AgentId, req: ReserveResources) -> Result<AgentView, ServerError> {
+    pub async fn unreserve(&self, caller: &Caller, id: &AgentId, req: ReserveResources) -> Result<AgentView, ServerError> {
+        caller.check_operates()?;
         check_id("agent id", id.as_str())?;
         check_reservation(&req)?;
         transact!(self, {
@@ -81,12 +79,9 @@ impl Master {
 
     /// Makes a persistent volume on a role's reserved disk that neither tasks nor other
     /// volumes use.
-    pub async fn create_volume(
-        &self,
-        id: &AgentId,
-        req: CreateVolume,
-        principal: &str,
-    ) -> Result<AgentView, ServerError> {
+    pub async fn create_volume(&self, caller: &Caller, id: &AgentId, req: CreateVolume) -> Result<AgentView, ServerError> {
+        caller.check_operates()?;
+        let principal = &caller.principal;
         check_id("agent id", id.as_str())?;
         check_role(&req.role)?;
         check_volume(&req.id, req.disk, &req.container_path)?;
@@ -117,7 +112,8 @@ impl Master {
     }
 
     /// Destroys a persistent volume that no live task uses, and has the agent delete its files.
-    pub async fn destroy_volume(&self, id: &AgentId, volume_id: &str) -> Result<AgentView, ServerError> {
+    pub async fn destroy_volume(&self, caller: &Caller, id: &AgentId, volume_id: &str) -> Result<AgentView, ServerError> {
+        caller.check_operates()?;
         check_id("agent id", id.as_str())?;
         transact!(self, {
             let (agent, mut txn) = self.hold(id).await?;
@@ -158,18 +154,12 @@ impl Master {
 }
 
 /// What a role has reserved dynamically on an agent: what it may unreserve.
-/// Whether a reservation or volume made by `made_by` may be given back by `by`: operators
-/// (`None`) give back any, a framework's principal only its own.
-fn owned_by(made_by: &str, by: Option<&str>) -> bool {
-    by.is_none_or(|by| by == made_by)
-}
-
 /// What `role` has reserved dynamically on an agent, of the reservations `by` may give back.
 fn dynamic_of(record: &AgentRecord, role: &str, by: Option<&str>) -> Resources {
     record
         .dynamic
         .iter()
-        .filter(|r| r.role == role && owned_by(&r.principal, by))
+        .filter(|r| r.role == role && super::policy::may_give_back(&r.principal, by))
         .fold(Resources::default(), |sum, r| sum.plus(&r.resources))
 }
 
@@ -177,7 +167,7 @@ fn dynamic_of(record: &AgentRecord, role: &str, by: Option<&str>) -> Resources {
 /// back, newest first.
 fn take_back(record: &mut AgentRecord, role: &str, by: Option<&str>, resources: &Resources) {
     let mut left = resources.clone();
-    for reservation in record.dynamic.iter_mut().rev().filter(|r| r.role == role && owned_by(&r.principal, by)) {
+    for reservation in record.dynamic.iter_mut().rev().filter(|r| r.role == role && super::policy::may_give_back(&r.principal, by)) {
         let taken = Resources {
             cpus: left.cpus.min(reservation.resources.cpus),
             mem: left.mem.min(reservation.resources.mem),
@@ -345,7 +335,7 @@ impl Ledger {
                         format!("volume `{}` is not in the offers", id.escape_debug()),
                     ));
                 }
-                if record.volumes.iter().any(|v| &v.id == id && !owned_by(&v.principal, Some(principal))) {
+                if record.volumes.iter().any(|v| &v.id == id && !super::policy::may_give_back(&v.principal, Some(principal))) {
                     return Err(ServerError::bad(
                         "not_owner",
                         format!("volume {id} was made by another principal: only it, or an operator, may destroy it"),

@@ -1,5 +1,6 @@
 //! Roles: the weights and quota operators set, and what each role holds now.
 
+use super::Caller;
 use super::leader::{RoleUsage, Snapshot};
 use super::records::key;
 use super::{check_role, encode, wake_allocator, Master};
@@ -16,7 +17,8 @@ const MAX_WEIGHT: f64 = 1e6;
 
 impl Master {
     /// Sets a role's weight and quota (`PUT /v1/roles/{role}`), and wakes the allocator.
-    pub async fn set_role(&self, role: &str, config: RoleConfig) -> Result<RoleView, ServerError> {
+    pub async fn set_role(&self, caller: &Caller, role: &str, config: RoleConfig) -> Result<RoleView, ServerError> {
+        caller.check_operates()?;
         check_role(role)?;
         check_config(&config)?;
         let mut txn = Txn::default();

@@ -4,7 +4,7 @@
 use super::leader::Snapshot;
 use super::records::{key, split_task_member, AgentRecord, FrameworkRecord, TaskRecord};
 use super::*;
-use agora_api::operator::{AgentState, AgentView, ClusterView, FrameworkView, Maintenance, TaskView};
+use agora_api::operator::{AgentState, AgentView, ClusterView, FrameworkView, Maintenance, TaskFilter, TaskView};
 use agora_api::{Offer, TaskId};
 use std::collections::{HashMap, HashSet};
 
@@ -76,7 +76,14 @@ impl Master {
         agents.into_iter().find(|a| &a.id == id).ok_or_else(|| ServerError::not_found("agent", "unknown_agent", id))
     }
 
-    pub async fn frameworks(&self) -> Result<Vec<FrameworkView>, ServerError> {
+    /// The frameworks the caller may read.
+    pub async fn frameworks(&self, caller: &Caller) -> Result<Vec<FrameworkView>, ServerError> {
+        let mut frameworks = self.all_frameworks().await?;
+        frameworks.retain(|f| caller.reads_framework_of(&f.principal));
+        Ok(frameworks)
+    }
+
+    async fn all_frameworks(&self) -> Result<Vec<FrameworkView>, ServerError> {
         let snapshot = self.snapshot().await?;
         let replicas = self.live_replicas().await?;
         let usage = snapshot.framework_usage();
@@ -93,9 +100,10 @@ impl Master {
         Ok(views)
     }
 
-    pub async fn framework(&self, id: &FrameworkId) -> Result<FrameworkView, ServerError> {
+    /// A framework, if the caller may read it: another principal's is unknown to it.
+    pub async fn framework(&self, caller: &Caller, id: &FrameworkId) -> Result<FrameworkView, ServerError> {
         check_id("framework id", id.as_str())?;
-        let frameworks = self.frameworks().await?;
+        let frameworks = self.frameworks(caller).await?;
         frameworks
             .into_iter()
             .find(|f| &f.id == id)
@@ -115,17 +123,14 @@ impl Master {
         Ok(self.load_many::<TaskRecord>(&keys).await?.into_iter().flatten().map(|t| t.value).collect())
     }
 
-    /// Active tasks, then recently ended ones, filtered.
-    pub async fn tasks(
-        &self,
-        framework_id: Option<&FrameworkId>,
-        agent_id: Option<&AgentId>,
-        task_state: Option<TaskState>,
-    ) -> Result<Vec<TaskView>, ServerError> {
+    /// Active tasks, then recently ended ones, filtered, of the frameworks the caller may read.
+    pub async fn tasks(&self, caller: &Caller, filter: &TaskFilter) -> Result<Vec<TaskView>, ServerError> {
+        let readable = self.readable_frameworks(caller).await?;
         let keep = |t: &TaskRecord| {
-            framework_id.is_none_or(|f| &t.framework_id == f)
-                && agent_id.is_none_or(|a| &t.info.agent_id == a)
-                && task_state.is_none_or(|s| t.status.state == s)
+            filter.framework_id.as_ref().is_none_or(|f| &t.framework_id == f)
+                && filter.agent_id.as_ref().is_none_or(|a| &t.info.agent_id == a)
+                && filter.state.is_none_or(|s| t.status.state == s)
+                && readable.as_ref().is_none_or(|r| r.contains(&t.framework_id))
         };
         let snapshot = self.snapshot().await?;
         let mut views: Vec<TaskView> = snapshot.tasks.iter().filter(|t| keep(t)).map(|t| t.view()).collect();
@@ -143,16 +148,24 @@ impl Master {
         Ok(views)
     }
 
-    /// Where a task runs: its framework, its agent, and whether it has ended. Without a
-    /// framework id the task id must name one task only.
-    /// Where a task runs. With `framework_id`, that framework's task; without, the one task of
-    /// that id (live, or else the newest ended) among the `readable` frameworks (`None`: all),
-    /// so that a reader is never pointed at a task it may not read.
-    pub async fn task_location(
+    /// The frameworks whose tasks, offers and logs the caller may read: `None` for all.
+    async fn readable_frameworks(&self, caller: &Caller) -> Result<Option<HashSet<FrameworkId>>, ServerError> {
+        if caller.reads_every_framework() {
+            return Ok(None);
+        }
+        let frameworks = self.all_frameworks().await?;
+        Ok(Some(frameworks.into_iter().filter(|f| caller.reads_framework_of(&f.principal)).map(|f| f.id).collect()))
+    }
+
+    /// Where a task the caller may read runs. With `framework_id`, that framework's task;
+    /// without, the one task of that id (live, or else the newest ended) among the frameworks
+    /// the caller may read, so that a reader is never pointed at a task it may not read.
+    /// Another principal's task is unknown to it, as is its framework.
+    pub async fn readable_task(
         &self,
+        caller: &Caller,
         framework_id: Option<&FrameworkId>,
         task_id: &TaskId,
-        readable: Option<&HashSet<FrameworkId>>,
     ) -> Result<TaskLocation, ServerError> {
         check_id("task id", task_id.as_str())?;
         let task = match framework_id {
@@ -160,9 +173,12 @@ impl Master {
                 check_id("framework id", f.as_str())?;
                 self.load::<TaskRecord>(&key::task(f, task_id)).await?.map(|t| t.value)
             }
-            None => self.find_task(task_id, readable).await?,
+            None => self.find_task(task_id, self.readable_frameworks(caller).await?.as_ref()).await?,
         };
-        let task = task.ok_or_else(|| ServerError::not_found("task", "unknown_task", task_id))?;
+        let unknown = || ServerError::not_found("task", "unknown_task", task_id);
+        let task = task.ok_or_else(unknown)?;
+        let owner = self.framework_principal(&task.framework_id).await?;
+        caller.check_reads_framework(&task.framework_id, owner.as_deref()).map_err(|_| unknown())?;
         Ok(TaskLocation { framework_id: task.framework_id, agent_id: task.info.agent_id })
     }
 
@@ -198,8 +214,12 @@ impl Master {
         Ok(self.load_many::<TaskRecord>(&keys).await?.into_iter().flatten().next().map(|t| t.value))
     }
 
-    pub async fn offers(&self) -> Result<Vec<Offer>, ServerError> {
-        Ok(self.snapshot().await?.offers)
+    /// The offers outstanding to the frameworks the caller may read.
+    pub async fn offers(&self, caller: &Caller) -> Result<Vec<Offer>, ServerError> {
+        let readable = self.readable_frameworks(caller).await?;
+        let mut offers = self.snapshot().await?.offers;
+        offers.retain(|o| readable.as_ref().is_none_or(|r| r.contains(&o.framework_id)));
+        Ok(offers)
     }
 
     /// Counts for the metrics endpoint, from one snapshot.
