@@ -134,4 +134,60 @@ mod tests {
             }
         }
     }
+
+    /// Every event name the types can produce, by stream. Each match is exhaustive: a new
+    /// variant does not compile until it is named here, and then the document must have it.
+    fn produced() -> [(&'static str, Vec<&'static str>); 3] {
+        use AgentCommand as A;
+        use FrameworkEvent as F;
+        use OperatorEvent as O;
+        let _ = |e: F| match e {
+            F::Subscribed(_) | F::Offers(_) | F::InverseOffers(_) | F::Rescind(_) => {}
+            F::Update(_) | F::Failure(_) | F::Error(_) | F::Heartbeat => {}
+        };
+        let _ = |c: A| match c {
+            A::Launch(_) | A::Kill(_) | A::Acknowledge(_) | A::ReadLog(_) | A::DestroyVolume(_) => {}
+            A::Shutdown | A::Ping => {}
+        };
+        let _ = |e: O| match e {
+            O::AgentAdded(_) | O::AgentUnreachable(_) | O::FrameworkAdded(_) | O::FrameworkRemoved(_) => {}
+            O::TaskUpdated(_) => {}
+        };
+        [
+            (
+                "/v1/frameworks/{id}/events",
+                vec!["subscribed", "offers", "inverse_offers", "rescind", "update", "failure", "error", "heartbeat"],
+            ),
+            // The server also ends a command stream with an `error` event.
+            (
+                "/v1/agents/{id}/commands",
+                vec!["launch", "kill", "acknowledge", "read_log", "destroy_volume", "shutdown", "ping", "error"],
+            ),
+            // The operator stream's heartbeats and its closing `error` come from the server.
+            (
+                "/v1/events",
+                vec![
+                    "agent_added",
+                    "agent_unreachable",
+                    "framework_added",
+                    "framework_removed",
+                    "task_updated",
+                    "heartbeat",
+                    "error",
+                ],
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_event_the_types_produce_is_documented() {
+        for (path, names) in produced() {
+            let (_, stream) = STREAMS.iter().find(|(p, _)| *p == path).expect("the stream is documented");
+            for name in &names {
+                assert!((stream.known)(name), "{path}: `{name}` is not an event the types read");
+                assert!(stream.events.iter().any(|(n, _)| n == name), "{path}: `{name}` is produced but not documented");
+            }
+            assert_eq!(names.len(), stream.events.len(), "{path}: the document lists events no type produces");
+        }
+    }
 }

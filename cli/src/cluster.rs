@@ -1,6 +1,7 @@
 //! The long-running verbs: `agora dev`, `agora server`, `agora agent`, and `agora token issue`.
 
 use crate::target::{self, ADDRESS_FILE, ADMIN_TOKEN_FILE};
+use crate::output::{print_json, write_out, OutputArgs};
 use agora_server::store::{Store, StoreConfig};
 use agora_server::{Keys, Kind, Master, MasterConfig};
 use anyhow::{anyhow, bail, Context as _};
@@ -259,6 +260,8 @@ pub struct TokenIssueArgs {
     /// (default: none; tasks run as each agent's default task user).
     #[arg(long)]
     users: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
@@ -613,8 +616,14 @@ pub fn token_issue(args: TokenIssueArgs) -> anyhow::Result<()> {
         bail!("--roles and --users apply to framework tokens only");
     }
     let keys = Keys::load_or_create(&data_dir)?;
-    println!("{}", keys.issue_scoped(kind, &args.name, args.ttl_secs, scope)?);
-    Ok(())
+    let token = keys.issue_scoped(kind, &args.name, args.ttl_secs, scope.clone())?;
+    if args.output.is_json() {
+        return print_json(&serde_json::json!({
+            "token": token, "kind": args.kind, "name": args.name, "ttl_secs": args.ttl_secs,
+            "roles": scope.roles, "users": scope.users,
+        }));
+    }
+    write_out(&format!("{token}\n"))
 }
 
 #[derive(clap::Args)]
@@ -622,6 +631,8 @@ pub struct KeysArgs {
     /// The data directory holding the cluster keys.
     #[arg(long, env = "AGORA_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(clap::Args)]
@@ -643,19 +654,28 @@ fn keys_dir(args: &KeysArgs) -> anyhow::Result<PathBuf> {
 
 pub fn keys_rotate(args: KeysArgs) -> anyhow::Result<()> {
     let kid = Keys::rotate(&keys_dir(&args)?)?;
-    println!("{kid}");
-    Ok(())
+    if args.output.is_json() {
+        return print_json(&serde_json::json!({ "kid": kid, "active": true }));
+    }
+    write_out(&format!("{kid}\n"))
 }
 
 pub fn keys_list(args: KeysArgs) -> anyhow::Result<()> {
-    for key in Keys::list(&keys_dir(&args)?)? {
-        println!("{}  {}", key.kid, if key.active { "active" } else { "retired" });
+    let keys = Keys::list(&keys_dir(&args)?)?;
+    if args.output.is_json() {
+        let keys: Vec<_> = keys.iter().map(|k| serde_json::json!({ "kid": k.kid, "active": k.active })).collect();
+        return print_json(&keys);
     }
-    Ok(())
+    let lines: String =
+        keys.iter().map(|k| format!("{}  {}\n", k.kid, if k.active { "active" } else { "retired" })).collect();
+    write_out(&lines)
 }
 
 pub fn keys_remove(args: KeysRemoveArgs) -> anyhow::Result<()> {
     Keys::remove(&keys_dir(&args.keys)?, &args.kid)?;
+    if args.keys.output.is_json() {
+        return print_json(&serde_json::json!({ "kid": args.kid, "removed": true }));
+    }
     Ok(())
 }
 
@@ -674,6 +694,8 @@ pub struct CertsCreateArgs {
     /// How long the server and agent certificates are valid, in days.
     #[arg(long, default_value_t = 365)]
     days: u64,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn split_list(text: &str) -> Vec<String> {
@@ -691,6 +713,11 @@ pub fn certs_create(args: CertsCreateArgs) -> anyhow::Result<()> {
     let agents = split_list(&args.agents);
     let lifetime = Duration::from_secs(args.days.saturating_mul(24 * 3600));
     let created = agora_server::tls::create_certs(&args.dir, &servers, &agents, lifetime)?;
+    if args.output.is_json() {
+        return print_json(&serde_json::json!({
+            "dir": args.dir, "new_ca": created.new_ca, "files": created.files,
+        }));
+    }
     if created.new_ca {
         println!(
             "made a new CA in {}: keep ca.key secret, and give ca.pem to agents and clients (--ca)",

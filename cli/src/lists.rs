@@ -2,7 +2,7 @@
 //! people, more columns with `--output wide`, the server's JSON with `--output json` (or
 //! `--json`); and `agora role set` and `agora node ...`.
 
-use crate::output::OutputArgs;
+use crate::output::{print_json, write_out, OutputArgs};
 use crate::target;
 use crate::Target;
 use agora_api::operator::{DrainAgent, Maintenance, RoleConfig, TaskFilter};
@@ -41,14 +41,6 @@ fn parse_state(text: &str) -> Result<TaskState, String> {
 }
 
 /// Writes to stdout; a closed pipe (`agora tasks | head`) ends the output quietly.
-fn write_out(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
-}
-
 /// Prints rows under a header, each column as wide as its widest cell.
 fn print_table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -75,10 +67,6 @@ fn num(v: f64) -> String {
 
 fn cpus_mem(r: &Resources) -> (String, String) {
     (num(r.cpus), num(r.mem))
-}
-
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    write_out(&format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 
 pub async fn agents(args: ListArgs) -> anyhow::Result<()> {

@@ -38,6 +38,20 @@ impl OutputArgs {
     }
 }
 
+/// Writes to stdout; a closed stdout (`| head`) is not an error.
+pub fn write_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Prints a value as indented JSON.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    write_out(&format!("{}\n", serde_json::to_string_pretty(value)?))
+}
+
 /// What `agora --help` says of exit codes.
 pub const EXIT_CODES: &str = "\
 Exit codes:
