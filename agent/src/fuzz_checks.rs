@@ -81,11 +81,29 @@ const SECRET: &[u8] = b"SECRET-OUTSIDE-THE-SANDBOX";
 /// What [`task_log`] may ask for as the file: the streams, and names that lead elsewhere.
 const LOG_FILES: [&str; 7] = ["stdout", "stderr", ".agora-exit", "..", "../t/stdout", "/etc/passwd", ""];
 
+/// The fixture's directory in the temporary directory is this, then the process id.
+const FIXTURE_PREFIX: &str = "agora-fuzz-task-log-";
+
+/// The fixture lives as long as its process (a static is never dropped), so each new one
+/// removes those of processes that have ended.
+fn remove_fixtures_of_ended_processes() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix(FIXTURE_PREFIX)).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+            // Does not follow a link: at worst a link of that name is removed.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn log_fixture() -> &'static LogFixture {
     static FIXTURE: std::sync::OnceLock<LogFixture> = std::sync::OnceLock::new();
     FIXTURE.get_or_init(|| {
         use std::io::Write as _;
-        let work_dir = std::env::temp_dir().join(format!("agora-fuzz-task-log-{}", std::process::id()));
+        remove_fixtures_of_ended_processes();
+        let work_dir = std::env::temp_dir().join(format!("{FIXTURE_PREFIX}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&work_dir);
         std::fs::create_dir_all(&work_dir).expect("a work directory");
         let (fw, task) = (agora_api::FrameworkId::from("fw"), agora_api::TaskId::from("t"));
@@ -137,7 +155,10 @@ mod tests {
 
     /// The seed inputs the fuzz targets start from, in `fuzz/seeds/TARGET/`.
     fn seeds(target: &str) -> Vec<Vec<u8>> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds").join(target);
+        // This run's manifest directory: a test binary cached from another clone keeps that
+        // clone's path at compile time.
+        let manifest = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        let dir = std::path::Path::new(&manifest).join("../fuzz/seeds").join(target);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("reading the seeds in {}: {e}", dir.display()))
             .flatten()

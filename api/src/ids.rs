@@ -31,7 +31,10 @@ fn id_schema(about: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Sch
         .min_length(Some(1))
         .max_length(Some(MAX_ID_LEN))
         .pattern(Some(ID_PATTERN))
-        .description(Some(format!("{}: 1 to 128 characters of `A-Z a-z 0-9 . _ -`, not `.` or `..`.", about.trim().trim_end_matches('.'))))
+        .description(Some(format!(
+            "{}: 1 to 128 characters of `A-Z a-z 0-9 . _ -`, not `.` or `..`.",
+            about.trim().trim_end_matches('.')
+        )))
         .examples([serde_json::json!("3f1c2a9e-6a41-4f0e-9d7b-2a8e6f7c1b20")])
         .into()
 }

@@ -185,7 +185,10 @@ mod tests {
             let (_, stream) = STREAMS.iter().find(|(p, _)| *p == path).expect("the stream is documented");
             for name in &names {
                 assert!((stream.known)(name), "{path}: `{name}` is not an event the types read");
-                assert!(stream.events.iter().any(|(n, _)| n == name), "{path}: `{name}` is produced but not documented");
+                assert!(
+                    stream.events.iter().any(|(n, _)| n == name),
+                    "{path}: `{name}` is produced but not documented"
+                );
             }
             assert_eq!(names.len(), stream.events.len(), "{path}: the document lists events no type produces");
         }

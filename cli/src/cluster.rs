@@ -1,7 +1,7 @@
 //! The long-running verbs: `agora dev`, `agora server`, `agora agent`, and `agora token issue`.
 
-use crate::target::{self, ADDRESS_FILE, ADMIN_TOKEN_FILE};
 use crate::output::{print_json, write_out, OutputArgs};
+use crate::target::{self, ADDRESS_FILE, ADMIN_TOKEN_FILE};
 use agora_server::store::{Store, StoreConfig};
 use agora_server::{Keys, Kind, Master, MasterConfig};
 use anyhow::{anyhow, bail, Context as _};

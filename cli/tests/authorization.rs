@@ -37,8 +37,15 @@ enum Who {
     OtherAgent,
 }
 
-const EVERYONE: [Who; 7] =
-    [Who::Anonymous, Who::OtherAgent, Who::OwnAgent, Who::Viewer, Who::OtherFramework, Who::OwnFramework, Who::Operator];
+const EVERYONE: [Who; 7] = [
+    Who::Anonymous,
+    Who::OtherAgent,
+    Who::OwnAgent,
+    Who::Viewer,
+    Who::OtherFramework,
+    Who::OwnFramework,
+    Who::Operator,
+];
 
 impl Who {
     fn kind(self) -> Option<Kind> {
@@ -139,10 +146,9 @@ async fn request(cluster: &Cluster, world: &World, operation: &str, who: Who) ->
             (format!("/v1/frameworks/{}", if who.owns() || who == Who::Operator { &fresh } else { f }), None)
         }
         "framework_events" => (format!("/v1/frameworks/{f}/events"), None),
-        "accept" => (
-            format!("/v1/frameworks/{f}/accept"),
-            Some(json!({"offer_ids": [world.used_offer], "operations": []})),
-        ),
+        "accept" => {
+            (format!("/v1/frameworks/{f}/accept"), Some(json!({"offer_ids": [world.used_offer], "operations": []})))
+        }
         "decline" => (format!("/v1/frameworks/{f}/decline"), Some(json!({"offer_ids": [world.used_offer]}))),
         "revive" => (format!("/v1/frameworks/{f}/revive"), Some(json!({}))),
         "suppress" => (format!("/v1/frameworks/{f}/suppress"), Some(json!({"roles": ["*"]}))),
@@ -165,7 +171,10 @@ async fn request(cluster: &Cluster, world: &World, operation: &str, who: Who) ->
         "agent_heartbeat" => (format!("/v1/agents/{api_agent}/heartbeat"), None),
         // A log chunk answers a read the master asked the agent for; none is pending, so an
         // admitted caller gets `unknown_request`.
-        "agent_log_chunk" => (format!("/v1/agents/{api_agent}/logs/no-pending-read?offset=0&found=true&task_ended=false&refused=false"), Some(json!({}))),
+        "agent_log_chunk" => (
+            format!("/v1/agents/{api_agent}/logs/no-pending-read?offset=0&found=true&task_ended=false&refused=false"),
+            Some(json!({})),
+        ),
         "set_role" => (format!("/v1/roles/{ROLE}"), Some(json!({"weight": 2}))),
         "drain_agent" => (format!("/v1/agents/{}/drain", world.dev_agent), Some(json!({"grace_period_secs": 0}))),
         "deactivate_agent" => (format!("/v1/agents/{}/deactivate", world.dev_agent), None),
@@ -231,7 +240,8 @@ async fn world(cluster: &mut Cluster, tokens: &Tokens) -> World {
     let volume = json!({"role": ROLE, "id": "v1", "disk": 8, "container_path": "v1"});
     let _: Value = operator.post(&format!("/v1/agents/{agent}/volumes"), &volume).await.expect("volume");
     let node_a = cluster.client_with(&tokens.own_agent);
-    let registration = json!({"hostname": "api-agent", "resources": {"cpus": 0.1, "mem": 16, "disk": 0, "gpus": 0, "ports": []}});
+    let registration =
+        json!({"hostname": "api-agent", "resources": {"cpus": 0.1, "mem": 16, "disk": 0, "gpus": 0, "ports": []}});
     let registered: Value = node_a.post("/v1/agents", &registration).await.expect("register an agent");
     let api_agent = AgentId::from(registered["agent_id"].as_str().expect("agent id"));
     // The task's output is there to read before the calls start.

@@ -15,6 +15,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// This run's manifest directory (a test binary cached from another clone keeps that clone's).
+fn manifest_dir() -> std::ffi::OsString {
+    std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
@@ -735,7 +740,7 @@ async fn p10_streams_resume_exactly_after_a_cut_in_a_burst_of_1000_updates() {
 /// The README's Python framework runs as printed, against a real cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_python_framework_runs() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let readme = std::fs::read_to_string(std::path::Path::new(&manifest_dir()).join("../README.md")).expect("README");
     let start = readme.find("```python\n").expect("a python block") + "```python\n".len();
     let script = &readme[start..start + readme[start..].find("```").expect("block end")];
     let cluster = Cluster::start(&[]).await;

@@ -33,7 +33,19 @@ fn keys_tokens_and_certificates_print_json_when_asked() {
     assert_eq!(listed[1]["active"], false, "{listed}");
     assert_eq!(json(&["keys", "remove", &first, "--data-dir", data, "--json"])["removed"], true);
 
-    let issued = json(&["token", "issue", "--kind", "framework", "--name", "etl", "--roles", "batch", "--data-dir", data, "--json"]);
+    let issued = json(&[
+        "token",
+        "issue",
+        "--kind",
+        "framework",
+        "--name",
+        "etl",
+        "--roles",
+        "batch",
+        "--data-dir",
+        data,
+        "--json",
+    ]);
     assert_eq!((issued["kind"].as_str(), issued["name"].as_str()), (Some("framework"), Some("etl")));
     assert_eq!(issued["roles"], serde_json::json!(["batch"]));
     let token = issued["token"].as_str().expect("the token");

@@ -7,7 +7,11 @@ use agora_server::Kind;
 use std::path::PathBuf;
 
 fn checked_in_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/agora.json")
+    // The manifest directory of this run, not of the build: a test binary cached from another
+    // clone of the repository would otherwise compare against that clone's file.
+    let dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.join("../openapi/agora.json")
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The agent API: registration, the command stream, status updates, heartbeats and log chunks.
 
 use super::*;
-use crate::master::StreamKey;
 use crate::logs::Chunk;
+use crate::master::StreamKey;
 use agora_api::agent::{LogChunkInfo, RegisterAgent, StatusUpdates};
 use agora_api::AgentId;
 

@@ -278,7 +278,12 @@ impl Master {
         Ok(())
     }
 
-    pub async fn agent_updates(&self, caller: &Caller, agent_id: &AgentId, req: StatusUpdates) -> Result<(), ServerError> {
+    pub async fn agent_updates(
+        &self,
+        caller: &Caller,
+        agent_id: &AgentId,
+        req: StatusUpdates,
+    ) -> Result<(), ServerError> {
         transact!(self, self.apply_updates(caller, agent_id, &req).await)?;
         self.metrics.status_updates.inc_by(req.updates.len() as u64);
         self.store.zadd(key::AGENTS_SEEN, agent_id.as_str(), now_secs()).await?;

@@ -1,10 +1,10 @@
 //! "Why is my framework not offered anything?": the reasons, read off the same state the
 //! allocator reads (`GET /v1/frameworks/{id}/diagnostics`, `agora why`).
 
-use super::Caller;
 use super::constraints::{min_offers, RoleConstraints};
 use super::leader::{free_slot, FrameworkEntry, Snapshot};
 use super::records::AgentRecord;
+use super::Caller;
 use super::{check_id, Master};
 use crate::allocator;
 use crate::error::ServerError;

@@ -543,17 +543,32 @@ impl Master {
         })
     }
 
-    pub async fn revive(&self, caller: &Caller, framework_id: &FrameworkId, roles: &[String]) -> Result<(), ServerError> {
+    pub async fn revive(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        roles: &[String],
+    ) -> Result<(), ServerError> {
         self.check_acts_for(caller, framework_id).await?;
         self.set_suppressed(framework_id, roles, false).await
     }
 
-    pub async fn suppress(&self, caller: &Caller, framework_id: &FrameworkId, roles: &[String]) -> Result<(), ServerError> {
+    pub async fn suppress(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        roles: &[String],
+    ) -> Result<(), ServerError> {
         self.check_acts_for(caller, framework_id).await?;
         self.set_suppressed(framework_id, roles, true).await
     }
 
-    pub async fn acknowledge(&self, caller: &Caller, framework_id: &FrameworkId, ack: Acknowledge) -> Result<(), ServerError> {
+    pub async fn acknowledge(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        ack: Acknowledge,
+    ) -> Result<(), ServerError> {
         self.check_acts_for(caller, framework_id).await?;
         check_id("task id", ack.task_id.as_str())?;
         check_id("agent id", ack.agent_id.as_str())?;

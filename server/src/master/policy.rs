@@ -252,7 +252,10 @@ mod tests {
         let err = alice.check_acts_for_framework(&id, Some("bob")).expect_err("another principal's");
         assert_eq!(err.code(), "unknown_framework");
         assert!(caller(Kind::Operator, "op").check_acts_for_framework(&id, Some("bob")).is_ok());
-        assert_eq!(caller(Kind::Viewer, "v").check_acts_for_framework(&id, None).expect_err("viewer").code(), "forbidden");
+        assert_eq!(
+            caller(Kind::Viewer, "v").check_acts_for_framework(&id, None).expect_err("viewer").code(),
+            "forbidden"
+        );
     }
 
     #[test]

@@ -17,7 +17,12 @@ impl Master {
     /// Reserves unreserved, unused resources of an agent for a role (an operator's dynamic
     /// reservation). The agent's offers are rescinded first, so that what they held counts
     /// as free.
-    pub async fn reserve(&self, caller: &Caller, id: &AgentId, req: ReserveResources) -> Result<AgentView, ServerError> {
+    pub async fn reserve(
+        &self,
+        caller: &Caller,
+        id: &AgentId,
+        req: ReserveResources,
+    ) -> Result<AgentView, ServerError> {
         caller.check_operates()?;
         let principal = &caller.principal;
         check_id("agent id", id.as_str())?;
@@ -49,7 +54,12 @@ impl Master {
     }
 
     /// Gives back dynamically reserved resources of a role, newest reservation first.
-    pub async fn unreserve(&self, caller: &Caller, id: &AgentId, req: ReserveResources) -> Result<AgentView, ServerError> {
+    pub async fn unreserve(
+        &self,
+        caller: &Caller,
+        id: &AgentId,
+        req: ReserveResources,
+    ) -> Result<AgentView, ServerError> {
         caller.check_operates()?;
         check_id("agent id", id.as_str())?;
         check_reservation(&req)?;
@@ -79,7 +89,12 @@ impl Master {
 
     /// Makes a persistent volume on a role's reserved disk that neither tasks nor other
     /// volumes use.
-    pub async fn create_volume(&self, caller: &Caller, id: &AgentId, req: CreateVolume) -> Result<AgentView, ServerError> {
+    pub async fn create_volume(
+        &self,
+        caller: &Caller,
+        id: &AgentId,
+        req: CreateVolume,
+    ) -> Result<AgentView, ServerError> {
         caller.check_operates()?;
         let principal = &caller.principal;
         check_id("agent id", id.as_str())?;
@@ -112,7 +127,12 @@ impl Master {
     }
 
     /// Destroys a persistent volume that no live task uses, and has the agent delete its files.
-    pub async fn destroy_volume(&self, caller: &Caller, id: &AgentId, volume_id: &str) -> Result<AgentView, ServerError> {
+    pub async fn destroy_volume(
+        &self,
+        caller: &Caller,
+        id: &AgentId,
+        volume_id: &str,
+    ) -> Result<AgentView, ServerError> {
         caller.check_operates()?;
         check_id("agent id", id.as_str())?;
         transact!(self, {
@@ -167,7 +187,9 @@ fn dynamic_of(record: &AgentRecord, role: &str, by: Option<&str>) -> Resources {
 /// back, newest first.
 fn take_back(record: &mut AgentRecord, role: &str, by: Option<&str>, resources: &Resources) {
     let mut left = resources.clone();
-    for reservation in record.dynamic.iter_mut().rev().filter(|r| r.role == role && super::policy::may_give_back(&r.principal, by)) {
+    for reservation in
+        record.dynamic.iter_mut().rev().filter(|r| r.role == role && super::policy::may_give_back(&r.principal, by))
+    {
         let taken = Resources {
             cpus: left.cpus.min(reservation.resources.cpus),
             mem: left.mem.min(reservation.resources.mem),
@@ -335,7 +357,11 @@ impl Ledger {
                         format!("volume `{}` is not in the offers", id.escape_debug()),
                     ));
                 }
-                if record.volumes.iter().any(|v| &v.id == id && !super::policy::may_give_back(&v.principal, Some(principal))) {
+                if record
+                    .volumes
+                    .iter()
+                    .any(|v| &v.id == id && !super::policy::may_give_back(&v.principal, Some(principal)))
+                {
                     return Err(ServerError::bad(
                         "not_owner",
                         format!("volume {id} was made by another principal: only it, or an operator, may destroy it"),

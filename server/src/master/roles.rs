@@ -1,8 +1,8 @@
 //! Roles: the weights and quota operators set, and what each role holds now.
 
-use super::Caller;
 use super::leader::{RoleUsage, Snapshot};
 use super::records::key;
+use super::Caller;
 use super::{check_role, encode, wake_allocator, Master};
 use crate::allocator;
 use crate::error::ServerError;

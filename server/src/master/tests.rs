@@ -5,9 +5,9 @@ use super::records::key;
 use super::*;
 use agora_api::agent::{RegisterAgent, RunningTask, StatusUpdates};
 use agora_api::framework::{Accept, Kill, Operation, Reconcile, RegisterFramework};
+use agora_api::operator::TaskFilter;
 use agora_api::Offer;
 use std::collections::BTreeMap;
-use agora_api::operator::TaskFilter;
 
 /// The caller of the operations under test: an operator.
 fn op() -> Caller {
@@ -54,7 +54,8 @@ async fn allocate(master: &Master) {
 async fn setup() -> (Arc<Master>, AgentId, FrameworkId, Offer) {
     let master = Master::in_memory(MasterConfig::default());
     let agent = master.register_agent(&op(), agent_registration(None, vec![])).await.expect("agent").agent_id;
-    let framework = master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
+    let framework =
+        master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
     master.open_framework_stream(&op(), &framework, None).await.expect("stream");
     allocate(&master).await;
     let offer = master.offers(&op()).await.expect("offers").pop().expect("an offer");
@@ -196,7 +197,8 @@ async fn tasks_on_an_unreachable_agent_do_not_count_against_their_framework() {
     let config = MasterConfig { agent_timeout: Duration::from_millis(1), ..MasterConfig::default() };
     let master = Master::in_memory(config);
     let first_agent = master.register_agent(&op(), agent_registration(None, vec![])).await.expect("agent").agent_id;
-    let holder = master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
+    let holder =
+        master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
     master.open_framework_stream(&op(), &holder, None).await.expect("stream");
     allocate(&master).await;
     let offer = master.offers(&op()).await.expect("offers").pop().expect("an offer");
@@ -212,10 +214,12 @@ async fn tasks_on_an_unreachable_agent_do_not_count_against_their_framework() {
     // A second framework runs a small task on a second agent.
     let second = RegisterAgent { hostname: "h2".into(), ..agent_registration(None, vec![]) };
     let second_agent = master.register_agent(&op(), second).await.expect("agent").agent_id;
-    let other = master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
+    let other =
+        master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
     master.open_framework_stream(&op(), &other, None).await.expect("stream");
     allocate(&master).await;
-    let offer = master.offers(&op()).await.expect("offers").into_iter().find(|o| o.framework_id == other).expect("offer");
+    let offer =
+        master.offers(&op()).await.expect("offers").into_iter().find(|o| o.framework_id == other).expect("offer");
     master.accept(&op(), &other, launch(&offer, vec![task(&second_agent, "small", vec![])])).await.expect("launch");
     // The rest of the second agent goes to `holder`, whose share in the reachable cluster is 0.
     master.revive(&op(), &holder, &[]).await.expect("revive");
@@ -243,7 +247,12 @@ async fn latest_state_frees_a_finished_tasks_resources_before_the_acknowledgemen
     master.agent_updates(&op(), &agent, StatusUpdates { updates: vec![finished] }).await.expect("update");
     let reconciled = master.reconcile(&op(), &framework, Reconcile::default()).await.expect("reconcile");
     assert!(reconciled.statuses.is_empty());
-    let task_view = master.tasks(&op(), &TaskFilter { framework_id: Some(framework.clone()), ..Default::default() }).await.expect("tasks").pop().expect("the task");
+    let task_view = master
+        .tasks(&op(), &TaskFilter { framework_id: Some(framework.clone()), ..Default::default() })
+        .await
+        .expect("tasks")
+        .pop()
+        .expect("the task");
     assert_eq!((task_view.state, task_view.status.exit_code), (TaskState::Finished, Some(0)));
 }
 
@@ -270,7 +279,8 @@ async fn a_stream_resumes_after_the_id_given_and_a_newer_connection_replaces_an_
 async fn a_deposed_leader_changes_nothing() {
     let master = Master::in_memory(MasterConfig::default());
     master.register_agent(&op(), agent_registration(None, vec![])).await.expect("agent");
-    let framework = master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
+    let framework =
+        master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
     master.open_framework_stream(&op(), &framework, None).await.expect("stream");
     let old = lead(&master).await;
     // Another replica takes the lease (this one's expired).
@@ -294,7 +304,10 @@ async fn tasks_of_a_framework_that_never_came_back_can_be_torn_down() {
     let commands = events(&master, StreamKey::Agent(agent)).await;
     assert!(commands.iter().any(|(name, data)| name == "kill" && data.contains("gone-fw")));
     let again = RegisterFramework { id: Some(framework.clone()), ..registration() };
-    assert_eq!(master.register_framework(&Caller::operator("p"), again).await.expect_err("removed").code(), "framework_removed");
+    assert_eq!(
+        master.register_framework(&Caller::operator("p"), again).await.expect_err("removed").code(),
+        "framework_removed"
+    );
     let unknown = master.teardown(&op(), &FrameworkId::from("never-seen")).await.expect_err("unknown");
     assert_eq!(unknown.code(), "unknown_framework");
 }
@@ -367,7 +380,10 @@ async fn a_duplicate_of_a_task_on_another_agent_is_stopped_without_holding_up_ot
     };
     master.register_agent(&op(), reg).await.expect("re-register");
     // The original keeps its agent; the duplicate is killed and holds nothing.
-    let view = master.tasks(&op(), &TaskFilter { framework_id: Some(framework.clone()), ..Default::default() }).await.expect("tasks");
+    let view = master
+        .tasks(&op(), &TaskFilter { framework_id: Some(framework.clone()), ..Default::default() })
+        .await
+        .expect("tasks");
     assert_eq!(
         view.iter().filter(|v| v.task_id == t.task_id).map(|v| v.agent_id.clone()).collect::<Vec<_>>(),
         vec![agent.clone()]
@@ -397,7 +413,12 @@ async fn an_accept_that_lands_while_its_agent_registers_again_is_not_left_stagin
     registering.await.expect("join").expect("registered");
     // The registration saw the task: the agent, which does not run it, made it gone. It is not
     // left staging, holding resources, with a launch the new stream would never send.
-    let state = master.tasks(&op(), &TaskFilter { framework_id: Some(framework.clone()), ..Default::default() }).await.expect("tasks").pop().map(|v| v.state);
+    let state = master
+        .tasks(&op(), &TaskFilter { framework_id: Some(framework.clone()), ..Default::default() })
+        .await
+        .expect("tasks")
+        .pop()
+        .map(|v| v.state);
     assert_eq!(state, Some(TaskState::Gone));
     assert_eq!(master.agent(&agent).await.expect("agent").used.cpus, 0.0);
 }
@@ -436,7 +457,8 @@ async fn a_new_leader_waits_one_agent_timeout_before_marking_silent_agents() {
     let agent = master.register_agent(&op(), agent_registration(None, vec![])).await.expect("agent").agent_id;
     // Last seen an hour ago, as after a long outage.
     master.store.zadd(key::AGENTS_SEEN, agent.as_str(), now_secs() - 3600.0).await.expect("seen");
-    let framework = master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
+    let framework =
+        master.register_framework(&Caller::operator("p"), registration()).await.expect("framework").framework_id;
     master.open_framework_stream(&op(), &framework, None).await.expect("stream");
     master.store.zadd(key::REPLICAS, &master.replica, now_secs()).await.expect("replica heartbeat");
 
