@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 pub struct RegisterAgent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
+    #[schema(min_length = 1, max_length = 255)]
     pub hostname: String,
     pub resources: Resources,
     /// Static reservations: parts of `resources` that only a role (and the roles below it)

@@ -28,8 +28,11 @@ pub struct RegisterFramework {
     /// Set to re-register after a disconnect, within `failover_timeout_secs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<FrameworkId>,
+    #[schema(max_length = 255)]
     pub name: String,
+    /// One to 64 roles; by default `["*"]`.
     #[serde(default = "default_roles")]
+    #[schema(min_items = 1, max_items = 64)]
     pub roles: Vec<String>,
     /// How long the framework may stay disconnected before it is torn down with its tasks.
     #[serde(default)]

@@ -78,6 +78,7 @@ pub struct Reservation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVolume {
+    #[schema(min_length = 1, max_length = 255)]
     pub role: String,
     /// Unique on the agent.
     pub id: String,
@@ -92,6 +93,7 @@ pub struct CreateVolume {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveResources {
+    #[schema(min_length = 1, max_length = 255)]
     pub role: String,
     pub resources: Resources,
     #[serde(default)]

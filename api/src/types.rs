@@ -115,6 +115,7 @@ pub enum Command {
 pub struct TaskInfo {
     pub task_id: TaskId,
     #[serde(default)]
+    #[schema(max_length = 255)]
     pub name: String,
     pub agent_id: AgentId,
     pub resources: Resources,

@@ -318,7 +318,7 @@ fn check_name(what: &str, name: &str) -> Result<(), ServerError> {
     if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(ServerError::bad(
             "invalid_name",
-            format!("{what} must be at most 255 characters, no control characters"),
+            format!("{what} must be at most 255 bytes of UTF-8, no control characters"),
         ));
     }
     Ok(())
