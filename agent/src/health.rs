@@ -5,7 +5,7 @@
 use crate::cgroups::TaskCgroup;
 use crate::process::{self, Ended, ProcessSpec};
 use crate::updates::TaskKey;
-use agora_api::{Check, HealthCheck};
+use agora_api::{Check, HealthCheck, HttpProbe, TcpProbe};
 use std::time::Duration;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
@@ -95,7 +95,7 @@ pub async fn run(
                 Some(spec) => command_passes(spec, group.as_ref(), secs(check.timeout_secs)).await,
                 None => false,
             },
-            Check::Http { port, path } => match &http {
+            Check::Http(HttpProbe { port, path }) => match &http {
                 Some(client) => client
                     .get(format!("http://127.0.0.1:{port}{path}"))
                     .send()
@@ -103,7 +103,7 @@ pub async fn run(
                     .is_ok_and(|r| r.status().is_success() || r.status().is_redirection()),
                 None => false,
             },
-            Check::Tcp { port } => {
+            Check::Tcp(TcpProbe { port }) => {
                 let connect = tokio::net::TcpStream::connect(("127.0.0.1", *port));
                 matches!(tokio::time::timeout(secs(check.timeout_secs), connect).await, Ok(Ok(_)))
             }
@@ -143,7 +143,7 @@ mod tests {
 
     fn check(grace: f64, failures: u32) -> HealthCheck {
         HealthCheck {
-            check: Check::Tcp { port: 1 },
+            check: Check::Tcp(TcpProbe { port: 1 }),
             delay_secs: 0.0,
             interval_secs: 1.0,
             timeout_secs: 1.0,

@@ -96,6 +96,7 @@ pub enum Selector {
     /// The agent's hostname.
     Hostname,
     /// One of the agent's attributes (`--attributes rack:r1`), by name.
+    #[schema(title = "AttributeSelector")]
     Attribute(String),
 }
 
@@ -144,22 +145,28 @@ pub struct Filters {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operation {
     /// Launch tasks on the offers' agent.
+    #[schema(title = "LaunchOperation")]
     Launch { tasks: Vec<TaskInfo> },
     /// Reserve part of unreserved offers for the offers' role (a dynamic reservation, with
     /// labels): it is offered again, reserved. Not in the same accept as a launch.
+    #[schema(title = "ReserveOperation")]
     Reserve {
         resources: Resources,
         #[serde(default)]
+        #[schema(value_type = crate::Labels)]
         labels: BTreeMap<String, String>,
     },
     /// Give back part of reserved offers' dynamic reservation. Not in the same accept as a
     /// launch.
+    #[schema(title = "UnreserveOperation")]
     Unreserve { resources: Resources },
     /// Make a persistent volume of `disk` MiB from the reserved disk of the offers (or of a
     /// `reserve` before it in the same accept). Not in the same accept as a launch.
+    #[schema(title = "CreateVolumeOperation")]
     CreateVolume { id: String, disk: f64, container_path: String },
     /// Destroy a persistent volume the offers carry, with its files: its disk goes back to
     /// the reservation. Not in the same accept as a launch.
+    #[schema(title = "DestroyVolumeOperation")]
     DestroyVolume { id: String },
 }
 

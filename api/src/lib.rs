@@ -13,7 +13,9 @@ pub mod types;
 
 pub use ids::{AgentId, FrameworkId, OfferId, TaskId, UpdateId};
 pub use resources::Resources;
-pub use types::{Check, Command, ErrorBody, HealthCheck, Offer, TaskInfo, TaskState, TaskStatus, Volume};
+pub use types::{
+    Check, Command, ErrorBody, HealthCheck, HttpProbe, Labels, Offer, TaskInfo, TaskState, TaskStatus, TcpProbe, Volume,
+};
 
 /// The OpenAPI document as pretty JSON, exactly as checked in at `openapi/agora.json`.
 pub fn openapi_json() -> String {

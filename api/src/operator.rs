@@ -55,9 +55,11 @@ pub struct AgentView {
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Maintenance {
     /// Its tasks run on.
+    #[schema(title = "Deactivated")]
     Deactivated { since: f64 },
     /// The frameworks with tasks on it were sent an inverse offer; the tasks still there at
     /// `deadline` are killed (each with its own kill grace period).
+    #[schema(title = "Draining")]
     Draining { since: f64, deadline: f64, inverse_offer_id: OfferId },
 }
 
@@ -68,6 +70,7 @@ pub struct Reservation {
     pub role: String,
     pub resources: Resources,
     #[serde(default)]
+    #[schema(value_type = crate::Labels)]
     pub labels: BTreeMap<String, String>,
     /// Who made it.
     #[serde(default)]
@@ -97,6 +100,7 @@ pub struct ReserveResources {
     pub role: String,
     pub resources: Resources,
     #[serde(default)]
+    #[schema(value_type = crate::Labels)]
     pub labels: BTreeMap<String, String>,
 }
 

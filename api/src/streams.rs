@@ -6,6 +6,7 @@
 use crate::agent::AgentCommand;
 use crate::framework::FrameworkEvent;
 use crate::operator::OperatorEvent;
+use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{Discriminator, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::{Ref, RefOr};
 
@@ -97,10 +98,20 @@ pub fn schemas(stream: &Stream) -> Vec<(String, RefOr<Schema>)> {
             Some(schema) => format!("The JSON of `{schema}`."),
             None => "`{}`.".to_string(),
         };
+        // `contentSchema` (JSON Schema 2020-12) names the schema of that JSON for tools: the
+        // SDKs decode `data` by it. utoipa has no setter for it, so it goes in as an extension
+        // key (extensions built from an iterator keep their keys as given).
+        let content_schema = data.map(|schema| {
+            Extensions::from_iter([(
+                "contentSchema",
+                serde_json::json!({ "$ref": format!("#/components/schemas/{schema}") }),
+            )])
+        });
         let data: RefOr<Schema> = ObjectBuilder::new()
             .schema_type(Type::String)
             .content_media_type("application/json")
             .description(Some(about))
+            .extensions(content_schema)
             .build()
             .into();
         let event = ObjectBuilder::new()

@@ -101,11 +101,33 @@ pub mod reason {
     pub const TASK_UNHEALTHY: &str = "task_unhealthy";
 }
 
+/// The schema of labels: free-form pairs of strings, kept and shown, never interpreted. A
+/// type of its own in the document, so that generated SDKs have one `Labels` model; in Rust,
+/// labels are a `BTreeMap<String, String>`.
+pub struct Labels;
+
+impl utoipa::PartialSchema for Labels {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::RefOr(
+                ObjectBuilder::new().schema_type(Type::String).into(),
+            )))
+            .description(Some("Free-form pairs of strings, kept and shown, never interpreted."))
+            .into()
+    }
+}
+
+impl ToSchema for Labels {}
+
 /// What a task runs: a shell line (`sh -c`) or an argument vector executed directly.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
+    #[schema(title = "ShellCommand")]
     Shell(String),
+    #[schema(title = "ArgvCommand")]
     Argv(Vec<String>),
 }
 
@@ -126,6 +148,7 @@ pub struct TaskInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_grace_period_secs: Option<f64>,
     #[serde(default)]
+    #[schema(value_type = crate::Labels)]
     pub labels: BTreeMap<String, String>,
     /// The OS user the task runs as. Absent: the agent's default task user (an unprivileged
     /// one). A framework token may name only the users it was issued with, and the agent only
@@ -248,15 +271,33 @@ mod defaults {
 pub enum Check {
     /// A shell line run in the task's sandbox, as the task's user, with its environment:
     /// healthy if it exits 0.
+    #[schema(title = "CommandCheck")]
     Command(String),
     /// `GET http://127.0.0.1:{port}{path}`: healthy on a 2xx or 3xx answer.
-    Http {
-        port: u16,
-        #[serde(default = "root_path")]
-        path: String,
-    },
+    #[schema(title = "HttpCheck")]
+    Http(HttpProbe),
     /// Healthy if a TCP connection to `127.0.0.1:{port}` opens.
-    Tcp { port: u16 },
+    #[schema(title = "TcpCheck")]
+    Tcp(TcpProbe),
+}
+
+// The probes are types of their own, not inline objects, so that code generators name them
+// (openapi-python-client cannot make a model of an object nested in a `oneOf` variant).
+
+/// `GET http://127.0.0.1:{port}{path}`: healthy on a 2xx or 3xx answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbe {
+    pub port: u16,
+    #[serde(default = "root_path")]
+    pub path: String,
+}
+
+/// Healthy if a TCP connection to `127.0.0.1:{port}` opens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpProbe {
+    pub port: u16,
 }
 
 fn root_path() -> String {

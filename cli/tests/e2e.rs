@@ -15,11 +15,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// This run's manifest directory (a test binary cached from another clone keeps that clone's).
-fn manifest_dir() -> std::ffi::OsString {
-    std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
@@ -735,25 +730,6 @@ async fn p10_streams_resume_exactly_after_a_cut_in_a_burst_of_1000_updates() {
     poster.await.expect("poster");
     let expected: Vec<String> = (0..1000).map(|n| format!("u{n}")).collect();
     assert_eq!(seen, expected, "every update once, in order");
-}
-
-/// The README's Python framework runs as printed, against a real cluster.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readme_python_framework_runs() {
-    let readme = std::fs::read_to_string(std::path::Path::new(&manifest_dir()).join("../README.md")).expect("README");
-    let start = readme.find("```python\n").expect("a python block") + "```python\n".len();
-    let script = &readme[start..start + readme[start..].find("```").expect("block end")];
-    let cluster = Cluster::start(&[]).await;
-    let path = cluster.scratch().join("hello.py");
-    std::fs::write(&path, script).expect("write script");
-    let out = tokio::process::Command::new("python3")
-        .arg(&path)
-        .env("AGORA_ADDR", &cluster.url)
-        .env("AGORA_TOKEN", &cluster.token)
-        .output();
-    let out = tokio::time::timeout(DEADLINE, out).await.expect("the script ends").expect("python3 runs");
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "hello staging\nhello running\nhello finished\n");
 }
 
 /// Sends raw request bytes and returns the first bytes the server answers.
@@ -1570,9 +1546,10 @@ async fn http_and_tcp_health_checks_probe_the_tasks_ports() {
         shell_task(&offer.agent_id, "web", "exec python3 -m http.server $PORT0 --bind 127.0.0.1", 0.2, 64.0);
     server.resources.ports = vec![[first, first]];
     // The grace period covers Python's start: the checks that fail meanwhile do not count.
-    let server = checked(server, agora_api::Check::Http { port: first, path: "/".into() }, 60.0, 3);
+    let server =
+        checked(server, agora_api::Check::Http(agora_api::HttpProbe { port: first, path: "/".into() }), 60.0, 3);
     let silent = shell_task(&offer.agent_id, "silent", "sleep 600", 0.1, 32.0);
-    let silent = checked(silent, agora_api::Check::Tcp { port: first + 1 }, 0.0, 2);
+    let silent = checked(silent, agora_api::Check::Tcp(agora_api::TcpProbe { port: first + 1 }), 0.0, 2);
     framework.launch(&offer, vec![server, silent]).await.expect("launch");
 
     // Either may come first: read both tasks' updates as they come.

@@ -472,14 +472,13 @@ fn validate_health_check(task: &TaskInfo, check: &agora_api::HealthCheck) -> Res
         agora_api::Check::Command(line) if line.trim().is_empty() || line.len() > MAX_TASK_VALUE_BYTES => {
             bad("the health check's command must be a non-empty line of at most 32 KiB")
         }
-        agora_api::Check::Http { path, .. }
+        agora_api::Check::Http(agora_api::HttpProbe { path, .. })
             if !path.starts_with('/') || path.len() > 2048 || path.chars().any(char::is_control) =>
         {
             bad("the health check's path must start with `/`")
         }
-        agora_api::Check::Http { port: 0, .. } | agora_api::Check::Tcp { port: 0 } => {
-            bad("the health check needs a port")
-        }
+        agora_api::Check::Http(agora_api::HttpProbe { port: 0, .. })
+        | agora_api::Check::Tcp(agora_api::TcpProbe { port: 0 }) => bad("the health check needs a port"),
         _ => Ok(()),
     }
 }

@@ -1,0 +1,305 @@
+"""Contains all the data models used in inputs/outputs"""
+
+from .accept import Accept
+from .acknowledge import Acknowledge
+from .acknowledge_command import AcknowledgeCommand
+from .agent_acknowledge_event import AgentAcknowledgeEvent
+from .agent_acknowledge_event_event import AgentAcknowledgeEventEvent
+from .agent_destroy_volume_event import AgentDestroyVolumeEvent
+from .agent_destroy_volume_event_event import AgentDestroyVolumeEventEvent
+from .agent_error_event import AgentErrorEvent
+from .agent_error_event_event import AgentErrorEventEvent
+from .agent_event import AgentEvent
+from .agent_kill_event import AgentKillEvent
+from .agent_kill_event_event import AgentKillEventEvent
+from .agent_launch_event import AgentLaunchEvent
+from .agent_launch_event_event import AgentLaunchEventEvent
+from .agent_list import AgentList
+from .agent_ping_event import AgentPingEvent
+from .agent_ping_event_event import AgentPingEventEvent
+from .agent_read_log_event import AgentReadLogEvent
+from .agent_read_log_event_event import AgentReadLogEventEvent
+from .agent_registered import AgentRegistered
+from .agent_shutdown_event import AgentShutdownEvent
+from .agent_shutdown_event_event import AgentShutdownEventEvent
+from .agent_state import AgentState
+from .agent_view import AgentView
+from .agent_view_attributes import AgentViewAttributes
+from .agent_view_reserved import AgentViewReserved
+from .argv_command import ArgvCommand
+from .attribute_selector import AttributeSelector
+from .capability import Capability
+from .cluster_view import ClusterView
+from .command_check import CommandCheck
+from .create_volume import CreateVolume
+from .create_volume_operation import CreateVolumeOperation
+from .create_volume_operation_type import CreateVolumeOperationType
+from .deactivated import Deactivated
+from .deactivated_mode import DeactivatedMode
+from .decline import Decline
+from .destroy_volume_command import DestroyVolumeCommand
+from .destroy_volume_operation import DestroyVolumeOperation
+from .destroy_volume_operation_type import DestroyVolumeOperationType
+from .diagnostics import Diagnostics
+from .drain_agent import DrainAgent
+from .draining import Draining
+from .draining_mode import DrainingMode
+from .error_body import ErrorBody
+from .failure import Failure
+from .filters import Filters
+from .framework_error_event import FrameworkErrorEvent
+from .framework_error_event_event import FrameworkErrorEventEvent
+from .framework_event_data import FrameworkEventData
+from .framework_failure_event import FrameworkFailureEvent
+from .framework_failure_event_event import FrameworkFailureEventEvent
+from .framework_heartbeat_event import FrameworkHeartbeatEvent
+from .framework_heartbeat_event_event import FrameworkHeartbeatEventEvent
+from .framework_inverse_offers_event import FrameworkInverseOffersEvent
+from .framework_inverse_offers_event_event import FrameworkInverseOffersEventEvent
+from .framework_list import FrameworkList
+from .framework_offers_event import FrameworkOffersEvent
+from .framework_offers_event_event import FrameworkOffersEventEvent
+from .framework_registered import FrameworkRegistered
+from .framework_rescind_event import FrameworkRescindEvent
+from .framework_rescind_event_event import FrameworkRescindEventEvent
+from .framework_subscribed_event import FrameworkSubscribedEvent
+from .framework_subscribed_event_event import FrameworkSubscribedEventEvent
+from .framework_update_event import FrameworkUpdateEvent
+from .framework_update_event_event import FrameworkUpdateEventEvent
+from .framework_view import FrameworkView
+from .health_check import HealthCheck
+from .http_check import HttpCheck
+from .http_probe import HttpProbe
+from .inverse_offer import InverseOffer
+from .inverse_offers import InverseOffers
+from .kill import Kill
+from .kill_command import KillCommand
+from .labels import Labels
+from .launch_command import LaunchCommand
+from .launch_operation import LaunchOperation
+from .launch_operation_type import LaunchOperationType
+from .log_stream import LogStream
+from .offer import Offer
+from .offer_attributes import OfferAttributes
+from .offer_constraint import OfferConstraint
+from .offer_filters import OfferFilters
+from .offer_filters_min_allocatable_resources_item import (
+    OfferFiltersMinAllocatableResourcesItem,
+)
+from .offer_list import OfferList
+from .offers import Offers
+from .openapi_json_response_200 import OpenapiJsonResponse200
+from .operator_agent_added_event import OperatorAgentAddedEvent
+from .operator_agent_added_event_event import OperatorAgentAddedEventEvent
+from .operator_agent_unreachable_event import OperatorAgentUnreachableEvent
+from .operator_agent_unreachable_event_event import OperatorAgentUnreachableEventEvent
+from .operator_error_event import OperatorErrorEvent
+from .operator_error_event_event import OperatorErrorEventEvent
+from .operator_framework_added_event import OperatorFrameworkAddedEvent
+from .operator_framework_added_event_event import OperatorFrameworkAddedEventEvent
+from .operator_framework_removed_event import OperatorFrameworkRemovedEvent
+from .operator_framework_removed_event_event import OperatorFrameworkRemovedEventEvent
+from .operator_heartbeat_event import OperatorHeartbeatEvent
+from .operator_heartbeat_event_event import OperatorHeartbeatEventEvent
+from .operator_task_updated_event import OperatorTaskUpdatedEvent
+from .operator_task_updated_event_event import OperatorTaskUpdatedEventEvent
+from .predicate_type_0 import PredicateType0
+from .predicate_type_1 import PredicateType1
+from .predicate_type_2 import PredicateType2
+from .predicate_type_3 import PredicateType3
+from .predicate_type_4 import PredicateType4
+from .quota import Quota
+from .quota_guarantee import QuotaGuarantee
+from .quota_limit import QuotaLimit
+from .read_log_command import ReadLogCommand
+from .reason import Reason
+from .reconcile import Reconcile
+from .reconcile_task import ReconcileTask
+from .reconciled import Reconciled
+from .register_agent import RegisterAgent
+from .register_agent_attributes import RegisterAgentAttributes
+from .register_agent_reserved import RegisterAgentReserved
+from .register_framework import RegisterFramework
+from .register_framework_offer_constraints import RegisterFrameworkOfferConstraints
+from .register_framework_offer_filters import RegisterFrameworkOfferFilters
+from .rescind import Rescind
+from .reservation import Reservation
+from .reserve_operation import ReserveOperation
+from .reserve_operation_type import ReserveOperationType
+from .reserve_resources import ReserveResources
+from .resources import Resources
+from .role_config import RoleConfig
+from .role_diagnostics import RoleDiagnostics
+from .role_list import RoleList
+from .role_view import RoleView
+from .roles import Roles
+from .running_task import RunningTask
+from .selector_type_0 import SelectorType0
+from .shell_command import ShellCommand
+from .status_updates import StatusUpdates
+from .subscribed import Subscribed
+from .task_event import TaskEvent
+from .task_info import TaskInfo
+from .task_info_env import TaskInfoEnv
+from .task_list import TaskList
+from .task_state import TaskState
+from .task_status import TaskStatus
+from .task_view import TaskView
+from .tcp_check import TcpCheck
+from .tcp_probe import TcpProbe
+from .unreserve_operation import UnreserveOperation
+from .unreserve_operation_type import UnreserveOperationType
+from .update import Update
+from .volume import Volume
+
+__all__ = (
+    "Accept",
+    "Acknowledge",
+    "AcknowledgeCommand",
+    "AgentAcknowledgeEvent",
+    "AgentAcknowledgeEventEvent",
+    "AgentDestroyVolumeEvent",
+    "AgentDestroyVolumeEventEvent",
+    "AgentErrorEvent",
+    "AgentErrorEventEvent",
+    "AgentEvent",
+    "AgentKillEvent",
+    "AgentKillEventEvent",
+    "AgentLaunchEvent",
+    "AgentLaunchEventEvent",
+    "AgentList",
+    "AgentPingEvent",
+    "AgentPingEventEvent",
+    "AgentReadLogEvent",
+    "AgentReadLogEventEvent",
+    "AgentRegistered",
+    "AgentShutdownEvent",
+    "AgentShutdownEventEvent",
+    "AgentState",
+    "AgentView",
+    "AgentViewAttributes",
+    "AgentViewReserved",
+    "ArgvCommand",
+    "AttributeSelector",
+    "Capability",
+    "ClusterView",
+    "CommandCheck",
+    "CreateVolume",
+    "CreateVolumeOperation",
+    "CreateVolumeOperationType",
+    "Deactivated",
+    "DeactivatedMode",
+    "Decline",
+    "DestroyVolumeCommand",
+    "DestroyVolumeOperation",
+    "DestroyVolumeOperationType",
+    "Diagnostics",
+    "DrainAgent",
+    "Draining",
+    "DrainingMode",
+    "ErrorBody",
+    "Failure",
+    "Filters",
+    "FrameworkErrorEvent",
+    "FrameworkErrorEventEvent",
+    "FrameworkEventData",
+    "FrameworkFailureEvent",
+    "FrameworkFailureEventEvent",
+    "FrameworkHeartbeatEvent",
+    "FrameworkHeartbeatEventEvent",
+    "FrameworkInverseOffersEvent",
+    "FrameworkInverseOffersEventEvent",
+    "FrameworkList",
+    "FrameworkOffersEvent",
+    "FrameworkOffersEventEvent",
+    "FrameworkRegistered",
+    "FrameworkRescindEvent",
+    "FrameworkRescindEventEvent",
+    "FrameworkSubscribedEvent",
+    "FrameworkSubscribedEventEvent",
+    "FrameworkUpdateEvent",
+    "FrameworkUpdateEventEvent",
+    "FrameworkView",
+    "HealthCheck",
+    "HttpCheck",
+    "HttpProbe",
+    "InverseOffer",
+    "InverseOffers",
+    "Kill",
+    "KillCommand",
+    "Labels",
+    "LaunchCommand",
+    "LaunchOperation",
+    "LaunchOperationType",
+    "LogStream",
+    "Offer",
+    "OfferAttributes",
+    "OfferConstraint",
+    "OfferFilters",
+    "OfferFiltersMinAllocatableResourcesItem",
+    "OfferList",
+    "Offers",
+    "OpenapiJsonResponse200",
+    "OperatorAgentAddedEvent",
+    "OperatorAgentAddedEventEvent",
+    "OperatorAgentUnreachableEvent",
+    "OperatorAgentUnreachableEventEvent",
+    "OperatorErrorEvent",
+    "OperatorErrorEventEvent",
+    "OperatorFrameworkAddedEvent",
+    "OperatorFrameworkAddedEventEvent",
+    "OperatorFrameworkRemovedEvent",
+    "OperatorFrameworkRemovedEventEvent",
+    "OperatorHeartbeatEvent",
+    "OperatorHeartbeatEventEvent",
+    "OperatorTaskUpdatedEvent",
+    "OperatorTaskUpdatedEventEvent",
+    "PredicateType0",
+    "PredicateType1",
+    "PredicateType2",
+    "PredicateType3",
+    "PredicateType4",
+    "Quota",
+    "QuotaGuarantee",
+    "QuotaLimit",
+    "ReadLogCommand",
+    "Reason",
+    "Reconcile",
+    "Reconciled",
+    "ReconcileTask",
+    "RegisterAgent",
+    "RegisterAgentAttributes",
+    "RegisterAgentReserved",
+    "RegisterFramework",
+    "RegisterFrameworkOfferConstraints",
+    "RegisterFrameworkOfferFilters",
+    "Rescind",
+    "Reservation",
+    "ReserveOperation",
+    "ReserveOperationType",
+    "ReserveResources",
+    "Resources",
+    "RoleConfig",
+    "RoleDiagnostics",
+    "RoleList",
+    "Roles",
+    "RoleView",
+    "RunningTask",
+    "SelectorType0",
+    "ShellCommand",
+    "StatusUpdates",
+    "Subscribed",
+    "TaskEvent",
+    "TaskInfo",
+    "TaskInfoEnv",
+    "TaskList",
+    "TaskState",
+    "TaskStatus",
+    "TaskView",
+    "TcpCheck",
+    "TcpProbe",
+    "UnreserveOperation",
+    "UnreserveOperationType",
+    "Update",
+    "Volume",
+)

@@ -1,0 +1,8 @@
+from enum import Enum
+
+
+class AgentErrorEventEvent(str, Enum):
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return str(self.value)
