@@ -121,10 +121,12 @@ class AsyncFramework:
         while True:
             try:
                 async for event in self._read(state):
-                    yield event
-                    ack = state.take_acknowledgement()
-                    if ack is not None:
-                        await self._acknowledge_quietly(ack)
+                    try:
+                        yield event
+                    finally:
+                        ack = state.take_acknowledgement()
+                        if ack is not None:
+                            await self._acknowledge_quietly(ack)
                 error: BaseException = ConnectionError("the event stream ended")
             except (httpx.TransportError, AgoraError, Unreachable) as broke:
                 _core.raise_if_refused(broke)

@@ -135,17 +135,21 @@ class Framework:
         replica if this one is gone, waiting up to a second between tries; after
         ``max_reconnects`` breaks in a row the last error is raised. A server that lost the
         framework gets it registered again under its id. With ``acknowledge``, each update with
-        an ``update_id`` is acknowledged when the next event is asked for, that is once it was
-        handled: an update is never lost, and may come twice. Ends with :class:`StreamEnded`
+        an ``update_id`` is acknowledged once the loop is done with it: when the next event is
+        asked for, or the loop is left. An update is never lost, and may come twice. Ends with :class:`StreamEnded`
         when the server ends the stream for good (the framework was torn down)."""
         state = _core.StreamState(acknowledge, max_reconnects)
         while True:
             try:
                 for event in self._read(state):
-                    yield event
-                    ack = state.take_acknowledgement()
-                    if ack is not None:
-                        self._acknowledge_quietly(ack)
+                    try:
+                        yield event
+                    finally:
+                        # Handled: the next event was asked for, or the loop was left (the
+                        # generator is closed), and an update handled last must not come again.
+                        ack = state.take_acknowledgement()
+                        if ack is not None:
+                            self._acknowledge_quietly(ack)
                 error: BaseException = ConnectionError("the event stream ended")
             except (httpx.TransportError, AgoraError, Unreachable) as broke:
                 _core.raise_if_refused(broke)

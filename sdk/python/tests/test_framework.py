@@ -3,6 +3,10 @@ acknowledged, kill, reconcile, teardown, and errors with the server's code."""
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
+
 import pytest
 
 from agora_sdk import Agora, AgoraError, OffersEvent, StreamEnded, UpdateEvent
@@ -10,6 +14,25 @@ from agora_sdk.api.operators import list_tasks
 from agora_sdk.models import TaskInfo, TaskState
 
 TERMINAL = {"finished", "failed", "killed", "error", "lost", "gone", "dropped"}
+RESEND_WINDOW_SECS = 5.0
+
+
+def updates_within(framework, seconds: float) -> list:
+    """The updates a new stream of the framework gets within `seconds`, read by a daemon
+    thread (a blocking stream cannot be given a deadline)."""
+    seen: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        try:
+            for event in framework.events():
+                if event.type == "update":
+                    seen.put(event.status.state.value)
+        except Exception:
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    time.sleep(seconds)
+    return list(seen.queue)
 
 
 def shell(task_id: str, line: str) -> dict:
@@ -41,6 +64,9 @@ def test_a_task_runs_to_finished_with_typed_events_and_its_updates_acknowledged(
                 break
     assert states == ["staging", "running", "finished"]
     assert all(isinstance(u, str) for u in update_ids)
+    # Leaving the loop acknowledged the last update: a new stream gets none of the three again
+    # within the agent's resend window (2 s, then 4 s more).
+    assert updates_within(framework, RESEND_WINDOW_SECS) == []
     # The task's latest status, through a generated operator call on the same client.
     tasks = agora.call(list_tasks, framework_id=framework.id)
     assert [(t.task_id, t.state.value) for t in tasks.tasks] == [("hello", "finished")]
