@@ -85,6 +85,10 @@ pub struct MasterArgs {
     /// A file holding a bearer token that `GET /metrics` then requires (default: open).
     #[arg(long)]
     metrics_token_file: Option<PathBuf>,
+    /// Web origins whose pages may call the API from a browser (CORS), comma-separated:
+    /// `https://ui.example.com,http://localhost:3000`, or `*` for any (default: none).
+    #[arg(long, default_value = "")]
+    cors_origins: String,
 }
 
 #[derive(clap::Args)]
@@ -313,7 +317,10 @@ fn edge_config(args: &MasterArgs) -> anyhow::Result<agora_server::EdgeConfig> {
         }
         None => None,
     };
+    let cors = agora_server::http::cors::Cors::new(split_list(&args.cors_origins))
+        .map_err(|e| anyhow!("--cors-origins: {e}"))?;
     Ok(agora_server::EdgeConfig {
+        cors,
         header_timeout: Duration::from_secs_f64(args.header_timeout),
         max_connections_per_address: args.max_connections_per_address,
         trusted_proxies,

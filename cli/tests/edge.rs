@@ -274,3 +274,59 @@ async fn behind_a_proxy_protocol_balancer_limits_count_the_client_it_names() {
     let view: serde_json::Value = cluster.client().get("/v1/cluster").await.expect("a direct client is served");
     assert!(view.get("agents").is_some(), "{view}");
 }
+
+/// CORS: with `--cors-origins`, a browser's preflight from an allowed origin is answered with
+/// what the page may send, and answers name the origin so that the page may read them; another
+/// origin's preflight is refused, and its answers name no origin. Without the flag, `OPTIONS`
+/// is a 405 as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_allowed_origins_may_call_the_api_and_others_may_not() {
+    let page = "http://127.0.0.1:8080";
+    let cluster = Cluster::start(&["--cors-origins", &format!("{page},https://ui.example.com")]).await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str, path: &str| {
+        http.request(reqwest::Method::OPTIONS, format!("{}{path}", cluster.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let allowed = preflight("http://127.0.0.1:8080", "/v1/frameworks").await.expect("preflight");
+    assert_eq!(allowed.status(), 204);
+    let header =
+        |r: &reqwest::Response, name: &str| r.headers().get(name).map(|v| v.to_str().unwrap_or("").to_string());
+    assert_eq!(header(&allowed, "access-control-allow-origin").as_deref(), Some(page));
+    assert_eq!(header(&allowed, "access-control-allow-methods").as_deref(), Some("POST, GET"));
+    let headers = header(&allowed, "access-control-allow-headers").unwrap_or_default();
+    assert!(headers.contains("authorization") && headers.contains("last-event-id"), "{headers}");
+
+    let refused = preflight("https://evil.example", "/v1/frameworks").await.expect("preflight");
+    assert_eq!(refused.status(), 403);
+    assert_eq!(header(&refused, "access-control-allow-origin"), None);
+    let nowhere = preflight("http://127.0.0.1:8080", "/v1/nowhere").await.expect("preflight");
+    assert_eq!(nowhere.status(), 404);
+
+    // The answers themselves, errors included, name an allowed origin only.
+    let read = |origin: &'static str| {
+        http.get(format!("{}/v1/cluster", cluster.url)).bearer_auth(&cluster.token).header("origin", origin).send()
+    };
+    let ok = read("https://ui.example.com").await.expect("cluster");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(header(&ok, "access-control-allow-origin").as_deref(), Some("https://ui.example.com"));
+    assert_eq!(header(&read("https://evil.example").await.expect("cluster"), "access-control-allow-origin"), None);
+    let unauthorized =
+        http.get(format!("{}/v1/cluster", cluster.url)).header("origin", page).send().await.expect("cluster");
+    assert_eq!(unauthorized.status(), 401);
+    assert_eq!(header(&unauthorized, "access-control-allow-origin").as_deref(), Some(page));
+
+    let plain = Cluster::start(&[]).await;
+    let options = http
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/frameworks", plain.url))
+        .header("origin", page)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("options");
+    assert_eq!(options.status(), 405);
+    assert_eq!(header(&options, "access-control-allow-origin"), None);
+}

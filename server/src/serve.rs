@@ -39,6 +39,8 @@ pub struct EdgeConfig {
     pub proxy_protocol: bool,
     /// A bearer token `/metrics` requires, if any.
     pub metrics_token: Option<String>,
+    /// The web origins whose pages may call the API (`--cors-origins`); none by default.
+    pub cors: crate::http::cors::Cors,
 }
 
 impl Default for EdgeConfig {
@@ -49,6 +51,7 @@ impl Default for EdgeConfig {
             trusted_proxies: Vec::new(),
             proxy_protocol: false,
             metrics_token: None,
+            cors: Default::default(),
         }
     }
 }
@@ -241,13 +244,31 @@ async fn dispatch(
     client: Option<Arc<Vec<String>>>,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Body>, Infallible> {
+    let cors = &ctx.edge.cors;
+    if let Some(preflight) = cors.preflight(&router, request.method(), request.uri().path(), request.headers()) {
+        return Ok(preflight);
+    }
+    let origin = cors.origin_of(request.headers());
+    let mut response = answer(ctx.clone(), router, address, client, request).await;
+    cors.allow_reading(origin.as_ref(), &mut response);
+    Ok(response)
+}
+
+/// The answer to one request, its limits and checks before the router's.
+async fn answer(
+    ctx: Arc<Ctx>,
+    router: Arc<http::router::Router>,
+    address: std::net::IpAddr,
+    client: Option<Arc<Vec<String>>>,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Body> {
     let boxed = |response: warp::reply::Response| {
         response.map(|body| body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed())
     };
     let address = crate::ratelimit::client_address(address, request.headers(), &ctx.edge.trusted_proxies);
     // An address that keeps failing authentication is turned away before any token is checked.
     if let Err(wait) = ctx.auth_failures.check(address) {
-        return Ok(boxed(too_many_failures(wait)));
+        return boxed(too_many_failures(wait));
     }
     // With mutual TLS, an agent token goes only with its own agent's certificate: a token
     // stolen off one machine is useless from another machine's certificate too.
@@ -260,7 +281,7 @@ async fn dispatch(
                     names.join(", "),
                     claims.sub
                 );
-                return Ok(boxed(crate::error::ServerError::Forbidden { message }.into_response()));
+                return boxed(crate::error::ServerError::Forbidden { message }.into_response());
             }
         }
     }
@@ -268,7 +289,7 @@ async fn dispatch(
     if response.status() == hyper::StatusCode::UNAUTHORIZED {
         ctx.auth_failures.failed(address);
     }
-    Ok(response)
+    response
 }
 
 fn too_many_failures(wait_secs: f64) -> warp::reply::Response {

@@ -1,8 +1,9 @@
 // The SDK in a real browser (Debian's Chromium, driven by playwright-core): a page loads the
 // built ESM files through an import map, registers a framework, reads its typed event stream
 // from `fetch`, launches a task on a real `agora dev` and sees it finish, then checks an error's
-// code. The page and the API share an origin: a small server here serves the page and passes
-// `/v1/...` through to `agora dev`, as a same-origin reverse proxy would in production.
+// code. Twice: with the page and the API on one origin (a small server here serves the page and
+// passes `/v1/...` through to `agora dev`, as a reverse proxy would), and with the page on
+// another origin that `agora dev --cors-origins` allows.
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -14,7 +15,7 @@ import { REPO, Scratch, startDev } from "./cluster.mjs";
 const SDK = join(REPO, "sdk", "typescript");
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find(existsSync);
 
-const PAGE = (token) => `<!doctype html>
+const PAGE = (api, token) => `<!doctype html>
 <script type="importmap">
 {"imports": {
   "openapi-fetch": "/node_modules/openapi-fetch/dist/index.mjs",
@@ -26,7 +27,7 @@ const PAGE = (token) => `<!doctype html>
 import { Agora, AgoraError } from "/dist/index.js";
 const TERMINAL = ["finished", "failed", "killed", "error", "lost", "gone"];
 try {
-  const agora = new Agora({ baseUrl: location.origin, token: ${JSON.stringify(token)} });
+  const agora = new Agora({ baseUrl: ${JSON.stringify(api)} || location.origin, token: ${JSON.stringify(token)} });
   const framework = await agora.registerFramework("in-a-browser");
   const states = [];
   let launched = false;
@@ -56,8 +57,9 @@ try {
 
 const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html" };
 
-/** Serves the page and the modules, and passes `/v1/...` through to `upstream`. */
-async function pageServer(upstream, token) {
+/** Serves the page and the modules on `port` (0: any), and passes `/v1/...` through to
+ * `upstream`; the page calls `api`, or its own origin when that is empty. */
+async function pageServer(upstream, api, token, port = 0) {
   const target = new URL(upstream);
   const server = http.createServer((request, response) => {
     const path = new URL(request.url, "http://page").pathname;
@@ -74,7 +76,7 @@ async function pageServer(upstream, token) {
       return;
     }
     if (path === "/") {
-      response.writeHead(200, { "content-type": "text/html" }).end(PAGE(token));
+      response.writeHead(200, { "content-type": "text/html" }).end(PAGE(api, token));
       return;
     }
     const file = normalize(join(SDK, path));
@@ -85,16 +87,26 @@ async function pageServer(upstream, token) {
     }
     response.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise((r) => server.listen(port, "127.0.0.1", r));
   return server;
 }
 
-test("the SDK runs a framework in a real browser", { skip: !CHROMIUM && "no Chromium here (apt-get install chromium)", timeout: 120_000 }, async (t) => {
+/** A free port on 127.0.0.1, to give the page's origin before the page is served. */
+async function freePort() {
+  const probe = http.createServer();
+  await new Promise((r) => probe.listen(0, "127.0.0.1", r));
+  const { port } = probe.address();
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+async function runPage(t, { crossOrigin }) {
   const { chromium } = await import("playwright-core");
   const scratch = new Scratch();
   t.after(() => scratch.close());
-  const dev = await startDev(scratch);
-  const server = await pageServer(dev.url, dev.token);
+  const port = await freePort();
+  const dev = await startDev(scratch, crossOrigin ? ["--cors-origins", `http://127.0.0.1:${port}`] : []);
+  const server = await pageServer(dev.url, crossOrigin ? dev.url : "", dev.token, port);
   t.after(() => server.close());
   // Root has no user namespaces for Chromium's sandbox here; the page is our own.
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -103,11 +115,21 @@ test("the SDK runs a framework in a real browser", { skip: !CHROMIUM && "no Chro
   const logs = [];
   page.on("console", (message) => logs.push(message.text()));
   page.on("pageerror", (error) => logs.push(String(error)));
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  await page.goto(`http://127.0.0.1:${port}/`);
   const handle = await page.waitForFunction(() => window.result, null, { timeout: 60_000 });
   const result = await handle.jsonValue();
   assert.equal(result.error, undefined, `${result.error}\n${logs.join("\n")}`);
   assert.match(result.userAgent, /Chrome/);
   assert.deepEqual(result.states, ["staging", "running", "finished"]);
   assert.equal(result.code, "unknown_offer");
-});
+}
+
+const skip = !CHROMIUM && "no Chromium here (apt-get install chromium)";
+
+test("the SDK runs a framework in a real browser, page and API on one origin", { skip, timeout: 120_000 }, (t) =>
+  runPage(t, { crossOrigin: false }),
+);
+
+test("the SDK runs a framework in a real browser, from an origin the server allows", { skip, timeout: 120_000 }, (t) =>
+  runPage(t, { crossOrigin: true }),
+);

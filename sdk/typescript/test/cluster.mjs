@@ -75,10 +75,10 @@ export class Scratch {
 }
 
 /** `agora dev` with its built-in agent: `url`, `token` (the admin token), `dataDir`. */
-export async function startDev(scratch) {
+export async function startDev(scratch, extra = []) {
   const dataDir = join(scratch.path, "data");
   const child = scratch.spawn("dev", [agoraBin(), "dev", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
-    "--agent-work-dir", join(scratch.path, "agent"), "--resources", "cpus:4,mem:4096,disk:1024"]);
+    "--agent-work-dir", join(scratch.path, "agent"), "--resources", "cpus:4,mem:4096,disk:1024", ...extra]);
   const url = await eventually("agora dev to write its address", () => {
     if (child.exitCode !== null) throw new Error(`agora dev exited: ${readText(join(scratch.path, "dev.stderr"))}`);
     return readText(join(dataDir, "address"));

@@ -6,6 +6,7 @@
 //! operation with its [`Caller`] and maps the result.
 
 mod agents;
+pub mod cors;
 mod frameworks;
 mod logs;
 mod operators;

@@ -134,6 +134,12 @@ impl Router {
         &self.routes
     }
 
+    /// The methods a path takes, or `None` for a path no route has.
+    pub fn methods_of(&self, path: &str) -> Option<Vec<&str>> {
+        let matched = self.paths.at(path).ok()?;
+        Some(matched.value.iter().map(|&i| self.routes[i].method.as_str()).collect())
+    }
+
     /// Serves one request: 404 for a path no route has, 405 for a method its routes do not take,
     /// 401 or 403 for a caller the operation's rule does not admit; otherwise the handler's
     /// answer. A caller is authenticated before its body is read: a stranger's upload is
