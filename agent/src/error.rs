@@ -27,6 +27,9 @@ pub enum AgentError {
     },
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// An image could not be pulled or unpacked: the registry, a digest, or a layer.
+    #[error("{0}")]
+    Image(String),
 }
 
 impl AgentError {

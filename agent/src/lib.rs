@@ -18,6 +18,7 @@ pub mod fuzz_checks;
 pub mod gc;
 pub mod gpus;
 mod health;
+pub mod images;
 mod launch;
 mod logs;
 pub mod metrics;

@@ -1,0 +1,275 @@
+//! The image store against a real registry (Debian's `docker-registry`, on loopback, started
+//! here) holding an image these tests build from this machine's files (busybox from Debian's
+//! `busybox-static`) and push with the registry client: pulls by tag and by digest, whiteouts,
+//! a tampered blob refused, and layers that try to write outside the root refused.
+
+use agora_agent::images::{ImageStore, Pull};
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `docker-registry` serving from a directory of its own; stopped on drop.
+struct Registry {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    host: String,
+    storage: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// Starts one, or says why it cannot (no `docker-registry` here).
+    fn start() -> Option<Registry> {
+        let binary =
+            ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"].into_iter().find(|p| Path::new(p).exists());
+        let Some(binary) = binary else {
+            eprintln!("skipped: docker-registry is not installed (apt-get install docker-registry)");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let storage = dir.path().join("storage");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            ),
+        )
+        .expect("registry config");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).expect("log"))
+            .spawn()
+            .expect("docker-registry starts");
+        let host = format!("127.0.0.1:{port}");
+        let until = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < until, "docker-registry did not listen on {host}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Registry { child, host, storage, _dir: dir })
+    }
+
+    fn client(&self) -> Client {
+        Client::new(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(vec![self.host.clone()]),
+            ..Default::default()
+        })
+    }
+
+    /// Pushes an image of these layers (each a list of tar entries) as `name:tag`; returns the
+    /// manifest's digest.
+    async fn push(&self, name: &str, layers: &[Vec<Entry>]) -> String {
+        let mut image_layers = Vec::new();
+        let mut diff_ids = Vec::new();
+        for entries in layers {
+            let tar = tar_of(entries);
+            diff_ids.push(format!("sha256:{}", sha256_hex(&tar)));
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&tar).expect("gzip");
+            image_layers.push(ImageLayer::oci_v1_gzip(gz.finish().expect("gzip"), None));
+        }
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"], "User": "65534"},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        });
+        let reference: Reference = format!("{}/{name}:latest", self.host).parse().expect("reference");
+        let client = self.client();
+        let config = Config::oci_v1(serde_json::to_vec(&config).expect("json"), None);
+        client.push(&reference, &image_layers, config, &RegistryAuth::Anonymous, None).await.expect("push");
+        let (_, digest) = client.pull_image_manifest(&reference, &RegistryAuth::Anonymous).await.expect("manifest");
+        digest
+    }
+
+    /// The file the registry keeps a blob's bytes in.
+    fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.storage.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
+    }
+}
+
+enum Entry {
+    File(&'static str, Vec<u8>, u32),
+    Dir(&'static str),
+    Link(&'static str, &'static str),
+}
+
+fn tar_of(entries: &[Entry]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        match entry {
+            Entry::File(path, data, mode) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(data.len() as u64);
+                header.set_mode(*mode);
+                // Written by hand: `append_data` would refuse the `..` the attacks need.
+                header.as_gnu_mut().expect("gnu").name[..path.len()].copy_from_slice(path.as_bytes());
+                header.set_cksum();
+                builder.append(&header, data.as_slice()).expect("file");
+            }
+            Entry::Dir(path) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                header.set_mode(0o755);
+                builder.append_data(&mut header, path, std::io::empty()).expect("dir");
+            }
+            Entry::Link(path, target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                header.set_mode(0o777);
+                builder.append_link(&mut header, path, target).expect("link");
+            }
+        }
+    }
+    builder.into_inner().expect("tar")
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn busybox() -> Option<Vec<u8>> {
+    match std::fs::read("/bin/busybox") {
+        Ok(bytes) => Some(bytes),
+        Err(_) => {
+            eprintln!("skipped: /bin/busybox is not here (apt-get install busybox-static)");
+            None
+        }
+    }
+}
+
+/// A busybox image of two layers: the second changes a file, whites one out, and makes a
+/// directory opaque.
+fn busybox_layers(busybox: Vec<u8>) -> Vec<Vec<Entry>> {
+    vec![
+        vec![
+            Entry::Dir("bin/"),
+            Entry::File("bin/busybox", busybox, 0o755),
+            Entry::Link("bin/sh", "busybox"),
+            Entry::Dir("etc/"),
+            Entry::File("etc/motd", b"one\n".to_vec(), 0o644),
+            Entry::File("etc/gone", b"x\n".to_vec(), 0o644),
+            Entry::Dir("data/"),
+            Entry::File("data/old", b"old\n".to_vec(), 0o644),
+        ],
+        vec![
+            Entry::File("etc/motd", b"two\n".to_vec(), 0o644),
+            Entry::File("etc/.wh.gone", Vec::new(), 0o644),
+            Entry::File("data/.wh..wh..opq", Vec::new(), 0o644),
+            Entry::File("data/new", b"new\n".to_vec(), 0o644),
+        ],
+    ]
+}
+
+#[tokio::test]
+async fn images_are_pulled_by_tag_and_by_digest_with_their_whiteouts_applied() {
+    let (Some(registry), Some(busybox)) = (Registry::start(), busybox()) else { return };
+    let digest = registry.push("tools/busybox", &busybox_layers(busybox.clone())).await;
+    let cache = tempfile::tempdir().expect("cache");
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+
+    let image =
+        store.pull(&format!("{}/tools/busybox:latest", registry.host), Pull::IfMissing).await.expect("pull by tag");
+    assert_eq!(image.digest, digest);
+    let root = &image.rootfs;
+    assert_eq!(std::fs::read(root.join("bin/busybox")).expect("busybox"), busybox);
+    assert_eq!(std::fs::read_link(root.join("bin/sh")).expect("sh"), Path::new("busybox"));
+    assert_eq!(std::fs::read_to_string(root.join("etc/motd")).expect("motd"), "two\n");
+    assert!(!root.join("etc/gone").exists(), "a whiteout removes a lower layer's file");
+    assert!(!root.join("data/old").exists(), "an opaque directory hides a lower layer's files");
+    assert_eq!(std::fs::read_to_string(root.join("data/new")).expect("new"), "new\n");
+    assert!(!root.join("etc/.wh.gone").exists() && !root.join("data/.wh..wh..opq").exists());
+    assert_eq!(image.config["config"]["User"], "65534");
+
+    // The busybox of the image runs (outside a container, for now: its root is plain files).
+    let out = Command::new(root.join("bin/busybox")).args(["cat", "/dev/null"]).output().expect("busybox runs");
+    assert!(out.status.success());
+
+    // By digest: the cached image, with no layer fetched again.
+    std::fs::write(root.join("etc/marker"), "cached").expect("marker");
+    let by_digest = format!("{}/tools/busybox@{digest}", registry.host);
+    let again = store.pull(&by_digest, Pull::IfMissing).await.expect("pull by digest");
+    assert_eq!((again.digest.as_str(), &again.rootfs), (digest.as_str(), &image.rootfs));
+    assert!(again.rootfs.join("etc/marker").exists());
+
+    // A digest the registry does not have is an error, not another image.
+    let unknown = format!("{}/tools/busybox@sha256:{}", registry.host, "0".repeat(64));
+    assert!(store.pull(&unknown, Pull::Always).await.is_err());
+}
+
+#[tokio::test]
+async fn a_blob_that_does_not_match_its_digest_is_refused() {
+    let (Some(registry), Some(busybox)) = (Registry::start(), busybox()) else { return };
+    registry.push("tools/tampered", &busybox_layers(busybox)).await;
+    let reference: Reference = format!("{}/tools/tampered:latest", registry.host).parse().expect("reference");
+    let (manifest, _) =
+        registry.client().pull_image_manifest(&reference, &RegistryAuth::Anonymous).await.expect("manifest");
+    // Someone with the registry's disk (or on the wire) changes a layer's bytes.
+    let blob = registry.blob_path(&manifest.layers[1].digest);
+    let mut bytes = std::fs::read(&blob).expect("blob");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, &bytes).expect("tamper");
+
+    let cache = tempfile::tempdir().expect("cache");
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let error = store.pull(&reference.whole(), Pull::Always).await.expect_err("a tampered layer is refused");
+    assert!(error.to_string().contains("igest"), "{error}");
+    assert!(
+        !cache.path().join("images").exists()
+            || std::fs::read_dir(cache.path().join("images")).expect("dir").next().is_none()
+    );
+    assert!(std::fs::read_dir(cache.path().join("tmp")).expect("tmp").next().is_none(), "the partial pull is removed");
+}
+
+#[tokio::test]
+async fn layers_that_write_outside_the_root_are_refused() {
+    let Some(registry) = Registry::start() else { return };
+    let outside = tempfile::tempdir().expect("outside");
+    let target: &'static str = Box::leak(outside.path().display().to_string().into_boxed_str());
+    let cache = tempfile::tempdir().expect("cache");
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let attacks: Vec<(&str, Vec<Vec<Entry>>)> = vec![
+        ("dotdot", vec![vec![Entry::File("../../../../escaped", b"x".to_vec(), 0o644)]]),
+        // A link to a directory outside, then a file written through it.
+        (
+            "through-a-link",
+            vec![vec![Entry::Link("etc", target)], vec![Entry::File("etc/escaped", b"x".to_vec(), 0o644)]],
+        ),
+        // A link, then a whiteout through it that would delete outside.
+        (
+            "whiteout-through-a-link",
+            vec![vec![Entry::Link("etc", target)], vec![Entry::File("etc/.wh.victim", Vec::new(), 0o644)]],
+        ),
+    ];
+    std::fs::write(outside.path().join("victim"), "still here").expect("victim");
+    for (name, layers) in attacks {
+        registry.push(&format!("attacks/{name}"), &layers).await;
+        let pulled = store.pull(&format!("{}/attacks/{name}:latest", registry.host), Pull::Always).await;
+        let error = pulled.expect_err(&format!("{name}: the image was accepted"));
+        eprintln!("{name}: {error}");
+        assert!(!outside.path().join("escaped").exists(), "{name}: a file was written outside");
+        assert_eq!(std::fs::read_to_string(outside.path().join("victim")).expect("victim"), "still here", "{name}");
+    }
+    assert!(!cache.path().join("escaped").exists() && !Path::new("/escaped").exists());
+}
