@@ -6,6 +6,7 @@
 //! ```text
 //! {root}/images/sha256-{hex}/rootfs        the image's files
 //! {root}/images/sha256-{hex}/config.json   its OCI config (user, env, entrypoint, ...)
+//! {root}/images/sha256-{hex}/last-used     when a pull last gave it, for garbage collection
 //! {root}/tmp/                              pulls in progress, renamed into images/ when whole
 //! ```
 //!
@@ -19,11 +20,17 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::{OciDescriptor, IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt as _;
 
+/// A zstd-compressed layer (the OCI name; oci-client has no constant for it).
+const IMAGE_LAYER_ZSTD_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// Docker's names for the same layer types.
 const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+/// The file in an image's directory that says when it was last used (nanoseconds since 1970).
+const LAST_USED: &str = "last-used";
 /// A whiteout's prefix, and the name of an opaque-directory marker.
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -47,6 +54,15 @@ pub struct Image {
     pub rootfs: PathBuf,
     /// Its OCI config, as the registry gave it.
     pub config: serde_json::Value,
+}
+
+/// What a garbage collection did.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// The digests of the images removed, least recently used first.
+    pub removed: Vec<String>,
+    /// The bytes the images left take.
+    pub bytes: u64,
 }
 
 /// The image cache and the registry client.
@@ -93,6 +109,8 @@ impl ImageStore {
                 let blob = scratch.join("layer");
                 let mut file = tokio::fs::File::create(&blob).await.map_err(|e| AgentError::io("a layer file", e))?;
                 self.client.pull_blob(&parsed, layer, &mut file).await.map_err(registry_error)?;
+                // tokio's file writes in the background: what it still holds is lost on drop.
+                file.flush().await.map_err(|e| AgentError::io("writing a layer", e))?;
                 drop(file);
                 let (blob, rootfs, layer) = (blob.clone(), rootfs.clone(), layer.clone());
                 tokio::task::spawn_blocking(move || unpack_layer(&blob, &layer, &rootfs))
@@ -109,12 +127,52 @@ impl ImageStore {
         result
     }
 
-    /// The cached image of a manifest digest, if whole.
+    /// The cached image of a manifest digest, if whole, marked as used now.
     fn cached(&self, digest: &str) -> Result<Option<Image>, AgentError> {
         let dir = self.image_dir(digest)?;
         let Ok(config) = std::fs::read(dir.join("config.json")) else { return Ok(None) };
         let config = serde_json::from_slice(&config).unwrap_or(serde_json::Value::Null);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        std::fs::write(dir.join(LAST_USED), now.as_nanos().to_string())
+            .map_err(|e| AgentError::io("marking an image used", e))?;
         Ok(Some(Image { digest: digest.to_string(), rootfs: dir.join("rootfs"), config }))
+    }
+
+    /// Removes cached images, least recently used first, until the cache takes at most
+    /// `budget` bytes; never one whose digest is in `in_use`, even when that leaves the cache
+    /// over its budget. Also removes what failed pulls left in `tmp/`. Not to run while a pull
+    /// of this store is in progress.
+    pub fn collect_garbage(&self, budget: u64, in_use: &HashSet<String>) -> Result<Collected, AgentError> {
+        let _ = std::fs::remove_dir_all(self.root.join("tmp"));
+        let mut images = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.root.join("images")) else { return Ok(Collected::default()) };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some(hex) = name.strip_prefix("sha256-") else { continue };
+            let dir = entry.path();
+            let last_used: u128 =
+                std::fs::read_to_string(dir.join(LAST_USED)).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+            images.push((last_used, format!("sha256:{hex}"), disk_usage(&dir), dir));
+        }
+        images.sort();
+        let mut total: u64 = images.iter().map(|(_, _, size, _)| size).sum();
+        let mut collected = Collected::default();
+        for (_, digest, size, dir) in images {
+            if total <= budget {
+                break;
+            }
+            if in_use.contains(&digest) {
+                continue;
+            }
+            // Out of `images/` first, in one step, so that no pull finds it half removed.
+            let doomed = self.scratch_dir()?;
+            std::fs::rename(&dir, doomed.join("image")).map_err(|e| AgentError::io("removing an image", e))?;
+            std::fs::remove_dir_all(&doomed).map_err(|e| AgentError::io("removing an image", e))?;
+            total -= size;
+            collected.removed.push(digest);
+        }
+        collected.bytes = total;
+        Ok(collected)
     }
 
     /// Moves a whole pull into the cache; another pull of the same image may have won.
@@ -146,6 +204,19 @@ impl ImageStore {
     }
 }
 
+/// The bytes of the regular files under `dir`, links not followed.
+fn disk_usage(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| match entry.path().symlink_metadata() {
+            Ok(meta) if meta.is_dir() => disk_usage(&entry.path()),
+            Ok(meta) if meta.is_file() => meta.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 fn create_dir(dir: &Path) -> Result<(), AgentError> {
     std::fs::create_dir_all(dir).map_err(|e| AgentError::io(format!("creating {}", dir.display()), e))
 }
@@ -155,6 +226,10 @@ fn unpack_layer(blob: &Path, layer: &OciDescriptor, rootfs: &Path) -> Result<(),
     let file = std::fs::File::open(blob).map_err(|e| AgentError::io("opening a layer", e))?;
     let reader: Box<dyn std::io::Read> = match layer.media_type.as_str() {
         IMAGE_LAYER_GZIP_MEDIA_TYPE | DOCKER_LAYER_GZIP => Box::new(flate2::read::GzDecoder::new(file)),
+        IMAGE_LAYER_ZSTD_MEDIA_TYPE => Box::new(
+            ruzstd::decoding::StreamingDecoder::new(file)
+                .map_err(|e| AgentError::Image(format!("layer {}: not zstd: {e}", layer.digest)))?,
+        ),
         IMAGE_LAYER_MEDIA_TYPE | DOCKER_LAYER_TAR => Box::new(file),
         other => return Err(AgentError::Image(format!("layer {}: media type {other} is not supported", layer.digest))),
     };

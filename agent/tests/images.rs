@@ -273,3 +273,72 @@ async fn layers_that_write_outside_the_root_are_refused() {
     }
     assert!(!cache.path().join("escaped").exists() && !Path::new("/escaped").exists());
 }
+
+/// An image of one layer holding one file, `data/blob`.
+async fn push_blob_image(registry: &Registry, name: &str, bytes: Vec<u8>) -> String {
+    registry.push(name, &[vec![Entry::Dir("data/"), Entry::File("data/blob", bytes, 0o644)]]).await
+}
+
+#[tokio::test]
+async fn zstd_layers_are_unpacked() {
+    let Some(registry) = Registry::start() else { return };
+    if !Path::new("/usr/bin/zstd").exists() {
+        eprintln!("skipped: the zstd command is not installed (apt-get install zstd)");
+        return;
+    }
+    let tar = tar_of(&[Entry::Dir("etc/"), Entry::File("etc/motd", b"zstd\n".to_vec(), 0o644)]);
+    let mut zstd = Command::new("/usr/bin/zstd")
+        .args(["-q", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("zstd");
+    zstd.stdin.take().expect("stdin").write_all(&tar).expect("write");
+    let compressed = zstd.wait_with_output().expect("zstd output").stdout;
+    let layer = ImageLayer::new(compressed, "application/vnd.oci.image.layer.v1.tar+zstd".to_string(), None);
+    let reference: Reference = format!("{}/tools/zstd:latest", registry.host).parse().expect("reference");
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256_hex(&tar))]}});
+    let config = Config::oci_v1(serde_json::to_vec(&config).expect("json"), None);
+    registry.client().push(&reference, &[layer], config, &RegistryAuth::Anonymous, None).await.expect("push");
+
+    let cache = tempfile::tempdir().expect("cache");
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let image = store.pull(&reference.whole(), Pull::IfMissing).await.expect("pull");
+    assert_eq!(std::fs::read_to_string(image.rootfs.join("etc/motd")).expect("motd"), "zstd\n");
+}
+
+#[tokio::test]
+async fn garbage_collection_removes_the_least_recently_used_images_not_in_use() {
+    let Some(registry) = Registry::start() else { return };
+    const MIB: usize = 1 << 20;
+    let mut digests = std::collections::HashMap::new();
+    for (name, fill) in [("a", 1u8), ("b", 2), ("c", 3)] {
+        digests.insert(name, push_blob_image(&registry, &format!("gc/{name}"), vec![fill; MIB]).await);
+    }
+    let cache = tempfile::tempdir().expect("cache");
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let reference = |name: &str| format!("{}/gc/{name}:latest", registry.host);
+    // Used in this order: b, c, then a twice (the second from the cache).
+    let mut roots = std::collections::HashMap::new();
+    for name in ["b", "c", "a", "a"] {
+        roots.insert(name, store.pull(&reference(name), Pull::IfMissing).await.expect("pull").rootfs);
+    }
+    let in_use: std::collections::HashSet<String> = [digests["b"].clone()].into();
+
+    // Over a budget of two and a half images: the least recently used not in use goes (c; b
+    // is older but in use).
+    let collected = store.collect_garbage((5 * MIB / 2) as u64, &in_use).expect("gc");
+    assert_eq!(collected.removed, vec![digests["c"].clone()]);
+    assert!(!roots["c"].exists() && roots["a"].exists() && roots["b"].exists());
+    assert!(collected.bytes >= 2 * MIB as u64 && collected.bytes <= (5 * MIB / 2) as u64, "{collected:?}");
+
+    // Over a budget of nothing: all but the one in use, even though that is over budget.
+    let collected = store.collect_garbage(0, &in_use).expect("gc");
+    assert_eq!(collected.removed, vec![digests["a"].clone()]);
+    assert!(roots["b"].join("data/blob").exists());
+
+    // A removed image is pulled again when asked for.
+    let again = store.pull(&reference("c"), Pull::IfMissing).await.expect("pull again");
+    assert_eq!(std::fs::read(again.rootfs.join("data/blob")).expect("blob"), vec![3u8; MIB]);
+}
