@@ -65,18 +65,75 @@ pub struct Collected {
     pub bytes: u64,
 }
 
+/// Registry credentials by registry (`host[:port]`), as a Docker-style `config.json` holds
+/// them (`docker login` writes one): `{"auths": {"HOST": {"auth": base64("user:password")}}}`,
+/// or `"username"` and `"password"` instead of `"auth"`. Credential helpers (`credsStore`)
+/// are not run.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    by_registry: std::collections::BTreeMap<String, (String, String)>,
+}
+
+impl std::fmt::Debug for Credentials {
+    // Written by hand so that no password reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("registries", &self.by_registry.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Credentials {
+    /// Reads a Docker-style `config.json`.
+    pub fn from_docker_config(path: &Path) -> Result<Credentials, AgentError> {
+        let text = std::fs::read(path).map_err(|e| AgentError::io(format!("reading {}", path.display()), e))?;
+        let bad = |what: &str| AgentError::Config(format!("{}: {what}", path.display()));
+        let config: serde_json::Value = serde_json::from_slice(&text).map_err(|_| bad("not JSON"))?;
+        let mut credentials = Credentials::default();
+        let Some(auths) = config.get("auths").and_then(|a| a.as_object()) else { return Ok(credentials) };
+        for (key, entry) in auths {
+            // `https://index.docker.io/v1/` and `host:port` both name a registry.
+            let host = key.split("://").last().unwrap_or(key).split('/').next().unwrap_or("").to_string();
+            let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+            let pair = match (field("auth"), field("username"), field("password")) {
+                (Some(auth), _, _) => {
+                    use base64::Engine as _;
+                    let decoded = base64::engine::general_purpose::STANDARD
+                        .decode(auth)
+                        .map_err(|_| bad(&format!("the auth of {key} is not base64")))?;
+                    let text =
+                        String::from_utf8(decoded).map_err(|_| bad(&format!("the auth of {key} is not UTF-8")))?;
+                    let (user, password) =
+                        text.split_once(':').ok_or_else(|| bad(&format!("the auth of {key} is not user:password")))?;
+                    (user.to_string(), password.to_string())
+                }
+                (None, Some(user), Some(password)) => (user.to_string(), password.to_string()),
+                _ => continue,
+            };
+            credentials.by_registry.insert(host, pair);
+        }
+        Ok(credentials)
+    }
+
+    fn for_registry(&self, registry: &str) -> RegistryAuth {
+        match self.by_registry.get(registry) {
+            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+}
+
 /// The image cache and the registry client.
 pub struct ImageStore {
     root: PathBuf,
     client: Client,
+    credentials: Credentials,
 }
 
 impl ImageStore {
     /// A cache under `root`; `insecure` lists the `host:port` registries spoken to over plain
-    /// HTTP (every other is HTTPS).
-    pub fn new(root: &Path, insecure: &[String]) -> ImageStore {
+    /// HTTP (every other is HTTPS). Registries without credentials are asked anonymously.
+    pub fn new(root: &Path, insecure: &[String], credentials: Credentials) -> ImageStore {
         let config = ClientConfig { protocol: ClientProtocol::HttpsExcept(insecure.to_vec()), ..Default::default() };
-        ImageStore { root: root.to_path_buf(), client: Client::new(config) }
+        ImageStore { root: root.to_path_buf(), client: Client::new(config), credentials }
     }
 
     /// The image `reference` names (`registry/name:tag` or `registry/name@sha256:...`),
@@ -85,7 +142,7 @@ impl ImageStore {
         let parsed: Reference = reference
             .parse()
             .map_err(|e| AgentError::Image(format!("`{reference}` is not an image reference: {e}")))?;
-        let auth = RegistryAuth::Anonymous;
+        let auth = self.credentials.for_registry(parsed.resolve_registry());
         let registry_error =
             |e: oci_client::errors::OciDistributionError| AgentError::Image(format!("pulling {reference}: {e}"));
         if let (Some(digest), Pull::IfMissing) = (parsed.digest(), policy) {

@@ -3,7 +3,7 @@
 //! `busybox-static`) and push with the registry client: pulls by tag and by digest, whiteouts,
 //! a tampered blob refused, and layers that try to write outside the root refused.
 
-use agora_agent::images::{ImageStore, Pull};
+use agora_agent::images::{Credentials, ImageStore, Pull};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -18,6 +18,8 @@ struct Registry {
     /// `127.0.0.1:PORT`.
     host: String,
     storage: PathBuf,
+    /// What pushes use: anonymous, or the one user of a registry started with one.
+    auth: RegistryAuth,
     _dir: tempfile::TempDir,
 }
 
@@ -31,6 +33,11 @@ impl Drop for Registry {
 impl Registry {
     /// Starts one, or says why it cannot (no `docker-registry` here).
     fn start() -> Option<Registry> {
+        Registry::start_with(None)
+    }
+
+    /// Starts one that, given a user and password, lets in only that user (htpasswd, bcrypt).
+    fn start_with(user: Option<(&str, &str)>) -> Option<Registry> {
         let binary =
             ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"].into_iter().find(|p| Path::new(p).exists());
         let Some(binary) = binary else {
@@ -41,14 +48,19 @@ impl Registry {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
         let storage = dir.path().join("storage");
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                storage.display()
-            ),
-        )
-        .expect("registry config");
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        let mut auth = RegistryAuth::Anonymous;
+        if let Some((name, password)) = user {
+            let htpasswd = dir.path().join("htpasswd");
+            let hash = bcrypt::hash(password, 5).expect("bcrypt");
+            std::fs::write(&htpasswd, format!("{name}:{hash}\n")).expect("htpasswd");
+            yaml.push_str(&format!("auth:\n  htpasswd:\n    realm: agora-test\n    path: {}\n", htpasswd.display()));
+            auth = RegistryAuth::Basic(name.to_string(), password.to_string());
+        }
+        std::fs::write(&config, yaml).expect("registry config");
         let child = Command::new(binary)
             .arg("serve")
             .arg(&config)
@@ -62,7 +74,7 @@ impl Registry {
             assert!(Instant::now() < until, "docker-registry did not listen on {host}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(Registry { child, host, storage, _dir: dir })
+        Some(Registry { child, host, storage, auth, _dir: dir })
     }
 
     fn client(&self) -> Client {
@@ -92,8 +104,8 @@ impl Registry {
         let reference: Reference = format!("{}/{name}:latest", self.host).parse().expect("reference");
         let client = self.client();
         let config = Config::oci_v1(serde_json::to_vec(&config).expect("json"), None);
-        client.push(&reference, &image_layers, config, &RegistryAuth::Anonymous, None).await.expect("push");
-        let (_, digest) = client.pull_image_manifest(&reference, &RegistryAuth::Anonymous).await.expect("manifest");
+        client.push(&reference, &image_layers, config, &self.auth, None).await.expect("push");
+        let (_, digest) = client.pull_image_manifest(&reference, &self.auth).await.expect("manifest");
         digest
     }
 
@@ -186,7 +198,7 @@ async fn images_are_pulled_by_tag_and_by_digest_with_their_whiteouts_applied() {
     let (Some(registry), Some(busybox)) = (Registry::start(), busybox()) else { return };
     let digest = registry.push("tools/busybox", &busybox_layers(busybox.clone())).await;
     let cache = tempfile::tempdir().expect("cache");
-    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host), Credentials::default());
 
     let image =
         store.pull(&format!("{}/tools/busybox:latest", registry.host), Pull::IfMissing).await.expect("pull by tag");
@@ -232,7 +244,7 @@ async fn a_blob_that_does_not_match_its_digest_is_refused() {
     std::fs::write(&blob, &bytes).expect("tamper");
 
     let cache = tempfile::tempdir().expect("cache");
-    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host), Credentials::default());
     let error = store.pull(&reference.whole(), Pull::Always).await.expect_err("a tampered layer is refused");
     assert!(error.to_string().contains("igest"), "{error}");
     assert!(
@@ -248,7 +260,7 @@ async fn layers_that_write_outside_the_root_are_refused() {
     let outside = tempfile::tempdir().expect("outside");
     let target: &'static str = Box::leak(outside.path().display().to_string().into_boxed_str());
     let cache = tempfile::tempdir().expect("cache");
-    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host), Credentials::default());
     let attacks: Vec<(&str, Vec<Vec<Entry>>)> = vec![
         ("dotdot", vec![vec![Entry::File("../../../../escaped", b"x".to_vec(), 0o644)]]),
         // A link to a directory outside, then a file written through it.
@@ -303,7 +315,7 @@ async fn zstd_layers_are_unpacked() {
     registry.client().push(&reference, &[layer], config, &RegistryAuth::Anonymous, None).await.expect("push");
 
     let cache = tempfile::tempdir().expect("cache");
-    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host), Credentials::default());
     let image = store.pull(&reference.whole(), Pull::IfMissing).await.expect("pull");
     assert_eq!(std::fs::read_to_string(image.rootfs.join("etc/motd")).expect("motd"), "zstd\n");
 }
@@ -317,7 +329,7 @@ async fn garbage_collection_removes_the_least_recently_used_images_not_in_use() 
         digests.insert(name, push_blob_image(&registry, &format!("gc/{name}"), vec![fill; MIB]).await);
     }
     let cache = tempfile::tempdir().expect("cache");
-    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host));
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host), Credentials::default());
     let reference = |name: &str| format!("{}/gc/{name}:latest", registry.host);
     // Used in this order: b, c, then a twice (the second from the cache).
     let mut roots = std::collections::HashMap::new();
@@ -341,4 +353,35 @@ async fn garbage_collection_removes_the_least_recently_used_images_not_in_use() 
     // A removed image is pulled again when asked for.
     let again = store.pull(&reference("c"), Pull::IfMissing).await.expect("pull again");
     assert_eq!(std::fs::read(again.rootfs.join("data/blob")).expect("blob"), vec![3u8; MIB]);
+}
+
+#[tokio::test]
+async fn credentials_come_from_a_docker_config_json() {
+    let Some(registry) = Registry::start_with(Some(("alice", "s3cret"))) else { return };
+    push_blob_image(&registry, "private/app", b"private".to_vec()).await;
+    let reference = format!("{}/private/app:latest", registry.host);
+    let dir = tempfile::tempdir().expect("dir");
+    let with_config = |auths: serde_json::Value| {
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, serde_json::to_vec(&serde_json::json!({ "auths": auths })).expect("json"))
+            .expect("write");
+        Credentials::from_docker_config(&path).expect("a config.json")
+    };
+    let caches = [(); 3].map(|()| tempfile::tempdir().expect("cache"));
+    let store = |cache: usize, credentials: Credentials| {
+        ImageStore::new(caches[cache].path(), std::slice::from_ref(&registry.host), credentials)
+    };
+
+    // Anonymously, or as someone else, the registry says no.
+    assert!(store(0, Credentials::default()).pull(&reference, Pull::Always).await.is_err());
+    let wrong = with_config(serde_json::json!({ registry.host.clone(): {"username": "alice", "password": "guess"} }));
+    assert!(store(1, wrong).pull(&reference, Pull::Always).await.is_err());
+
+    // As `docker login` writes it: base64 of user:password under the registry's host.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    let login = with_config(serde_json::json!({ registry.host.clone(): {"auth": auth} }));
+    assert!(!format!("{login:?}").contains("s3cret"), "a password in a log line: {login:?}");
+    let image = store(2, login).pull(&reference, Pull::Always).await.expect("pull with credentials");
+    assert_eq!(std::fs::read(image.rootfs.join("data/blob")).expect("blob"), b"private");
 }
