@@ -169,10 +169,12 @@ impl ImageStore {
                 // tokio's file writes in the background: what it still holds is lost on drop.
                 file.flush().await.map_err(|e| AgentError::io("writing a layer", e))?;
                 drop(file);
-                let (blob, rootfs, layer) = (blob.clone(), rootfs.clone(), layer.clone());
-                tokio::task::spawn_blocking(move || unpack_layer(&blob, &layer, &rootfs))
+                let (rootfs, layer) = (rootfs.clone(), layer.clone());
+                let unpacked = blob.clone();
+                tokio::task::spawn_blocking(move || unpack_layer(&unpacked, &layer, &rootfs))
                     .await
                     .map_err(|e| AgentError::Image(format!("unpacking a layer: {e}")))??;
+                std::fs::remove_file(&blob).map_err(|e| AgentError::io("removing a layer file", e))?;
             }
             std::fs::write(scratch.join("config.json"), &config).map_err(|e| AgentError::io("the image config", e))?;
             self.keep(&scratch, &digest)

@@ -212,6 +212,13 @@ async fn images_are_pulled_by_tag_and_by_digest_with_their_whiteouts_applied() {
     assert_eq!(std::fs::read_to_string(root.join("data/new")).expect("new"), "new\n");
     assert!(!root.join("etc/.wh.gone").exists() && !root.join("data/.wh..wh..opq").exists());
     assert_eq!(image.config["config"]["User"], "65534");
+    // The cache keeps the image's files and config, not the compressed layers.
+    let mut kept: Vec<String> = std::fs::read_dir(root.parent().expect("image dir"))
+        .expect("image dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["config.json", "last-used", "rootfs"]);
 
     // The busybox of the image runs (outside a container, for now: its root is plain files).
     let out = Command::new(root.join("bin/busybox")).args(["cat", "/dev/null"]).output().expect("busybox runs");
