@@ -164,7 +164,18 @@ async fn a_flood_of_acknowledgements_and_kills_does_not_make_an_agent_register_a
     let other =
         answers.iter().filter(|a| matches!(a, Err(e) if !matches!(e, ClientError::Api { status: 429, .. }))).count();
     assert!(refused > 0, "no command was held back");
-    assert_eq!(other, 0, "{:?}", answers.iter().find(|a| a.is_err()));
+    // Seen once in CI (9,988 of the 20,000 failing otherwise than 429, not reproduced in three
+    // runs here): the first such error and the end of the server's log say what it was.
+    let first_other =
+        answers.iter().find(|a| matches!(a, Err(e) if !matches!(e, ClientError::Api { status: 429, .. })));
+    let log = cluster.dev_stderr();
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    assert_eq!(
+        other,
+        0,
+        "{first_other:?}\nthe end of agora dev's log:\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
 
     // The agent kept its stream: it registered once, and a kill still reaches it.
     assert_eq!(registrations(), 1, "{}", cluster.dev_stderr());
