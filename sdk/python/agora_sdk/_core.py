@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,7 +15,7 @@ import httpx
 from .client import AuthenticatedClient
 from .events import Event, UpdateEvent, decode
 from .exceptions import AgoraError, StreamEnded
-from .models.acknowledge import Acknowledge
+from .models import Accept, Acknowledge, Decline, Kill, Reconcile, Roles, TaskStatus
 from .models.error_body import ErrorBody
 from .types import Response
 
@@ -136,13 +136,21 @@ def value(response: Response[Any]) -> Any:
     return response.parsed
 
 
-def offer_ids(offers: Any) -> List[str]:
+# The request bodies of the helpers' calls, the same for the blocking and the asyncio ones.
+
+
+def registration(name: str, roles: Optional[List[str]], options: Dict[str, Any]) -> Dict[str, Any]:
+    """A registration as JSON, kept to register again under the same id."""
+    return {"name": name, **({"roles": roles} if roles is not None else {}), **options}
+
+
+def _offer_ids(offers: Any) -> List[str]:
     """Offer ids from an offer, an id, or a sequence of either."""
     items = offers if isinstance(offers, (list, tuple)) else [offers]
     return [item if isinstance(item, str) else item.id for item in items]
 
 
-def task_dicts(offers: Any, tasks: Sequence[Any]) -> List[Dict[str, Any]]:
+def _task_dicts(offers: Any, tasks: Sequence[Any]) -> List[Dict[str, Any]]:
     """Tasks as JSON, given as generated ``TaskInfo`` models or dicts; a dict without an
     ``agent_id`` gets the first offer's."""
     first = offers[0] if isinstance(offers, (list, tuple)) else offers
@@ -156,8 +164,40 @@ def task_dicts(offers: Any, tasks: Sequence[Any]) -> List[Dict[str, Any]]:
     return out
 
 
-def filters(refuse_secs: Optional[float]) -> Dict[str, Any]:
+def _filters(refuse_secs: Optional[float]) -> Dict[str, Any]:
     return {} if refuse_secs is None else {"filters": {"refuse_secs": refuse_secs}}
+
+
+def accept_body(offers: Any, tasks: Sequence[Any], refuse_secs: Optional[float]) -> Accept:
+    body = {
+        "offer_ids": _offer_ids(offers),
+        "operations": [{"type": "launch", "tasks": _task_dicts(offers, tasks)}],
+        **_filters(refuse_secs),
+    }
+    return Accept.from_dict(body)
+
+
+def decline_body(offers: Any, refuse_secs: Optional[float]) -> Decline:
+    return Decline.from_dict({"offer_ids": _offer_ids(offers), **_filters(refuse_secs)})
+
+
+def kill_body(grace_period_secs: Optional[float]) -> Kill:
+    return Kill.from_dict({} if grace_period_secs is None else {"grace_period_secs": grace_period_secs})
+
+
+def reconcile_body(task_ids: Iterable[str]) -> Reconcile:
+    return Reconcile.from_dict({"tasks": [{"task_id": t} for t in task_ids]})
+
+
+def roles_body(roles: Iterable[str]) -> Roles:
+    return Roles.from_dict({"roles": list(roles)})
+
+
+def acknowledgement(status: TaskStatus) -> Optional[Acknowledge]:
+    """What acknowledges a status update; ``None`` for one without an ``update_id``."""
+    if not isinstance(status.update_id, str):
+        return None
+    return Acknowledge(task_id=status.task_id, agent_id=status.agent_id, update_id=status.update_id)
 
 
 def raise_if_refused(error: BaseException) -> None:
@@ -194,11 +234,7 @@ class StreamState:
             self.last_event_id = event_id
         self.reconnects = 0
         if self.acknowledge and isinstance(event, UpdateEvent):
-            status = event.status
-            if isinstance(status.update_id, str):
-                self.unacknowledged = Acknowledge(
-                    task_id=status.task_id, agent_id=status.agent_id, update_id=status.update_id
-                )
+            self.unacknowledged = acknowledgement(event.status)
         return event
 
     def broke(self, error: BaseException) -> float:

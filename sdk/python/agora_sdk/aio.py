@@ -27,17 +27,7 @@ from .api.frameworks import (
 from .client import AuthenticatedClient
 from .events import Event
 from .exceptions import AgoraError, Unreachable
-from .models import (
-    Accept,
-    Acknowledge,
-    Decline,
-    Kill,
-    Reconcile,
-    Reconciled,
-    RegisterFramework,
-    Roles,
-    TaskStatus,
-)
+from .models import Acknowledge, Reconciled, RegisterFramework, TaskStatus
 
 
 class AsyncAgora:
@@ -92,7 +82,7 @@ class AsyncAgora:
         self, name: str, roles: Optional[List[str]] = None, **options: Any
     ) -> "AsyncFramework":
         """Registers a framework and returns it. See :meth:`agora_sdk.Agora.register_framework`."""
-        body = {"name": name, **({"roles": roles} if roles is not None else {}), **options}
+        body = _core.registration(name, roles, options)
         registered = await self.call(register_framework, body=RegisterFramework.from_dict(body))
         return AsyncFramework(self, registered.framework_id, {**body, "id": registered.framework_id})
 
@@ -174,42 +164,34 @@ class AsyncFramework:
 
     async def launch(self, offers: Any, tasks: Iterable[Any], refuse_secs: Optional[float] = None) -> None:
         """See :meth:`agora_sdk.Framework.launch`."""
-        body = {
-            "offer_ids": _core.offer_ids(offers),
-            "operations": [{"type": "launch", "tasks": _core.task_dicts(offers, list(tasks))}],
-            **_core.filters(refuse_secs),
-        }
-        await self.agora.call(accept, self.id, body=Accept.from_dict(body))
+        body = _core.accept_body(offers, list(tasks), refuse_secs)
+        await self.agora.call(accept, self.id, body=body)
 
     async def decline(self, offers: Any, refuse_secs: Optional[float] = None) -> None:
         """See :meth:`agora_sdk.Framework.decline`."""
-        body = {"offer_ids": _core.offer_ids(offers), **_core.filters(refuse_secs)}
-        await self.agora.call(decline, self.id, body=Decline.from_dict(body))
+        await self.agora.call(decline, self.id, body=_core.decline_body(offers, refuse_secs))
 
     async def acknowledge(self, status: TaskStatus) -> None:
         """See :meth:`agora_sdk.Framework.acknowledge`."""
-        if not isinstance(status.update_id, str):
-            return
-        ack = Acknowledge(task_id=status.task_id, agent_id=status.agent_id, update_id=status.update_id)
-        await self.agora.call(acknowledge, self.id, body=ack)
+        ack = _core.acknowledgement(status)
+        if ack is not None:
+            await self.agora.call(acknowledge, self.id, body=ack)
 
     async def kill(self, task_id: str, grace_period_secs: Optional[float] = None) -> None:
         """See :meth:`agora_sdk.Framework.kill`."""
-        body = Kill.from_dict({} if grace_period_secs is None else {"grace_period_secs": grace_period_secs})
-        await self.agora.call(kill_task, self.id, task_id, body=body)
+        await self.agora.call(kill_task, self.id, task_id, body=_core.kill_body(grace_period_secs))
 
     async def reconcile(self, task_ids: Iterable[str] = ()) -> Reconciled:
         """See :meth:`agora_sdk.Framework.reconcile`."""
-        body = Reconcile.from_dict({"tasks": [{"task_id": t} for t in task_ids]})
-        return await self.agora.call(reconcile, self.id, body=body)
+        return await self.agora.call(reconcile, self.id, body=_core.reconcile_body(task_ids))
 
     async def revive(self, roles: Iterable[str] = ()) -> None:
         """See :meth:`agora_sdk.Framework.revive`."""
-        await self.agora.call(revive, self.id, body=Roles.from_dict({"roles": list(roles)}))
+        await self.agora.call(revive, self.id, body=_core.roles_body(roles))
 
     async def suppress(self, roles: Iterable[str] = ()) -> None:
         """See :meth:`agora_sdk.Framework.suppress`."""
-        await self.agora.call(suppress, self.id, body=Roles.from_dict({"roles": list(roles)}))
+        await self.agora.call(suppress, self.id, body=_core.roles_body(roles))
 
     async def teardown(self) -> None:
         """See :meth:`agora_sdk.Framework.teardown`."""

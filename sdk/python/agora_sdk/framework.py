@@ -30,17 +30,7 @@ from .api.frameworks import (
 from .client import AuthenticatedClient
 from .events import Event
 from .exceptions import AgoraError, Unreachable
-from .models import (
-    Accept,
-    Acknowledge,
-    Decline,
-    Kill,
-    Reconcile,
-    Reconciled,
-    RegisterFramework,
-    Roles,
-    TaskStatus,
-)
+from .models import Acknowledge, Reconciled, RegisterFramework, TaskStatus
 
 
 class Agora:
@@ -104,7 +94,7 @@ class Agora:
         """Registers a framework and returns it. ``options`` are the other fields of
         ``RegisterFramework`` (``id`` to register again after a failover,
         ``failover_timeout_secs``, ``capabilities``, ``offer_filters``, ...)."""
-        body = {"name": name, **({"roles": roles} if roles is not None else {}), **options}
+        body = _core.registration(name, roles, options)
         registration = RegisterFramework.from_dict(body)
         registered = self.call(register_framework, body=registration)
         return Framework(self, registered.framework_id, {**body, "id": registered.framework_id})
@@ -199,44 +189,36 @@ class Framework:
     def launch(self, offers: Any, tasks: Iterable[Any], refuse_secs: Optional[float] = None) -> None:
         """Launches ``tasks`` (``TaskInfo`` models or dicts) on ``offers`` (an offer, an offer id,
         or a list of them, all of one agent). A dict task without ``agent_id`` gets the offer's."""
-        body = {
-            "offer_ids": _core.offer_ids(offers),
-            "operations": [{"type": "launch", "tasks": _core.task_dicts(offers, list(tasks))}],
-            **_core.filters(refuse_secs),
-        }
-        self.agora.call(accept, self.id, body=Accept.from_dict(body))
+        body = _core.accept_body(offers, list(tasks), refuse_secs)
+        self.agora.call(accept, self.id, body=body)
 
     def decline(self, offers: Any, refuse_secs: Optional[float] = None) -> None:
         """Declines offers; their resources are not offered again for ``refuse_secs`` (5 s by
         default)."""
-        body = {"offer_ids": _core.offer_ids(offers), **_core.filters(refuse_secs)}
-        self.agora.call(decline, self.id, body=Decline.from_dict(body))
+        self.agora.call(decline, self.id, body=_core.decline_body(offers, refuse_secs))
 
     def acknowledge(self, status: TaskStatus) -> None:
         """Acknowledges a status update (``events(acknowledge=True)`` does it for you)."""
-        if not isinstance(status.update_id, str):
-            return
-        ack = Acknowledge(task_id=status.task_id, agent_id=status.agent_id, update_id=status.update_id)
-        self.agora.call(acknowledge, self.id, body=ack)
+        ack = _core.acknowledgement(status)
+        if ack is not None:
+            self.agora.call(acknowledge, self.id, body=ack)
 
     def kill(self, task_id: str, grace_period_secs: Optional[float] = None) -> None:
         """Kills a task: SIGTERM, then SIGKILL after its grace period (or this one)."""
-        body = Kill.from_dict({} if grace_period_secs is None else {"grace_period_secs": grace_period_secs})
-        self.agora.call(kill_task, self.id, task_id, body=body)
+        self.agora.call(kill_task, self.id, task_id, body=_core.kill_body(grace_period_secs))
 
     def reconcile(self, task_ids: Iterable[str] = ()) -> Reconciled:
         """Asks for the latest status of these tasks (all the framework's when empty); the
         answers come as ``update`` events too."""
-        body = Reconcile.from_dict({"tasks": [{"task_id": t} for t in task_ids]})
-        return self.agora.call(reconcile, self.id, body=body)
+        return self.agora.call(reconcile, self.id, body=_core.reconcile_body(task_ids))
 
     def revive(self, roles: Iterable[str] = ()) -> None:
         """Asks for offers again (for these roles, all when empty), clearing refuse filters."""
-        self.agora.call(revive, self.id, body=Roles.from_dict({"roles": list(roles)}))
+        self.agora.call(revive, self.id, body=_core.roles_body(roles))
 
     def suppress(self, roles: Iterable[str] = ()) -> None:
         """Stops offers (for these roles, all when empty) until a revive."""
-        self.agora.call(suppress, self.id, body=Roles.from_dict({"roles": list(roles)}))
+        self.agora.call(suppress, self.id, body=_core.roles_body(roles))
 
     def teardown(self) -> None:
         """Kills the framework's tasks and forgets it."""
