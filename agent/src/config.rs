@@ -32,6 +32,8 @@ pub struct AgentConfig {
     /// Where to serve `GET /metrics`; the address bound is written to
     /// `{work_dir}/metrics.address`.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How images are run.
+    pub containers: containers::ContainerConfig,
 }
 
 /// How tasks are isolated.
@@ -65,6 +67,7 @@ impl fmt::Debug for AgentConfig {
             .field("sandbox_gc", &self.sandbox_gc)
             .field("gpus", &self.gpus)
             .field("metrics_listen", &self.metrics_listen)
+            .field("containers", &self.containers)
             .finish()
     }
 }

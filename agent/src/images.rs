@@ -136,6 +136,12 @@ impl ImageStore {
         ImageStore { root: root.to_path_buf(), client: Client::new(config), credentials }
     }
 
+    /// Removes what pulls that never finished (an agent that died) left in `tmp/`. Only while
+    /// no pull of this store runs: at start.
+    pub fn remove_unfinished(&self) {
+        let _ = std::fs::remove_dir_all(self.root.join("tmp"));
+    }
+
     /// The image `reference` names (`registry/name:tag` or `registry/name@sha256:...`),
     /// pulled when `policy` says so.
     pub async fn pull(&self, reference: &str, policy: Pull) -> Result<Image, AgentError> {
@@ -199,10 +205,8 @@ impl ImageStore {
 
     /// Removes cached images, least recently used first, until the cache takes at most
     /// `budget` bytes; never one whose digest is in `in_use`, even when that leaves the cache
-    /// over its budget. Also removes what failed pulls left in `tmp/`. Not to run while a pull
-    /// of this store is in progress.
+    /// over its budget. Safe while pulls run: each pulls into a directory of its own.
     pub fn collect_garbage(&self, budget: u64, in_use: &HashSet<String>) -> Result<Collected, AgentError> {
-        let _ = std::fs::remove_dir_all(self.root.join("tmp"));
         let mut images = Vec::new();
         let Ok(entries) = std::fs::read_dir(self.root.join("images")) else { return Ok(Collected::default()) };
         for entry in entries.flatten() {

@@ -14,40 +14,64 @@ impl Agent {
             tracing::warn!(task_id = %key.task_id, "ignoring a launch while unregistered");
             return;
         };
-        let (started, gpus) = match self.take_gpus(&launch) {
-            Ok(gpus) => match self.start_process(&launch, &agent_id, &gpus) {
-                Ok(started) => (Ok(started), gpus),
-                Err(e) => {
-                    self.gpus.give_back(&gpus);
-                    (Err(e), Vec::new())
-                }
-            },
-            Err(e) => (Err(e), Vec::new()),
-        };
-        let mut tracker = None;
-        let mut process = None;
-        let (status, kill) = match started {
-            Ok((started, check_command)) => {
-                let pid = started.pid();
-                process = process::start_time(pid).map(|start| (pid, start));
-                tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task started");
-                let running = process::Running::Child(started);
-                let (kill, health) = self.watch(&key, &launch, running, check_command, &cgroup_name(&key));
-                tracker = health;
-                (tasks::status(&launch, &agent_id, TaskState::Running), Some(kill))
-            }
+        if !launch.task.fetch.is_empty() {
+            let error = AgentError::InvalidTask("fetching artifacts is not built yet on this agent".to_string());
+            return self.launch_failed(launch, &agent_id, &error);
+        }
+        if launch.task.container.is_some() {
+            return self.launch_container(launch, agent_id);
+        }
+        let started = self.take_gpus(&launch).and_then(|gpus| match self.start_process(&launch, &agent_id, &gpus) {
+            Ok(started) => Ok((started, gpus)),
             Err(e) => {
-                self.metrics.launch_errors.inc();
-                tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, error = %e, "launch failed");
-                (tasks::launch_failed_status(&launch, &agent_id, &e), None)
+                self.gpus.give_back(&gpus);
+                Err(e)
             }
-        };
+        });
+        match started {
+            Ok(((process, check), gpus)) => {
+                let status = tasks::status(&launch, &agent_id, TaskState::Running);
+                self.tasks.insert(key.clone(), Task::new(launch, status, None, Vec::new()));
+                self.on_started(&key, process, check, gpus);
+            }
+            Err(e) => self.launch_failed(launch, &agent_id, &e),
+        }
+    }
+
+    /// Reports a launch that failed before its task could start.
+    pub(crate) fn launch_failed(&mut self, launch: LaunchCommand, agent_id: &AgentId, error: &AgentError) {
+        let key = TaskKey::new(&launch.framework_id, &launch.task.task_id);
+        self.metrics.launch_errors.inc();
+        tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, error = %error, "launch failed");
+        let status = tasks::launch_failed_status(&launch, agent_id, error);
         self.updates.push(status.clone(), Instant::now());
-        self.tasks.insert(
-            key.clone(),
-            Task { launch, latest: status, kill, discarded: false, health: tracker, unhealthy: false, process, gpus },
-        );
+        self.tasks.insert(key.clone(), Task::new(launch, status, None, Vec::new()));
         self.save(&key);
+        self.refresh_metrics();
+    }
+
+    /// A known task's process started: watch it, report it `running` and checkpoint it.
+    pub(crate) fn on_started(
+        &mut self,
+        key: &TaskKey,
+        started: process::TaskProcess,
+        check_command: Option<process::ProcessSpec>,
+        gpus: Vec<u32>,
+    ) {
+        let Some(launch) = self.tasks.get(key).map(|t| t.launch.clone()) else { return };
+        let pid = started.pid();
+        tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task started");
+        let running = process::Running::Child(started);
+        let (kill, health) = self.watch(key, &launch, running, check_command, &cgroup_name(key));
+        let Some(task) = self.tasks.get_mut(key) else { return };
+        let status = tasks::status(&launch, &task.latest.agent_id, TaskState::Running);
+        task.process = process::start_time(pid).map(|start| (pid, start));
+        task.kill = Some(kill);
+        task.health = health;
+        task.gpus = gpus;
+        task.latest = status.clone();
+        self.updates.push(status, Instant::now());
+        self.save(key);
         self.refresh_metrics();
     }
 
@@ -82,6 +106,9 @@ impl Agent {
 
     /// What a task's command health check runs, if it has one.
     pub(crate) fn check_command(&self, launch: &LaunchCommand) -> Option<process::ProcessSpec> {
+        if launch.task.container.is_some() {
+            return self.container_check(launch);
+        }
         let agora_api::Check::Command(line) = &launch.task.health_check.as_ref()?.check else { return None };
         let user = self.users.for_task(launch.task.user.as_deref()).ok()?;
         let sandbox = tasks::sandbox_dir(&self.config.work_dir, &launch.framework_id, &launch.task.task_id).ok()?;
@@ -91,8 +118,6 @@ impl Agent {
         Some(check_spec(line, &spec))
     }
 
-    /// Makes the task's sandbox, owned by the user it runs as, and starts its process. Returns
-    /// it with what its command health check runs, if it has one.
     /// The GPUs a launch asks for, taken from the free ones (none when the host has no GPU
     /// devices to hand out).
     pub(crate) fn take_gpus(&mut self, launch: &LaunchCommand) -> Result<Vec<u32>, AgentError> {
@@ -108,6 +133,8 @@ impl Agent {
             .ok_or_else(|| AgentError::InvalidTask(format!("{wanted} GPUs asked for, fewer are free on this agent")))
     }
 
+    /// Makes the task's sandbox, owned by the user it runs as, and starts its process. Returns
+    /// it with what its command health check runs, if it has one.
     pub(crate) fn start_process(
         &self,
         launch: &LaunchCommand,
@@ -132,7 +159,19 @@ impl Agent {
             agora_api::Check::Command(line) => Some(check_spec(line, &spec)),
             _ => None,
         });
-        let Some(cgroups) = &self.cgroups else { return Ok((process::spawn(&spec, Some(output), None)?, check)) };
+        Ok((self.spawn_task(launch, gpus, &spec, output)?, check))
+    }
+
+    /// Starts a task's process: in its cgroup, made with the task's limits, when the agent
+    /// isolates tasks.
+    pub(crate) fn spawn_task(
+        &self,
+        launch: &LaunchCommand,
+        gpus: &[u32],
+        spec: &process::ProcessSpec,
+        output: sandbox::Output,
+    ) -> Result<process::TaskProcess, AgentError> {
+        let Some(cgroups) = &self.cgroups else { return process::spawn(spec, Some(output), None) };
         let group = cgroups::TaskCgroup {
             cgroups: cgroups.clone(),
             name: cgroup_name(&TaskKey::new(&launch.framework_id, &launch.task.task_id)),
@@ -145,14 +184,13 @@ impl Agent {
             pids: cgroups::DEFAULT_PIDS_MAX,
             deny_devices,
         };
-        let started = cgroups
-            .create(&group.name, &limits)
-            .and_then(|()| process::spawn(&spec, Some(output), Some(group.clone())));
+        let started =
+            cgroups.create(&group.name, &limits).and_then(|()| process::spawn(spec, Some(output), Some(group.clone())));
         if started.is_err() {
             // The process never got in, or was killed when it could not: wait for it to go.
             tokio::spawn(async move { group.destroy().await });
         }
-        Ok((started?, check))
+        started
     }
 
     /// A health check result: reports a change of health, and kills a task that failed too

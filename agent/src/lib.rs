@@ -10,6 +10,7 @@ mod backoff;
 pub mod cgroups;
 mod checkpoint;
 mod config;
+pub mod containers;
 mod error;
 #[doc(hidden)]
 /// What the fuzz targets check; built for them (`--features fuzzing`) and for unit tests only.
@@ -27,9 +28,12 @@ mod recovery;
 mod resources;
 mod sandbox;
 mod session;
+mod staging;
 mod state;
 mod supervisor;
 mod tasks;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod updates;
 pub mod users;
 mod volumes;
@@ -130,6 +134,14 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     let (events_tx, events_rx) = mpsc::channel(COMMAND_QUEUE);
     let (exits_tx, exits_rx) = mpsc::channel(EXIT_QUEUE);
     let (health_tx, health_rx) = mpsc::channel(EXIT_QUEUE);
+    let (prepared_tx, prepared_rx) = mpsc::channel(EXIT_QUEUE);
+    let containerizers = containers::detect(&config.containers)?;
+    let oci = match containerizers.contains(&agora_api::Containerizer::Oci) {
+        true => Some(Arc::new(containers::Oci::new(&config.containers, &config.work_dir)?)),
+        false => None,
+    };
+    let names: Vec<&str> = containerizers.iter().map(|c| c.as_str()).collect();
+    tracing::info!(containerizers = %names.join(","), "tasks run as");
     let gpu_allocator = gpus::Allocator::new(&config.gpus, offered);
     let mut agent = Agent {
         config,
@@ -143,6 +155,9 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         events_tx,
         exits_tx,
         health_tx,
+        prepared_tx,
+        containerizers,
+        oci,
         log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
         users,
         cgroups,
@@ -151,7 +166,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     };
     agent.recover();
     agent.refresh_metrics();
-    agent.run(shutdown, events_rx, exits_rx, health_rx).await
+    agent.run(shutdown, events_rx, exits_rx, health_rx, prepared_rx).await
 }
 
 /// The host's cgroups, as `config.isolation` asks.
@@ -198,9 +213,34 @@ struct Task {
     process: Option<(i32, u64)>,
     /// The GPUs it holds, by index.
     gpus: Vec<u32>,
+    /// Its image is being pulled: it has no process yet.
+    preparing: bool,
 }
 
 impl Task {
+    fn new(
+        launch: LaunchCommand,
+        latest: TaskStatus,
+        kill: Option<watch::Sender<Option<Duration>>>,
+        gpus: Vec<u32>,
+    ) -> Task {
+        Task {
+            launch,
+            latest,
+            kill,
+            discarded: false,
+            health: None,
+            unhealthy: false,
+            process: None,
+            gpus,
+            preparing: false,
+        }
+    }
+
+    fn preparing(self) -> Task {
+        Task { preparing: true, ..self }
+    }
+
     fn is_running(&self) -> bool {
         self.kill.is_some()
     }
@@ -221,6 +261,12 @@ struct Agent {
     exits_tx: mpsc::Sender<(TaskKey, Exit)>,
     /// Health check results, from each checked task's checker.
     health_tx: mpsc::Sender<(TaskKey, bool)>,
+    /// Preparations ended (images pulled, or not).
+    prepared_tx: mpsc::Sender<(TaskKey, staging::Prepared)>,
+    /// How this agent runs tasks.
+    containerizers: Vec<agora_api::Containerizer>,
+    /// The `oci` containerizer, when the agent offers it.
+    oci: Option<containers::SharedOci>,
     log_reads: Arc<Semaphore>,
     /// Which OS user each task runs as.
     users: users::Users,

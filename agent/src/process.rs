@@ -214,6 +214,8 @@ pub struct AdoptedProcess {
     pub pid: i32,
     pub start_time: u64,
     pub sandbox: PathBuf,
+    /// Where its exit file is when not in the sandbox (a container's, in its bundle).
+    pub exit_file: Option<PathBuf>,
     pub cgroup: Option<TaskCgroup>,
 }
 
@@ -221,16 +223,14 @@ impl AdoptedProcess {
     /// As [`TaskProcess::supervise`], for a process that is not the agent's child: it is
     /// watched until it is gone, and its end is read from its exit file.
     pub async fn supervise(self, kills: watch::Receiver<Option<Duration>>) -> Exit {
-        let gone =
-            async {
-                let mut poll = tokio::time::interval(Duration::from_millis(100));
-                while start_time(self.pid) == Some(self.start_time) {
-                    poll.tick().await;
-                }
-                Sandbox::open(&self.sandbox).ok().flatten().and_then(|sandbox| sandbox.read_exit()).unwrap_or_else(
-                    || Ended::WaitFailed("it ended while the agent was away, and how is unknown".into()),
-                )
-            };
+        let gone = async {
+            let mut poll = tokio::time::interval(Duration::from_millis(100));
+            while start_time(self.pid) == Some(self.start_time) {
+                poll.tick().await;
+            }
+            read_exit(&self.sandbox, self.exit_file.as_deref())
+                .unwrap_or_else(|| Ended::WaitFailed("it ended while the agent was away, and how is unknown".into()))
+        };
         let (ended, killed) = serve_kills(gone, |signal| self.signal(signal), kills).await;
         Exit { ended, killed, oom: end_cgroup(self.cgroup.as_ref()).await }
     }
@@ -243,6 +243,15 @@ impl AdoptedProcess {
         if let Some(group) = &self.cgroup {
             group.signal_all(signal);
         }
+    }
+}
+
+/// How a task ended, from its exit file: `exit_file` (the agent's own) if given, else the
+/// sandbox's, read through the sandbox's directory handle.
+pub fn read_exit(sandbox: &Path, exit_file: Option<&Path>) -> Option<Ended> {
+    match exit_file {
+        Some(file) => crate::sandbox::parse_exit(&std::fs::read_to_string(file).ok()?),
+        None => Sandbox::open(sandbox).ok().flatten().and_then(|sandbox| sandbox.read_exit()),
     }
 }
 

@@ -46,16 +46,8 @@ impl Agent {
             }
             let sandbox = tasks::sandbox_dir(&self.config.work_dir, &key.framework_id, &key.task_id);
             let alive = task.process.filter(|(pid, start)| process::start_time(*pid) == Some(*start));
-            let mut recovered = Task {
-                launch: task.launch,
-                latest: task.latest,
-                kill: None,
-                discarded: false,
-                health: None,
-                unhealthy: false,
-                process: task.process,
-                gpus: task.gpus,
-            };
+            let exit_file = self.exit_file_of(&task.launch);
+            let mut recovered = Task { process: task.process, ..Task::new(task.launch, task.latest, None, task.gpus) };
             match (alive, sandbox) {
                 (Some((pid, start_time)), Ok(sandbox)) => {
                     self.gpus.claim(&recovered.gpus);
@@ -63,7 +55,7 @@ impl Agent {
                     let name = groups.get(&key).cloned().unwrap_or_else(|| cgroup_name(&key));
                     let cgroup =
                         self.cgroups.as_ref().map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: name.clone() });
-                    let adopted = process::AdoptedProcess { pid, start_time, sandbox, cgroup };
+                    let adopted = process::AdoptedProcess { pid, start_time, sandbox, exit_file, cgroup };
                     self.metrics.recovered.inc();
                     let check = self.check_command(&recovered.launch);
                     let running = process::Running::Adopted(adopted);
@@ -72,8 +64,8 @@ impl Agent {
                     recovered.health = health;
                 }
                 (_, sandbox) if !recovered.latest.state.is_terminal() => {
-                    let sandbox = sandbox.ok().and_then(|s| sandbox::Sandbox::open(&s).ok().flatten());
-                    let ended = sandbox.and_then(|s| s.read_exit()).unwrap_or_else(|| {
+                    let read = sandbox.ok().and_then(|s| process::read_exit(&s, exit_file.as_deref()));
+                    let ended = read.unwrap_or_else(|| {
                         self.metrics.recovery_errors.inc();
                         process::Ended::WaitFailed("it ended while the agent was away, and how is unknown".into())
                     });
@@ -94,5 +86,20 @@ impl Agent {
             self.tasks.insert(key.clone(), recovered);
             self.save(&key);
         }
+        // Containers of tasks that ended, or that no checkpoint names, go once their ends are read.
+        if let Some(oci) = &self.oci {
+            let running = self.tasks.values().filter(|t| t.is_running() && t.launch.task.container.is_some());
+            let known = running
+                .map(|t| containers::container_id(t.launch.framework_id.as_str(), t.launch.task.task_id.as_str()))
+                .collect();
+            oci.remove_unknown(&known);
+        }
+    }
+
+    /// Where a task's supervising shell writes its exit file when not in its sandbox.
+    pub(crate) fn exit_file_of(&self, launch: &LaunchCommand) -> Option<std::path::PathBuf> {
+        launch.task.container.as_ref()?;
+        let id = containers::container_id(launch.framework_id.as_str(), launch.task.task_id.as_str());
+        self.oci.as_ref().map(|oci| oci.exit_file(&id))
     }
 }

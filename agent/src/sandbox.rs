@@ -181,11 +181,16 @@ impl Sandbox {
         let file = self.open_file(EXIT_FILE).ok()??;
         let mut text = String::new();
         file.take(16).read_to_string(&mut text).ok()?;
-        let code: i32 = text.trim().parse().ok()?;
-        // As the shell reports it: a program that died of signal N shows as 128 + N.
-        let signal = code.checked_sub(128).filter(|s| *s > 0 && nix::sys::signal::Signal::try_from(*s).is_ok());
-        Some(signal.map_or(Ended::Code(code), Ended::Signal))
+        parse_exit(&text)
     }
+}
+
+/// How a program ended, from what the supervising shell wrote to its exit file.
+pub fn parse_exit(text: &str) -> Option<Ended> {
+    let code: i32 = text.trim().parse().ok()?;
+    // As the shell reports it: a program that died of signal N shows as 128 + N.
+    let signal = code.checked_sub(128).filter(|s| *s > 0 && nix::sys::signal::Signal::try_from(*s).is_ok());
+    Some(signal.map_or(Ended::Code(code), Ended::Signal))
 }
 
 fn refused(name: &str, kind: &str) -> AgentError {

@@ -10,6 +10,7 @@ impl Agent {
         mut events: mpsc::Receiver<SessionEvent>,
         mut exits: mpsc::Receiver<(TaskKey, Exit)>,
         mut health: mpsc::Receiver<(TaskKey, bool)>,
+        mut prepared: mpsc::Receiver<(TaskKey, staging::Prepared)>,
     ) -> Result<(), AgentError> {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut backoff = Backoff::new(REGISTER_FIRST_RETRY, REGISTER_MAX_RETRY);
@@ -23,6 +24,7 @@ impl Agent {
                 () = &mut shutdown => break,
                 Some((key, exit)) = exits.recv() => self.on_exit(key, exit),
                 Some((key, passed)) = health.recv() => self.on_health(key, passed),
+                Some((key, outcome)) = prepared.recv() => self.on_prepared(key, outcome),
                 Some(event) = events.recv() => {
                     if matches!(event, SessionEvent::Command(_)) {
                         // Commands flowing show the session works; later trouble starts
@@ -83,6 +85,7 @@ impl Agent {
                     status: t.latest.clone(),
                 })
                 .collect(),
+            containerizers: self.containerizers.clone(),
         };
         let client = self.client.clone();
         Box::pin(async move {
@@ -245,11 +248,18 @@ impl Agent {
         };
         task.kill = None;
         self.gpus.give_back(&std::mem::take(&mut task.gpus));
+        let launch = task.launch.clone();
+        let runc_error = self.runc_error(&launch);
+        self.remove_container(&launch);
+        let Some(task) = self.tasks.get_mut(&key) else { return };
         if task.discarded {
             self.tasks.remove(&key);
             return;
         }
         let mut status = tasks::exit_status(&task.launch, &task.latest.agent_id, &exit);
+        if let (Some(error), false) = (runc_error, status.state == TaskState::Finished) {
+            status.message = Some(format!("{}; runc: {error}", status.message.unwrap_or_default()));
+        }
         if task.unhealthy && status.state == TaskState::Killed {
             status.reason = Some(agora_api::types::reason::TASK_UNHEALTHY.to_string());
             status.healthy = Some(false);
@@ -301,6 +311,17 @@ impl Agent {
     /// Kills every task (SIGTERM, then SIGKILL after its grace), waits for them within a bound,
     /// and makes one short attempt to tell the master how they ended.
     pub(crate) async fn stop(&mut self, exits: &mut mpsc::Receiver<(TaskKey, Exit)>) {
+        // Tasks still pulling their image end here: they have no process to wait for.
+        let preparing: Vec<TaskKey> = self.tasks.iter().filter(|(_, t)| t.preparing).map(|(k, _)| k.clone()).collect();
+        for key in preparing {
+            let Some(task) = self.tasks.get(&key) else { continue };
+            let status = TaskStatus {
+                reason: Some(agora_api::types::reason::KILLED_BY_FRAMEWORK.to_string()),
+                message: Some("the agent stopped before it started".to_string()),
+                ..tasks::status(&task.launch, &task.latest.agent_id, TaskState::Killed)
+            };
+            self.end_unstarted(&key, status);
+        }
         let mut longest = Duration::ZERO;
         for task in self.tasks.values() {
             if let Some(kill) = &task.kill {

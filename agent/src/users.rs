@@ -99,6 +99,11 @@ impl Users {
         &self.default
     }
 
+    /// Whether tasks may run as root (`--allow-root-tasks`).
+    pub fn allows_root(&self) -> bool {
+        self.allow_root
+    }
+
     /// The user a task runs as: the default, or the one it names if the allow-list has it.
     pub fn for_task(&self, requested: Option<&str>) -> Result<RunAs, AgentError> {
         let Some(name) = requested.filter(|name| *name != self.default.name) else {

@@ -286,6 +286,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         sandbox_gc: Default::default(),
         gpus: Vec::new(),
         metrics_listen: None,
+        containers: Default::default(),
     }
 }
 

@@ -26,6 +26,13 @@ pub struct RegisterAgent {
     /// The tasks the agent runs now, with their resources, so the master can account for them.
     #[serde(default)]
     pub tasks: Vec<RunningTask>,
+    /// How it can run tasks; absent (an agent before 0.3): processes only.
+    #[serde(default = "process_only")]
+    pub containerizers: Vec<crate::containers::Containerizer>,
+}
+
+fn process_only() -> Vec<crate::containers::Containerizer> {
+    vec![crate::containers::Containerizer::Process]
 }
 
 /// A task an agent reports at re-registration.

@@ -3,6 +3,7 @@
 //! and the server all share one definition.
 
 pub mod agent;
+pub mod containers;
 pub mod framework;
 pub mod ids;
 pub mod operator;
@@ -11,6 +12,7 @@ pub mod resources;
 pub mod streams;
 pub mod types;
 
+pub use containers::{ContainerInfo, Containerizer, FetchUri};
 pub use ids::{AgentId, FrameworkId, OfferId, TaskId, UpdateId};
 pub use resources::Resources;
 pub use types::{

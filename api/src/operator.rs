@@ -44,6 +44,9 @@ pub struct AgentView {
     /// An operator's hold on it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<Maintenance>,
+    /// How it runs tasks: `process`, and `oci` or `docker` where it can run images.
+    #[serde(default)]
+    pub containerizers: Vec<crate::containers::Containerizer>,
     /// Draining, and no task of it is left running: it may be taken down.
     #[serde(default)]
     pub drained: bool,

@@ -99,6 +99,10 @@ pub mod reason {
     pub const TASK_HEALTH_CHECK_STATUS_UPDATED: &str = "task_health_check_status_updated";
     /// The agent killed the task after too many failed health checks.
     pub const TASK_UNHEALTHY: &str = "task_unhealthy";
+    /// The task's image could not be pulled (Mesos's `REASON_CONTAINER_LAUNCH_FAILED`).
+    pub const IMAGE_PULL_FAILED: &str = "image_pull_failed";
+    /// An artifact of the task's `fetch` could not be downloaded or checked.
+    pub const FETCH_FAILED: &str = "fetch_failed";
 }
 
 /// The schema of labels: free-form pairs of strings, kept and shown, never interpreted. A
@@ -163,6 +167,13 @@ pub struct TaskInfo {
     /// framework as `running` updates with `healthy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
+    /// The image the task runs in; absent: a process in its sandbox on the agent's own root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<crate::containers::ContainerInfo>,
+    /// Artifacts downloaded into the sandbox before the task starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 64)]
+    pub fetch: Vec<crate::containers::FetchUri>,
 }
 
 impl TaskInfo {
@@ -181,7 +192,14 @@ impl TaskInfo {
             user: None,
             volumes: Vec::new(),
             health_check: None,
+            container: None,
+            fetch: Vec::new(),
         }
+    }
+
+    /// The task run in `container`.
+    pub fn container(self, container: crate::containers::ContainerInfo) -> TaskInfo {
+        TaskInfo { container: Some(container), ..self }
     }
 
     /// The task named `name`.

@@ -89,6 +89,7 @@ pub async fn register(config: AgentConfig, stats: Arc<Stats>) -> anyhow::Result<
         reserved: BTreeMap::new(),
         attributes: BTreeMap::new(),
         tasks: Vec::new(),
+        containerizers: vec![agora_api::Containerizer::Process],
     };
     let mut attempt = 0;
     let started = Instant::now();

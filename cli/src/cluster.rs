@@ -105,6 +105,58 @@ pub struct DevArgs {
     agent_work_dir: Option<PathBuf>,
     #[command(flatten)]
     users: TaskUserArgs,
+    #[command(flatten)]
+    containers: ContainerArgs,
+}
+
+/// How an agent runs images.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ContainerArgs {
+    /// How the agent runs tasks, comma-separated: `process`, `oci` (images run by runc; the
+    /// agent must be root). Default: `process`, and `oci` where this host supports it.
+    #[arg(long)]
+    containerizers: Option<String>,
+    /// The runc binary the `oci` containerizer runs.
+    #[arg(long, default_value = "runc")]
+    runc: PathBuf,
+    /// A Docker-style `config.json` holding registry credentials (`auths`).
+    #[arg(long)]
+    registry_config: Option<PathBuf>,
+    /// Registries reached over plain HTTP, `host:port` comma-separated (HTTPS otherwise).
+    #[arg(long, default_value = "")]
+    insecure_registries: String,
+    /// MiB the image cache may take; the least recently used images not in use go first.
+    #[arg(long, default_value_t = 10 * 1024)]
+    image_cache_mb: u64,
+    /// Host directories containers may mount as volumes, comma-separated (default: none).
+    #[arg(long, default_value = "")]
+    host_volumes: String,
+    /// Let tasks ask for privileged containers (every capability and device of the host).
+    #[arg(long)]
+    allow_privileged: bool,
+}
+
+impl ContainerArgs {
+    fn config(&self) -> anyhow::Result<agora_agent::containers::ContainerConfig> {
+        let wanted = match &self.containerizers {
+            Some(list) => Some(
+                split_list(list)
+                    .iter()
+                    .map(|k| k.parse().map_err(|e: String| anyhow!("--containerizers: {e}")))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        Ok(agora_agent::containers::ContainerConfig {
+            wanted,
+            runc: self.runc.clone(),
+            registry_config: self.registry_config.clone(),
+            insecure_registries: split_list(&self.insecure_registries),
+            image_cache_bytes: self.image_cache_mb.saturating_mul(1 << 20),
+            host_volumes: split_list(&self.host_volumes).into_iter().map(PathBuf::from).collect(),
+            allow_privileged: self.allow_privileged,
+        })
+    }
 }
 
 /// Which OS users an agent runs tasks as.
@@ -220,6 +272,8 @@ pub struct AgentArgs {
     /// Serve Prometheus metrics (`GET /metrics`) at this address, e.g. `0.0.0.0:5051`.
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    containers: ContainerArgs,
 }
 
 /// Found on the PATH, where the NVIDIA driver installs it.
@@ -461,6 +515,7 @@ pub async fn dev(mut args: DevArgs) -> anyhow::Result<()> {
         sandbox_gc: Default::default(),
         gpus,
         metrics_listen: None,
+        containers: args.containers.config()?,
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
@@ -601,6 +656,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         },
         gpus,
         metrics_listen: args.metrics_listen,
+        containers: args.containers.config()?,
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())

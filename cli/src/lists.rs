@@ -89,6 +89,7 @@ pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
                 format!("{used_cpus}/{cpus}"),
                 format!("{used_mem}/{mem}"),
                 a.tasks.to_string(),
+                a.containerizers.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","),
                 attributes.join(","),
             ];
             if wide {
@@ -105,7 +106,7 @@ pub async fn agents(args: ListArgs) -> anyhow::Result<()> {
             row
         })
         .collect();
-    let mut header = vec!["ID", "HOSTNAME", "STATE", "CPUS", "MEM", "TASKS", "ATTRIBUTES"];
+    let mut header = vec!["ID", "HOSTNAME", "STATE", "CPUS", "MEM", "TASKS", "CONTAINERIZERS", "ATTRIBUTES"];
     if wide {
         header.extend(["OFFERED", "RESERVED", "VOLUMES", "SEEN"]);
     }

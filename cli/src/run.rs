@@ -51,6 +51,17 @@ pub struct RunArgs {
     /// agent must both allow it.
     #[arg(long)]
     user: Option<String>,
+    /// Run the command in this OCI image (`REGISTRY/NAME:TAG` or `...@sha256:DIGEST`), on an
+    /// agent with the `oci` containerizer. Without a command, the image's own runs.
+    #[arg(long)]
+    image: Option<String>,
+    /// With --image: pull the image at every launch (`always`) or only when the agent does not
+    /// have it (`if-missing`).
+    #[arg(long, value_enum, default_value = "if-missing", requires = "image")]
+    pull: PullArg,
+    /// With --image: let the task write to its root filesystem (read-only by default).
+    #[arg(long, requires = "image")]
+    writable_root: bool,
     /// Print status updates to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -58,8 +69,44 @@ pub struct RunArgs {
     target: Target,
     /// The command and its arguments. Options after the command belong to it; `--` before the
     /// command is allowed.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        required_unless_present = "image",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     command: Vec<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PullArg {
+    IfMissing,
+    Always,
+}
+
+impl RunArgs {
+    /// The task's container, when it runs in an image.
+    fn container(&self) -> Option<agora_api::ContainerInfo> {
+        let image = self.image.as_deref()?;
+        let pull = match self.pull {
+            PullArg::IfMissing => agora_api::containers::PullPolicy::IfMissing,
+            PullArg::Always => agora_api::containers::PullPolicy::Always,
+        };
+        Some(agora_api::ContainerInfo {
+            pull,
+            writable_root: self.writable_root,
+            ..agora_api::ContainerInfo::new(agora_api::Containerizer::Oci, image)
+        })
+    }
+
+    /// What the task and its framework are called.
+    fn display_name(&self) -> String {
+        match (&self.name, &self.image) {
+            (Some(name), _) => name.clone(),
+            (None, Some(image)) if self.command.is_empty() => short_name(std::slice::from_ref(image)),
+            _ => short_name(&self.command),
+        }
+    }
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -70,7 +117,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let client = target::client(&args.target)?;
     let registration = RegisterFramework {
         id: None,
-        name: format!("agora-run:{}", args.name.clone().unwrap_or_else(|| short_name(&args.command))),
+        name: format!("agora-run:{}", args.display_name()),
         roles: vec![args.role.clone()],
         // Long enough to ride out a dropped connection; agora run tears down explicitly when it
         // ends, so this only matters if it is killed outright: then the task goes 30 s later.
@@ -224,7 +271,8 @@ impl Runner {
             rest.remove(index);
             let command = Command::Argv(self.args.command.clone());
             let task = TaskInfo {
-                name: self.args.name.clone().unwrap_or_else(|| short_name(&self.args.command)),
+                name: self.args.display_name(),
+                container: self.args.container(),
                 env: self.args.env.iter().cloned().collect::<BTreeMap<_, _>>(),
                 kill_grace_period_secs: self.args.kill_grace,
                 user: self.args.user.clone(),

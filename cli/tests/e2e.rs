@@ -673,6 +673,7 @@ async fn p10_streams_resume_exactly_after_a_cut_in_a_burst_of_1000_updates() {
                 reserved: Default::default(),
                 attributes: Default::default(),
                 tasks: vec![],
+                containerizers: vec![],
             },
         )
         .await
@@ -1051,6 +1052,7 @@ async fn an_agent_token_acts_only_as_the_agents_its_principal_registered() {
         reserved: Default::default(),
         attributes: Default::default(),
         tasks: vec![],
+        containerizers: vec![],
     };
     let taken: Result<serde_json::Value, _> = mallory.post("/v1/agents", &takeover).await;
     assert_eq!(taken.expect_err("registering under another agent's id").status(), Some(403));

@@ -758,6 +758,8 @@ export interface components {
             /** Format: double */
             last_seen: number;
             maintenance?: null | components["schemas"]["Maintenance"];
+            /** @description How it runs tasks: `process`, and `oci` or `docker` where it can run images. */
+            containerizers?: components["schemas"]["Containerizer"][];
             /** @description Draining, and no task of it is left running: it may be taken down. */
             drained?: boolean;
         };
@@ -808,6 +810,47 @@ export interface components {
         } | {
             argv: string[];
         };
+        /** @description The image a task runs in, and how. */
+        ContainerInfo: {
+            /** @description Which containerizer runs it; the agent must offer it (`containerizers` in its view). */
+            type: components["schemas"]["Containerizer"];
+            /**
+             * @description `REGISTRY/NAME:TAG` or `REGISTRY/NAME@sha256:DIGEST`; a name without a registry is
+             *     Docker Hub's.
+             */
+            image: string;
+            pull?: components["schemas"]["PullPolicy"];
+            network?: components["schemas"]["NetworkMode"];
+            /** @description Only with the `bridge` network. */
+            port_mappings?: components["schemas"]["PortMapping"][];
+            volumes?: components["schemas"]["ContainerVolume"][];
+            /**
+             * @description Every capability and device of the host; an agent refuses it unless started with
+             *     `--allow-privileged`.
+             */
+            privileged?: boolean;
+            /**
+             * @description Whether the task may write to its root filesystem (its writes are its own and go with
+             *     it); by default only the sandbox, mounted at `/mnt/sandbox`, and `/tmp` are writable.
+             */
+            writable_root?: boolean;
+        };
+        /**
+         * @description A directory of the agent's host mounted into the container. The agent mounts only paths
+         *     under the roots its operator allows (`--host-volumes`); it refuses the task otherwise.
+         */
+        ContainerVolume: {
+            /** @description An absolute path inside the container. */
+            container_path: string;
+            /** @description An absolute path on the agent. */
+            host_path: string;
+            mode?: components["schemas"]["VolumeMode"];
+        };
+        /**
+         * @description The containerizers an agent may offer: how it runs a task.
+         * @enum {string}
+         */
+        Containerizer: "process" | "oci" | "docker";
         /** @description `POST /v1/agents/{id}/volumes`: a persistent volume on a role's reserved, unused disk. */
         CreateVolume: {
             role: string;
@@ -862,6 +905,25 @@ export interface components {
         /** @description Data of the `failure` event: an agent was removed. */
         Failure: {
             agent_id: components["schemas"]["AgentId"];
+        };
+        /** @description An artifact the agent downloads into the sandbox before the task starts. */
+        FetchUri: {
+            /** @description `http://`, `https://` or `file://` (a path on the agent). */
+            uri: string;
+            /** @description The hex SHA-256 the download must have; without it, anything is taken. */
+            sha256?: string | null;
+            /**
+             * @description Unpack a `.tar`, `.tar.gz`, `.tgz`, `.tar.zst` or `.zip` into the sandbox instead of
+             *     keeping the archive.
+             */
+            extract?: boolean;
+            /** @description Make the file executable (when not extracted). */
+            executable?: boolean;
+            /**
+             * @description Keep it in the agent's fetch cache for later tasks (only with `sha256`, which names it
+             *     there).
+             */
+            cache?: boolean;
         };
         /** @description Offer filters set by accept and decline. */
         Filters: {
@@ -1113,6 +1175,11 @@ export interface components {
             /** @enum {string} */
             mode: "draining";
         };
+        /**
+         * @description The network a container joins.
+         * @enum {string}
+         */
+        NetworkMode: "host" | "bridge";
         /** @description Resources of one agent offered to one framework. */
         Offer: {
             id: components["schemas"]["OfferId"];
@@ -1275,6 +1342,18 @@ export interface components {
             /** @description The id to resume after. */
             id?: string;
         };
+        /** @description A port of a bridged container published on the agent. */
+        PortMapping: {
+            /** Format: int32 */
+            container_port: number;
+            /**
+             * Format: int32
+             * @description One of the task's offered ports; absent: the task's ports in order, one per mapping
+             *     that names none.
+             */
+            host_port?: number | null;
+            protocol?: components["schemas"]["Protocol"];
+        };
         /**
          * @description The test. `equals` and `not_equals` compare text; `matches` is a regular expression (Rust
          *     `regex` syntax) that must match the whole value. A missing attribute fails every test but
@@ -1287,6 +1366,13 @@ export interface components {
         } | {
             matches: string;
         };
+        /** @enum {string} */
+        Protocol: "tcp" | "udp";
+        /**
+         * @description When the agent pulls a task's image.
+         * @enum {string}
+         */
+        PullPolicy: "if_missing" | "always";
         /**
          * @description Amounts by scalar resource name (`cpus`, `mem` in MiB, `disk` in MiB, `gpus`); a resource
          *     not named is not constrained.
@@ -1377,6 +1463,8 @@ export interface components {
             };
             /** @description The tasks the agent runs now, with their resources, so the master can account for them. */
             tasks?: components["schemas"]["RunningTask"][];
+            /** @description How it can run tasks; absent (an agent before 0.3): processes only. */
+            containerizers?: components["schemas"]["Containerizer"][];
         };
         /** @description `POST /v1/frameworks`. */
         RegisterFramework: {
@@ -1569,6 +1657,9 @@ export interface components {
              */
             volumes?: string[];
             health_check?: null | components["schemas"]["HealthCheck"];
+            container?: null | components["schemas"]["ContainerInfo"];
+            /** @description Artifacts downloaded into the sandbox before the task starts. */
+            fetch?: components["schemas"]["FetchUri"][];
         };
         TaskList: {
             tasks: components["schemas"]["TaskView"][];
@@ -1641,6 +1732,8 @@ export interface components {
             /** @description Who made it. */
             principal?: string;
         };
+        /** @enum {string} */
+        VolumeMode: "ro" | "rw";
     };
     responses: never;
     parameters: never;

@@ -184,6 +184,13 @@ impl Master {
             principal,
             // A drain or deactivation outlasts the agent's restarts.
             maintenance: previous.as_ref().and_then(|p| p.value.maintenance.clone()),
+            containerizers: req
+                .containerizers
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         };
         txn.put(key::agent(id), encode(&record));
         txn.op(Op::SetAdd(key::AGENTS.to_string(), id.to_string()));

@@ -457,6 +457,7 @@ impl Master {
                     ));
                 }
             }
+            self.check_containerizers(&agent_id, &tasks).await?;
             let offered_volumes: Vec<&Volume> = offers.iter().flat_map(|o| &o.value.volumes).collect();
             let mut mounts = Vec::new();
             for task in &tasks {
@@ -485,6 +486,25 @@ impl Master {
             Ok((txn, ()))
         })?;
         self.metrics.tasks_launched.inc_by(launched as u64);
+        Ok(())
+    }
+
+    /// Refuses tasks whose container the agent cannot run, before they reach it.
+    async fn check_containerizers(&self, agent_id: &AgentId, tasks: &[TaskInfo]) -> Result<(), ServerError> {
+        if tasks.iter().all(|t| t.container.is_none()) {
+            return Ok(());
+        }
+        let agent = self.load::<super::records::AgentRecord>(&key::agent(agent_id)).await?;
+        let offered = agent.map(|a| a.value.containerizers).unwrap_or_default();
+        for task in tasks {
+            let wanted = task.container.as_ref().map_or(agora_api::Containerizer::Process, |c| c.kind);
+            if !offered.contains(&wanted) {
+                return Err(ServerError::bad(
+                    "unsupported_container",
+                    format!("task {}: agent {agent_id} has no {} containerizer", task.task_id, wanted.as_str()),
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -515,6 +515,8 @@ fn validate_task(task: &TaskInfo) -> Result<(), ServerError> {
         agora_api::Command::Shell(line) if line.trim().is_empty() => {
             return bad("invalid_command", format!("task {}: the shell command is empty", task.task_id))
         }
+        // An empty argv runs a container's image as it is.
+        agora_api::Command::Argv(argv) if argv.is_empty() && task.container.is_some() => {}
         agora_api::Command::Argv(argv) if argv.first().is_none_or(|a| a.is_empty()) => {
             return bad("invalid_command", format!("task {}: argv is empty", task.task_id))
         }
@@ -523,6 +525,10 @@ fn validate_task(task: &TaskInfo) -> Result<(), ServerError> {
     if let Some(check) = &task.health_check {
         validate_health_check(task, check)?;
     }
+    if let Some(container) = &task.container {
+        validate_container(task, container)?;
+    }
+    validate_fetch(task)?;
     if let Some(g) = task.kill_grace_period_secs {
         if !g.is_finite() || g < 0.0 {
             return bad("invalid_grace", format!("task {}: kill_grace_period_secs must be non-negative", task.task_id));
@@ -534,6 +540,74 @@ fn validate_task(task: &TaskInfo) -> Result<(), ServerError> {
                 "invalid_env",
                 format!("task {}: env and label names must be non-empty, without = or NUL", task.task_id),
             );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` is absolute, without `.` or `..` parts, NUL or other control characters.
+fn is_clean_absolute_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.chars().any(char::is_control)
+        && path.split('/').skip(1).all(|part| part != "." && part != "..")
+}
+
+fn validate_container(task: &TaskInfo, c: &agora_api::ContainerInfo) -> Result<(), ServerError> {
+    use agora_api::containers::NetworkMode;
+    let bad = |message: String| Err(ServerError::bad("invalid_container", format!("task {}: {message}", task.task_id)));
+    if c.image.is_empty() || c.image.len() > 1024 || c.image.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+        return bad("the image must be a reference such as registry/name:tag, without spaces".to_string());
+    }
+    if c.network == NetworkMode::Host && !c.port_mappings.is_empty() {
+        return bad("port mappings need the bridge network; on the host network the task binds its ports".to_string());
+    }
+    let offered: Vec<u16> = task.resources.ports.iter().flat_map(|&[low, high]| low..=high).collect();
+    let named: Vec<u16> = c.port_mappings.iter().filter_map(|m| m.host_port).collect();
+    if let Some(port) = named.iter().find(|p| !offered.contains(p)) {
+        return bad(format!("host port {port} is not one of the task's ports"));
+    }
+    let unnamed = c.port_mappings.iter().filter(|m| m.host_port.is_none()).count();
+    if named.iter().collect::<std::collections::HashSet<_>>().len() < named.len()
+        || named.len() + unnamed > offered.len()
+    {
+        return bad("each port mapping needs a port of the task's own, and a port maps once".to_string());
+    }
+    if c.port_mappings.iter().any(|m| m.container_port == 0) {
+        return bad("a port mapping needs a container port".to_string());
+    }
+    for v in &c.volumes {
+        if !is_clean_absolute_path(&v.container_path) || v.container_path == "/" || v.container_path.len() > 1024 {
+            return bad(format!("volume path `{}` must be absolute, without `..`", v.container_path.escape_debug()));
+        }
+        if !is_clean_absolute_path(&v.host_path) || v.host_path.len() > 1024 {
+            return bad(format!("host path `{}` must be absolute, without `..`", v.host_path.escape_debug()));
+        }
+    }
+    Ok(())
+}
+
+/// The most artifacts one task fetches.
+const MAX_FETCH: usize = 64;
+
+fn validate_fetch(task: &TaskInfo) -> Result<(), ServerError> {
+    let bad = |message: String| Err(ServerError::bad("invalid_fetch", format!("task {}: {message}", task.task_id)));
+    if task.fetch.len() > MAX_FETCH {
+        return bad(format!("at most {MAX_FETCH} artifacts"));
+    }
+    for f in &task.fetch {
+        let scheme_ok = ["http://", "https://", "file:///"].iter().any(|s| f.uri.starts_with(s));
+        if !scheme_ok || f.uri.len() > 4096 || f.uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return bad(format!("`{}` is not an http, https or file:/// URI", f.uri.escape_debug()));
+        }
+        if f.file_name().is_none() {
+            return bad(format!("`{}` names no file", f.uri.escape_debug()));
+        }
+        if let Some(digest) = &f.sha256 {
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                return bad(format!("sha256 of `{}` must be 64 lowercase hex digits", f.uri.escape_debug()));
+            }
+        } else if f.cache {
+            return bad(format!("`{}` is cached by its sha256, and names none", f.uri.escape_debug()));
         }
     }
     Ok(())

@@ -115,6 +115,11 @@ pub mod key {
 }
 
 /// Splits a `F/T` task member.
+/// What an agent record without `containerizers` (written before 0.3) could run.
+fn process_only() -> Vec<agora_api::Containerizer> {
+    vec![agora_api::Containerizer::Process]
+}
+
 pub fn split_task_member(member: &str) -> Option<(FrameworkId, TaskId)> {
     let (f, t) = member.split_once('/')?;
     Some((FrameworkId::from(f), TaskId::from(t)))
@@ -147,6 +152,9 @@ pub struct AgentRecord {
     /// An operator's drain or deactivation: the agent is offered to no one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<Maintenance>,
+    /// How it runs tasks, as it said when it last registered.
+    #[serde(default = "process_only")]
+    pub containerizers: Vec<agora_api::Containerizer>,
 }
 
 impl AgentRecord {

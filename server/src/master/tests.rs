@@ -34,6 +34,7 @@ fn agent_registration(id: Option<AgentId>, tasks: Vec<RunningTask>) -> RegisterA
         reserved: BTreeMap::new(),
         attributes: BTreeMap::new(),
         tasks,
+        containerizers: vec![agora_api::Containerizer::Process],
     }
 }
 

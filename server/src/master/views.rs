@@ -286,6 +286,7 @@ fn agent_view(
         last_seen,
         drained: matches!(a.maintenance, Some(Maintenance::Draining { .. })) && tasks == 0,
         maintenance: a.maintenance.clone(),
+        containerizers: a.containerizers.clone(),
     }
 }
 

@@ -31,6 +31,9 @@ from .attribute_selector import AttributeSelector
 from .capability import Capability
 from .cluster_view import ClusterView
 from .command_check import CommandCheck
+from .container_info import ContainerInfo
+from .container_volume import ContainerVolume
+from .containerizer import Containerizer
 from .create_volume import CreateVolume
 from .create_volume_operation import CreateVolumeOperation
 from .create_volume_operation_type import CreateVolumeOperationType
@@ -46,6 +49,7 @@ from .draining import Draining
 from .draining_mode import DrainingMode
 from .error_body import ErrorBody
 from .failure import Failure
+from .fetch_uri import FetchUri
 from .filters import Filters
 from .framework_error_event import FrameworkErrorEvent
 from .framework_error_event_event import FrameworkErrorEventEvent
@@ -79,6 +83,7 @@ from .launch_command import LaunchCommand
 from .launch_operation import LaunchOperation
 from .launch_operation_type import LaunchOperationType
 from .log_stream import LogStream
+from .network_mode import NetworkMode
 from .offer import Offer
 from .offer_attributes import OfferAttributes
 from .offer_constraint import OfferConstraint
@@ -103,11 +108,14 @@ from .operator_heartbeat_event import OperatorHeartbeatEvent
 from .operator_heartbeat_event_event import OperatorHeartbeatEventEvent
 from .operator_task_updated_event import OperatorTaskUpdatedEvent
 from .operator_task_updated_event_event import OperatorTaskUpdatedEventEvent
+from .port_mapping import PortMapping
 from .predicate_type_0 import PredicateType0
 from .predicate_type_1 import PredicateType1
 from .predicate_type_2 import PredicateType2
 from .predicate_type_3 import PredicateType3
 from .predicate_type_4 import PredicateType4
+from .protocol import Protocol
+from .pull_policy import PullPolicy
 from .quota import Quota
 from .quota_guarantee import QuotaGuarantee
 from .quota_limit import QuotaLimit
@@ -151,6 +159,7 @@ from .unreserve_operation import UnreserveOperation
 from .unreserve_operation_type import UnreserveOperationType
 from .update import Update
 from .volume import Volume
+from .volume_mode import VolumeMode
 
 __all__ = (
     "Accept",
@@ -184,6 +193,9 @@ __all__ = (
     "Capability",
     "ClusterView",
     "CommandCheck",
+    "ContainerInfo",
+    "Containerizer",
+    "ContainerVolume",
     "CreateVolume",
     "CreateVolumeOperation",
     "CreateVolumeOperationType",
@@ -199,6 +211,7 @@ __all__ = (
     "DrainingMode",
     "ErrorBody",
     "Failure",
+    "FetchUri",
     "Filters",
     "FrameworkErrorEvent",
     "FrameworkErrorEventEvent",
@@ -232,6 +245,7 @@ __all__ = (
     "LaunchOperation",
     "LaunchOperationType",
     "LogStream",
+    "NetworkMode",
     "Offer",
     "OfferAttributes",
     "OfferConstraint",
@@ -254,11 +268,14 @@ __all__ = (
     "OperatorHeartbeatEventEvent",
     "OperatorTaskUpdatedEvent",
     "OperatorTaskUpdatedEventEvent",
+    "PortMapping",
     "PredicateType0",
     "PredicateType1",
     "PredicateType2",
     "PredicateType3",
     "PredicateType4",
+    "Protocol",
+    "PullPolicy",
     "Quota",
     "QuotaGuarantee",
     "QuotaLimit",
@@ -302,4 +319,5 @@ __all__ = (
     "UnreserveOperationType",
     "Update",
     "Volume",
+    "VolumeMode",
 )

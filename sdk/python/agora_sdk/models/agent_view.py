@@ -7,6 +7,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 from ..models.agent_state import AgentState
+from ..models.containerizer import Containerizer
 from typing import cast
 from typing import Union
 
@@ -43,6 +44,8 @@ class AgentView:
         reservations (Union[Unset, list['Reservation']]): The dynamic reservations among them, with their labels.
         volumes (Union[Unset, list['Volume']]): Persistent volumes, on reserved disk.
         maintenance (Union['Deactivated', 'Draining', None, Unset]):
+        containerizers (Union[Unset, list[Containerizer]]): How it runs tasks: `process`, and `oci` or `docker` where it
+            can run images.
         drained (Union[Unset, bool]): Draining, and no task of it is left running: it may be taken down.
     """
 
@@ -60,6 +63,7 @@ class AgentView:
     reservations: Union[Unset, list["Reservation"]] = UNSET
     volumes: Union[Unset, list["Volume"]] = UNSET
     maintenance: Union["Deactivated", "Draining", None, Unset] = UNSET
+    containerizers: Union[Unset, list[Containerizer]] = UNSET
     drained: Union[Unset, bool] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -115,6 +119,13 @@ class AgentView:
         else:
             maintenance = self.maintenance
 
+        containerizers: Union[Unset, list[str]] = UNSET
+        if not isinstance(self.containerizers, Unset):
+            containerizers = []
+            for containerizers_item_data in self.containerizers:
+                containerizers_item = containerizers_item_data.value
+                containerizers.append(containerizers_item)
+
         drained = self.drained
 
         field_dict: dict[str, Any] = {}
@@ -141,6 +152,8 @@ class AgentView:
             field_dict["volumes"] = volumes
         if maintenance is not UNSET:
             field_dict["maintenance"] = maintenance
+        if containerizers is not UNSET:
+            field_dict["containerizers"] = containerizers
         if drained is not UNSET:
             field_dict["drained"] = drained
 
@@ -225,6 +238,13 @@ class AgentView:
 
         maintenance = _parse_maintenance(d.pop("maintenance", UNSET))
 
+        containerizers = []
+        _containerizers = d.pop("containerizers", UNSET)
+        for containerizers_item_data in _containerizers or []:
+            containerizers_item = Containerizer(containerizers_item_data)
+
+            containerizers.append(containerizers_item)
+
         drained = d.pop("drained", UNSET)
 
         agent_view = cls(
@@ -242,6 +262,7 @@ class AgentView:
             reservations=reservations,
             volumes=volumes,
             maintenance=maintenance,
+            containerizers=containerizers,
             drained=drained,
         )
 

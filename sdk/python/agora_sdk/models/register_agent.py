@@ -5,6 +5,7 @@ from attrs import define as _attrs_define
 
 from ..types import UNSET, Unset
 
+from ..models.containerizer import Containerizer
 from typing import cast
 from typing import Union
 
@@ -32,6 +33,8 @@ class RegisterAgent:
         attributes (Union[Unset, RegisterAgentAttributes]):
         tasks (Union[Unset, list['RunningTask']]): The tasks the agent runs now, with their resources, so the master can
             account for them.
+        containerizers (Union[Unset, list[Containerizer]]): How it can run tasks; absent (an agent before 0.3):
+            processes only.
     """
 
     hostname: str
@@ -40,6 +43,7 @@ class RegisterAgent:
     reserved: Union[Unset, "RegisterAgentReserved"] = UNSET
     attributes: Union[Unset, "RegisterAgentAttributes"] = UNSET
     tasks: Union[Unset, list["RunningTask"]] = UNSET
+    containerizers: Union[Unset, list[Containerizer]] = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         hostname = self.hostname
@@ -67,6 +71,13 @@ class RegisterAgent:
                 tasks_item = tasks_item_data.to_dict()
                 tasks.append(tasks_item)
 
+        containerizers: Union[Unset, list[str]] = UNSET
+        if not isinstance(self.containerizers, Unset):
+            containerizers = []
+            for containerizers_item_data in self.containerizers:
+                containerizers_item = containerizers_item_data.value
+                containerizers.append(containerizers_item)
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -83,6 +94,8 @@ class RegisterAgent:
             field_dict["attributes"] = attributes
         if tasks is not UNSET:
             field_dict["tasks"] = tasks
+        if containerizers is not UNSET:
+            field_dict["containerizers"] = containerizers
 
         return field_dict
 
@@ -128,6 +141,13 @@ class RegisterAgent:
 
             tasks.append(tasks_item)
 
+        containerizers = []
+        _containerizers = d.pop("containerizers", UNSET)
+        for containerizers_item_data in _containerizers or []:
+            containerizers_item = Containerizer(containerizers_item_data)
+
+            containerizers.append(containerizers_item)
+
         register_agent = cls(
             hostname=hostname,
             resources=resources,
@@ -135,6 +155,7 @@ class RegisterAgent:
             reserved=reserved,
             attributes=attributes,
             tasks=tasks,
+            containerizers=containerizers,
         )
 
         return register_agent

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from ..models.health_check import HealthCheck
     from ..models.task_info_env import TaskInfoEnv
     from ..models.labels import Labels
+    from ..models.fetch_uri import FetchUri
+    from ..models.container_info import ContainerInfo
     from ..models.argv_command import ArgvCommand
     from ..models.resources import Resources
     from ..models.shell_command import ShellCommand
@@ -45,6 +47,8 @@ class TaskInfo:
             appears at
             its `container_path` in the sandbox, and only one live task uses a volume at a time.
         health_check (Union['HealthCheck', None, Unset]):
+        container (Union['ContainerInfo', None, Unset]):
+        fetch (Union[Unset, list['FetchUri']]): Artifacts downloaded into the sandbox before the task starts.
     """
 
     task_id: str
@@ -58,9 +62,12 @@ class TaskInfo:
     user: Union[None, Unset, str] = UNSET
     volumes: Union[Unset, list[str]] = UNSET
     health_check: Union["HealthCheck", None, Unset] = UNSET
+    container: Union["ContainerInfo", None, Unset] = UNSET
+    fetch: Union[Unset, list["FetchUri"]] = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.health_check import HealthCheck
+        from ..models.container_info import ContainerInfo
         from ..models.shell_command import ShellCommand
 
         task_id = self.task_id
@@ -109,6 +116,21 @@ class TaskInfo:
         else:
             health_check = self.health_check
 
+        container: Union[None, Unset, dict[str, Any]]
+        if isinstance(self.container, Unset):
+            container = UNSET
+        elif isinstance(self.container, ContainerInfo):
+            container = self.container.to_dict()
+        else:
+            container = self.container
+
+        fetch: Union[Unset, list[dict[str, Any]]] = UNSET
+        if not isinstance(self.fetch, Unset):
+            fetch = []
+            for fetch_item_data in self.fetch:
+                fetch_item = fetch_item_data.to_dict()
+                fetch.append(fetch_item)
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -133,6 +155,10 @@ class TaskInfo:
             field_dict["volumes"] = volumes
         if health_check is not UNSET:
             field_dict["health_check"] = health_check
+        if container is not UNSET:
+            field_dict["container"] = container
+        if fetch is not UNSET:
+            field_dict["fetch"] = fetch
 
         return field_dict
 
@@ -141,6 +167,8 @@ class TaskInfo:
         from ..models.health_check import HealthCheck
         from ..models.task_info_env import TaskInfoEnv
         from ..models.labels import Labels
+        from ..models.fetch_uri import FetchUri
+        from ..models.container_info import ContainerInfo
         from ..models.argv_command import ArgvCommand
         from ..models.resources import Resources
         from ..models.shell_command import ShellCommand
@@ -224,6 +252,30 @@ class TaskInfo:
 
         health_check = _parse_health_check(d.pop("health_check", UNSET))
 
+        def _parse_container(data: object) -> Union["ContainerInfo", None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                container_type_1 = ContainerInfo.from_dict(data)
+
+                return container_type_1
+            except:  # noqa: E722
+                pass
+            return cast(Union["ContainerInfo", None, Unset], data)
+
+        container = _parse_container(d.pop("container", UNSET))
+
+        fetch = []
+        _fetch = d.pop("fetch", UNSET)
+        for fetch_item_data in _fetch or []:
+            fetch_item = FetchUri.from_dict(fetch_item_data)
+
+            fetch.append(fetch_item)
+
         task_info = cls(
             task_id=task_id,
             agent_id=agent_id,
@@ -236,6 +288,8 @@ class TaskInfo:
             user=user,
             volumes=volumes,
             health_check=health_check,
+            container=container,
+            fetch=fetch,
         )
 
         return task_info

@@ -1,0 +1,223 @@
+//! Launches that need something before they can start: a container's image. The task is
+//! `starting` while its image is pulled in a tokio task of its own (a cold pull can take
+//! minutes, and the agent loop never waits on the network); a kill meanwhile abandons the pull.
+//! When the image is there, the loop makes the container and starts it as any task.
+
+use super::*;
+use crate::containers::{container_id, BundleRequest};
+use crate::images::Image;
+use crate::launch::cgroup_name;
+use agora_api::containers::PullPolicy;
+use agora_api::types::reason;
+use agora_api::Containerizer;
+
+/// How a task's preparation ended.
+pub(crate) enum Prepared {
+    Ready(Image),
+    Killed,
+    Failed { reason: &'static str, message: String },
+}
+
+impl Agent {
+    /// Starts preparing a launch with a container: reports it `starting` and pulls its image.
+    pub(crate) fn launch_container(&mut self, launch: LaunchCommand, agent_id: AgentId) {
+        let key = TaskKey::new(&launch.framework_id, &launch.task.task_id);
+        let Some(container) = launch.task.container.clone() else { return };
+        let oci = match (&self.oci, container.kind) {
+            (Some(oci), Containerizer::Oci) => oci.clone(),
+            (_, kind) => {
+                let error = AgentError::InvalidTask(format!("this agent has no {} containerizer", kind.as_str()));
+                return self.launch_failed(launch, &agent_id, &error);
+            }
+        };
+        let (kill, mut kills) = watch::channel(None);
+        let status = tasks::status(&launch, &agent_id, TaskState::Starting);
+        self.updates.push(status.clone(), Instant::now());
+        self.tasks.insert(key.clone(), Task::new(launch, status, Some(kill), Vec::new()).preparing());
+        self.save(&key);
+        self.refresh_metrics();
+        let prepared = self.prepared_tx.clone();
+        tokio::spawn(async move {
+            let policy = match container.pull {
+                PullPolicy::IfMissing => crate::images::Pull::IfMissing,
+                PullPolicy::Always => crate::images::Pull::Always,
+            };
+            let pull = oci.images.pull(&container.image, policy);
+            let outcome = tokio::select! {
+                pulled = pull => match pulled {
+                    Ok(image) => Prepared::Ready(image),
+                    Err(e) => Prepared::Failed { reason: reason::IMAGE_PULL_FAILED, message: e.to_string() },
+                },
+                () = killed(&mut kills) => Prepared::Killed,
+            };
+            if matches!(outcome, Prepared::Ready(_)) {
+                // Keeps the cache in its budget; the image just pulled is not yet in a bundle,
+                // so it is the newest and goes last.
+                let collector = oci.clone();
+                let _ = tokio::task::spawn_blocking(move || collector.collect_images()).await;
+            }
+            // Fails only once the agent loop has returned.
+            let _ = prepared.send((key, outcome)).await;
+        });
+    }
+
+    /// A task's preparation ended: start it, or report why it never will.
+    pub(crate) fn on_prepared(&mut self, key: TaskKey, outcome: Prepared) {
+        let Some(task) = self.tasks.get_mut(&key).filter(|t| t.preparing) else { return };
+        task.preparing = false;
+        if task.discarded {
+            self.tasks.remove(&key);
+            return;
+        }
+        let killed = task.kill.as_ref().is_some_and(|k| k.borrow().is_some());
+        let agent_id = task.latest.agent_id.clone();
+        let launch = task.launch.clone();
+        let outcome = if killed { Prepared::Killed } else { outcome };
+        let image = match outcome {
+            Prepared::Ready(image) => image,
+            Prepared::Killed => {
+                let status = TaskStatus {
+                    reason: Some(reason::KILLED_BY_FRAMEWORK.to_string()),
+                    message: Some("killed before it started".to_string()),
+                    ..tasks::status(&launch, &agent_id, TaskState::Killed)
+                };
+                return self.end_unstarted(&key, status);
+            }
+            Prepared::Failed { reason, message } => {
+                let status = TaskStatus {
+                    reason: Some(reason.to_string()),
+                    message: Some(message),
+                    ..tasks::status(&launch, &agent_id, TaskState::Failed)
+                };
+                return self.end_unstarted(&key, status);
+            }
+        };
+        let started =
+            self.take_gpus(&launch).and_then(|gpus| match self.start_container(&launch, &agent_id, &gpus, &image) {
+                Ok(started) => Ok((started, gpus)),
+                Err(e) => {
+                    self.gpus.give_back(&gpus);
+                    Err(e)
+                }
+            });
+        match started {
+            Ok(((process, check), gpus)) => self.on_started(&key, process, check, gpus),
+            Err(e) => {
+                self.metrics.launch_errors.inc();
+                tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, error = %e, "container launch failed");
+                self.end_unstarted(&key, tasks::launch_failed_status(&launch, &agent_id, &e));
+            }
+        }
+    }
+
+    /// Ends a task that never started with `status`.
+    pub(crate) fn end_unstarted(&mut self, key: &TaskKey, status: TaskStatus) {
+        let Some(task) = self.tasks.get_mut(key) else { return };
+        tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, state = status.state.as_str(), message = status.message.as_deref().unwrap_or(""), "task ended before it started");
+        task.kill = None;
+        task.preparing = false;
+        task.latest = status.clone();
+        self.updates.push(status, Instant::now());
+        self.save(key);
+        self.refresh_metrics();
+    }
+
+    /// Makes the container of a launch whose image is here, and starts it under the
+    /// supervising shell in the task's cgroup.
+    fn start_container(
+        &self,
+        launch: &LaunchCommand,
+        agent_id: &AgentId,
+        gpus: &[u32],
+        image: &Image,
+    ) -> Result<(process::TaskProcess, Option<process::ProcessSpec>), AgentError> {
+        let oci = self.oci.as_ref().ok_or_else(|| AgentError::InvalidTask("no oci containerizer".to_string()))?;
+        if !gpus.is_empty() {
+            return Err(AgentError::InvalidTask("GPUs in containers are not built yet on this agent".to_string()));
+        }
+        let named = launch.task.user.as_deref().map(|u| self.users.for_task(Some(u))).transpose()?;
+        let user = containers::container_user(named, image, self.users.default_user(), self.users.allows_root())?;
+        let owner = Some((user.uid, user.gid));
+        let work_dir = &self.config.work_dir;
+        let volumes = volumes::prepare(work_dir, &launch.volumes, owner)?;
+        let (fw, task) = (&launch.framework_id, &launch.task.task_id);
+        // Volumes are mounted into the container, not linked into the sandbox.
+        let (sandbox, output) = sandbox::Sandbox::create(work_dir, fw, task, owner, &[])?;
+        let key = TaskKey::new(fw, task);
+        let id = container_id(fw.as_str(), task.as_str());
+        let request = BundleRequest {
+            launch,
+            agent_id,
+            image,
+            user: &user,
+            sandbox: sandbox.path(),
+            volumes: &volumes,
+            cgroup: self.cgroups.as_ref().map(|_| format!("/{}/{}", cgroups::agent_root(work_dir), cgroup_name(&key))),
+            hostname: &self.config.hostname,
+        };
+        let (program, args) = oci.bundle(&id, &request)?;
+        let spec = process::ProcessSpec {
+            program,
+            args,
+            env: vec![(
+                "PATH".into(),
+                tasks::inherited_env(std::env::vars_os()).remove(std::ffi::OsStr::new("PATH")).unwrap_or_default(),
+            )],
+            dir: sandbox.path().to_path_buf(),
+            // runc must be root; the container's process runs as `user`.
+            switch_to: None,
+            exit_file: Some(oci.exit_file(&id)),
+        };
+        let check = self.container_check(launch);
+        let started = self.spawn_task(launch, gpus, &spec, output);
+        if started.is_err() {
+            oci.remove(&id);
+        }
+        Ok((started?, check))
+    }
+
+    /// What a container task's command health check runs: the line, inside the container.
+    pub(crate) fn container_check(&self, launch: &LaunchCommand) -> Option<process::ProcessSpec> {
+        let agora_api::Check::Command(line) = &launch.task.health_check.as_ref()?.check else { return None };
+        let oci = self.oci.as_ref()?;
+        let id = container_id(launch.framework_id.as_str(), launch.task.task_id.as_str());
+        let (program, args) = oci.exec(&id, line);
+        let sandbox = tasks::sandbox_dir(&self.config.work_dir, &launch.framework_id, &launch.task.task_id).ok()?;
+        Some(process::ProcessSpec {
+            program,
+            args,
+            env: vec![(
+                "PATH".into(),
+                tasks::inherited_env(std::iter::empty()).remove(std::ffi::OsStr::new("PATH")).unwrap_or_default(),
+            )],
+            dir: sandbox,
+            switch_to: None,
+            exit_file: None,
+        })
+    }
+
+    /// What runc said went wrong with a task's container, if anything.
+    pub(crate) fn runc_error(&self, launch: &LaunchCommand) -> Option<String> {
+        let (oci, _) = (self.oci.as_ref()?, launch.task.container.as_ref()?);
+        oci.runc_error(&container_id(launch.framework_id.as_str(), launch.task.task_id.as_str()))
+    }
+
+    /// Removes the container of an ended task, in the background.
+    pub(crate) fn remove_container(&self, launch: &LaunchCommand) {
+        let (Some(oci), Some(_)) = (&self.oci, &launch.task.container) else { return };
+        let (oci, id) = (oci.clone(), container_id(launch.framework_id.as_str(), launch.task.task_id.as_str()));
+        tokio::task::spawn_blocking(move || oci.remove(&id));
+    }
+}
+
+/// Resolves once a kill is asked for on `kills`, or never if the sender is gone.
+async fn killed(kills: &mut watch::Receiver<Option<Duration>>) {
+    loop {
+        if kills.borrow_and_update().is_some() {
+            return;
+        }
+        if kills.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

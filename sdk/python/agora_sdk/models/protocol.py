@@ -1,0 +1,9 @@
+from enum import Enum
+
+
+class Protocol(str, Enum):
+    TCP = "tcp"
+    UDP = "udp"
+
+    def __str__(self) -> str:
+        return str(self.value)
