@@ -17,6 +17,7 @@
 //! ```
 
 use crate::images::{Image, ImageStore};
+use crate::network::{Attachment, Bridge, Published};
 use crate::users::RunAs;
 use crate::AgentError;
 use agora_api::agent::LaunchCommand;
@@ -44,6 +45,12 @@ pub struct ContainerConfig {
     pub host_volumes: Vec<PathBuf>,
     /// Whether a task may ask for a privileged container.
     pub allow_privileged: bool,
+    /// Where the CNI plugins are, for the bridge network.
+    pub cni_plugins: PathBuf,
+    /// The addresses containers on the bridge get.
+    pub bridge_subnet: String,
+    /// The fetcher's setup (it serves process tasks too).
+    pub fetch: crate::fetch::FetchConfig,
 }
 
 impl Default for ContainerConfig {
@@ -56,6 +63,9 @@ impl Default for ContainerConfig {
             image_cache_bytes: 10 << 30,
             host_volumes: Vec::new(),
             allow_privileged: false,
+            cni_plugins: PathBuf::from("/usr/lib/cni"),
+            bridge_subnet: "10.88.0.0/16".to_string(),
+            fetch: Default::default(),
         }
     }
 }
@@ -119,6 +129,8 @@ pub struct Oci {
     cache_bytes: u64,
     host_volumes: Vec<PathBuf>,
     allow_privileged: bool,
+    /// The bridge network, or why this host has none.
+    bridge: Result<Bridge, String>,
     /// Held while a bundle is made from an image and while the cache is collected, so that
     /// the collector never removes an image between its pull and its container's mount.
     cache: Mutex<()>,
@@ -169,6 +181,10 @@ impl Oci {
             .collect::<Result<_, _>>()?;
         let images = ImageStore::new(&work_dir, &config.insecure_registries, credentials);
         images.remove_unfinished();
+        let bridge = Bridge::new(&config.cni_plugins, &config.bridge_subnet, &work_dir);
+        if let Err(why) = &bridge {
+            tracing::info!(why = %why, "containers have no bridge network");
+        }
         Ok(Oci {
             runc: config.runc.clone(),
             images,
@@ -176,6 +192,7 @@ impl Oci {
             cache_bytes: config.image_cache_bytes,
             host_volumes,
             allow_privileged: config.allow_privileged,
+            bridge,
             cache: Mutex::new(()),
         })
     }
@@ -218,21 +235,22 @@ impl Oci {
                 "privileged containers are refused by this agent (--allow-privileged)".to_string(),
             ));
         }
-        if container.network == NetworkMode::Bridge {
-            return Err(AgentError::InvalidTask("the bridge network is not built yet on this agent".to_string()));
-        }
-        let mounts = self.mounts(request)?;
-        let config = runtime_config(request, mounts)?;
         let dir = self.bundle_dir(id);
-        // A bundle left by an earlier task of the same id (an agent that died) goes first.
-        self.remove(id);
+        let network = match container.network {
+            NetworkMode::Bridge => Some(read_attachment(&dir).ok_or_else(|| {
+                AgentError::InvalidTask("the container's network was not made before its bundle".to_string())
+            })?),
+            NetworkMode::Host => None,
+        };
+        let mounts = self.mounts(request)?;
+        let config = runtime_config(request, mounts, network.as_ref())?;
         let _cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if !request.image.rootfs.is_dir() {
             return Err(AgentError::Image(format!("image {} left the cache; launch again", request.image.digest)));
         }
         let made = (|| {
             // The upper directory's mode is the container root's: its user must enter it.
-            for (sub, mode) in [("", 0o700), ("rootfs", 0o755), ("upper", 0o755), ("work", 0o700)] {
+            for (sub, mode) in [("rootfs", 0o755), ("upper", 0o755), ("work", 0o700)] {
                 std::fs::DirBuilder::new()
                     .mode(mode)
                     .create(dir.join(sub))
@@ -260,7 +278,6 @@ impl Oci {
         })();
         if let Err(e) = made {
             drop(_cache);
-            self.remove(id);
             return Err(e);
         }
         let root = self.work_dir.join("runc");
@@ -309,21 +326,50 @@ impl Oci {
             }
             mounts.push(bind(&host, &volume.container_path, volume.mode == VolumeMode::Rw));
         }
-        if container.is_some_and(|c| c.network == NetworkMode::Host) {
-            for file in ["/etc/resolv.conf", "/etc/hosts"] {
-                if Path::new(file).is_file() {
-                    mounts.push(bind(Path::new(file), file, false));
-                }
+        // The host's DNS settings; on the host network its names too.
+        let host_network = container.is_some_and(|c| c.network == NetworkMode::Host);
+        for file in ["/etc/resolv.conf", "/etc/hosts"] {
+            if Path::new(file).is_file() && (host_network || file == "/etc/resolv.conf") {
+                mounts.push(bind(Path::new(file), file, false));
             }
         }
         Ok(mounts)
     }
 
-    /// Stops and deletes container `id` if runc still knows it, unmounts its root and removes
-    /// its bundle. Quiet when there is nothing to remove.
+    /// Readies what container `id` needs before its bundle, off the agent loop: removes what
+    /// an earlier task of the same id left (an agent that died), makes the bundle's directory,
+    /// and on the bridge network its namespace, address and published ports (kept in the bundle
+    /// as `network.json`, for [`Oci::remove`]).
+    pub fn prepare(&self, id: &str, launch: &LaunchCommand) -> Result<(), AgentError> {
+        self.remove(id);
+        let dir = self.bundle_dir(id);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| AgentError::io(format!("cannot create {}", dir.display()), e))?;
+        let Some(container) = launch.task.container.as_ref().filter(|c| c.network == NetworkMode::Bridge) else {
+            return Ok(());
+        };
+        let bridge =
+            self.bridge.as_ref().map_err(|why| AgentError::InvalidTask(format!("no bridge network: {why}")))?;
+        let published = published(launch, container)?;
+        let attachment = bridge.attach(id, &published)?;
+        let text = serde_json::to_vec(&attachment).map_err(|e| AgentError::InvalidTask(e.to_string()))?;
+        if let Err(e) = std::fs::write(dir.join(NETWORK_FILE), text) {
+            bridge.detach(id, &attachment);
+            return Err(AgentError::io("cannot keep the container's network", e));
+        }
+        Ok(())
+    }
+
+    /// Stops and deletes container `id` if runc still knows it, takes down its network,
+    /// unmounts its root and removes its bundle. Quiet when there is nothing to remove.
     pub fn remove(&self, id: &str) {
         let _ = self.runc_command().args(["delete", "--force", id]).output();
         let dir = self.bundle_dir(id);
+        if let (Some(attachment), Ok(bridge)) = (read_attachment(&dir), &self.bridge) {
+            bridge.detach(id, &attachment);
+        }
         let rootfs = dir.join("rootfs");
         match nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
@@ -367,6 +413,41 @@ impl Oci {
             Err(e) => tracing::warn!(error = %e, "cannot collect images"),
         }
     }
+}
+
+/// Where a bundle keeps its network's [`Attachment`].
+const NETWORK_FILE: &str = "network.json";
+
+fn read_attachment(bundle: &Path) -> Option<Attachment> {
+    serde_json::from_slice(&std::fs::read(bundle.join(NETWORK_FILE)).ok()?).ok()
+}
+
+/// A bridged container's port mappings on the agent: each mapping's `host_port`, or the
+/// task's next port no mapping names.
+fn published(launch: &LaunchCommand, container: &agora_api::ContainerInfo) -> Result<Vec<Published>, AgentError> {
+    let ports: Vec<u16> = launch.task.resources.ports.iter().flat_map(|&[low, high]| low..=high).collect();
+    let named: HashSet<u16> = container.port_mappings.iter().filter_map(|m| m.host_port).collect();
+    let mut free = ports.iter().copied().filter(|p| !named.contains(p));
+    container
+        .port_mappings
+        .iter()
+        .map(|m| {
+            let host_port = match m.host_port {
+                Some(port) if ports.contains(&port) => port,
+                Some(port) => {
+                    return Err(AgentError::InvalidTask(format!("host port {port} is not one of the task's ports")))
+                }
+                None => free
+                    .next()
+                    .ok_or_else(|| AgentError::InvalidTask("more port mappings than the task has ports".to_string()))?,
+            };
+            let protocol = match m.protocol {
+                agora_api::containers::Protocol::Tcp => "tcp",
+                agora_api::containers::Protocol::Udp => "udp",
+            };
+            Ok(Published { host_port, container_port: m.container_port, protocol: protocol.to_string() })
+        })
+        .collect()
 }
 
 /// The user a container runs as: the task's own if it names one, else the image's, else
@@ -535,7 +616,7 @@ fn container_args(command: &Command, image: &Value) -> Result<Vec<String>, Agent
 
 /// The container's environment: the image's, then the task's, then the variables the agent
 /// defines, as for a process task but with the sandbox at its path inside the container.
-fn container_env(request: &BundleRequest<'_>) -> Vec<String> {
+fn container_env(request: &BundleRequest<'_>, network: Option<&Attachment>) -> Vec<String> {
     let mut env: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     let image_env = request.image.config.pointer("/config/Env").and_then(Value::as_array);
     for pair in image_env.into_iter().flatten().filter_map(Value::as_str) {
@@ -554,12 +635,25 @@ fn container_env(request: &BundleRequest<'_>) -> Vec<String> {
     for (i, port) in task.resources.ports.iter().flat_map(|&[low, high]| low..=high).enumerate() {
         env.insert(format!("PORT{i}"), port.to_string());
     }
+    if let Some(network) = network {
+        if let Some(address) = network.address {
+            env.insert("AGORA_CONTAINER_IP".into(), address.to_string());
+        }
+        // Marathon's names: the host port each container port is published on.
+        for p in &network.published {
+            env.insert(format!("PORT_{}", p.container_port), p.host_port.to_string());
+        }
+    }
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
 /// The bundle's `config.json`: runc's defaults (`runc spec`) with the task's process, user,
 /// mounts, namespaces and cgroup.
-fn runtime_config(request: &BundleRequest<'_>, extra_mounts: Vec<Value>) -> Result<Value, AgentError> {
+fn runtime_config(
+    request: &BundleRequest<'_>,
+    extra_mounts: Vec<Value>,
+    network: Option<&Attachment>,
+) -> Result<Value, AgentError> {
     let container = request.launch.task.container.as_ref();
     let privileged = container.is_some_and(|c| c.privileged);
     let writable_root = container.is_some_and(|c| c.writable_root);
@@ -585,8 +679,8 @@ fn runtime_config(request: &BundleRequest<'_>, extra_mounts: Vec<Value>) -> Resu
     mounts.extend(extra_mounts);
     let mut namespaces =
         vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
-    if container.is_some_and(|c| c.network == NetworkMode::Bridge) {
-        namespaces.push(json!({"type": "network"}));
+    if let Some(network) = network {
+        namespaces.push(json!({"type": "network", "path": network.netns}));
     }
     let mut linux = json!({
         "namespaces": namespaces,
@@ -611,7 +705,7 @@ fn runtime_config(request: &BundleRequest<'_>, extra_mounts: Vec<Value>) -> Resu
             "terminal": false,
             "user": {"uid": user.uid, "gid": user.gid},
             "args": args,
-            "env": container_env(request),
+            "env": container_env(request, network),
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "noNewPrivileges": !privileged,

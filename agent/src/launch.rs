@@ -14,20 +14,17 @@ impl Agent {
             tracing::warn!(task_id = %key.task_id, "ignoring a launch while unregistered");
             return;
         };
-        if !launch.task.fetch.is_empty() {
-            let error = AgentError::InvalidTask("fetching artifacts is not built yet on this agent".to_string());
-            return self.launch_failed(launch, &agent_id, &error);
+        if launch.task.container.is_some() || !launch.task.fetch.is_empty() {
+            return self.launch_prepared(launch, agent_id);
         }
-        if launch.task.container.is_some() {
-            return self.launch_container(launch, agent_id);
-        }
-        let started = self.take_gpus(&launch).and_then(|gpus| match self.start_process(&launch, &agent_id, &gpus) {
-            Ok(started) => Ok((started, gpus)),
-            Err(e) => {
-                self.gpus.give_back(&gpus);
-                Err(e)
-            }
-        });
+        let started =
+            self.take_gpus(&launch).and_then(|gpus| match self.start_process(&launch, &agent_id, &gpus, None) {
+                Ok(started) => Ok((started, gpus)),
+                Err(e) => {
+                    self.gpus.give_back(&gpus);
+                    Err(e)
+                }
+            });
         match started {
             Ok(((process, check), gpus)) => {
                 let status = tasks::status(&launch, &agent_id, TaskState::Running);
@@ -140,12 +137,16 @@ impl Agent {
         launch: &LaunchCommand,
         agent_id: &AgentId,
         gpus: &[u32],
+        staged: Option<&std::path::Path>,
     ) -> Result<(process::TaskProcess, Option<process::ProcessSpec>), AgentError> {
         let user = self.users.for_task(launch.task.user.as_deref())?;
         let owner = self.users.must_switch(&user).then_some((user.uid, user.gid));
         let volumes = volumes::prepare(&self.config.work_dir, &launch.volumes, owner)?;
         let (fw, task) = (&launch.framework_id, &launch.task.task_id);
         let (sandbox, output) = sandbox::Sandbox::create(&self.config.work_dir, fw, task, owner, &volumes)?;
+        if let Some(staged) = staged {
+            crate::fetch::move_into(staged, sandbox.path(), owner)?;
+        }
         let switch_to = self.users.must_switch(&user).then_some(&user);
         let mut spec = tasks::process_spec(launch, agent_id, sandbox.path(), switch_to)?;
         if self.gpus.has_devices() {

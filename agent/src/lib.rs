@@ -12,6 +12,7 @@ mod checkpoint;
 mod config;
 pub mod containers;
 mod error;
+pub mod fetch;
 #[doc(hidden)]
 /// What the fuzz targets check; built for them (`--features fuzzing`) and for unit tests only.
 #[cfg(any(test, feature = "fuzzing"))]
@@ -23,6 +24,7 @@ pub mod images;
 mod launch;
 mod logs;
 pub mod metrics;
+mod network;
 mod process;
 mod recovery;
 mod resources;
@@ -140,6 +142,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         true => Some(Arc::new(containers::Oci::new(&config.containers, &config.work_dir)?)),
         false => None,
     };
+    let fetcher = Some(Arc::new(fetch::Fetcher::new(&config.containers.fetch, &config.work_dir)?));
     let names: Vec<&str> = containerizers.iter().map(|c| c.as_str()).collect();
     tracing::info!(containerizers = %names.join(","), "tasks run as");
     let gpu_allocator = gpus::Allocator::new(&config.gpus, offered);
@@ -158,6 +161,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         prepared_tx,
         containerizers,
         oci,
+        fetcher,
         log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
         users,
         cgroups,
@@ -267,6 +271,8 @@ struct Agent {
     containerizers: Vec<agora_api::Containerizer>,
     /// The `oci` containerizer, when the agent offers it.
     oci: Option<containers::SharedOci>,
+    /// Downloads what tasks list in `fetch`.
+    fetcher: Option<Arc<fetch::Fetcher>>,
     log_reads: Arc<Semaphore>,
     /// Which OS user each task runs as.
     users: users::Users,

@@ -1,7 +1,8 @@
-//! Launches that need something before they can start: a container's image. The task is
-//! `starting` while its image is pulled in a tokio task of its own (a cold pull can take
-//! minutes, and the agent loop never waits on the network); a kill meanwhile abandons the pull.
-//! When the image is there, the loop makes the container and starts it as any task.
+//! Launches that need something before they can start: a container's image and network, and
+//! the artifacts of `fetch`. The task is `starting` while they are readied in a tokio task of
+//! its own (a cold pull or a download can take minutes, and the agent loop never waits on the
+//! network); a kill meanwhile abandons them. When all is there, the loop makes the sandbox and
+//! starts the task as any other.
 
 use super::*;
 use crate::containers::{container_id, BundleRequest};
@@ -10,22 +11,37 @@ use crate::launch::cgroup_name;
 use agora_api::containers::PullPolicy;
 use agora_api::types::reason;
 use agora_api::Containerizer;
+use std::path::PathBuf;
 
 /// How a task's preparation ended.
 pub(crate) enum Prepared {
-    Ready(Image),
+    /// The image (for a container) and the staged artifacts (for a `fetch`).
+    Ready {
+        image: Option<Image>,
+        staged: Option<PathBuf>,
+    },
     Killed,
-    Failed { reason: &'static str, message: String },
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+impl Prepared {
+    fn failed(reason: &'static str, message: impl std::fmt::Display) -> Prepared {
+        Prepared::Failed { reason, message: message.to_string() }
+    }
 }
 
 impl Agent {
-    /// Starts preparing a launch with a container: reports it `starting` and pulls its image.
-    pub(crate) fn launch_container(&mut self, launch: LaunchCommand, agent_id: AgentId) {
+    /// Starts preparing a launch with a container or artifacts to fetch: reports it `starting`
+    /// and readies them off the loop.
+    pub(crate) fn launch_prepared(&mut self, launch: LaunchCommand, agent_id: AgentId) {
         let key = TaskKey::new(&launch.framework_id, &launch.task.task_id);
-        let Some(container) = launch.task.container.clone() else { return };
-        let oci = match (&self.oci, container.kind) {
-            (Some(oci), Containerizer::Oci) => oci.clone(),
-            (_, kind) => {
+        let oci = match (&self.oci, launch.task.container.as_ref().map(|c| c.kind)) {
+            (_, None) => None,
+            (Some(oci), Some(Containerizer::Oci)) => Some(oci.clone()),
+            (_, Some(kind)) => {
                 let error = AgentError::InvalidTask(format!("this agent has no {} containerizer", kind.as_str()));
                 return self.launch_failed(launch, &agent_id, &error);
             }
@@ -33,29 +49,16 @@ impl Agent {
         let (kill, mut kills) = watch::channel(None);
         let status = tasks::status(&launch, &agent_id, TaskState::Starting);
         self.updates.push(status.clone(), Instant::now());
-        self.tasks.insert(key.clone(), Task::new(launch, status, Some(kill), Vec::new()).preparing());
+        self.tasks.insert(key.clone(), Task::new(launch.clone(), status, Some(kill), Vec::new()).preparing());
         self.save(&key);
         self.refresh_metrics();
         let prepared = self.prepared_tx.clone();
+        let fetcher = self.fetcher.clone();
         tokio::spawn(async move {
-            let policy = match container.pull {
-                PullPolicy::IfMissing => crate::images::Pull::IfMissing,
-                PullPolicy::Always => crate::images::Pull::Always,
-            };
-            let pull = oci.images.pull(&container.image, policy);
             let outcome = tokio::select! {
-                pulled = pull => match pulled {
-                    Ok(image) => Prepared::Ready(image),
-                    Err(e) => Prepared::Failed { reason: reason::IMAGE_PULL_FAILED, message: e.to_string() },
-                },
+                outcome = prepare(&launch, oci, fetcher) => outcome,
                 () = killed(&mut kills) => Prepared::Killed,
             };
-            if matches!(outcome, Prepared::Ready(_)) {
-                // Keeps the cache in its budget; the image just pulled is not yet in a bundle,
-                // so it is the newest and goes last.
-                let collector = oci.clone();
-                let _ = tokio::task::spawn_blocking(move || collector.collect_images()).await;
-            }
             // Fails only once the agent loop has returned.
             let _ = prepared.send((key, outcome)).await;
         });
@@ -73,14 +76,15 @@ impl Agent {
         let agent_id = task.latest.agent_id.clone();
         let launch = task.launch.clone();
         let outcome = if killed { Prepared::Killed } else { outcome };
-        let image = match outcome {
-            Prepared::Ready(image) => image,
+        let (image, staged) = match outcome {
+            Prepared::Ready { image, staged } => (image, staged),
             Prepared::Killed => {
                 let status = TaskStatus {
                     reason: Some(reason::KILLED_BY_FRAMEWORK.to_string()),
                     message: Some("killed before it started".to_string()),
                     ..tasks::status(&launch, &agent_id, TaskState::Killed)
                 };
+                self.discard_prepared(&launch);
                 return self.end_unstarted(&key, status);
             }
             Prepared::Failed { reason, message } => {
@@ -89,22 +93,30 @@ impl Agent {
                     message: Some(message),
                     ..tasks::status(&launch, &agent_id, TaskState::Failed)
                 };
+                self.discard_prepared(&launch);
                 return self.end_unstarted(&key, status);
             }
         };
-        let started =
-            self.take_gpus(&launch).and_then(|gpus| match self.start_container(&launch, &agent_id, &gpus, &image) {
+        let gpus = self.take_gpus(&launch);
+        let started = gpus.and_then(|gpus| {
+            let started = match &image {
+                Some(image) => self.start_container(&launch, &agent_id, &gpus, image, staged.as_deref()),
+                None => self.start_process(&launch, &agent_id, &gpus, staged.as_deref()),
+            };
+            match started {
                 Ok(started) => Ok((started, gpus)),
                 Err(e) => {
                     self.gpus.give_back(&gpus);
                     Err(e)
                 }
-            });
+            }
+        });
         match started {
             Ok(((process, check), gpus)) => self.on_started(&key, process, check, gpus),
             Err(e) => {
                 self.metrics.launch_errors.inc();
-                tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, error = %e, "container launch failed");
+                tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, error = %e, "launch failed");
+                self.discard_prepared(&launch);
                 self.end_unstarted(&key, tasks::launch_failed_status(&launch, &agent_id, &e));
             }
         }
@@ -130,6 +142,7 @@ impl Agent {
         agent_id: &AgentId,
         gpus: &[u32],
         image: &Image,
+        staged: Option<&std::path::Path>,
     ) -> Result<(process::TaskProcess, Option<process::ProcessSpec>), AgentError> {
         let oci = self.oci.as_ref().ok_or_else(|| AgentError::InvalidTask("no oci containerizer".to_string()))?;
         if !gpus.is_empty() {
@@ -143,6 +156,9 @@ impl Agent {
         let (fw, task) = (&launch.framework_id, &launch.task.task_id);
         // Volumes are mounted into the container, not linked into the sandbox.
         let (sandbox, output) = sandbox::Sandbox::create(work_dir, fw, task, owner, &[])?;
+        if let Some(staged) = staged {
+            crate::fetch::move_into(staged, sandbox.path(), owner)?;
+        }
         let key = TaskKey::new(fw, task);
         let id = container_id(fw.as_str(), task.as_str());
         let request = BundleRequest {
@@ -169,11 +185,7 @@ impl Agent {
             exit_file: Some(oci.exit_file(&id)),
         };
         let check = self.container_check(launch);
-        let started = self.spawn_task(launch, gpus, &spec, output);
-        if started.is_err() {
-            oci.remove(&id);
-        }
-        Ok((started?, check))
+        Ok((self.spawn_task(launch, gpus, &spec, output)?, check))
     }
 
     /// What a container task's command health check runs: the line, inside the container.
@@ -202,12 +214,69 @@ impl Agent {
         oci.runc_error(&container_id(launch.framework_id.as_str(), launch.task.task_id.as_str()))
     }
 
+    /// Removes what was readied for a task that will not start: its container and its
+    /// staged artifacts.
+    fn discard_prepared(&self, launch: &LaunchCommand) {
+        self.remove_container(launch);
+        if let Some(fetcher) = &self.fetcher {
+            let _ = std::fs::remove_dir_all(fetcher.staging(&staging_id(launch)));
+        }
+    }
+
     /// Removes the container of an ended task, in the background.
     pub(crate) fn remove_container(&self, launch: &LaunchCommand) {
         let (Some(oci), Some(_)) = (&self.oci, &launch.task.container) else { return };
         let (oci, id) = (oci.clone(), container_id(launch.framework_id.as_str(), launch.task.task_id.as_str()));
         tokio::task::spawn_blocking(move || oci.remove(&id));
     }
+}
+
+/// The name of a launch's staging directory for fetched artifacts (its container's id).
+fn staging_id(launch: &LaunchCommand) -> String {
+    container_id(launch.framework_id.as_str(), launch.task.task_id.as_str())
+}
+
+/// Readies a launch: its container's image, bundle directory and network, and its artifacts.
+async fn prepare(
+    launch: &LaunchCommand,
+    oci: Option<containers::SharedOci>,
+    fetcher: Option<Arc<crate::fetch::Fetcher>>,
+) -> Prepared {
+    let mut image = None;
+    if let (Some(oci), Some(container)) = (oci, launch.task.container.as_ref()) {
+        let policy = match container.pull {
+            PullPolicy::IfMissing => crate::images::Pull::IfMissing,
+            PullPolicy::Always => crate::images::Pull::Always,
+        };
+        match oci.images.pull(&container.image, policy).await {
+            Ok(pulled) => image = Some(pulled),
+            Err(e) => return Prepared::failed(reason::IMAGE_PULL_FAILED, e),
+        }
+        let (readied, id, owned) = (oci.clone(), staging_id(launch), launch.clone());
+        // Keeps the cache in its budget (the image just pulled is the newest, so it goes last),
+        // and makes the bundle's directory and network.
+        let made = tokio::task::spawn_blocking(move || {
+            readied.collect_images();
+            readied.prepare(&id, &owned)
+        })
+        .await;
+        match made {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Prepared::failed(reason::LAUNCH_FAILED, e),
+            Err(e) => return Prepared::failed(reason::LAUNCH_FAILED, e),
+        }
+    }
+    let mut staged = None;
+    if !launch.task.fetch.is_empty() {
+        let Some(fetcher) = fetcher else {
+            return Prepared::failed(reason::FETCH_FAILED, "this agent cannot fetch artifacts");
+        };
+        match fetcher.fetch_all(&staging_id(launch), &launch.task.fetch).await {
+            Ok(dir) => staged = Some(dir),
+            Err(e) => return Prepared::failed(reason::FETCH_FAILED, e.0),
+        }
+    }
+    Prepared::Ready { image, staged }
 }
 
 /// Resolves once a kill is asked for on `kills`, or never if the sender is gone.

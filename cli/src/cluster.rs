@@ -134,6 +134,19 @@ pub struct ContainerArgs {
     /// Let tasks ask for privileged containers (every capability and device of the host).
     #[arg(long)]
     allow_privileged: bool,
+    /// Where the CNI plugins are (`bridge`, `host-local`, `portmap`, `loopback`), for
+    /// containers on the bridge network.
+    #[arg(long, default_value = "/usr/lib/cni")]
+    cni_path: PathBuf,
+    /// The addresses of containers on the bridge network (shared by the agents of one host).
+    #[arg(long, default_value = "10.88.0.0/16")]
+    bridge_subnet: String,
+    /// Directories `file://` artifacts may be fetched from, comma-separated (default: none).
+    #[arg(long, default_value = "")]
+    fetch_roots: String,
+    /// MiB the cache of fetched artifacts may take.
+    #[arg(long, default_value_t = 2 * 1024)]
+    fetch_cache_mb: u64,
 }
 
 impl ContainerArgs {
@@ -155,6 +168,12 @@ impl ContainerArgs {
             image_cache_bytes: self.image_cache_mb.saturating_mul(1 << 20),
             host_volumes: split_list(&self.host_volumes).into_iter().map(PathBuf::from).collect(),
             allow_privileged: self.allow_privileged,
+            cni_plugins: self.cni_path.clone(),
+            bridge_subnet: self.bridge_subnet.clone(),
+            fetch: agora_agent::fetch::FetchConfig {
+                roots: split_list(&self.fetch_roots).into_iter().map(PathBuf::from).collect(),
+                cache_bytes: self.fetch_cache_mb.saturating_mul(1 << 20),
+            },
         })
     }
 }

@@ -62,6 +62,14 @@ pub struct RunArgs {
     /// With --image: let the task write to its root filesystem (read-only by default).
     #[arg(long, requires = "image")]
     writable_root: bool,
+    /// With --image: `host` (the agent's network) or `bridge` (a network of its own, reached
+    /// through the ports it publishes with -p).
+    #[arg(long, value_enum, default_value = "host", requires = "image")]
+    network: NetworkArg,
+    /// With --network bridge: publish this container port (`8080` or `53/udp`) on one of the
+    /// offered ports; may be repeated. The task's env names it: PORT_8080 is the agent's port.
+    #[arg(long = "publish", short = 'p', requires = "image")]
+    publish: Vec<String>,
     /// Print status updates to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -78,6 +86,12 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum NetworkArg {
+    Host,
+    Bridge,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum PullArg {
     IfMissing,
@@ -87,13 +101,29 @@ enum PullArg {
 impl RunArgs {
     /// The task's container, when it runs in an image.
     fn container(&self) -> Option<agora_api::ContainerInfo> {
+        use agora_api::containers::{NetworkMode, PortMapping, Protocol};
         let image = self.image.as_deref()?;
+        let network = if self.network == NetworkArg::Bridge { NetworkMode::Bridge } else { NetworkMode::Host };
+        let port_mappings = self
+            .publish
+            .iter()
+            .filter_map(|p| {
+                let (port, protocol) = match p.split_once('/') {
+                    Some((port, "udp")) => (port, Protocol::Udp),
+                    Some((port, _)) => (port, Protocol::Tcp),
+                    None => (p.as_str(), Protocol::Tcp),
+                };
+                Some(PortMapping { container_port: port.parse().ok()?, host_port: None, protocol })
+            })
+            .collect();
         let pull = match self.pull {
             PullArg::IfMissing => agora_api::containers::PullPolicy::IfMissing,
             PullArg::Always => agora_api::containers::PullPolicy::Always,
         };
         Some(agora_api::ContainerInfo {
             pull,
+            network,
+            port_mappings,
             writable_root: self.writable_root,
             ..agora_api::ContainerInfo::new(agora_api::Containerizer::Oci, image)
         })
@@ -114,6 +144,15 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if !args.publish.is_empty() && args.network != NetworkArg::Bridge {
+        bail!("-p publishes a port of a container on the bridge network: add --network bridge");
+    }
+    for p in &args.publish {
+        let (port, protocol) = p.split_once('/').unwrap_or((p, "tcp"));
+        if port.parse::<u16>().map_or(true, |p| p == 0) || !matches!(protocol, "tcp" | "udp") {
+            bail!("-p {p}: give a container port, as 8080 or 53/udp");
+        }
+    }
     let client = target::client(&args.target)?;
     let registration = RegisterFramework {
         id: None,
@@ -264,19 +303,22 @@ impl Runner {
     }
 
     async fn use_offers(&mut self, offers: Vec<Offer>) -> anyhow::Result<()> {
-        let fitting = if self.launched { None } else { offers.iter().position(|o| self.wanted.fits_in(&o.resources)) };
+        let ports = self.args.publish.len();
+        let fits = |o: &Offer| self.wanted.fits_in(&o.resources) && o.resources.port_count() >= ports as u64;
+        let fitting = if self.launched { None } else { offers.iter().position(fits) };
         let mut rest: Vec<_> = offers.iter().map(|o| o.id.clone()).collect();
         if let Some(index) = fitting {
             let offer = &offers[index];
             rest.remove(index);
             let command = Command::Argv(self.args.command.clone());
+            let resources = Resources { ports: first_ports(&offer.resources, ports), ..self.wanted.clone() };
             let task = TaskInfo {
                 name: self.args.display_name(),
                 container: self.args.container(),
                 env: self.args.env.iter().cloned().collect::<BTreeMap<_, _>>(),
                 kill_grace_period_secs: self.args.kill_grace,
                 user: self.args.user.clone(),
-                ..TaskInfo::new(self.task_id.as_str(), offer.agent_id.clone(), self.wanted.clone(), command)
+                ..TaskInfo::new(self.task_id.as_str(), offer.agent_id.clone(), resources, command)
             };
             let accept = Accept {
                 offer_ids: vec![offer.id.clone()],
@@ -355,6 +397,11 @@ impl Runner {
             }));
         }
     }
+}
+
+/// The first `n` ports of `offered`, as ranges.
+fn first_ports(offered: &Resources, n: usize) -> Vec<[u16; 2]> {
+    offered.ports.iter().flat_map(|&[low, high]| low..=high).take(n).map(|p| [p, p]).collect()
 }
 
 /// The most characters of a command that name its framework and task.

@@ -242,6 +242,76 @@ async fn an_image_task_on_an_agent_without_its_containerizer_is_refused_at_accep
     assert!(error.to_string().contains("unsupported_container"), "{error}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridged_containers_publish_their_ports_and_reach_each_other_by_address() {
+    let Some((registry, image, _)) = registry_with_busybox().await else { return };
+    if !Path::new("/usr/lib/cni/bridge").exists() {
+        eprintln!("skipped: the CNI plugins are not installed (apt-get install containernetworking-plugins)");
+        return;
+    }
+    let resources = "cpus:4,mem:4096,ports:[31900-31909]";
+    let args = ["--containerizers", "process,oci", "--insecure-registries", &registry.host, "--resources", resources];
+    let cluster = Cluster::start(&args).await;
+    let mut framework = Framework::register(cluster.client(), registration("bridged")).await;
+    let offers = framework.offers().await;
+    let agent = offers[0].agent_id.clone();
+    let bridged = |id: &str, line: &str, ports: Vec<[u16; 2]>, mappings| {
+        let mut task = image_task(&agent, id, &image, line, 32.0);
+        task.resources.ports = ports;
+        let container = task.container.as_mut().expect("a container");
+        container.network = agora_api::containers::NetworkMode::Bridge;
+        container.port_mappings = mappings;
+        task
+    };
+    let mapping = agora_api::containers::PortMapping {
+        container_port: 8080,
+        host_port: Some(31905),
+        protocol: agora_api::containers::Protocol::Tcp,
+    };
+    // The server answers every connection on its container port 8080, published on 31905.
+    let line = "echo $AGORA_CONTAINER_IP > /mnt/sandbox/address; echo $PORT_8080 > /mnt/sandbox/published; \
+                while true; do echo hello-from-the-server | nc -l -p 8080; done";
+    let server = bridged("server", line, vec![[31905, 31905]], vec![mapping]);
+    framework.launch(&offers[0], vec![server]).await.expect("launch the server");
+    let sandbox = cluster.scratch().join(DEV_AGENT_SUBDIR).join("sandboxes").join(framework.id.as_str()).join("server");
+    let address = eventually(DEADLINE, "the server's address", || async {
+        let text = std::fs::read_to_string(sandbox.join("address")).unwrap_or_default();
+        text.trim().parse::<std::net::Ipv4Addr>().ok()
+    })
+    .await;
+    assert!(address.octets()[..2] == [10, 88], "{address}");
+    assert_eq!(std::fs::read_to_string(sandbox.join("published")).expect("published").trim(), "31905");
+
+    // From the host, through the published port.
+    let answer = eventually(DEADLINE, "the server to answer on the published port", || async {
+        use tokio::io::AsyncReadExt as _;
+        let mut stream = tokio::net::TcpStream::connect("127.0.0.1:31905").await.ok()?;
+        let mut text = String::new();
+        tokio::time::timeout(std::time::Duration::from_secs(2), stream.read_to_string(&mut text)).await.ok()?.ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert_eq!(answer, "hello-from-the-server\n");
+
+    // From another container on the bridge, by address.
+    let offer = offer_where(&framework, "another offer", |o| o.agent_id == agent).await;
+    let client = format!("nc {address} 8080 </dev/null");
+    framework.launch(&offer, vec![bridged("client", &client, vec![], vec![])]).await.expect("launch the client");
+    let status = framework.terminal("client").await;
+    assert_eq!(status.state, TaskState::Finished, "{status:?}");
+    let out = std::fs::read_to_string(sandbox.with_file_name("client").join("stdout")).expect("the client's output");
+    assert_eq!(out, "hello-from-the-server\n");
+
+    // agora run publishes with -p, and says where in the task's environment.
+    let out = cluster
+        .cli(&["run", "--image", &image, "--network", "bridge", "-p", "8080", "--", "sh", "-c", "echo $PORT_8080"])
+        .output()
+        .expect("agora run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let port: u16 = stdout(&out).trim().parse().expect("a port");
+    assert!((31900..=31909).contains(&port), "{port}");
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
