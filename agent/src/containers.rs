@@ -365,7 +365,12 @@ impl Oci {
     /// Stops and deletes container `id` if runc still knows it, takes down its network,
     /// unmounts its root and removes its bundle. Quiet when there is nothing to remove.
     pub fn remove(&self, id: &str) {
-        let _ = self.runc_command().args(["delete", "--force", id]).output();
+        // `runc run` deletes its container when it ends; runc is asked only about one whose
+        // state is still there (its runc was killed, or the agent died), saving a process
+        // start per launch and per exit.
+        if self.work_dir.join("runc").join(id).exists() {
+            let _ = self.runc_command().args(["delete", "--force", id]).output();
+        }
         let dir = self.bundle_dir(id);
         if let (Some(attachment), Ok(bridge)) = (read_attachment(&dir), &self.bridge) {
             bridge.detach(id, &attachment);
@@ -390,7 +395,7 @@ impl Oci {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !known.contains(&name) {
-                tracing::warn!(container = %name, "removing a container the agent has no record of");
+                tracing::info!(container = %name, "removing a container no running task holds");
                 self.remove(&name);
             }
         }

@@ -75,6 +75,8 @@ const REGISTER_MAX_RETRY: Duration = Duration::from_secs(5);
 const COMMAND_QUEUE: usize = 64;
 /// Process exits not yet handled. When full, the watcher of an exited process waits.
 const EXIT_QUEUE: usize = 64;
+/// How soon updates that found the update sender busy are tried again.
+const SENDER_BUSY_RETRY: Duration = Duration::from_millis(20);
 /// The most updates in one POST, keeping a batch well under the master's body limit.
 const MAX_BATCH: usize = 256;
 /// `read_log` commands answered at once; more are dropped (their readers time out), so a

@@ -87,13 +87,7 @@ impl Agent {
             self.save(&key);
         }
         // Containers of tasks that ended, or that no checkpoint names, go once their ends are read.
-        if let Some(oci) = &self.oci {
-            let running = self.tasks.values().filter(|t| t.is_running() && t.launch.task.container.is_some());
-            let known = running
-                .map(|t| containers::container_id(t.launch.framework_id.as_str(), t.launch.task.task_id.as_str()))
-                .collect();
-            oci.remove_unknown(&known);
-        }
+        self.remove_idle_containers();
     }
 
     /// Where a task's supervising shell writes its exit file when not in its sandbox.

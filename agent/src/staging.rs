@@ -223,6 +223,15 @@ impl Agent {
         }
     }
 
+    /// Removes, now, every container no running task holds: at start, those of tasks that
+    /// ended or that no checkpoint names; when stopping, what removals in the background left.
+    pub(crate) fn remove_idle_containers(&self) {
+        let Some(oci) = &self.oci else { return };
+        let running = self.tasks.values().filter(|t| t.is_running() && t.launch.task.container.is_some());
+        let held = running.map(|t| staging_id(&t.launch)).collect();
+        oci.remove_unknown(&held);
+    }
+
     /// Removes the container of an ended task, in the background.
     pub(crate) fn remove_container(&self, launch: &LaunchCommand) {
         let (Some(oci), Some(_)) = (&self.oci, &launch.task.container) else { return };

@@ -192,7 +192,10 @@ impl Agent {
                     self.refresh_metrics();
                 }
             }
-            Acked::Popped => self.save(&key),
+            Acked::Popped => {
+                tracing::debug!(task_id = %key.task_id, update_id = %ack.update_id, "acknowledged");
+                self.save(&key)
+            }
             Acked::Ignored => {
                 tracing::debug!(task_id = %key.task_id, update_id = %ack.update_id, "ignoring an unknown ack")
             }
@@ -300,10 +303,15 @@ impl Agent {
         let Some(session) = &self.session else {
             return;
         };
-        let due = self.updates.due(Instant::now());
+        let now = Instant::now();
+        let due = self.updates.due(now);
         for batch in due.chunks(MAX_BATCH) {
             if !session.send_updates(batch.to_vec()) {
-                tracing::debug!(count = batch.len(), "update sender busy; the batch will be retried");
+                // Not after the whole retry interval: an update that waits behind a busy sender
+                // (a burst of acknowledgements, each freeing the next update of its task) goes
+                // with the next batch.
+                tracing::debug!(count = batch.len(), "update sender busy; the batch goes shortly");
+                self.updates.defer(batch, now + SENDER_BUSY_RETRY);
             }
         }
     }
@@ -355,6 +363,9 @@ impl Agent {
                 }
             }
         }
+        // Containers are removed in the background as their tasks end; the runtime stops with
+        // the agent, so what is left goes now (their mounts and networks would outlive it).
+        self.remove_idle_containers();
         self.session = None;
         tracing::info!("agent stopped");
     }

@@ -120,6 +120,18 @@ impl UpdateManager {
         Acked::Popped
     }
 
+    /// Takes back heads that [`UpdateManager::due`] handed out but that could not be sent (the
+    /// sender was busy): each is due again at `at`, with the backoff it had before.
+    pub fn defer(&mut self, unsent: &[TaskStatus], at: Instant) {
+        for status in unsent {
+            let Some(queue) = self.queues.get_mut(&TaskKey::of(status)) else { continue };
+            if queue.updates.front().is_some_and(|head| head.update_id == status.update_id) {
+                queue.due = at;
+                queue.interval = (queue.interval / 2).max(self.first_retry);
+            }
+        }
+    }
+
     /// Makes every head due at `now` with a fresh backoff, as after reconnecting to a master
     /// that may never have seen the earlier sends.
     pub fn resend_all(&mut self, now: Instant) {
@@ -195,6 +207,21 @@ mod tests {
 
     fn manager() -> UpdateManager {
         UpdateManager::new(RETRY, Duration::from_secs(60))
+    }
+
+    #[test]
+    fn heads_not_sent_are_due_again_soon_with_their_backoff() {
+        let now = Instant::now();
+        let mut m = manager();
+        m.push(status("a", TaskState::Running), now);
+        let sent = m.due(now);
+        assert_eq!(m.next_due(), Some(now + RETRY));
+        let soon = now + Duration::from_millis(20);
+        m.defer(&sent, soon);
+        assert_eq!(m.next_due(), Some(soon));
+        assert_eq!(m.due(soon).len(), 1);
+        // The backoff goes on from where it was, not doubled by the send that did not happen.
+        assert_eq!(m.next_due(), Some(soon + RETRY));
     }
 
     #[test]

@@ -234,3 +234,57 @@ async fn credentials_come_from_a_docker_config_json() {
     let image = store(2, login).pull(&reference, Pull::Always).await.expect("pull with credentials");
     assert_eq!(std::fs::read(image.rootfs.join("data/blob")).expect("blob"), b"private");
 }
+
+/// A tag naming an image index (a multi-arch image) is resolved to the manifest for this
+/// host's platform: the pulled root holds that platform's file, not the other's.
+#[tokio::test]
+async fn a_multi_arch_index_is_resolved_to_this_hosts_platform() {
+    use oci_client::manifest::{
+        ImageIndexEntry, OciImageIndex, Platform, OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
+    };
+    let Some(registry) = Registry::start() else { return };
+    let this = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let other = if this == "amd64" { "arm64" } else { "amd64" };
+    let client = registry.client();
+    let tag: Reference = format!("{}/tools/multi:latest", registry.host).parse().expect("reference");
+    let mut manifests = Vec::new();
+    // Each platform's image is pushed to the repository in turn (the tag moves; the manifest
+    // stays, by digest), then the index takes the tag.
+    for arch in [other, this] {
+        registry.push("tools/multi", &[vec![Entry::File("arch", format!("{arch}\n").into_bytes(), 0o644)]]).await;
+        let (raw, digest) =
+            client.pull_manifest_raw(&tag, &registry.auth, &[OCI_IMAGE_MEDIA_TYPE]).await.expect("manifest");
+        let platform = Platform {
+            architecture: arch.to_string(),
+            os: "linux".to_string(),
+            os_version: None,
+            os_features: None,
+            variant: None,
+            features: None,
+        };
+        manifests.push(ImageIndexEntry {
+            media_type: OCI_IMAGE_MEDIA_TYPE.to_string(),
+            digest,
+            size: raw.len() as i64,
+            platform: Some(platform),
+            annotations: None,
+        });
+    }
+    let index = OciImageIndex {
+        schema_version: 2,
+        media_type: Some(OCI_IMAGE_INDEX_MEDIA_TYPE.to_string()),
+        manifests,
+        artifact_type: None,
+        annotations: None,
+    };
+    client.push_manifest_list(&tag, &registry.auth, index).await.expect("push the index");
+
+    let cache = tempfile::tempdir().expect("cache");
+    let store = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host), Credentials::default());
+    let image = store.pull(&format!("{}/tools/multi:latest", registry.host), Pull::Always).await.expect("pull");
+    assert_eq!(std::fs::read_to_string(image.rootfs.join("arch")).expect("arch"), format!("{this}\n"));
+}

@@ -2,6 +2,7 @@
 //! measures (and Redis), simulates agents and frameworks as tasks in this process, and reports
 //! rates, latencies and what they cost the servers and the store. One subcommand per scenario.
 
+mod containers;
 mod report;
 mod scale;
 mod servers;
@@ -34,6 +35,9 @@ enum Scenario {
     Streams(streams::StreamsArgs),
     /// Redis commands per launch, and launches against redis-benchmark on the same Redis.
     Efficiency(throughput::EfficiencyArgs),
+    /// Image tasks against process tasks on a real agent: accept to running (cold and warm
+    /// image cache), launch rate, memory per container. Needs root, runc and docker-registry.
+    Containers(containers::ContainersArgs),
 }
 
 /// Options every scenario takes.
@@ -64,6 +68,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Scenario::Efficiency(args) => launches(&args.as_throughput()).await,
         Scenario::Scale(args) => {
             let report = scale::run(&args).await?;
+            emit(&report.table(), &report, args.common.json.as_deref())
+        }
+        Scenario::Containers(args) => {
+            let report = containers::run(&args).await?;
             emit(&report.table(), &report, args.common.json.as_deref())
         }
         Scenario::Streams(args) => {

@@ -185,3 +185,23 @@ fn a_running_redis_can_be_the_store_and_is_left_running() {
         .expect("redis-cli runs");
     assert!(keys.status.success() && !keys.stdout.is_empty(), "the run's keys are kept under bench-*");
 }
+
+#[test]
+fn containers_times_image_tasks_against_process_tasks() {
+    let runc = Command::new("runc").arg("--version").output().is_ok_and(|o| o.status.success());
+    let registry = std::path::Path::new("/usr/bin/docker-registry").exists();
+    if !nix::unistd::Uid::effective().is_root() || !runc || !registry || !std::path::Path::new("/bin/busybox").exists()
+    {
+        eprintln!("skipped: the containers scenario needs root, runc, docker-registry and /bin/busybox");
+        return;
+    }
+    let (stdout, report, text) =
+        run_bench(&["containers", "--samples", "2", "--image-mb", "1", "--burst", "5", "--resident", "2"]);
+    assert!(stdout.contains("image task, warm cache"), "the table is printed: {stdout}");
+    for kind in ["process", "image_cold", "image_warm"] {
+        assert_eq!(report[kind]["samples"], 2, "{text}");
+        assert!(report[kind]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{text}");
+    }
+    assert!(report["burst_launches_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{text}");
+    assert!(report["host_processes_kib_per_container"].as_f64().is_some_and(|k| k > 0.0), "{text}");
+}

@@ -19,6 +19,27 @@ pub const AGORA: &str = env!("CARGO_BIN_EXE_agora");
 /// Generous: CI machines are small and busy. Tests poll, so a fast run stays fast.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// Whether this host lets a test isolate tasks in cgroups: the tests run as root, and cgroups
+/// (v1 or v2) are mounted. Prints why the test skips when not.
+pub fn can_isolate(test: &str) -> bool {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped {test}: not root, and making cgroups (and device nodes) needs it");
+        return false;
+    }
+    let v1 = Path::new("/sys/fs/cgroup/memory").is_dir();
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").is_file();
+    if !v1 && !v2 {
+        eprintln!("skipped {test}: no cgroups are mounted at /sys/fs/cgroup");
+        return false;
+    }
+    true
+}
+
+/// Whether the host's cgroups are v2 only (no v1 memory hierarchy).
+pub fn cgroup_v2_only() -> bool {
+    !Path::new("/sys/fs/cgroup/memory").is_dir() && Path::new("/sys/fs/cgroup/cgroup.controllers").is_file()
+}
+
 /// Polls `check` until it yields a value or `within` passes.
 pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
 where
