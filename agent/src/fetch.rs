@@ -90,28 +90,43 @@ impl Fetcher {
     }
 
     /// Fetches every artifact into launch `id`'s staging directory (made afresh) and returns it.
+    /// Downloads land first in a directory beside it, `{id}.downloads`, under numbers: what an
+    /// archive unpacks into the staging directory (links included) never lies on their way.
     pub async fn fetch_all(&self, id: &str, uris: &[FetchUri]) -> Result<PathBuf, FetchFailed> {
         let staging = self.staging(id);
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::DirBuilder::new().mode(0o700).create(&staging).map_err(|e| FetchFailed(format!("staging: {e}")))?;
-        for uri in uris {
-            self.fetch_one(uri, &staging).await?;
+        let downloads = self.dir.join("staging").join(format!("{id}.downloads"));
+        for dir in [&staging, &downloads] {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::DirBuilder::new().mode(0o700).create(dir).map_err(|e| FetchFailed(format!("staging: {e}")))?;
         }
-        Ok(staging)
+        let mut fetched = Ok(());
+        for (i, uri) in uris.iter().enumerate() {
+            fetched = self.fetch_one(uri, &staging, &downloads.join(i.to_string())).await;
+            if fetched.is_err() {
+                break;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&downloads);
+        if fetched.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        fetched.map(|()| staging)
     }
 
-    async fn fetch_one(&self, fetch: &FetchUri, staging: &Path) -> Result<(), FetchFailed> {
+    async fn fetch_one(&self, fetch: &FetchUri, staging: &Path, download: &Path) -> Result<(), FetchFailed> {
         let uri = fetch.uri.as_str();
         let name = fetch.file_name().ok_or_else(|| failed(uri, "names no file"))?;
         if RESERVED.contains(&name) {
             return Err(failed(uri, format!("`{name}` is a name the sandbox keeps for the agent")));
         }
-        let download = staging.join(format!(".fetching-{name}"));
+        let download = download.to_path_buf();
         let cached = fetch.sha256.as_deref().map(|hex| self.dir.join("cache").join(format!("sha256-{hex}")));
         match cached.as_ref().filter(|c| c.is_file()) {
             Some(cached) => {
                 // A copy: the task owns what lands in its sandbox, and the cache must not change.
-                std::fs::copy(cached, &download).map_err(|e| failed(uri, format!("copying from the cache: {e}")))?;
+                let mut from = std::fs::File::open(cached).map_err(|e| failed(uri, format!("the cache: {e}")))?;
+                let mut to = new_file(&download).map_err(|e| failed(uri, e))?;
+                std::io::copy(&mut from, &mut to).map_err(|e| failed(uri, format!("copying from the cache: {e}")))?;
                 touch(cached);
             }
             None => {
@@ -148,7 +163,7 @@ impl Fetcher {
 
     /// Downloads `uri` to `to`; returns the hex sha256 of what came.
     async fn download(&self, uri: &str, to: &Path) -> Result<String, FetchFailed> {
-        let mut file = std::fs::File::create(to).map_err(|e| failed(uri, e))?;
+        let mut file = new_file(to).map_err(|e| failed(uri, e))?;
         let mut hasher = sha2::Sha256::new();
         let mut total: u64 = 0;
         let mut write = |chunk: &[u8]| -> Result<(), FetchFailed> {
@@ -227,6 +242,38 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// A new file at `path`, never through a link and never over anything already there.
+fn new_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc_nofollow()).mode(0o600).open(path)
+}
+
+fn libc_nofollow() -> i32 {
+    nix::fcntl::OFlag::O_NOFOLLOW.bits()
+}
+
+/// Makes the directories of `relative` below `into`, one at a time, refusing any part that is
+/// already there as something other than a directory (a link an earlier entry or artifact
+/// left, above all).
+fn make_dirs_inside(into: &Path, relative: &Path) -> Result<PathBuf, String> {
+    let mut at = into.to_path_buf();
+    for part in relative.components() {
+        let std::path::Component::Normal(part) = part else {
+            return Err(format!("{} is not a plain relative path", relative.display()));
+        };
+        at.push(part);
+        match at.symlink_metadata() {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(format!("{} crosses something that is not a directory", relative.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&at).map_err(|e| format!("{}: {e}", relative.display()))?
+            }
+            Err(e) => return Err(format!("{}: {e}", relative.display())),
+        }
+    }
+    Ok(at)
 }
 
 /// Marks a cached artifact used now (its modification time orders the cache).
@@ -314,21 +361,16 @@ fn unzip(file: std::fs::File, into: &Path) -> Result<(), String> {
         if entry.is_symlink() {
             return Err(format!("{} is a link; links in zip files are not unpacked", relative.display()));
         }
-        let path = into.join(&relative);
-        // No entry is a link (above), so no parent on the way can be one.
+        // Earlier artifacts may have left links here: every directory on the way is checked.
         if entry.is_dir() {
-            std::fs::create_dir_all(&path).map_err(|e| e.to_string())?;
+            make_dirs_inside(into, &relative)?;
             continue;
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
+        let parent = make_dirs_inside(into, relative.parent().unwrap_or(Path::new("")))?;
+        let Some(file_name) = relative.file_name() else { continue };
+        let path = parent.join(file_name);
         let mode = entry.unix_mode().map_or(0o644, |m| m & 0o755);
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| format!("{}: {e}", relative.display()))?;
+        let mut out = new_file(&path).map_err(|e| format!("{}: {e}", relative.display()))?;
         std::io::copy(&mut entry, &mut out).map_err(|e| e.to_string())?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(|e| e.to_string())?;
     }

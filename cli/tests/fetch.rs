@@ -75,9 +75,14 @@ fn tarball() -> Vec<u8> {
 
 /// A `.zip` holding `zipped/file`, deflated.
 fn zipfile() -> Vec<u8> {
+    zip_of("zipped/file")
+}
+
+/// A `.zip` holding `path`, deflated.
+fn zip_of(path: &str) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    zip.start_file("zipped/file", options).expect("zip entry");
+    zip.start_file(path, options).expect("zip entry");
     zip.write_all(b"zipped\n").expect("zip");
     zip.finish().expect("zip").into_inner()
 }
@@ -179,4 +184,55 @@ async fn a_fetch_that_fails_fails_the_task_with_fetch_failed_saying_why() {
         assert!(message.contains(&uri.uri) && message.contains(says), "{id}: {message}");
     }
     assert!(!std::path::Path::new("/tmp/planted").exists(), "an archive wrote through a link");
+}
+
+/// Artifacts of one task share its staging directory: an archive that plants links there must
+/// not lead a later artifact out of it, neither a download nor an entry of a later archive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_one_artifact_plants_lead_no_later_one_out_of_the_sandbox() {
+    use agora_agent::testing::{tar_of, Entry};
+    let outside = tempfile::tempdir().expect("a directory outside");
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "untouched\n").expect("victim");
+    let victim_at: &'static str = Box::leak(victim.display().to_string().into_boxed_str());
+    let outside_at: &'static str = Box::leak(outside.path().display().to_string().into_boxed_str());
+    // Links where the agent once put its downloads, and a directory link for a zip to follow.
+    let planter = tar_of(&[
+        Entry::Link(".fetching-tool.sh", victim_at),
+        Entry::Link("0", victim_at),
+        Entry::Link("link", outside_at),
+    ]);
+    let files = serve(HashMap::from([
+        ("/planter.tar", planter),
+        ("/tool.sh", b"#!/bin/sh\necho ran\n".to_vec()),
+        ("/through.zip", zip_of("link/planted")),
+    ]))
+    .await;
+    let cluster = Cluster::start(&[]).await;
+    let mut framework = Framework::register(cluster.client(), registration("planter")).await;
+    let offers = framework.offers().await;
+    let agent = offers[0].agent_id.clone();
+    let mut download = shell_task(&agent, "download", "./tool.sh", 0.1, 32.0);
+    download.fetch = vec![
+        fetch(format!("{}/planter.tar", files.url), None),
+        FetchUri { executable: true, ..fetch(format!("{}/tool.sh", files.url), None) },
+    ];
+    let mut unzip = shell_task(&agent, "unzip", "true", 0.1, 32.0);
+    unzip.fetch =
+        vec![fetch(format!("{}/planter.tar", files.url), None), fetch(format!("{}/through.zip", files.url), None)];
+    framework.launch(&offers[0], vec![download, unzip]).await.expect("launch");
+    let mut ended = std::collections::BTreeMap::new();
+    while ended.len() < 2 {
+        if let agora_api::framework::FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+            if u.status.state.is_terminal() {
+                ended.insert(u.status.task_id.to_string(), u.status);
+            }
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "untouched\n", "a download went through a link");
+    assert_eq!(ended["download"].state, TaskState::Finished, "{:?}", ended["download"]);
+    let unzip = &ended["unzip"];
+    assert_eq!(unzip.reason.as_deref(), Some("fetch_failed"), "{unzip:?}");
+    assert!(!outside.path().join("planted").exists(), "a zip entry went through a link");
 }
