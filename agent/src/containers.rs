@@ -158,6 +158,10 @@ pub struct BundleRequest<'a> {
     /// The task's cgroup below the cgroup mount, which the container joins.
     pub cgroup: Option<String>,
     pub hostname: &'a str,
+    /// The GPUs the task holds, by index (their device minors).
+    pub gpus: &'a [u32],
+    /// `CUDA_VISIBLE_DEVICES` for the task, on a host with GPUs.
+    pub visible_devices: Option<String>,
 }
 
 impl Oci {
@@ -594,6 +598,26 @@ const ALL_CAPABILITIES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The device nodes a container holding `gpus` gets: `/dev/nvidiaN` for each of its GPUs, and
+/// the driver's shared nodes (`nvidiactl`, `nvidia-uvm`, ...) that this host has. The others'
+/// nodes are not made, and the container's device rules allow only these.
+fn gpu_devices(gpus: &[u32]) -> Vec<Value> {
+    let node = |path: String, major: u64, minor: u64| json!({"path": path, "type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0});
+    let mut devices: Vec<Value> = gpus
+        .iter()
+        .map(|&g| node(format!("/dev/nvidia{g}"), u64::from(crate::gpus::NVIDIA_MAJOR), u64::from(g)))
+        .collect();
+    for shared in ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"] {
+        use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+        let Ok(meta) = std::fs::metadata(shared) else { continue };
+        if meta.file_type().is_char_device() {
+            let rdev = meta.rdev();
+            devices.push(node(shared.to_string(), nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev)));
+        }
+    }
+    devices
+}
+
 /// What the container runs: a shell command with `/bin/sh -c`, else the image's entrypoint
 /// followed by the task's argv, or by the image's `Cmd` when the argv is empty (Docker's
 /// rules for `args`).
@@ -639,6 +663,10 @@ fn container_env(request: &BundleRequest<'_>, network: Option<&Attachment>) -> V
     env.insert("AGORA_SANDBOX".into(), CONTAINER_SANDBOX.into());
     for (i, port) in task.resources.ports.iter().flat_map(|&[low, high]| low..=high).enumerate() {
         env.insert(format!("PORT{i}"), port.to_string());
+    }
+    if let Some(visible) = &request.visible_devices {
+        env.insert("CUDA_VISIBLE_DEVICES".into(), visible.clone());
+        env.insert("NVIDIA_VISIBLE_DEVICES".into(), visible.clone());
     }
     if let Some(network) = network {
         if let Some(address) = network.address {
@@ -702,6 +730,14 @@ fn runtime_config(
     }
     if privileged {
         linux["resources"] = json!({"devices": [{"allow": true, "access": "rwm"}]});
+    } else if !request.gpus.is_empty() {
+        let devices = gpu_devices(request.gpus);
+        let allowed: Vec<Value> = devices
+            .iter()
+            .map(|d| json!({"allow": true, "type": "c", "major": d["major"], "minor": d["minor"], "access": "rwm"}))
+            .collect();
+        linux["devices"] = json!(devices);
+        linux["resources"] = json!({"devices": allowed});
     }
     let user = request.user;
     Ok(json!({

@@ -145,9 +145,6 @@ impl Agent {
         staged: Option<&std::path::Path>,
     ) -> Result<(process::TaskProcess, Option<process::ProcessSpec>), AgentError> {
         let oci = self.oci.as_ref().ok_or_else(|| AgentError::InvalidTask("no oci containerizer".to_string()))?;
-        if !gpus.is_empty() {
-            return Err(AgentError::InvalidTask("GPUs in containers are not built yet on this agent".to_string()));
-        }
         let named = launch.task.user.as_deref().map(|u| self.users.for_task(Some(u))).transpose()?;
         let user = containers::container_user(named, image, self.users.default_user(), self.users.allows_root())?;
         let owner = Some((user.uid, user.gid));
@@ -170,6 +167,9 @@ impl Agent {
             volumes: &volumes,
             cgroup: self.cgroups.as_ref().map(|_| format!("/{}/{}", cgroups::agent_root(work_dir), cgroup_name(&key))),
             hostname: &self.config.hostname,
+            gpus,
+            // What CUDA may see: the task's GPUs only, none for a task that asked for none.
+            visible_devices: self.gpus.has_devices().then(|| self.gpus.visible_devices(gpus)),
         };
         let (program, args) = oci.bundle(&id, &request)?;
         let spec = process::ProcessSpec {

@@ -312,6 +312,62 @@ async fn bridged_containers_publish_their_ports_and_reach_each_other_by_address(
     assert!((31900..=31909).contains(&port), "{port}");
 }
 
+/// GPUs found with `nvidia-smi` (a stand-in script listing two) are handed to containers as
+/// device nodes: a container sees only its own GPU's `/dev/nvidiaN` (opening it fails with
+/// ENXIO, there being no driver: the node and the device rule are there) and its UUID in
+/// `CUDA_VISIBLE_DEVICES`; one that asked for none sees none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_get_the_device_nodes_of_their_own_gpus_only() {
+    let Some((registry, image, _)) = registry_with_busybox().await else { return };
+    let mut cluster = cluster(&registry).await;
+    let smi = cluster.scratch().join("nvidia-smi");
+    std::fs::write(&smi, "#!/bin/sh\necho '0, GPU-aaaa, Stand-in GPU'\necho '1, GPU-bbbb, Stand-in GPU'\n")
+        .expect("script");
+    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let smi = smi.display().to_string();
+    let extra = ["--containerizers", "process,oci", "--insecure-registries", &registry.host, "--nvidia-smi", &smi];
+    cluster.spawn_agent_with("gpu", "cpus:2,mem:1024", &extra);
+    cluster.wait_for_agents(2).await;
+    let mut framework = Framework::register(cluster.client(), registration("cuda")).await;
+    let offer = offer_where(&framework, "an offer of the GPU agent", |o| o.hostname == "gpu").await;
+    assert_eq!(offer.resources.gpus, 2.0);
+    let line = "echo \"$CUDA_VISIBLE_DEVICES\"; ls /dev | grep nvidia | tr '\\n' ' '; echo; \
+                for d in /dev/nvidia*; do cat $d 2>&1 | tail -n 1; done";
+    let task = |id: &str, gpus: f64| {
+        let mut task = image_task(&offer.agent_id, id, &image, line, 32.0);
+        task.resources.gpus = gpus;
+        task
+    };
+    framework.launch(&offer, vec![task("first", 1.0), task("second", 1.0), task("none", 0.0)]).await.expect("launch");
+    let mut ended = std::collections::BTreeMap::new();
+    while ended.len() < 3 {
+        if let agora_api::framework::FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+            if u.status.state.is_terminal() {
+                ended.insert(u.status.task_id.to_string(), u.status);
+            }
+        }
+    }
+    let sandboxes = cluster.agent_work_dir("gpu").join("sandboxes").join(framework.id.as_str());
+    let out = |id: &str| std::fs::read_to_string(sandboxes.join(id).join("stdout")).unwrap_or_default();
+    let mut seen = Vec::new();
+    for id in ["first", "second"] {
+        assert_eq!(ended[id].state, TaskState::Finished, "{:?}", ended[id]);
+        let text = out(id);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() == 3, "{id}: {text}");
+        let (uuid, nodes, opened) = (lines[0], lines[1].trim(), lines[2]);
+        assert!(["GPU-aaaa", "GPU-bbbb"].contains(&uuid), "{id}: {text}");
+        assert!(["nvidia0", "nvidia1"].contains(&nodes), "one node of its own: {id}: {text}");
+        assert!(opened.contains("No such device or address"), "{id}: the node opens as far as the driver: {text}");
+        seen.push((uuid.to_string(), nodes.to_string()));
+    }
+    assert_ne!(seen[0], seen[1], "the two tasks got the same GPU");
+    // No UUID, no node: the glob is left as it is.
+    let none = out("none");
+    assert!(none.starts_with("\n\n") && none.contains("can't open '/dev/nvidia*'"), "a task without GPUs: {none}");
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
