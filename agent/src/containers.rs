@@ -51,6 +51,8 @@ pub struct ContainerConfig {
     pub bridge_subnet: String,
     /// The fetcher's setup (it serves process tasks too).
     pub fetch: crate::fetch::FetchConfig,
+    /// The Docker daemon's socket, for the `docker` containerizer.
+    pub docker_socket: PathBuf,
 }
 
 impl Default for ContainerConfig {
@@ -66,6 +68,7 @@ impl Default for ContainerConfig {
             cni_plugins: PathBuf::from("/usr/lib/cni"),
             bridge_subnet: "10.88.0.0/16".to_string(),
             fetch: Default::default(),
+            docker_socket: PathBuf::from("/var/run/docker.sock"),
         }
     }
 }
@@ -87,7 +90,8 @@ fn oci_missing(runc: &Path) -> Option<String> {
 }
 
 /// The containerizers this agent offers: those asked for, each checked, or, when none were
-/// named, `process` and whichever others this host supports.
+/// named, `process` and `oci` if this host supports it. `docker` is the caller's to check,
+/// as it takes the daemon's answer ([`crate::docker::DockerRuntime::connect`]).
 pub fn detect(config: &ContainerConfig) -> Result<Vec<Containerizer>, AgentError> {
     let oci = oci_missing(&config.runc);
     match &config.wanted {
@@ -102,16 +106,8 @@ pub fn detect(config: &ContainerConfig) -> Result<Vec<Containerizer>, AgentError
             })
         }
         Some(wanted) => {
-            for kind in wanted {
-                match (kind, &oci) {
-                    (Containerizer::Oci, Some(why)) => {
-                        return Err(AgentError::Config(format!("--containerizers names oci, but {why}")))
-                    }
-                    (Containerizer::Docker, _) => {
-                        return Err(AgentError::Config("the docker containerizer is not built yet".to_string()))
-                    }
-                    _ => {}
-                }
+            if let (true, Some(why)) = (wanted.contains(&Containerizer::Oci), &oci) {
+                return Err(AgentError::Config(format!("--containerizers names oci, but {why}")));
             }
             let mut kinds = wanted.clone();
             kinds.sort();
@@ -318,16 +314,7 @@ impl Oci {
         }
         let container = request.launch.task.container.as_ref();
         for volume in container.map(|c| c.volumes.as_slice()).unwrap_or_default() {
-            // Resolved now, so that a link cannot lead the mount elsewhere than what is checked.
-            let host = Path::new(&volume.host_path)
-                .canonicalize()
-                .map_err(|e| AgentError::io(format!("host volume {}", volume.host_path), e))?;
-            if !self.host_volumes.iter().any(|root| host.starts_with(root)) {
-                return Err(AgentError::InvalidTask(format!(
-                    "host path {} is not under a directory this agent shares (--host-volumes)",
-                    volume.host_path
-                )));
-            }
+            let host = shared_host_path(&self.host_volumes, &volume.host_path)?;
             mounts.push(bind(&host, &volume.container_path, volume.mode == VolumeMode::Rw));
         }
         // The host's DNS settings; on the host network its names too.
@@ -424,6 +411,19 @@ impl Oci {
     }
 }
 
+/// A container volume's host path, resolved (links followed, so that what is checked is what
+/// is mounted), if it is under one of the agent's shared roots (`--host-volumes`).
+pub(crate) fn shared_host_path(roots: &[PathBuf], host_path: &str) -> Result<PathBuf, AgentError> {
+    let host =
+        Path::new(host_path).canonicalize().map_err(|e| AgentError::io(format!("host volume {host_path}"), e))?;
+    if !roots.iter().any(|root| host.starts_with(root)) {
+        return Err(AgentError::InvalidTask(format!(
+            "host path {host_path} is not under a directory this agent shares (--host-volumes)"
+        )));
+    }
+    Ok(host)
+}
+
 /// Where a bundle keeps its network's [`Attachment`].
 const NETWORK_FILE: &str = "network.json";
 
@@ -433,7 +433,10 @@ fn read_attachment(bundle: &Path) -> Option<Attachment> {
 
 /// A bridged container's port mappings on the agent: each mapping's `host_port`, or the
 /// task's next port no mapping names.
-fn published(launch: &LaunchCommand, container: &agora_api::ContainerInfo) -> Result<Vec<Published>, AgentError> {
+pub(crate) fn published(
+    launch: &LaunchCommand,
+    container: &agora_api::ContainerInfo,
+) -> Result<Vec<Published>, AgentError> {
     let ports: Vec<u16> = launch.task.resources.ports.iter().flat_map(|&[low, high]| low..=high).collect();
     let named: HashSet<u16> = container.port_mappings.iter().filter_map(|m| m.host_port).collect();
     let mut free = ports.iter().copied().filter(|p| !named.contains(p));

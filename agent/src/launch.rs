@@ -29,7 +29,7 @@ impl Agent {
             Ok(((process, check), gpus)) => {
                 let status = tasks::status(&launch, &agent_id, TaskState::Running);
                 self.tasks.insert(key.clone(), Task::new(launch, status, None, Vec::new()));
-                self.on_started(&key, process, check, gpus);
+                self.on_started(&key, process::Running::Child(process), check, gpus);
             }
             Err(e) => self.launch_failed(launch, &agent_id, &e),
         }
@@ -51,18 +51,17 @@ impl Agent {
     pub(crate) fn on_started(
         &mut self,
         key: &TaskKey,
-        started: process::TaskProcess,
+        running: process::Running,
         check_command: Option<process::ProcessSpec>,
         gpus: Vec<u32>,
     ) {
         let Some(launch) = self.tasks.get(key).map(|t| t.launch.clone()) else { return };
-        let pid = started.pid();
+        let pid = running.pid();
         tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task started");
-        let running = process::Running::Child(started);
         let (kill, health) = self.watch(key, &launch, running, check_command, &cgroup_name(key));
         let Some(task) = self.tasks.get_mut(key) else { return };
         let status = tasks::status(&launch, &task.latest.agent_id, TaskState::Running);
-        task.process = process::start_time(pid).map(|start| (pid, start));
+        task.process = pid.and_then(|pid| process::start_time(pid).map(|start| (pid, start)));
         task.kill = Some(kill);
         task.health = health;
         task.gpus = gpus;

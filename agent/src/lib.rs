@@ -11,6 +11,7 @@ pub mod cgroups;
 mod checkpoint;
 mod config;
 pub mod containers;
+mod docker;
 mod error;
 pub mod fetch;
 #[doc(hidden)]
@@ -139,7 +140,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     let (exits_tx, exits_rx) = mpsc::channel(EXIT_QUEUE);
     let (health_tx, health_rx) = mpsc::channel(EXIT_QUEUE);
     let (prepared_tx, prepared_rx) = mpsc::channel(EXIT_QUEUE);
-    let containerizers = containers::detect(&config.containers)?;
+    let mut containerizers = containers::detect(&config.containers)?;
+    let docker = docker_runtime(&config, &mut containerizers).await?;
     let oci = match containerizers.contains(&agora_api::Containerizer::Oci) {
         true => Some(Arc::new(containers::Oci::new(&config.containers, &config.work_dir)?)),
         false => None,
@@ -163,6 +165,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
         prepared_tx,
         containerizers,
         oci,
+        docker,
         fetcher,
         log_reads: Arc::new(Semaphore::new(MAX_LOG_READS)),
         users,
@@ -173,6 +176,31 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     agent.recover();
     agent.refresh_metrics();
     agent.run(shutdown, events_rx, exits_rx, health_rx, prepared_rx).await
+}
+
+/// The Docker daemon, when `--containerizers` names `docker` (it must answer), or names
+/// nothing and one answers at `--docker-socket`; adds `docker` to `containerizers` then.
+async fn docker_runtime(
+    config: &AgentConfig,
+    containerizers: &mut Vec<agora_api::Containerizer>,
+) -> Result<Option<docker::DockerRuntime>, AgentError> {
+    let named = config.containers.wanted.as_ref().map(|w| w.contains(&agora_api::Containerizer::Docker));
+    if named == Some(false) {
+        return Ok(None);
+    }
+    match docker::DockerRuntime::connect(&config.containers.docker_socket, &config.work_dir, &config.containers).await {
+        Ok(runtime) => {
+            if !containerizers.contains(&agora_api::Containerizer::Docker) {
+                containerizers.push(agora_api::Containerizer::Docker);
+            }
+            Ok(Some(runtime))
+        }
+        Err(why) if named == Some(true) => Err(AgentError::Config(format!("--containerizers names docker, but {why}"))),
+        Err(why) => {
+            tracing::info!(why = %why, "the docker containerizer is off");
+            Ok(None)
+        }
+    }
 }
 
 /// The host's cgroups, as `config.isolation` asks.
@@ -273,6 +301,8 @@ struct Agent {
     containerizers: Vec<agora_api::Containerizer>,
     /// The `oci` containerizer, when the agent offers it.
     oci: Option<containers::SharedOci>,
+    /// The `docker` containerizer, when the agent offers it.
+    docker: Option<docker::DockerRuntime>,
     /// Downloads what tasks list in `fetch`.
     fetcher: Option<Arc<fetch::Fetcher>>,
     log_reads: Arc<Semaphore>,

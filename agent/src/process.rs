@@ -197,13 +197,25 @@ pub enum Running {
     Child(TaskProcess),
     /// Started by an earlier run.
     Adopted(AdoptedProcess),
+    /// A container of the docker daemon's.
+    Docker(Box<crate::docker::DockerTask>),
 }
 
 impl Running {
+    /// The pid of the task's supervising shell, when it has one (not a docker container).
+    pub fn pid(&self) -> Option<i32> {
+        match self {
+            Running::Child(child) => Some(child.pid()),
+            Running::Adopted(adopted) => Some(adopted.pid),
+            Running::Docker(_) => None,
+        }
+    }
+
     pub async fn supervise(self, kills: watch::Receiver<Option<Duration>>) -> Exit {
         match self {
             Running::Child(child) => child.supervise(kills).await,
             Running::Adopted(adopted) => adopted.supervise(kills).await,
+            Running::Docker(container) => container.supervise(kills).await,
         }
     }
 }
@@ -299,7 +311,7 @@ async fn wait(child: &mut tokio::process::Child) -> Ended {
 /// period; the task gets SIGTERM at once and SIGKILL when the earliest grace so far ends, if
 /// it is still there. A dropped sender just means no more kill requests. Returns how the task
 /// ended and whether it was signalled.
-async fn serve_kills(
+pub(crate) async fn serve_kills(
     ended: impl std::future::Future<Output = Ended>,
     signal: impl Fn(Signal),
     mut kills: watch::Receiver<Option<Duration>>,

@@ -48,6 +48,24 @@ impl Agent {
             let alive = task.process.filter(|(pid, start)| process::start_time(*pid) == Some(*start));
             let exit_file = self.exit_file_of(&task.launch);
             let mut recovered = Task { process: task.process, ..Task::new(task.launch, task.latest, None, task.gpus) };
+            let docker_task =
+                recovered.launch.task.container.as_ref().is_some_and(|c| c.kind == agora_api::Containerizer::Docker);
+            if let (true, false, Some(docker)) = (docker_task, recovered.latest.state.is_terminal(), &self.docker) {
+                // Found by its name: a container still running is watched again, one that ended
+                // meanwhile answers the wait at once with its exit code. Its output stays with
+                // docker from here (`docker logs NAME`).
+                tracing::info!(framework_id = %key.framework_id, task_id = %key.task_id, "re-attaching to a docker container");
+                let container =
+                    docker::DockerTask { runtime: docker.clone(), name: docker.name(&recovered.launch), output: None };
+                self.metrics.recovered.inc();
+                let running = process::Running::Docker(Box::new(container));
+                let (kill, health) = self.watch(&key, &recovered.launch, running, None, &cgroup_name(&key));
+                recovered.kill = Some(kill);
+                recovered.health = health;
+                self.tasks.insert(key.clone(), recovered);
+                self.save(&key);
+                continue;
+            }
             match (alive, sandbox) {
                 (Some((pid, start_time)), Ok(sandbox)) => {
                     self.gpus.claim(&recovered.gpus);

@@ -15,10 +15,12 @@ use std::path::PathBuf;
 
 /// How a task's preparation ended.
 pub(crate) enum Prepared {
-    /// The image (for a container) and the staged artifacts (for a `fetch`).
+    /// The image (for an oci container) and the staged artifacts (for a `fetch`); or a
+    /// docker container already started, with its output files.
     Ready {
         image: Option<Image>,
         staged: Option<PathBuf>,
+        docker: Option<(String, sandbox::Output)>,
     },
     Killed,
     Failed {
@@ -38,10 +40,14 @@ impl Agent {
     /// and readies them off the loop.
     pub(crate) fn launch_prepared(&mut self, launch: LaunchCommand, agent_id: AgentId) {
         let key = TaskKey::new(&launch.framework_id, &launch.task.task_id);
-        let oci = match (&self.oci, launch.task.container.as_ref().map(|c| c.kind)) {
-            (_, None) => None,
-            (Some(oci), Some(Containerizer::Oci)) => Some(oci.clone()),
-            (_, Some(kind)) => {
+        let runtime = match (launch.task.container.as_ref().map(|c| c.kind), &self.oci, &self.docker) {
+            (None, _, _) => Runtime::None,
+            (Some(Containerizer::Oci), Some(oci), _) => Runtime::Oci(oci.clone()),
+            (Some(Containerizer::Docker), _, Some(docker)) => match self.docker_container(&launch, &agent_id, docker) {
+                Ok(container) => Runtime::Docker(Box::new(container)),
+                Err(e) => return self.launch_failed(launch, &agent_id, &e),
+            },
+            (Some(kind), _, _) => {
                 let error = AgentError::InvalidTask(format!("this agent has no {} containerizer", kind.as_str()));
                 return self.launch_failed(launch, &agent_id, &error);
             }
@@ -56,7 +62,7 @@ impl Agent {
         let fetcher = self.fetcher.clone();
         tokio::spawn(async move {
             let outcome = tokio::select! {
-                outcome = prepare(&launch, oci, fetcher) => outcome,
+                outcome = prepare(&launch, runtime, fetcher) => outcome,
                 () = killed(&mut kills) => Prepared::Killed,
             };
             // Fails only once the agent loop has returned.
@@ -77,7 +83,12 @@ impl Agent {
         let launch = task.launch.clone();
         let outcome = if killed { Prepared::Killed } else { outcome };
         let (image, staged) = match outcome {
-            Prepared::Ready { image, staged } => (image, staged),
+            Prepared::Ready { docker: Some((name, output)), .. } => {
+                let Some(runtime) = self.docker.clone() else { return };
+                let task = crate::docker::DockerTask { runtime, name, output: Some(output) };
+                return self.on_started(&key, process::Running::Docker(Box::new(task)), None, Vec::new());
+            }
+            Prepared::Ready { image, staged, docker: None } => (image, staged),
             Prepared::Killed => {
                 let status = TaskStatus {
                     reason: Some(reason::KILLED_BY_FRAMEWORK.to_string()),
@@ -100,8 +111,12 @@ impl Agent {
         let gpus = self.take_gpus(&launch);
         let started = gpus.and_then(|gpus| {
             let started = match &image {
-                Some(image) => self.start_container(&launch, &agent_id, &gpus, image, staged.as_deref()),
-                None => self.start_process(&launch, &agent_id, &gpus, staged.as_deref()),
+                Some(image) => self
+                    .start_container(&launch, &agent_id, &gpus, image, staged.as_deref())
+                    .map(|(process, check)| (process::Running::Child(process), check)),
+                None => self
+                    .start_process(&launch, &agent_id, &gpus, staged.as_deref())
+                    .map(|(process, check)| (process::Running::Child(process), check)),
             };
             match started {
                 Ok(started) => Ok((started, gpus)),
@@ -188,6 +203,35 @@ impl Agent {
         Ok((self.spawn_task(launch, gpus, &spec, output)?, check))
     }
 
+    /// Makes the sandbox of a docker task and the description of its container, which its
+    /// preparation creates and starts once the image is pulled. It runs as the task's user, or
+    /// the agent's default task user.
+    fn docker_container(
+        &self,
+        launch: &LaunchCommand,
+        agent_id: &AgentId,
+        docker: &crate::docker::DockerRuntime,
+    ) -> Result<DockerLaunch, AgentError> {
+        if launch.task.resources.gpus > 0.0 && self.gpus.has_devices() {
+            return Err(AgentError::InvalidTask("GPUs are handed to oci containers, not docker ones".to_string()));
+        }
+        let user = self.users.for_task(launch.task.user.as_deref())?;
+        let owner = (user.uid, user.gid);
+        let work_dir = &self.config.work_dir;
+        let volumes = volumes::prepare(work_dir, &launch.volumes, Some(owner))?;
+        let (sandbox, output) =
+            sandbox::Sandbox::create(work_dir, &launch.framework_id, &launch.task.task_id, Some(owner), &[])?;
+        let body = docker.container(launch, agent_id, owner, sandbox.path(), &volumes)?;
+        Ok(DockerLaunch {
+            runtime: docker.clone(),
+            name: docker.name(launch),
+            body,
+            output,
+            sandbox: sandbox.path().to_path_buf(),
+            owner,
+        })
+    }
+
     /// What a container task's command health check runs: the line, inside the container.
     pub(crate) fn container_check(&self, launch: &LaunchCommand) -> Option<process::ProcessSpec> {
         let agora_api::Check::Command(line) = &launch.task.health_check.as_ref()?.check else { return None };
@@ -218,6 +262,12 @@ impl Agent {
     /// staged artifacts.
     fn discard_prepared(&self, launch: &LaunchCommand) {
         self.remove_container(launch);
+        let docker_task = launch.task.container.as_ref().is_some_and(|c| c.kind == Containerizer::Docker);
+        if let (Some(docker), true) = (&self.docker, docker_task) {
+            let (docker, name) = (docker.clone(), docker.name(launch));
+            // A container started just as its task was killed.
+            tokio::spawn(async move { docker.remove(&name).await });
+        }
         if let Some(fetcher) = &self.fetcher {
             let _ = std::fs::remove_dir_all(fetcher.staging(&staging_id(launch)));
         }
@@ -226,15 +276,25 @@ impl Agent {
     /// Removes, now, every container no running task holds: at start, those of tasks that
     /// ended or that no checkpoint names; when stopping, what removals in the background left.
     pub(crate) fn remove_idle_containers(&self) {
-        let Some(oci) = &self.oci else { return };
-        let running = self.tasks.values().filter(|t| t.is_running() && t.launch.task.container.is_some());
-        let held = running.map(|t| staging_id(&t.launch)).collect();
-        oci.remove_unknown(&held);
+        let running: Vec<&LaunchCommand> = self
+            .tasks
+            .values()
+            .filter(|t| t.is_running() && t.launch.task.container.is_some())
+            .map(|t| &t.launch)
+            .collect();
+        if let Some(oci) = &self.oci {
+            oci.remove_unknown(&running.iter().map(|l| staging_id(l)).collect());
+        }
+        if let Some(docker) = &self.docker {
+            let (docker, held) = (docker.clone(), running.iter().map(|l| docker.name(l)).collect());
+            tokio::spawn(async move { docker.remove_unknown(&held).await });
+        }
     }
 
     /// Removes the container of an ended task, in the background.
     pub(crate) fn remove_container(&self, launch: &LaunchCommand) {
-        let (Some(oci), Some(_)) = (&self.oci, &launch.task.container) else { return };
+        let oci_task = launch.task.container.as_ref().is_some_and(|c| c.kind == Containerizer::Oci);
+        let (Some(oci), true) = (&self.oci, oci_task) else { return };
         let (oci, id) = (oci.clone(), container_id(launch.framework_id.as_str(), launch.task.task_id.as_str()));
         tokio::task::spawn_blocking(move || oci.remove(&id));
     }
@@ -246,13 +306,36 @@ fn staging_id(launch: &LaunchCommand) -> String {
 }
 
 /// Readies a launch: its container's image, bundle directory and network, and its artifacts.
-async fn prepare(
-    launch: &LaunchCommand,
-    oci: Option<containers::SharedOci>,
-    fetcher: Option<Arc<crate::fetch::Fetcher>>,
-) -> Prepared {
+/// Which containerizer readies a launch.
+enum Runtime {
+    None,
+    Oci(containers::SharedOci),
+    Docker(Box<DockerLaunch>),
+}
+
+/// A docker task's container, described, with the sandbox made for it.
+struct DockerLaunch {
+    runtime: crate::docker::DockerRuntime,
+    name: String,
+    body: bollard::models::ContainerCreateBody,
+    output: sandbox::Output,
+    sandbox: PathBuf,
+    owner: (u32, u32),
+}
+
+async fn prepare(launch: &LaunchCommand, runtime: Runtime, fetcher: Option<Arc<crate::fetch::Fetcher>>) -> Prepared {
     let mut image = None;
-    if let (Some(oci), Some(container)) = (oci, launch.task.container.as_ref()) {
+    let runtime = match (runtime, launch.task.container.as_ref()) {
+        (Runtime::Docker(docker), Some(container)) => {
+            if let Err(e) = docker.runtime.pull(&container.image, container.pull).await {
+                return Prepared::failed(reason::IMAGE_PULL_FAILED, e);
+            }
+            Runtime::Docker(docker)
+        }
+        (runtime, _) => runtime,
+    };
+    if let (Runtime::Oci(oci), Some(container)) = (&runtime, launch.task.container.as_ref()) {
+        let oci = oci.clone();
         let policy = match container.pull {
             PullPolicy::IfMissing => crate::images::Pull::IfMissing,
             PullPolicy::Always => crate::images::Pull::Always,
@@ -285,7 +368,25 @@ async fn prepare(
             Err(e) => return Prepared::failed(reason::FETCH_FAILED, e.0),
         }
     }
-    Prepared::Ready { image, staged }
+    if let Runtime::Docker(docker) = runtime {
+        let DockerLaunch { runtime, name, body, output, sandbox, owner } = *docker;
+        if let Some(staged) = staged {
+            let moved =
+                tokio::task::spawn_blocking(move || crate::fetch::move_into(&staged, &sandbox, Some(owner))).await;
+            match moved {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Prepared::failed(reason::FETCH_FAILED, e),
+                Err(e) => return Prepared::failed(reason::FETCH_FAILED, e),
+            }
+        }
+        // Started before the task is reported running: an agent that dies after this finds
+        // the container by its name.
+        return match runtime.start(&name, body).await {
+            Ok(()) => Prepared::Ready { image: None, staged: None, docker: Some((name, output)) },
+            Err(e) => Prepared::failed(reason::LAUNCH_FAILED, e),
+        };
+    }
+    Prepared::Ready { image, staged, docker: None }
 }
 
 /// Resolves once a kill is asked for on `kills`, or never if the sender is gone.

@@ -147,6 +147,10 @@ pub struct ContainerArgs {
     /// MiB the cache of fetched artifacts may take.
     #[arg(long, default_value_t = 2 * 1024)]
     fetch_cache_mb: u64,
+    /// The Docker daemon's socket, for the `docker` containerizer (on by default where a
+    /// daemon answers there).
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    docker_socket: PathBuf,
 }
 
 impl ContainerArgs {
@@ -174,6 +178,7 @@ impl ContainerArgs {
                 roots: split_list(&self.fetch_roots).into_iter().map(PathBuf::from).collect(),
                 cache_bytes: self.fetch_cache_mb.saturating_mul(1 << 20),
             },
+            docker_socket: self.docker_socket.clone(),
         })
     }
 }

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// agent with the `oci` containerizer. Without a command, the image's own runs.
     #[arg(long)]
     image: Option<String>,
+    /// With --image: the containerizer that runs it, `oci` (runc, the agent's own image cache)
+    /// or `docker` (the agent host's Docker daemon).
+    #[arg(long, value_enum, default_value = "oci", requires = "image")]
+    containerizer: ContainerizerArg,
     /// With --image: pull the image at every launch (`always`) or only when the agent does not
     /// have it (`if-missing`).
     #[arg(long, value_enum, default_value = "if-missing", requires = "image")]
@@ -84,6 +88,12 @@ pub struct RunArgs {
         value_name = "COMMAND"
     )]
     command: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum ContainerizerArg {
+    Oci,
+    Docker,
 }
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
@@ -125,7 +135,13 @@ impl RunArgs {
             network,
             port_mappings,
             writable_root: self.writable_root,
-            ..agora_api::ContainerInfo::new(agora_api::Containerizer::Oci, image)
+            ..agora_api::ContainerInfo::new(
+                match self.containerizer {
+                    ContainerizerArg::Oci => agora_api::Containerizer::Oci,
+                    ContainerizerArg::Docker => agora_api::Containerizer::Docker,
+                },
+                image,
+            )
         })
     }
 
