@@ -34,6 +34,9 @@ pub struct AgentConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// How images are run.
     pub containers: containers::ContainerConfig,
+    /// Told each time the agent registers with the master (`agora dev` waits for it before it
+    /// says the cluster is up).
+    pub registered: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// How tasks are isolated.
@@ -68,6 +71,7 @@ impl fmt::Debug for AgentConfig {
             .field("gpus", &self.gpus)
             .field("metrics_listen", &self.metrics_listen)
             .field("containers", &self.containers)
+            .field("registered", &self.registered.is_some())
             .finish()
     }
 }

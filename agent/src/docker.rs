@@ -107,11 +107,6 @@ impl DockerRuntime {
                 "privileged containers are refused by this agent (--allow-privileged)".to_string(),
             ));
         }
-        if matches!(task.health_check.as_ref().map(|h| &h.check), Some(agora_api::Check::Command(_))) {
-            return Err(AgentError::InvalidTask(
-                "the docker containerizer runs http and tcp health checks, not commands".to_string(),
-            ));
-        }
         let (entrypoint, cmd) = match &task.command {
             Command::Shell(line) => (Some(vec!["/bin/sh".to_string(), "-c".to_string(), line.clone()]), Some(vec![])),
             Command::Argv(argv) if argv.is_empty() => (None, None),
@@ -208,6 +203,31 @@ impl DockerRuntime {
             return Err(AgentError::InvalidTask(format!("docker could not start the container: {e}")));
         }
         Ok(())
+    }
+
+    /// Runs `line` with `/bin/sh -c` in container `name`, as its user; whether it exits 0
+    /// within `timeout`. A check still running at the timeout fails (docker cannot kill an
+    /// exec; it ends with the container).
+    pub async fn exec_passes(&self, name: &str, line: &str, timeout: Duration) -> bool {
+        let config = bollard::models::ExecConfig {
+            cmd: Some(vec!["/bin/sh".to_string(), "-c".to_string(), line.to_string()]),
+            attach_stdout: Some(false),
+            attach_stderr: Some(false),
+            ..Default::default()
+        };
+        let checked = async {
+            let exec = self.docker.create_exec(name, config).await.ok()?;
+            let detached = bollard::exec::StartExecOptions { detach: true, ..Default::default() };
+            self.docker.start_exec(&exec.id, Some(detached)).await.ok()?;
+            loop {
+                let state = self.docker.inspect_exec(&exec.id).await.ok()?;
+                if state.running != Some(true) {
+                    return Some(state.exit_code == Some(0));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        matches!(tokio::time::timeout(timeout, checked).await, Ok(Some(true)))
     }
 
     pub async fn remove(&self, name: &str) {

@@ -73,6 +73,7 @@ pub async fn run(
     key: TaskKey,
     check: HealthCheck,
     command: Option<ProcessSpec>,
+    docker: Option<(crate::docker::DockerRuntime, String)>,
     group: Option<TaskCgroup>,
     running: watch::Receiver<Option<Duration>>,
     results: mpsc::Sender<(TaskKey, bool)>,
@@ -91,9 +92,11 @@ pub async fn run(
             return;
         }
         let passed = match &check.check {
-            Check::Command(_) => match &command {
-                Some(spec) => command_passes(spec, group.as_ref(), secs(check.timeout_secs)).await,
-                None => false,
+            // A docker container's checks run in it through the daemon.
+            Check::Command(line) => match (&docker, &command) {
+                (Some((runtime, name)), _) => runtime.exec_passes(name, line, secs(check.timeout_secs)).await,
+                (None, Some(spec)) => command_passes(spec, group.as_ref(), secs(check.timeout_secs)).await,
+                (None, None) => false,
             },
             Check::Http(HttpProbe { port, path }) => match &http {
                 Some(client) => client

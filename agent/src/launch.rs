@@ -88,7 +88,10 @@ impl Agent {
             let alive = kill.subscribe();
             let group =
                 self.cgroups.as_ref().map(|c| cgroups::TaskCgroup { cgroups: c.clone(), name: group.to_string() });
-            tokio::spawn(health::run(key.clone(), check, check_command, group, alive, self.health_tx.clone()));
+            let docker_task =
+                launch.task.container.as_ref().is_some_and(|c| c.kind == agora_api::Containerizer::Docker);
+            let docker = self.docker.as_ref().filter(|_| docker_task).map(|d| (d.clone(), d.name(launch)));
+            tokio::spawn(health::run(key.clone(), check, check_command, docker, group, alive, self.health_tx.clone()));
         }
         let exits = self.exits_tx.clone();
         let watched = key.clone();

@@ -125,6 +125,9 @@ impl Agent {
         self.agent_id = Some(id);
         // The master may have missed earlier sends while it did not know us.
         self.updates.resend_all(Instant::now());
+        if let Some(registered) = &self.config.registered {
+            registered.notify_one();
+        }
         Ok(())
     }
 

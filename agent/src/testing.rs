@@ -36,6 +36,23 @@ impl Registry {
 
     /// Starts one that, given a user and password, lets in only that user (htpasswd, bcrypt).
     pub fn start_with(user: Option<(&str, &str)>) -> Option<Registry> {
+        Registry::start_configured(user.map(Access::Htpasswd))
+    }
+
+    /// Starts one that takes bearer tokens from a token server (`realm`), signed by the
+    /// certificate `bundle` holds, for `service`, from `issuer`; pushes use `user`'s
+    /// credentials, which the token server takes.
+    pub fn start_with_tokens(
+        realm: &str,
+        service: &str,
+        issuer: &str,
+        bundle: &Path,
+        user: (&str, &str),
+    ) -> Option<Registry> {
+        Registry::start_configured(Some(Access::Token { realm, service, issuer, bundle, user }))
+    }
+
+    fn start_configured(access: Option<Access<'_>>) -> Option<Registry> {
         let binary =
             ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"].into_iter().find(|p| Path::new(p).exists());
         let Some(binary) = binary else {
@@ -51,12 +68,25 @@ impl Registry {
             storage.display()
         );
         let mut auth = RegistryAuth::Anonymous;
-        if let Some((name, password)) = user {
-            let htpasswd = dir.path().join("htpasswd");
-            let hash = bcrypt::hash(password, 5).expect("bcrypt");
-            std::fs::write(&htpasswd, format!("{name}:{hash}\n")).expect("htpasswd");
-            yaml.push_str(&format!("auth:\n  htpasswd:\n    realm: agora-test\n    path: {}\n", htpasswd.display()));
-            auth = RegistryAuth::Basic(name.to_string(), password.to_string());
+        match access {
+            None => {}
+            Some(Access::Htpasswd((name, password))) => {
+                let htpasswd = dir.path().join("htpasswd");
+                let hash = bcrypt::hash(password, 5).expect("bcrypt");
+                std::fs::write(&htpasswd, format!("{name}:{hash}\n")).expect("htpasswd");
+                yaml.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: agora-test\n    path: {}\n",
+                    htpasswd.display()
+                ));
+                auth = RegistryAuth::Basic(name.to_string(), password.to_string());
+            }
+            Some(Access::Token { realm, service, issuer, bundle, user: (name, password) }) => {
+                yaml.push_str(&format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+                    bundle.display()
+                ));
+                auth = RegistryAuth::Basic(name.to_string(), password.to_string());
+            }
         }
         std::fs::write(&config, yaml).expect("registry config");
         let child = Command::new(binary)
@@ -119,6 +149,12 @@ impl Registry {
         let hex = digest.trim_start_matches("sha256:");
         self.storage.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
     }
+}
+
+/// How a registry lets clients in.
+enum Access<'a> {
+    Htpasswd((&'a str, &'a str)),
+    Token { realm: &'a str, service: &'a str, issuer: &'a str, bundle: &'a Path, user: (&'a str, &'a str) },
 }
 
 pub enum Entry {

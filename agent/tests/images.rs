@@ -288,3 +288,99 @@ async fn a_multi_arch_index_is_resolved_to_this_hosts_platform() {
     let image = store.pull(&format!("{}/tools/multi:latest", registry.host), Pull::Always).await.expect("pull");
     assert_eq!(std::fs::read_to_string(image.rootfs.join("arch")).expect("arch"), format!("{this}\n"));
 }
+
+/// A token server for a registry that takes bearer tokens: it answers `GET /token` with a JWT
+/// (ES256, its certificate in the header's `x5c`) granting pull and push on every repository,
+/// to a client that shows `user`'s password, and 401 to any other. Counts the tokens it gave.
+async fn token_server(
+    key: rcgen::KeyPair,
+    cert_der: Vec<u8>,
+    service: &'static str,
+    issuer: &'static str,
+    user: (&'static str, &'static str),
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let realm = format!("http://{}/token", listener.local_addr().expect("addr"));
+    let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = given.clone();
+    let encoding = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).expect("key");
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.0, user.1)));
+    let x5c = base64::engine::general_purpose::STANDARD.encode(&cert_der);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let text = String::from_utf8_lossy(&head).to_string();
+            let authorized = text.lines().any(|l| {
+                l.split_once(':').is_some_and(|(k, v)| k.eq_ignore_ascii_case("authorization") && v.trim() == basic)
+            });
+            let (status, body) = if authorized {
+                let now = jsonwebtoken::get_current_timestamp();
+                let claims = serde_json::json!({
+                    "iss": issuer, "sub": user.0, "aud": service, "exp": now + 300, "nbf": now - 10, "iat": now,
+                    "jti": format!("t{now}"),
+                    "access": [{"type": "repository", "name": "tools/secret", "actions": ["pull", "push"]}],
+                });
+                let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                header.x5c = Some(vec![x5c.clone()]);
+                let token = jsonwebtoken::encode(&header, &claims, &encoding).expect("sign");
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                ("200 OK", serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string())
+            } else {
+                ("401 Unauthorized", "{}".to_string())
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    (realm, given)
+}
+
+/// A registry that takes only bearer tokens from a token server: the pull exchanges the
+/// credentials of the Docker config for a token there and succeeds; without credentials the
+/// token server refuses, and so does the pull.
+#[tokio::test]
+async fn pulls_exchange_credentials_for_a_registry_token() {
+    let Some(busybox) = busybox() else { return };
+    let (service, issuer, user) = ("agora-test", "agora-test-issuer", ("puller", "s3cret"));
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["token-issuer".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("issuer.pem");
+    std::fs::write(&bundle, cert.pem()).expect("bundle");
+    let (realm, given) = token_server(key, cert.der().to_vec(), service, issuer, user).await;
+    let Some(registry) = Registry::start_with_tokens(&realm, service, issuer, &bundle, user) else { return };
+    registry.push("tools/secret", &[vec![Entry::File("bin/busybox", busybox, 0o755)]]).await;
+    assert!(given.load(std::sync::atomic::Ordering::SeqCst) > 0, "the push went through the token server");
+    let reference = format!("{}/tools/secret:latest", registry.host);
+
+    let cache = tempfile::tempdir().expect("cache");
+    let anonymous = ImageStore::new(cache.path(), std::slice::from_ref(&registry.host), Credentials::default());
+    assert!(anonymous.pull(&reference, Pull::Always).await.is_err(), "an anonymous pull is refused");
+
+    let config = dir.path().join("config.json");
+    let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{}:{}", user.0, user.1));
+    std::fs::write(&config, serde_json::json!({"auths": {registry.host.clone(): {"auth": auth}}}).to_string())
+        .expect("config.json");
+    let before = given.load(std::sync::atomic::Ordering::SeqCst);
+    let store = ImageStore::new(
+        cache.path(),
+        std::slice::from_ref(&registry.host),
+        Credentials::from_docker_config(&config).expect("credentials"),
+    );
+    let image = store.pull(&reference, Pull::Always).await.expect("a pull with the credentials");
+    assert!(image.rootfs.join("bin/busybox").is_file());
+    assert!(given.load(std::sync::atomic::Ordering::SeqCst) > before, "the pull got its token from the token server");
+}

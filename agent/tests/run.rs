@@ -287,6 +287,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         gpus: Vec::new(),
         metrics_listen: None,
         containers: Default::default(),
+        registered: None,
     }
 }
 

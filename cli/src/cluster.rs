@@ -15,6 +15,8 @@ use std::time::Duration;
 const DEV_TOKEN_TTL_SECS: u64 = 365 * 24 * 3600;
 /// How long `agora dev` lets an offer go unanswered before it goes to other frameworks.
 const DEV_OFFER_TIMEOUT_SECS: f64 = 10.0;
+/// How long `agora dev` waits for its agent to register before it says the cluster is up.
+const AGENT_REGISTRATION_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args)]
 pub struct MasterArgs {
@@ -524,6 +526,7 @@ pub async fn dev(mut args: DevArgs) -> anyhow::Result<()> {
     };
     let gpus = agora_agent::gpus::discover(Path::new(NVIDIA_SMI));
     let (resources, reserved) = agent_resources(&work_dir, args.resources.as_deref(), &gpus)?;
+    let registered = Arc::new(tokio::sync::Notify::new());
     let agent_config = agora_agent::AgentConfig {
         master: started.url.clone(),
         token: agent_token,
@@ -540,11 +543,17 @@ pub async fn dev(mut args: DevArgs) -> anyhow::Result<()> {
         gpus,
         metrics_listen: None,
         containers: args.containers.config()?,
+        registered: Some(registered.clone()),
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
         let _ = agent_stop_rx.await;
     }));
+    // Once the agent has registered: before, the master would offer the agent it remembers
+    // from the last run, and a task launched there would be gone when the agent registers.
+    if tokio::time::timeout(AGENT_REGISTRATION_WAIT, registered.notified()).await.is_err() {
+        eprintln!("warning: the agent has not registered yet; tasks may wait for it");
+    }
     // The address file is written last: once it exists, the cluster answers.
     std::fs::write(data_dir.join(ADDRESS_FILE), format!("{}\n", started.url))
         .with_context(|| format!("writing {}", data_dir.join(ADDRESS_FILE).display()))?;
@@ -681,6 +690,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         gpus,
         metrics_listen: args.metrics_listen,
         containers: args.containers.config()?,
+        registered: None,
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())

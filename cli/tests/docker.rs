@@ -55,20 +55,6 @@ fn docker_task(agent: &agora_api::AgentId, id: &str, image: &str, line: &str) ->
     shell_task(agent, id, line, 0.2, 32.0).container(ContainerInfo::new(Containerizer::Docker, image))
 }
 
-/// Waits for the terminal updates of `count` tasks.
-async fn ended(framework: &mut Framework, count: usize) -> std::collections::BTreeMap<String, agora_api::TaskStatus> {
-    let mut ended = std::collections::BTreeMap::new();
-    while ended.len() < count {
-        if let agora_api::framework::FrameworkEvent::Update(u) = framework.next_event().await {
-            framework.ack(&u.status).await;
-            if u.status.state.is_terminal() {
-                ended.insert(u.status.task_id.to_string(), u.status);
-            }
-        }
-    }
-    ended
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_tasks_run_their_image_with_its_limits_logs_exit_codes_and_ports() {
     let Some((socket, _registry, image)) = setup().await else { return };
@@ -103,6 +89,15 @@ async fn docker_tasks_run_their_image_with_its_limits_logs_exit_codes_and_ports(
     let mut server =
         docker_task(&agent, "server", &image, "while true; do echo hello-from-docker | nc -l -p 8080; done");
     server.resources.ports = vec![[31925, 31925]];
+    // The marker is only in the image: the check passes only if it runs in the container.
+    server.health_check = Some(agora_api::HealthCheck {
+        check: agora_api::Check::Command(format!("test -e /{MARKER}")),
+        delay_secs: 0.0,
+        interval_secs: 0.2,
+        timeout_secs: 5.0,
+        grace_period_secs: 10.0,
+        consecutive_failures: 3,
+    });
     let container = server.container.as_mut().expect("container");
     container.network = NetworkMode::Bridge;
     container.port_mappings =
@@ -118,14 +113,34 @@ async fn docker_tasks_run_their_image_with_its_limits_logs_exit_codes_and_ports(
     })
     .await;
     assert_eq!(answer, "hello-from-docker\n");
-    let kill = agora_api::framework::Kill { grace_period_secs: Some(1.0) };
-    let path = format!("/v1/frameworks/{}/tasks/server/kill", framework.id);
-    framework.client.post_no_content(&path, &kill).await.expect("kill");
-    let ended = ended(&mut framework, 2).await;
+    // Every update is read here: the hog's end may come before the server's health.
+    let mut ended = std::collections::BTreeMap::new();
+    let mut healthy = None;
+    let health = async {
+        while healthy.is_none() || !ended.contains_key("hog") {
+            if let agora_api::framework::FrameworkEvent::Update(u) = framework.next_event().await {
+                framework.ack(&u.status).await;
+                if u.status.state.is_terminal() {
+                    ended.insert(u.status.task_id.to_string(), u.status.clone());
+                }
+                if u.status.task_id.as_str() == "server" && u.status.healthy.is_some() {
+                    healthy = u.status.healthy;
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(DEADLINE, health).await.is_err() {
+        panic!("no health reported for the server, or no end for the hog:\n{}", cluster.dev_stderr());
+    }
+    assert_eq!(healthy, Some(true), "{}", cluster.dev_stderr());
     let hog = &ended["hog"];
     assert_eq!(hog.state, TaskState::Failed, "{hog:?}");
     assert_eq!(hog.reason.as_deref(), Some("container_limitation_memory"), "{hog:?}");
-    assert_eq!(ended["server"].state, TaskState::Killed, "{:?}", ended["server"]);
+    let kill = agora_api::framework::Kill { grace_period_secs: Some(1.0) };
+    let path = format!("/v1/frameworks/{}/tasks/server/kill", framework.id);
+    framework.client.post_no_content(&path, &kill).await.expect("kill");
+    let server = framework.terminal("server").await;
+    assert_eq!(server.state, TaskState::Killed, "{server:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
