@@ -575,12 +575,14 @@ fn validate_container(task: &TaskInfo, c: &agora_api::ContainerInfo) -> Result<(
     if c.port_mappings.iter().any(|m| m.container_port == 0) {
         return bad("a port mapping needs a container port".to_string());
     }
+    // No `:` either: docker takes a bind as `source:destination:mode`.
     for v in &c.volumes {
-        if !is_clean_absolute_path(&v.container_path) || v.container_path == "/" || v.container_path.len() > 1024 {
-            return bad(format!("volume path `{}` must be absolute, without `..`", v.container_path.escape_debug()));
+        let path = &v.container_path;
+        if !is_clean_absolute_path(path) || path == "/" || path.len() > 1024 || path.contains(':') {
+            return bad(format!("volume path `{}` must be absolute, without `..` or `:`", path.escape_debug()));
         }
-        if !is_clean_absolute_path(&v.host_path) || v.host_path.len() > 1024 {
-            return bad(format!("host path `{}` must be absolute, without `..`", v.host_path.escape_debug()));
+        if !is_clean_absolute_path(&v.host_path) || v.host_path.len() > 1024 || v.host_path.contains(':') {
+            return bad(format!("host path `{}` must be absolute, without `..` or `:`", v.host_path.escape_debug()));
         }
     }
     Ok(())

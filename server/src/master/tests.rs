@@ -483,3 +483,27 @@ async fn a_new_leader_waits_one_agent_timeout_before_marking_silent_agents() {
     let _ = stop.send(true);
     leader.await.expect("the leader loop ends");
 }
+
+/// Container volume paths are absolute, without `..` or `:` (docker reads a bind as
+/// `source:destination:mode`, so a `:` would change what is mounted, or how).
+#[test]
+fn container_volume_paths_must_be_clean() {
+    use agora_api::containers::{ContainerVolume, VolumeMode};
+    let with = |container_path: &str, host_path: &str| {
+        let mut container = agora_api::ContainerInfo::new(agora_api::Containerizer::Docker, "busybox");
+        container.volumes = vec![ContainerVolume {
+            container_path: container_path.into(),
+            host_path: host_path.into(),
+            mode: VolumeMode::Rw,
+        }];
+        TaskInfo::new("t", AgentId::from("a"), Resources::new(0.1, 32.0), agora_api::Command::Shell("true".into()))
+            .container(container)
+    };
+    assert!(validate_task(&with("/data", "/srv/data")).is_ok());
+    for (container_path, host_path) in
+        [("/data:ro", "/srv/data"), ("/data", "/srv/a:/etc"), ("/data/../etc", "/srv"), ("data", "/srv"), ("/", "/srv")]
+    {
+        let refused = validate_task(&with(container_path, host_path)).expect_err(container_path);
+        assert_eq!(refused.code(), "invalid_container", "{container_path} {host_path}");
+    }
+}
