@@ -657,30 +657,41 @@ fn container_env(request: &BundleRequest<'_>, network: Option<&Attachment>) -> V
         }
     }
     env.entry("PATH".into()).or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    let task = &request.launch.task;
-    env.extend(task.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env.insert("HOME".into(), CONTAINER_SANDBOX.into());
-    env.insert("AGORA_TASK_ID".into(), task.task_id.to_string());
-    env.insert("AGORA_FRAMEWORK_ID".into(), request.launch.framework_id.to_string());
-    env.insert("AGORA_AGENT_ID".into(), request.agent_id.to_string());
-    env.insert("AGORA_SANDBOX".into(), CONTAINER_SANDBOX.into());
-    for (i, port) in task.resources.ports.iter().flat_map(|&[low, high]| low..=high).enumerate() {
-        env.insert(format!("PORT{i}"), port.to_string());
-    }
+    let published = network.map(|n| n.published.as_slice()).unwrap_or_default();
+    env.extend(task_env(request.launch, request.agent_id, published));
     if let Some(visible) = &request.visible_devices {
         env.insert("CUDA_VISIBLE_DEVICES".into(), visible.clone());
         env.insert("NVIDIA_VISIBLE_DEVICES".into(), visible.clone());
     }
-    if let Some(network) = network {
-        if let Some(address) = network.address {
-            env.insert("AGORA_CONTAINER_IP".into(), address.to_string());
-        }
-        // Marathon's names: the host port each container port is published on.
-        for p in &network.published {
-            env.insert(format!("PORT_{}", p.container_port), p.host_port.to_string());
-        }
+    if let Some(address) = network.and_then(|n| n.address) {
+        env.insert("AGORA_CONTAINER_IP".into(), address.to_string());
     }
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// What a container task's environment holds whatever runs it: the task's `env`, then the
+/// variables the agent defines, which the task cannot override (`HOME` and `AGORA_SANDBOX`
+/// at the sandbox's path in the container, `AGORA_*` ids, `PORT0..n`, and Marathon's
+/// `PORT_{container_port}` for the host port each published port is on).
+pub(crate) fn task_env(
+    launch: &LaunchCommand,
+    agent_id: &AgentId,
+    published: &[Published],
+) -> std::collections::BTreeMap<String, String> {
+    let task = &launch.task;
+    let mut env = task.env.clone();
+    env.insert("HOME".into(), CONTAINER_SANDBOX.into());
+    env.insert("AGORA_TASK_ID".into(), task.task_id.to_string());
+    env.insert("AGORA_FRAMEWORK_ID".into(), launch.framework_id.to_string());
+    env.insert("AGORA_AGENT_ID".into(), agent_id.to_string());
+    env.insert("AGORA_SANDBOX".into(), CONTAINER_SANDBOX.into());
+    for (i, port) in task.resources.ports.iter().flat_map(|&[low, high]| low..=high).enumerate() {
+        env.insert(format!("PORT{i}"), port.to_string());
+    }
+    for p in published {
+        env.insert(format!("PORT_{}", p.container_port), p.host_port.to_string());
+    }
+    env
 }
 
 /// The bundle's `config.json`: runc's defaults (`runc spec`) with the task's process, user,
@@ -771,7 +782,7 @@ mod tests {
     use super::*;
 
     fn image(config: Value, rootfs: &Path) -> Image {
-        Image { digest: "sha256:00".to_string(), rootfs: rootfs.to_path_buf(), config }
+        Image { digest: "sha256:00".to_string(), rootfs: rootfs.to_path_buf(), config, downloaded: false }
     }
 
     #[test]

@@ -122,18 +122,8 @@ impl DockerRuntime {
             binds.push(format!("{}:{}:{mode}", host.display(), volume.container_path));
         }
         let published = crate::containers::published(launch, container)?;
-        let mut env: Vec<String> = task.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        env.push(format!("AGORA_TASK_ID={}", task.task_id));
-        env.push(format!("AGORA_FRAMEWORK_ID={}", launch.framework_id));
-        env.push(format!("AGORA_AGENT_ID={agent_id}"));
-        env.push(format!("AGORA_SANDBOX={CONTAINER_SANDBOX}"));
-        env.push(format!("HOME={CONTAINER_SANDBOX}"));
-        for (i, port) in task.resources.ports.iter().flat_map(|&[low, high]| low..=high).enumerate() {
-            env.push(format!("PORT{i}={port}"));
-        }
-        for p in &published {
-            env.push(format!("PORT_{}={}", p.container_port, p.host_port));
-        }
+        let env =
+            crate::containers::task_env(launch, agent_id, &published).into_iter().map(|(k, v)| format!("{k}={v}"));
         let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = published
             .iter()
             .map(|p| {
@@ -164,7 +154,7 @@ impl DockerRuntime {
             image: Some(container.image.clone()),
             entrypoint,
             cmd,
-            env: Some(env),
+            env: Some(env.collect()),
             user: Some(format!("{}:{}", user.0, user.1)),
             working_dir: Some(CONTAINER_SANDBOX.to_string()),
             labels: Some(labels),

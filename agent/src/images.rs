@@ -54,6 +54,8 @@ pub struct Image {
     pub rootfs: PathBuf,
     /// Its OCI config, as the registry gave it.
     pub config: serde_json::Value,
+    /// Whether this pull downloaded it (rather than finding it in the cache).
+    pub downloaded: bool,
 }
 
 /// What a garbage collection did.
@@ -183,7 +185,7 @@ impl ImageStore {
                 std::fs::remove_file(&blob).map_err(|e| AgentError::io("removing a layer file", e))?;
             }
             std::fs::write(scratch.join("config.json"), &config).map_err(|e| AgentError::io("the image config", e))?;
-            self.keep(&scratch, &digest)
+            self.keep(&scratch, &digest).map(|image| Image { downloaded: true, ..image })
         }
         .await;
         if scratch.exists() {
@@ -200,7 +202,7 @@ impl ImageStore {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         std::fs::write(dir.join(LAST_USED), now.as_nanos().to_string())
             .map_err(|e| AgentError::io("marking an image used", e))?;
-        Ok(Some(Image { digest: digest.to_string(), rootfs: dir.join("rootfs"), config }))
+        Ok(Some(Image { digest: digest.to_string(), rootfs: dir.join("rootfs"), config, downloaded: false }))
     }
 
     /// Removes cached images, least recently used first, until the cache takes at most

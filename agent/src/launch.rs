@@ -17,14 +17,7 @@ impl Agent {
         if launch.task.container.is_some() || !launch.task.fetch.is_empty() {
             return self.launch_prepared(launch, agent_id);
         }
-        let started =
-            self.take_gpus(&launch).and_then(|gpus| match self.start_process(&launch, &agent_id, &gpus, None) {
-                Ok(started) => Ok((started, gpus)),
-                Err(e) => {
-                    self.gpus.give_back(&gpus);
-                    Err(e)
-                }
-            });
+        let started = self.start_with_gpus(&launch, |agent, gpus| agent.start_process(&launch, &agent_id, gpus, None));
         match started {
             Ok(((process, check), gpus)) => {
                 let status = tasks::status(&launch, &agent_id, TaskState::Running);
@@ -32,6 +25,22 @@ impl Agent {
                 self.on_started(&key, process::Running::Child(process), check, gpus);
             }
             Err(e) => self.launch_failed(launch, &agent_id, &e),
+        }
+    }
+
+    /// Takes a launch's GPUs and starts it with `start`; gives them back if it cannot start.
+    pub(crate) fn start_with_gpus<T>(
+        &mut self,
+        launch: &LaunchCommand,
+        start: impl FnOnce(&Agent, &[u32]) -> Result<T, AgentError>,
+    ) -> Result<(T, Vec<u32>), AgentError> {
+        let gpus = self.take_gpus(launch)?;
+        match start(self, &gpus) {
+            Ok(started) => Ok((started, gpus)),
+            Err(e) => {
+                self.gpus.give_back(&gpus);
+                Err(e)
+            }
         }
     }
 

@@ -89,45 +89,26 @@ impl Agent {
                 return self.on_started(&key, process::Running::Docker(Box::new(task)), None, Vec::new());
             }
             Prepared::Ready { image, staged, docker: None } => (image, staged),
-            Prepared::Killed => {
-                let status = TaskStatus {
-                    reason: Some(reason::KILLED_BY_FRAMEWORK.to_string()),
-                    message: Some("killed before it started".to_string()),
-                    ..tasks::status(&launch, &agent_id, TaskState::Killed)
+            Prepared::Killed | Prepared::Failed { .. } => {
+                let (state, why, message) = match outcome {
+                    Prepared::Failed { reason, message } => (TaskState::Failed, reason, message),
+                    _ => (TaskState::Killed, reason::KILLED_BY_FRAMEWORK, "killed before it started".to_string()),
                 };
-                self.discard_prepared(&launch);
-                return self.end_unstarted(&key, status);
-            }
-            Prepared::Failed { reason, message } => {
                 let status = TaskStatus {
-                    reason: Some(reason.to_string()),
+                    reason: Some(why.to_string()),
                     message: Some(message),
-                    ..tasks::status(&launch, &agent_id, TaskState::Failed)
+                    ..tasks::status(&launch, &agent_id, state)
                 };
                 self.discard_prepared(&launch);
                 return self.end_unstarted(&key, status);
             }
         };
-        let gpus = self.take_gpus(&launch);
-        let started = gpus.and_then(|gpus| {
-            let started = match &image {
-                Some(image) => self
-                    .start_container(&launch, &agent_id, &gpus, image, staged.as_deref())
-                    .map(|(process, check)| (process::Running::Child(process), check)),
-                None => self
-                    .start_process(&launch, &agent_id, &gpus, staged.as_deref())
-                    .map(|(process, check)| (process::Running::Child(process), check)),
-            };
-            match started {
-                Ok(started) => Ok((started, gpus)),
-                Err(e) => {
-                    self.gpus.give_back(&gpus);
-                    Err(e)
-                }
-            }
+        let started = self.start_with_gpus(&launch, |agent, gpus| match &image {
+            Some(image) => agent.start_container(&launch, &agent_id, gpus, image, staged.as_deref()),
+            None => agent.start_process(&launch, &agent_id, gpus, staged.as_deref()),
         });
         match started {
-            Ok(((process, check), gpus)) => self.on_started(&key, process, check, gpus),
+            Ok(((process, check), gpus)) => self.on_started(&key, process::Running::Child(process), check, gpus),
             Err(e) => {
                 self.metrics.launch_errors.inc();
                 tracing::warn!(framework_id = %key.framework_id, task_id = %key.task_id, error = %e, "launch failed");
@@ -345,10 +326,13 @@ async fn prepare(launch: &LaunchCommand, runtime: Runtime, fetcher: Option<Arc<c
             Err(e) => return Prepared::failed(reason::IMAGE_PULL_FAILED, e),
         }
         let (readied, id, owned) = (oci.clone(), staging_id(launch), launch.clone());
-        // Keeps the cache in its budget (the image just pulled is the newest, so it goes last),
-        // and makes the bundle's directory and network.
+        let grew = image.as_ref().is_some_and(|i| i.downloaded);
+        // Keeps the cache in its budget when this pull added to it (the image just pulled is
+        // the newest, so it goes last), and makes the bundle's directory and network.
         let made = tokio::task::spawn_blocking(move || {
-            readied.collect_images();
+            if grew {
+                readied.collect_images();
+            }
             readied.prepare(&id, &owned)
         })
         .await;

@@ -109,15 +109,7 @@ async fn images_are_pulled_by_digest_and_a_missing_image_fails_the_task() {
         no_program,
     ];
     framework.launch(&offers[0], tasks).await.expect("launch");
-    let mut ended = std::collections::BTreeMap::new();
-    while ended.len() < 3 {
-        if let agora_api::framework::FrameworkEvent::Update(u) = framework.next_event().await {
-            framework.ack(&u.status).await;
-            if u.status.state.is_terminal() {
-                ended.insert(u.status.task_id.to_string(), u.status);
-            }
-        }
-    }
+    let ended = framework.terminals(3).await;
     let by_digest = &ended["by-digest"];
     assert_eq!((by_digest.state, by_digest.exit_code), (TaskState::Finished, Some(0)), "{by_digest:?}");
     let missing = &ended["missing"];
@@ -198,10 +190,7 @@ async fn an_agent_killed_and_restarted_finds_its_container_and_reports_its_exit(
         }
     }
 
-    let agent = cluster.agent_process(index);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent.id() as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("SIGKILL the agent");
-    let _ = agent.wait();
+    cluster.kill_agent(index);
     let work_dir = cluster.agent_work_dir("restarted");
     let sandbox = work_dir.join("sandboxes").join(framework.id.as_str()).join("survivor");
     // The container outlives its agent.
@@ -218,9 +207,7 @@ async fn an_agent_killed_and_restarted_finds_its_container_and_reports_its_exit(
     })
     .await;
 
-    let token = cluster.issue_token("agent", "restarted");
-    let again = spawn_agent_with(cluster.scratch(), &cluster.url, &token, "restarted", "cpus:1,mem:512", &extra);
-    *cluster.agent_process(index) = again;
+    cluster.restart_agent(index, "restarted", "cpus:1,mem:512", &extra);
     let stderr = cluster.scratch().join("restarted.stderr");
     eventually(DEADLINE, "the restarted agent to re-attach", || async {
         std::fs::read_to_string(&stderr).unwrap_or_default().contains("re-attached").then_some(())
@@ -339,15 +326,7 @@ async fn containers_get_the_device_nodes_of_their_own_gpus_only() {
         task
     };
     framework.launch(&offer, vec![task("first", 1.0), task("second", 1.0), task("none", 0.0)]).await.expect("launch");
-    let mut ended = std::collections::BTreeMap::new();
-    while ended.len() < 3 {
-        if let agora_api::framework::FrameworkEvent::Update(u) = framework.next_event().await {
-            framework.ack(&u.status).await;
-            if u.status.state.is_terminal() {
-                ended.insert(u.status.task_id.to_string(), u.status);
-            }
-        }
-    }
+    let ended = framework.terminals(3).await;
     let sandboxes = cluster.agent_work_dir("gpu").join("sandboxes").join(framework.id.as_str());
     let out = |id: &str| std::fs::read_to_string(sandboxes.join(id).join("stdout")).unwrap_or_default();
     let mut seen = Vec::new();

@@ -157,13 +157,8 @@ async fn an_agent_killed_and_restarted_finds_its_docker_container_by_name() {
     framework.launch(&offer, vec![docker_task(&offer.agent_id, "survivor", &image, line)]).await.expect("launch");
     while framework.update("survivor", true).await.state != TaskState::Running {}
 
-    let agent = cluster.agent_process(index);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent.id() as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("SIGKILL the agent");
-    let _ = agent.wait();
-    let token = cluster.issue_token("agent", "docked");
-    let again = spawn_agent_with(cluster.scratch(), &cluster.url, &token, "docked", "cpus:1,mem:512", &extra);
-    *cluster.agent_process(index) = again;
+    cluster.kill_agent(index);
+    cluster.restart_agent(index, "docked", "cpus:1,mem:512", &extra);
     let stderr = cluster.scratch().join("docked.stderr");
     eventually(DEADLINE, "the restarted agent to re-attach", || async {
         std::fs::read_to_string(&stderr)

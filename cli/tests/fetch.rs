@@ -167,15 +167,7 @@ async fn a_fetch_that_fails_fails_the_task_with_fetch_failed_saying_why() {
         tasks.push(task);
     }
     framework.launch(&offers[0], tasks).await.expect("launch");
-    let mut ended = std::collections::BTreeMap::new();
-    while ended.len() < cases.len() {
-        if let agora_api::framework::FrameworkEvent::Update(u) = framework.next_event().await {
-            framework.ack(&u.status).await;
-            if u.status.state.is_terminal() {
-                ended.insert(u.status.task_id.to_string(), u.status);
-            }
-        }
-    }
+    let ended = framework.terminals(cases.len()).await;
     for (id, uri, says) in &cases {
         let status = &ended[*id];
         assert_eq!(status.state, TaskState::Failed, "{status:?}");
@@ -221,15 +213,7 @@ async fn links_one_artifact_plants_lead_no_later_one_out_of_the_sandbox() {
     unzip.fetch =
         vec![fetch(format!("{}/planter.tar", files.url), None), fetch(format!("{}/through.zip", files.url), None)];
     framework.launch(&offers[0], vec![download, unzip]).await.expect("launch");
-    let mut ended = std::collections::BTreeMap::new();
-    while ended.len() < 2 {
-        if let agora_api::framework::FrameworkEvent::Update(u) = framework.next_event().await {
-            framework.ack(&u.status).await;
-            if u.status.state.is_terminal() {
-                ended.insert(u.status.task_id.to_string(), u.status);
-            }
-        }
-    }
+    let ended = framework.terminals(2).await;
     assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "untouched\n", "a download went through a link");
     assert_eq!(ended["download"].state, TaskState::Finished, "{:?}", ended["download"]);
     let unzip = &ended["unzip"];

@@ -273,6 +273,20 @@ impl Cluster {
         self.dir.path().join("agents").join(name)
     }
 
+    /// SIGKILLs agent `index` (no chance to kill its tasks) and waits for it to be gone.
+    pub fn kill_agent(&mut self, index: usize) {
+        let agent = &mut self.agents[index];
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent.id() as i32), nix::sys::signal::Signal::SIGKILL)
+            .expect("SIGKILL the agent");
+        let _ = agent.wait();
+    }
+
+    /// Starts agent `index` again as `name`, on its work directory, with a new token.
+    pub fn restart_agent(&mut self, index: usize, name: &str, resources: &str, extra: &[&str]) {
+        let token = self.issue_token("agent", name);
+        self.agents[index] = spawn_agent_with(self.dir.path(), &self.url, &token, name, resources, extra);
+    }
+
     pub fn agent_process(&mut self, index: usize) -> &mut Child {
         &mut self.agents[index]
     }
@@ -420,6 +434,21 @@ impl Framework {
             status = self.update(task, true).await;
         }
         status
+    }
+
+    /// Waits for the terminal updates of `count` tasks (acknowledging every update on the
+    /// way); returns them by task id.
+    pub async fn terminals(&mut self, count: usize) -> std::collections::BTreeMap<String, TaskStatus> {
+        let mut ended = std::collections::BTreeMap::new();
+        while ended.len() < count {
+            if let FrameworkEvent::Update(u) = self.next_event().await {
+                self.ack(&u.status).await;
+                if u.status.state.is_terminal() {
+                    ended.insert(u.status.task_id.to_string(), u.status);
+                }
+            }
+        }
+        ended
     }
 
     pub async fn ack(&self, status: &TaskStatus) {
