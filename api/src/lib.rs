@@ -9,6 +9,7 @@ pub mod ids;
 pub mod operator;
 pub mod paths;
 pub mod resources;
+pub mod services;
 pub mod streams;
 pub mod types;
 

@@ -219,6 +219,12 @@ pub enum OperatorEvent {
     FrameworkAdded(FrameworkEventData),
     FrameworkRemoved(FrameworkEventData),
     TaskUpdated(TaskEvent),
+    ServiceUpdated(crate::services::ServiceEvent),
+    DeploymentStarted(crate::services::DeploymentEvent),
+    DeploymentStep(crate::services::DeploymentEvent),
+    DeploymentFinished(crate::services::DeploymentEvent),
+    DeploymentFailed(crate::services::DeploymentEvent),
+    EndpointsChanged(crate::services::EndpointsEvent),
 }
 
 impl OperatorEvent {
@@ -230,6 +236,12 @@ impl OperatorEvent {
             OperatorEvent::FrameworkAdded(_) => "framework_added",
             OperatorEvent::FrameworkRemoved(_) => "framework_removed",
             OperatorEvent::TaskUpdated(_) => "task_updated",
+            OperatorEvent::ServiceUpdated(_) => "service_updated",
+            OperatorEvent::DeploymentStarted(_) => "deployment_started",
+            OperatorEvent::DeploymentStep(_) => "deployment_step",
+            OperatorEvent::DeploymentFinished(_) => "deployment_finished",
+            OperatorEvent::DeploymentFailed(_) => "deployment_failed",
+            OperatorEvent::EndpointsChanged(_) => "endpoints_changed",
         }
     }
 
@@ -239,6 +251,12 @@ impl OperatorEvent {
             OperatorEvent::AgentAdded(e) | OperatorEvent::AgentUnreachable(e) => serde_json::to_string(e),
             OperatorEvent::FrameworkAdded(e) | OperatorEvent::FrameworkRemoved(e) => serde_json::to_string(e),
             OperatorEvent::TaskUpdated(e) => serde_json::to_string(e),
+            OperatorEvent::ServiceUpdated(e) => serde_json::to_string(e),
+            OperatorEvent::DeploymentStarted(e)
+            | OperatorEvent::DeploymentStep(e)
+            | OperatorEvent::DeploymentFinished(e)
+            | OperatorEvent::DeploymentFailed(e) => serde_json::to_string(e),
+            OperatorEvent::EndpointsChanged(e) => serde_json::to_string(e),
         };
         json.unwrap_or_else(|_| "{}".to_string())
     }
@@ -251,6 +269,12 @@ impl OperatorEvent {
             "framework_added" => OperatorEvent::FrameworkAdded(serde_json::from_str(data)?),
             "framework_removed" => OperatorEvent::FrameworkRemoved(serde_json::from_str(data)?),
             "task_updated" => OperatorEvent::TaskUpdated(serde_json::from_str(data)?),
+            "service_updated" => OperatorEvent::ServiceUpdated(serde_json::from_str(data)?),
+            "deployment_started" => OperatorEvent::DeploymentStarted(serde_json::from_str(data)?),
+            "deployment_step" => OperatorEvent::DeploymentStep(serde_json::from_str(data)?),
+            "deployment_finished" => OperatorEvent::DeploymentFinished(serde_json::from_str(data)?),
+            "deployment_failed" => OperatorEvent::DeploymentFailed(serde_json::from_str(data)?),
+            "endpoints_changed" => OperatorEvent::EndpointsChanged(serde_json::from_str(data)?),
             _ => return Ok(None),
         }))
     }

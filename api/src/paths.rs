@@ -12,6 +12,9 @@ use crate::operator::{
     AgentList, AgentView, ClusterView, CreateVolume, Diagnostics, DrainAgent, FrameworkList, FrameworkView, LogQuery,
     OfferList, ReserveResources, RoleConfig, RoleList, RoleView, TaskFilter, TaskList,
 };
+use crate::services::{
+    DeploymentList, DeploymentStarted, Endpoints, Rollback, Scale, ServiceList, ServiceSpec, ServiceView,
+};
 use crate::types::ErrorBody;
 
 /// One event of a `text/event-stream` answer, field by field as the stream carries it: a
@@ -72,7 +75,7 @@ fn framework_events() {}
 
 #[utoipa::path(get, path = "/v1/events", tag = "operators", security(("bearer" = [])), description = sse_doc!(),
     params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated (data: AgentEvent, FrameworkEventData, TaskEvent), heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
+    responses((status = 200, description = "Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent), heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 401, description = "No valid token", body = ErrorBody)))]
 fn operator_events() {}
 
@@ -212,6 +215,53 @@ fn create_volume() {}
     responses((status = 200, description = "The agent with its volumes", body = AgentView), (status = 400, description = "A live task uses the volume", body = ErrorBody), (status = 404, description = "Unknown agent or volume", body = ErrorBody)))]
 fn destroy_volume() {}
 
+#[utoipa::path(put, path = "/v1/services/{id}", tag = "services", request_body = ServiceSpec, security(("bearer" = [])), params(("id" = String, Path, description = "Service id: a DNS label (lowercase letters, digits, `-`)")),
+    description = "Creates or updates a service. A change to its task, role or constraints makes a new version, rolled out by its upgrade strategy; a change of `instances` alone scales it. A deployment under way is replaced by the new one, which starts from where the service is. Operators only.",
+    responses((status = 200, description = "The version and the deployment started (none when nothing changed)", body = DeploymentStarted), (status = 400, description = "Bad spec", body = ErrorBody), (status = 409, description = "The service is being deleted", body = ErrorBody)))]
+fn put_service() {}
+
+#[utoipa::path(get, path = "/v1/services", tag = "services", security(("bearer" = [])),
+    responses((status = 200, description = "Every service", body = ServiceList)))]
+fn list_services() {}
+
+#[utoipa::path(get, path = "/v1/services/{id}", tag = "services", security(("bearer" = [])), params(("id" = String, Path, description = "Service id")),
+    responses((status = 200, description = "The service: spec, versions, instances, deployment, and why instances wait", body = ServiceView), (status = 404, description = "Unknown service", body = ErrorBody)))]
+fn get_service() {}
+
+#[utoipa::path(delete, path = "/v1/services/{id}", tag = "services", security(("bearer" = [])), params(("id" = String, Path, description = "Service id")),
+    description = "Kills the service's instances, then forgets it. Operators only.",
+    responses((status = 200, description = "The deployment that stops it", body = DeploymentStarted), (status = 404, description = "Unknown service", body = ErrorBody)))]
+fn delete_service() {}
+
+#[utoipa::path(post, path = "/v1/services/{id}/scale", tag = "services", request_body = Scale, security(("bearer" = [])), params(("id" = String, Path, description = "Service id")),
+    description = "Changes the instance count only. Operators only.",
+    responses((status = 200, description = "The deployment started", body = DeploymentStarted), (status = 404, description = "Unknown service", body = ErrorBody), (status = 409, description = "The service is being deleted", body = ErrorBody)))]
+fn scale_service() {}
+
+#[utoipa::path(post, path = "/v1/services/{id}/restart", tag = "services", security(("bearer" = [])), params(("id" = String, Path, description = "Service id")),
+    description = "Replaces every instance by the upgrade strategy, with the same spec under a new version. Operators only.",
+    responses((status = 200, description = "The deployment started", body = DeploymentStarted), (status = 404, description = "Unknown service", body = ErrorBody), (status = 409, description = "The service is being deleted", body = ErrorBody)))]
+fn restart_service() {}
+
+#[utoipa::path(post, path = "/v1/services/{id}/rollback", tag = "services", request_body = Rollback, security(("bearer" = [])), params(("id" = String, Path, description = "Service id")),
+    description = "Goes back to a kept version (by default the one before the current one): its spec, under its own version number, so that its instances still running are kept. Operators only.",
+    responses((status = 200, description = "The deployment started", body = DeploymentStarted), (status = 400, description = "No such version kept, or none before the current one", body = ErrorBody), (status = 404, description = "Unknown service", body = ErrorBody), (status = 409, description = "The service is being deleted", body = ErrorBody)))]
+fn rollback_service() {}
+
+#[utoipa::path(get, path = "/v1/services/{id}/endpoints", tag = "services", security(("bearer" = [])), params(("id" = String, Path, description = "Service id")),
+    description = "The instances that are running and healthy, with their host and ports: what DNS answers for the service.",
+    responses((status = 200, description = "The endpoints", body = Endpoints), (status = 404, description = "Unknown service", body = ErrorBody)))]
+fn service_endpoints() {}
+
+#[utoipa::path(get, path = "/v1/deployments", tag = "services", security(("bearer" = [])),
+    responses((status = 200, description = "The deployments under way", body = DeploymentList)))]
+fn list_deployments() {}
+
+#[utoipa::path(delete, path = "/v1/deployments/{id}", tag = "services", security(("bearer" = [])), params(("id" = String, Path, description = "Deployment id")),
+    description = "Cancels a deployment by rolling its service back to the version and instance count it started from (a new service is deleted). Operators only.",
+    responses((status = 200, description = "The deployment that rolls it back", body = DeploymentStarted), (status = 404, description = "No such deployment under way", body = ErrorBody), (status = 409, description = "Its service is being deleted", body = ErrorBody)))]
+fn cancel_deployment() {}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Agora", description = "Agora's native API: frameworks, agents and operators.", license(name = "Apache-2.0")),
@@ -224,11 +274,14 @@ fn destroy_volume() {}
         cluster, list_tasks, list_offers, task_logs, list_roles, set_role, framework_diagnostics,
         drain_agent, deactivate_agent, reactivate_agent, reserve_resources, unreserve_resources,
         create_volume, destroy_volume,
+        put_service, list_services, get_service, delete_service, scale_service, restart_service, rollback_service,
+        service_endpoints, list_deployments, cancel_deployment,
     ),
     components(schemas(
         crate::framework::Subscribed, crate::framework::Offers, crate::framework::InverseOffers, crate::framework::Rescind, crate::framework::Update,
         crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand, crate::agent::ReadLogCommand, crate::agent::DestroyVolumeCommand,
         crate::operator::AgentEvent, crate::operator::FrameworkEventData, crate::operator::TaskEvent,
+        crate::services::ServiceEvent, crate::services::DeploymentEvent, crate::services::EndpointsEvent,
     ))
 )]
 pub struct ApiDoc;

@@ -42,7 +42,7 @@ fn parse_state(text: &str) -> Result<TaskState, String> {
 
 /// Writes to stdout; a closed pipe (`agora tasks | head`) ends the output quietly.
 /// Prints rows under a header, each column as wide as its widest cell.
-fn print_table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -6,6 +6,7 @@ mod lists;
 mod logs;
 mod output;
 mod run;
+mod services;
 mod target;
 
 use clap::{Parser, Subcommand};
@@ -66,6 +67,9 @@ enum Command {
     /// Change a role's weight or quota.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Long-running services: apply, list, show, scale, restart, roll back, delete, why.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Say why a framework is not offered more right now.
     Why(lists::WhyArgs),
     /// Hold agents for maintenance: drain, deactivate, reactivate.
@@ -80,6 +84,26 @@ enum Command {
     /// Make TLS certificates for a cluster.
     #[command(subcommand)]
     Certs(CertsCommand),
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Create or change a service from a JSON or YAML file, and follow its deployment.
+    Apply(services::ApplyArgs),
+    /// List services: status, version, healthy instances, deployment.
+    List(services::ListArgs),
+    /// Show a service: its deployment, instances and what they wait for.
+    Show(services::ShowArgs),
+    /// Change a service's instance count.
+    Scale(services::ScaleArgs),
+    /// Replace every instance, by the upgrade strategy.
+    Restart(services::ChangeArgs),
+    /// Go back to a kept version (by default the one before the current one).
+    Rollback(services::RollbackArgs),
+    /// Kill a service's instances and forget it.
+    Delete(services::ChangeArgs),
+    /// Say why a service's instances wait: constraints, resources, quota, backoff, health.
+    Why(services::IdArgs),
 }
 
 #[derive(Subcommand)]
@@ -178,6 +202,16 @@ fn main() -> ExitCode {
                 lists::hold(args, "reactivate").await.map(|_| ExitCode::SUCCESS)
             }
             Command::Role(RoleCommand::Set(args)) => lists::role_set(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Service(command) => match command {
+                ServiceCommand::Apply(args) => services::apply(args).await,
+                ServiceCommand::List(args) => services::list(args).await.map(|_| ExitCode::SUCCESS),
+                ServiceCommand::Show(args) => services::show(args).await.map(|_| ExitCode::SUCCESS),
+                ServiceCommand::Scale(args) => services::scale(args).await,
+                ServiceCommand::Restart(args) => services::restart(args).await,
+                ServiceCommand::Rollback(args) => services::rollback(args).await,
+                ServiceCommand::Delete(args) => services::delete(args).await,
+                ServiceCommand::Why(args) => services::why(args).await.map(|_| ExitCode::SUCCESS),
+            },
         }
     });
     match result {

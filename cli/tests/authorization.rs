@@ -186,6 +186,23 @@ async fn request(cluster: &Cluster, world: &World, operation: &str, who: Who) ->
             Some(json!({"role": ROLE, "id": "v2", "disk": 8, "container_path": "v2"})),
         ),
         "destroy_volume" => (format!("/v1/agents/{a}/volumes/v1"), None),
+        "list_services" => ("/v1/services".into(), None),
+        "get_service" => (format!("/v1/services/{SERVICE}"), None),
+        "service_endpoints" => (format!("/v1/services/{SERVICE}/endpoints"), None),
+        "list_deployments" => ("/v1/deployments".into(), None),
+        "put_service" => (format!("/v1/services/{SERVICE}-put"), Some(unplaceable_service("put"))),
+        "scale_service" => (format!("/v1/services/{SERVICE}/scale"), Some(json!({"instances": 2}))),
+        "restart_service" => (format!("/v1/services/{SERVICE}/restart"), None),
+        "rollback_service" => (format!("/v1/services/{SERVICE}/rollback"), Some(json!({"version": 1}))),
+        // Each allowed deletion or cancellation acts on a service of its own, made for it.
+        "delete_service" => {
+            let (id, _) = fresh_service(cluster).await;
+            (format!("/v1/services/{id}"), None)
+        }
+        "cancel_deployment" => {
+            let (_, deployment) = fresh_service(cluster).await;
+            (format!("/v1/deployments/{deployment}"), None)
+        }
         _ => return None,
     })
 }
@@ -199,6 +216,26 @@ fn refused_past_authorization(operation: &str) -> Option<&'static [&'static str]
         "agent_log_chunk" => Some(&["unknown_request"]),
         _ => None,
     }
+}
+
+/// The service the service operations name: its instances wait for ever (no agent has the
+/// rack its constraint names), so its deployment stays.
+const SERVICE: &str = "authz";
+
+fn unplaceable_service(release: &str) -> Value {
+    json!({
+        "instances": 1,
+        "task": {"resources": {"cpus": 0.1, "mem": 16}, "command": {"shell": "exec sleep 600"}, "env": {"RELEASE": release}},
+        "constraints": [["rack", "CLUSTER", "nowhere"]],
+    })
+}
+
+/// A new unplaceable service: its id and its deployment's.
+async fn fresh_service(cluster: &Cluster) -> (String, String) {
+    let id = format!("{SERVICE}-{}", &agora_api::UpdateId::random().0[..8]);
+    let spec: agora_api::services::ServiceSpec = serde_json::from_value(unplaceable_service("fresh")).expect("spec");
+    let started = cluster.client().put_service(&id, &spec).await.expect("a fresh service");
+    (id, started.deployment_id.expect("a deployment"))
 }
 
 async fn fresh_framework(cluster: &Cluster) -> FrameworkId {
@@ -239,6 +276,12 @@ async fn world(cluster: &mut Cluster, tokens: &Tokens) -> World {
     let _: Value = operator.post(&format!("/v1/agents/{agent}/reserve"), &reserve).await.expect("reserve");
     let volume = json!({"role": ROLE, "id": "v1", "disk": 8, "container_path": "v1"});
     let _: Value = operator.post(&format!("/v1/agents/{agent}/volumes"), &volume).await.expect("volume");
+    // A service at version 2, so that it can be rolled back.
+    for release in ["one", "two"] {
+        let spec: agora_api::services::ServiceSpec =
+            serde_json::from_value(unplaceable_service(release)).expect("spec");
+        operator.put_service(SERVICE, &spec).await.expect("the service");
+    }
     let node_a = cluster.client_with(&tokens.own_agent);
     let registration =
         json!({"hostname": "api-agent", "resources": {"cpus": 0.1, "mem": 16, "disk": 0, "gpus": 0, "ports": []}});
@@ -383,5 +426,5 @@ async fn every_operation_answers_each_caller_as_its_rule_says() {
     }
     assert!(missing.is_empty(), "operations the test cannot check: {missing:#?}");
     assert!(wrong.is_empty(), "answers that do not follow the rules: {wrong:#?}");
-    assert!(checked >= 7 * 38, "only {checked} calls were checked");
+    assert!(checked >= 7 * 48, "only {checked} calls were checked");
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 mod proxy_protocol;
 pub mod ratelimit;
 pub mod serve;
+pub mod services;
 pub mod store;
 pub mod tls;
 
@@ -48,6 +49,7 @@ pub async fn serve(
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let allocator = tokio::spawn(master.clone().run_leader_loop(stop_rx.clone()));
+    let services = tokio::spawn(services::run(master.clone(), stop_rx.clone()));
     // Rotated and removed keys take effect without a restart.
     let reloader = {
         let keys = keys.clone();
@@ -73,6 +75,7 @@ pub async fn serve(
     })
     .await;
     allocator.abort();
+    services.abort();
     reloader.abort();
 }
 

@@ -114,6 +114,14 @@ impl ClientError {
         }
     }
 
+    /// The error body's `code` of an API error, if the server answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
     /// Whether the server answered 404.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
@@ -362,6 +370,12 @@ impl Client {
                 .body(body.clone()))
         };
         self.send_to_any(build, false).await.map(drop)
+    }
+
+    /// DELETEs `path` and decodes the JSON answer.
+    pub async fn delete_json<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
+        let response = self.send_to_any(|base| Ok(self.request(base, Method::DELETE, path)), false).await?;
+        decode(response).await
     }
 
     /// DELETEs `path` and accepts any 2xx answer.

@@ -11,6 +11,9 @@ use agora_api::operator::{
     AgentList, AgentView, ClusterView, CreateVolume, Diagnostics, DrainAgent, FrameworkList, FrameworkView, LogQuery,
     OfferList, ReserveResources, RoleConfig, RoleList, RoleView, TaskFilter, TaskList,
 };
+use agora_api::services::{
+    DeploymentList, DeploymentStarted, Endpoints, Rollback, Scale, ServiceList, ServiceSpec, ServiceView,
+};
 use agora_api::{AgentId, FrameworkId, TaskId};
 use serde::Serialize;
 
@@ -265,6 +268,56 @@ impl Client {
     pub async fn metrics(&self) -> Result<String, ClientError> {
         let (body, _) = self.get_bytes("/metrics").await?;
         Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// `PUT /v1/services/{id}`: creates or changes a service; returns the deployment started.
+    pub async fn put_service(&self, id: &str, spec: &ServiceSpec) -> Result<DeploymentStarted, ClientError> {
+        self.put(&format!("/v1/services/{id}"), spec).await
+    }
+
+    /// `GET /v1/services`.
+    pub async fn list_services(&self) -> Result<ServiceList, ClientError> {
+        self.get("/v1/services").await
+    }
+
+    /// `GET /v1/services/{id}`: spec, versions, instances, deployment and waiting reasons.
+    pub async fn get_service(&self, id: &str) -> Result<ServiceView, ClientError> {
+        self.get(&format!("/v1/services/{id}")).await
+    }
+
+    /// `DELETE /v1/services/{id}`: kills its instances, then forgets it.
+    pub async fn delete_service(&self, id: &str) -> Result<DeploymentStarted, ClientError> {
+        self.delete_json(&format!("/v1/services/{id}")).await
+    }
+
+    /// `POST /v1/services/{id}/scale`.
+    pub async fn scale_service(&self, id: &str, instances: u32) -> Result<DeploymentStarted, ClientError> {
+        self.post(&format!("/v1/services/{id}/scale"), &Scale { instances }).await
+    }
+
+    /// `POST /v1/services/{id}/restart`: replaces every instance, by the upgrade strategy.
+    pub async fn restart_service(&self, id: &str) -> Result<DeploymentStarted, ClientError> {
+        self.post(&format!("/v1/services/{id}/restart"), &serde_json::json!({})).await
+    }
+
+    /// `POST /v1/services/{id}/rollback`: to `version`, or the one before the current one.
+    pub async fn rollback_service(&self, id: &str, version: Option<u64>) -> Result<DeploymentStarted, ClientError> {
+        self.post(&format!("/v1/services/{id}/rollback"), &Rollback { version }).await
+    }
+
+    /// `GET /v1/services/{id}/endpoints`: its running, healthy instances.
+    pub async fn service_endpoints(&self, id: &str) -> Result<Endpoints, ClientError> {
+        self.get(&format!("/v1/services/{id}/endpoints")).await
+    }
+
+    /// `GET /v1/deployments`.
+    pub async fn list_deployments(&self) -> Result<DeploymentList, ClientError> {
+        self.get("/v1/deployments").await
+    }
+
+    /// `DELETE /v1/deployments/{id}`: rolls the deployment back.
+    pub async fn cancel_deployment(&self, id: &str) -> Result<DeploymentStarted, ClientError> {
+        self.delete_json(&format!("/v1/deployments/{id}")).await
     }
 
     /// `GET /openapi.json`: the document that describes every operation here.

@@ -300,6 +300,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_deployments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deployments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Cancels a deployment by rolling its service back to the version and instance count it started from (a new service is deleted). Operators only. */
+        delete: operations["cancel_deployment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -549,6 +582,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/services": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_services"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/services/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_service"];
+        /** @description Creates or updates a service. A change to its task, role or constraints makes a new version, rolled out by its upgrade strategy; a change of `instances` alone scales it. A deployment under way is replaced by the new one, which starts from where the service is. Operators only. */
+        put: operations["put_service"];
+        post?: never;
+        /** @description Kills the service's instances, then forgets it. Operators only. */
+        delete: operations["delete_service"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/services/{id}/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The instances that are running and healthy, with their host and ports: what DNS answers for the service. */
+        get: operations["service_endpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/services/{id}/restart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Replaces every instance by the upgrade strategy, with the same spec under a new version. Operators only. */
+        post: operations["restart_service"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/services/{id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Goes back to a kept version (by default the one before the current one): its spec, under its own version number, so that its instances still running are kept. Operators only. */
+        post: operations["rollback_service"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/services/{id}/scale": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Changes the instance count only. Operators only. */
+        post: operations["scale_service"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tasks": {
         parameters: {
             query?: never;
@@ -764,6 +899,34 @@ export interface components {
             drained?: boolean;
         };
         /**
+         * @description The delay before an instance replaces one that failed or exited: `seconds`, then times
+         *     `factor` for each further failure, up to `max_launch_delay_secs`. It resets with a new
+         *     version, and after a quiet spell of the delay plus `max_launch_delay_secs`.
+         */
+        Backoff: {
+            /** Format: double */
+            seconds?: number;
+            /** Format: double */
+            factor?: number;
+            /** Format: double */
+            max_launch_delay_secs?: number;
+        };
+        /** @description A service's restart backoff while it holds launches back. */
+        BackoffView: {
+            /**
+             * Format: int32
+             * @description Failures in a row of the current version's instances.
+             */
+            failures: number;
+            /** Format: double */
+            delay_secs: number;
+            /**
+             * Format: double
+             * @description When the next launch may go (Unix seconds).
+             */
+            until: number;
+        };
+        /**
          * @description Optional behaviours a framework opts in to.
          * @enum {string}
          */
@@ -869,6 +1032,61 @@ export interface components {
             offer_ids: components["schemas"]["OfferId"][];
             filters?: components["schemas"]["Filters"];
         };
+        /**
+         * @description Data of `deployment_started`, `deployment_step`, `deployment_finished` and
+         *     `deployment_failed` events.
+         */
+        DeploymentEvent: {
+            deployment: components["schemas"]["DeploymentView"];
+            /** @description For `deployment_failed`: why it ended without reaching its target. */
+            reason?: string | null;
+        };
+        /** @description `GET /v1/deployments`. */
+        DeploymentList: {
+            deployments: components["schemas"]["DeploymentView"][];
+        };
+        /** @description What `PUT`, `scale`, `restart`, `rollback` and `DELETE` start. */
+        DeploymentStarted: {
+            service_id: string;
+            /** Format: int64 */
+            version: number;
+            /** @description Absent when nothing changed: no deployment was needed. */
+            deployment_id?: string | null;
+        };
+        /** @description One step of a deployment and how far it got. */
+        DeploymentStep: {
+            /**
+             * @description `start_instances` (of the new version, until healthy) or `stop_instances` (of the
+             *     versions before, and those over the count).
+             */
+            action: string;
+            /** Format: int32 */
+            target: number;
+            /** Format: int32 */
+            done: number;
+        };
+        /** @description A deployment: bringing a service to a version and an instance count. */
+        DeploymentView: {
+            id: string;
+            service_id: string;
+            /**
+             * Format: int64
+             * @description The version the service was at when it began (absent for a new service).
+             */
+            from_version?: number | null;
+            /** Format: int32 */
+            from_instances: number;
+            /** Format: int64 */
+            to_version: number;
+            /** Format: int32 */
+            to_instances: number;
+            /**
+             * Format: double
+             * @description When it began (Unix seconds).
+             */
+            started_at: number;
+            steps: components["schemas"]["DeploymentStep"][];
+        };
         /** @description Data of the `destroy_volume` command: delete a persistent volume's directory. */
         DestroyVolumeCommand: {
             id: string;
@@ -894,6 +1112,24 @@ export interface components {
              *     killed (default 0: killed now).
              */
             grace_period_secs?: number;
+        };
+        Endpoint: {
+            task_id: components["schemas"]["TaskId"];
+            agent_id: components["schemas"]["AgentId"];
+            hostname: string;
+            /** @description The port names of the spec, with this instance's host port for each. */
+            ports: {
+                [key: string]: number;
+            };
+        };
+        /** @description `GET /v1/services/{id}/endpoints`: the instances that are running and healthy. */
+        Endpoints: {
+            service_id: string;
+            endpoints: components["schemas"]["Endpoint"][];
+        };
+        /** @description Data of the `endpoints_changed` event. */
+        EndpointsEvent: {
+            endpoints: components["schemas"]["Endpoints"];
         };
         /** @description The error body of every 4xx and 5xx answer. */
         ErrorBody: {
@@ -1102,6 +1338,31 @@ export interface components {
             port: number;
             path?: string;
         };
+        /** @description One instance: a task of the service's scheduler. */
+        InstanceView: {
+            task_id: components["schemas"]["TaskId"];
+            agent_id: components["schemas"]["AgentId"];
+            hostname: string;
+            /** @description Its host ports, in the order of the spec's `ports`. */
+            ports: number[];
+            state: components["schemas"]["TaskState"];
+            /** @description The agent's health check's last result; absent before the first, or without a check. */
+            healthy?: boolean | null;
+            /**
+             * @description Running, and healthy where the service has a health check: it serves, and is an
+             *     endpoint.
+             */
+            ready: boolean;
+            /** Format: int64 */
+            version: number;
+            /**
+             * Format: double
+             * @description When it was launched (Unix seconds).
+             */
+            launched_at: number;
+            /** @description Set when the scheduler asked for it to be killed. */
+            killing?: boolean;
+        };
         InverseOffer: {
             id: components["schemas"]["OfferId"];
             framework_id: components["schemas"]["FrameworkId"];
@@ -1141,6 +1402,11 @@ export interface components {
              */
             grace_period_secs: number;
         };
+        /**
+         * @description Which instances go first when a service scales down.
+         * @enum {string}
+         */
+        KillSelection: "youngest_first" | "oldest_first";
         /** @description Free-form pairs of strings, kept and shown, never interpreted. */
         Labels: {
             [key: string]: string;
@@ -1280,6 +1546,66 @@ export interface components {
             /** @description The id to resume after. */
             id?: string;
         };
+        /** @description The `deployment_failed` event. */
+        OperatorDeploymentFailedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "deployment_failed";
+            /** @description The JSON of `DeploymentEvent`. */
+            data: string;
+            /** @description The id to resume after. */
+            id?: string;
+        };
+        /** @description The `deployment_finished` event. */
+        OperatorDeploymentFinishedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "deployment_finished";
+            /** @description The JSON of `DeploymentEvent`. */
+            data: string;
+            /** @description The id to resume after. */
+            id?: string;
+        };
+        /** @description The `deployment_started` event. */
+        OperatorDeploymentStartedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "deployment_started";
+            /** @description The JSON of `DeploymentEvent`. */
+            data: string;
+            /** @description The id to resume after. */
+            id?: string;
+        };
+        /** @description The `deployment_step` event. */
+        OperatorDeploymentStepEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "deployment_step";
+            /** @description The JSON of `DeploymentEvent`. */
+            data: string;
+            /** @description The id to resume after. */
+            id?: string;
+        };
+        /** @description The `endpoints_changed` event. */
+        OperatorEndpointsChangedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "endpoints_changed";
+            /** @description The JSON of `EndpointsEvent`. */
+            data: string;
+            /** @description The id to resume after. */
+            id?: string;
+        };
         /** @description The `error` event. */
         OperatorErrorEvent: {
             /**
@@ -1328,8 +1654,20 @@ export interface components {
             /** @description The id to resume after. */
             id?: string;
         };
+        /** @description The `service_updated` event. */
+        OperatorServiceUpdatedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "service_updated";
+            /** @description The JSON of `ServiceEvent`. */
+            data: string;
+            /** @description The id to resume after. */
+            id?: string;
+        };
         /** @description One event of the stream: `event` says which, `data` is its JSON. */
-        OperatorStreamEvent: components["schemas"]["OperatorAgentAddedEvent"] | components["schemas"]["OperatorAgentUnreachableEvent"] | components["schemas"]["OperatorFrameworkAddedEvent"] | components["schemas"]["OperatorFrameworkRemovedEvent"] | components["schemas"]["OperatorTaskUpdatedEvent"] | components["schemas"]["OperatorHeartbeatEvent"] | components["schemas"]["OperatorErrorEvent"];
+        OperatorStreamEvent: components["schemas"]["OperatorAgentAddedEvent"] | components["schemas"]["OperatorAgentUnreachableEvent"] | components["schemas"]["OperatorFrameworkAddedEvent"] | components["schemas"]["OperatorFrameworkRemovedEvent"] | components["schemas"]["OperatorTaskUpdatedEvent"] | components["schemas"]["OperatorServiceUpdatedEvent"] | components["schemas"]["OperatorDeploymentStartedEvent"] | components["schemas"]["OperatorDeploymentStepEvent"] | components["schemas"]["OperatorDeploymentFinishedEvent"] | components["schemas"]["OperatorDeploymentFailedEvent"] | components["schemas"]["OperatorEndpointsChangedEvent"] | components["schemas"]["OperatorHeartbeatEvent"] | components["schemas"]["OperatorErrorEvent"];
         /** @description The `task_updated` event. */
         OperatorTaskUpdatedEvent: {
             /**
@@ -1596,16 +1934,107 @@ export interface components {
         Roles: {
             roles?: string[];
         };
+        /** @description `POST /v1/services/{id}/rollback`. */
+        Rollback: {
+            /**
+             * Format: int64
+             * @description The version to go back to; absent: the one before the current one.
+             */
+            version?: number | null;
+        };
         /** @description A task an agent reports at re-registration. */
         RunningTask: {
             framework_id: components["schemas"]["FrameworkId"];
             task: components["schemas"]["TaskInfo"];
             status: components["schemas"]["TaskStatus"];
         };
+        /** @description `POST /v1/services/{id}/scale`. */
+        Scale: {
+            /** Format: int32 */
+            instances: number;
+        };
         /** @description What of the agent a constraint tests. */
         Selector: "hostname" | {
             /** @description One of the agent's attributes (`--attributes rack:r1`), by name. */
             attribute: string;
+        };
+        /** @description Data of the operator stream's `service_updated` event. */
+        ServiceEvent: {
+            service_id: string;
+            /** Format: int64 */
+            version: number;
+            /** @description `created`, `updated`, `scaled`, `restarted`, `rolled_back`, `deleting` or `deleted`. */
+            change: string;
+        };
+        /** @description `GET /v1/services`. */
+        ServiceList: {
+            services: components["schemas"]["ServiceView"][];
+        };
+        /** @description A host port an instance gets. */
+        ServicePort: {
+            /** @description A DNS label: lowercase letters, digits and `-`. */
+            name: string;
+        };
+        /** @description `PUT /v1/services/{id}`: what a service runs, how many, where and how it is rolled out. */
+        ServiceSpec: {
+            /**
+             * Format: int32
+             * @description How many instances to keep running. Default 1.
+             */
+            instances?: number;
+            /** @description The role its instances' resources are offered to. Default `*`. */
+            role?: string;
+            /** @description What each instance runs. */
+            task: components["schemas"]["TaskTemplate"];
+            /**
+             * @description Marathon's constraints: `[field, OPERATOR]` or `[field, OPERATOR, value]`. The field is
+             *     `hostname` (or `@hostname`) or an agent attribute; the operators are `UNIQUE`,
+             *     `CLUSTER`, `GROUP_BY`, `MAX_PER`, `LIKE`, `UNLIKE` and `IS`.
+             */
+            constraints?: string[][];
+            upgrade_strategy?: components["schemas"]["UpgradeStrategy"];
+            backoff?: components["schemas"]["Backoff"];
+            unreachable_strategy?: components["schemas"]["UnreachableStrategy"];
+            kill_selection?: components["schemas"]["KillSelection"];
+        };
+        /**
+         * @description What a service is doing, as `agora service list` shows it.
+         * @enum {string}
+         */
+        ServiceStatus: "running" | "deploying" | "waiting" | "suspended" | "delayed" | "deleting";
+        /** @description One kept version of a service. */
+        ServiceVersion: {
+            /** Format: int64 */
+            version: number;
+            /**
+             * Format: double
+             * @description When it was made (Unix seconds).
+             */
+            created_at: number;
+            spec: components["schemas"]["ServiceSpec"];
+        };
+        /** @description `GET /v1/services/{id}`. */
+        ServiceView: {
+            id: string;
+            spec: components["schemas"]["ServiceSpec"];
+            /**
+             * Format: int64
+             * @description The version its instances are being brought to.
+             */
+            version: number;
+            /** @description The versions kept, newest first: what `rollback` can go back to. */
+            versions: components["schemas"]["ServiceVersion"][];
+            status: components["schemas"]["ServiceStatus"];
+            instances: components["schemas"]["InstanceView"][];
+            /**
+             * Format: int32
+             * @description Instances of the current version that are healthy.
+             */
+            healthy: number;
+            deployment?: null | components["schemas"]["DeploymentView"];
+            /** @description Why instances are not placed or not healthy yet; empty when nothing waits. */
+            waiting_reasons: components["schemas"]["WaitingReason"][];
+            backoff?: null | components["schemas"]["BackoffView"];
         };
         /** @description `POST /v1/agents/{id}/updates`: task status updates, in order. */
         StatusUpdates: {
@@ -1688,6 +2117,32 @@ export interface components {
             timestamp: number;
             latest_state?: null | components["schemas"]["TaskState"];
         };
+        /**
+         * @description The task each instance runs: a launch's task without the parts the scheduler fills in
+         *     (id, agent, ports).
+         */
+        TaskTemplate: {
+            /** @description `cpus`, `mem`, `disk`, `gpus`; ports are asked for with `ports`. */
+            resources: components["schemas"]["Resources"];
+            command?: null | components["schemas"]["Command"];
+            container?: null | components["schemas"]["ContainerInfo"];
+            env?: {
+                [key: string]: string;
+            };
+            fetch?: components["schemas"]["FetchUri"][];
+            health_check?: null | components["schemas"]["HealthCheck"];
+            /** Format: double */
+            kill_grace_period_secs?: number | null;
+            labels?: components["schemas"]["Labels"];
+            /**
+             * @description Host ports each instance gets, from its agent's offered ranges, in order: the task sees
+             *     them as `$PORT0`, `$PORT1`, ...; a bridged container's port mappings without a host
+             *     port take them in order. DNS names each one by its name (SRV `_NAME._tcp`).
+             */
+            ports?: components["schemas"]["ServicePort"][];
+            /** @description The OS user the instances run as; absent: the agent's default task user. */
+            user?: string | null;
+        };
         TaskView: {
             task_id: components["schemas"]["TaskId"];
             framework_id: components["schemas"]["FrameworkId"];
@@ -1703,6 +2158,17 @@ export interface components {
             /** Format: int32 */
             port: number;
         };
+        /**
+         * @description What happens to an instance whose agent is unreachable: it is replaced after
+         *     `inactive_after_secs`, and forgotten (killed if its agent comes back) after
+         *     `expunge_after_secs`.
+         */
+        UnreachableStrategy: {
+            /** Format: double */
+            inactive_after_secs?: number;
+            /** Format: double */
+            expunge_after_secs?: number;
+        };
         /** @description Data of the `update` event. */
         Update: {
             status: components["schemas"]["TaskStatus"];
@@ -1712,6 +2178,21 @@ export interface components {
          * @example 3f1c2a9e-6a41-4f0e-9d7b-2a8e6f7c1b20
          */
         UpdateId: string;
+        /** @description How a new version replaces the old (Marathon's `upgradeStrategy`). */
+        UpgradeStrategy: {
+            /**
+             * Format: double
+             * @description The share of `instances` (rounded up) kept healthy while a deployment runs: an old
+             *     instance is killed only while that many stay healthy. 0 to 1, default 1.
+             */
+            minimum_health_capacity?: number;
+            /**
+             * Format: double
+             * @description The share of `instances` (rounded up) that may run on top of `instances` during a
+             *     deployment. 0 to 1, default 1.
+             */
+            maximum_over_capacity?: number;
+        };
         /**
          * @description A persistent volume: reserved disk of one agent, kept in a directory outside task
          *     sandboxes, that outlives the tasks using it. Made by the `create_volume` operation (or
@@ -1734,6 +2215,26 @@ export interface components {
         };
         /** @enum {string} */
         VolumeMode: "ro" | "rw";
+        /** @description Why some of a service's instances wait, in the vocabulary of framework diagnostics. */
+        WaitingReason: {
+            /**
+             * Format: int32
+             * @description How many instances this holds for.
+             */
+            instances: number;
+            /**
+             * @description `constraint_unmet`, `no_free_resources`, `no_agents`, `agents_in_maintenance`,
+             *     `quota_limit`, `backoff`, `unhealthy`, `starting`, `kill_pending`.
+             */
+            code: string;
+            message: string;
+            /**
+             * Format: double
+             * @description For `backoff`: when the next launch may go (Unix seconds).
+             */
+            until?: number | null;
+            largest_free?: null | components["schemas"]["Resources"];
+        };
     };
     responses: never;
     parameters: never;
@@ -3043,6 +3544,152 @@ export interface operations {
             };
         };
     };
+    list_deployments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deployments under way */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentList"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_deployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Deployment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deployment that rolls it back */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentStarted"];
+                };
+            };
+            /** @description Bad input; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such deployment under way */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Its service is being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     operator_events: {
         parameters: {
             query?: never;
@@ -3055,7 +3702,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated (data: AgentEvent, FrameworkEventData, TaskEvent), heartbeat */
+            /** @description Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent), heartbeat */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4300,6 +4947,656 @@ export interface operations {
             };
             /** @description The token may not do this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_services: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every service */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceList"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_service: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Service id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The service: spec, versions, instances, deployment, and why instances wait */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceView"];
+                };
+            };
+            /** @description Bad input; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown service */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_service: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Service id: a DNS label (lowercase letters, digits, `-`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServiceSpec"];
+            };
+        };
+        responses: {
+            /** @description The version and the deployment started (none when nothing changed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentStarted"];
+                };
+            };
+            /** @description Bad spec */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The service is being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_service: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Service id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deployment that stops it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentStarted"];
+                };
+            };
+            /** @description Bad input; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown service */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    service_endpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Service id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoints"];
+                };
+            };
+            /** @description Bad input; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown service */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    restart_service: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Service id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deployment started */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentStarted"];
+                };
+            };
+            /** @description Bad input; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown service */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The service is being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rollback_service: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Service id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Rollback"];
+            };
+        };
+        responses: {
+            /** @description The deployment started */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentStarted"];
+                };
+            };
+            /** @description No such version kept, or none before the current one */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown service */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The service is being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scale_service: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Service id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Scale"];
+            };
+        };
+        responses: {
+            /** @description The deployment started */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentStarted"];
+                };
+            };
+            /** @description Bad input; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown service */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The service is being deleted */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -11,6 +11,7 @@ mod frameworks;
 mod logs;
 mod operators;
 pub mod router;
+mod services;
 mod streams;
 mod system;
 
@@ -132,6 +133,16 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/v1/agents/{id}/unreserve", "unreserve_resources", operators::unreserve),
         route(M::POST, "/v1/agents/{id}/volumes", "create_volume", operators::create_volume),
         route(M::DELETE, "/v1/agents/{id}/volumes/{volume_id}", "destroy_volume", operators::destroy_volume),
+        route(M::GET, "/v1/services", "list_services", services::list),
+        route(M::PUT, "/v1/services/{id}", "put_service", services::put),
+        route(M::GET, "/v1/services/{id}", "get_service", services::get),
+        route(M::DELETE, "/v1/services/{id}", "delete_service", services::delete),
+        route(M::POST, "/v1/services/{id}/scale", "scale_service", services::scale),
+        route(M::POST, "/v1/services/{id}/restart", "restart_service", services::restart),
+        route(M::POST, "/v1/services/{id}/rollback", "rollback_service", services::rollback),
+        route(M::GET, "/v1/services/{id}/endpoints", "service_endpoints", services::endpoints),
+        route(M::GET, "/v1/deployments", "list_deployments", services::deployments),
+        route(M::DELETE, "/v1/deployments/{id}", "cancel_deployment", services::cancel_deployment),
     ]
 }
 

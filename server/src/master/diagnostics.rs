@@ -173,7 +173,7 @@ impl Master {
 
     /// A quota limit the role (or one above it) has reached, and resources kept back for
     /// other roles' guarantees.
-    fn quota_reasons(
+    pub(super) fn quota_reasons(
         &self,
         snapshot: &Snapshot,
         role: &str,

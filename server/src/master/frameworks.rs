@@ -15,6 +15,9 @@ use agora_api::types::reason;
 use agora_api::{Offer, OfferId, TaskId, Volume};
 use std::collections::HashSet;
 
+/// Framework ids the master's own schedulers use; no one else may register them.
+const RESERVED_FRAMEWORK_PREFIX: &str = "agora-";
+
 impl Master {
     /// Registers a framework, or a framework again after a failover (with its id). A framework
     /// token's framework may use only the roles the token names, and may not take the id of
@@ -30,6 +33,14 @@ impl Master {
             });
         }
         if let Some(id) = &req.id {
+            let scheduler =
+                caller.kind == crate::auth::Kind::Operator && caller.principal == crate::services::PRINCIPAL;
+            if id.as_str().starts_with(RESERVED_FRAMEWORK_PREFIX) && !scheduler {
+                return Err(ServerError::Conflict {
+                    code: "framework_id_taken",
+                    message: format!("framework ids starting `{RESERVED_FRAMEWORK_PREFIX}` are the master's own"),
+                });
+            }
             // Ids are chosen by frameworks, so a taken one cannot pass for unknown.
             caller.check_acts_for_framework(id, self.framework_principal(id).await?.as_deref()).map_err(|_| {
                 ServerError::Conflict {
@@ -360,6 +371,18 @@ impl Master {
     }
 
     pub async fn accept(&self, caller: &Caller, framework_id: &FrameworkId, req: Accept) -> Result<(), ServerError> {
+        self.accept_fenced(caller, framework_id, req, None).await
+    }
+
+    /// [`Master::accept`], committed only while the leader lease's epoch is `fence`: the
+    /// master's own schedulers launch nothing once deposed.
+    pub(crate) async fn accept_fenced(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        req: Accept,
+        fence: Option<u64>,
+    ) -> Result<(), ServerError> {
         self.check_acts_for(caller, framework_id).await?;
         caller.check_task_users(&req)?;
         if req.offer_ids.is_empty() {
@@ -483,6 +506,7 @@ impl Master {
             self.add_filters(&mut txn, framework_id, refuse_until, [(role, agent_id)]).await?;
             // What the tasks left unused goes back to the pool.
             wake_allocator(&mut txn);
+            txn.checks.extend(fence.map(crate::store::Check::Epoch));
             Ok((txn, ()))
         })?;
         self.metrics.tasks_launched.inc_by(launched as u64);
@@ -683,6 +707,18 @@ impl Master {
         task_id: &TaskId,
         req: Kill,
     ) -> Result<(), ServerError> {
+        self.kill_fenced(caller, framework_id, task_id, req, None).await
+    }
+
+    /// [`Master::kill`], committed only while the leader lease's epoch is `fence`.
+    pub(crate) async fn kill_fenced(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        req: Kill,
+        fence: Option<u64>,
+    ) -> Result<(), ServerError> {
         self.check_acts_for(caller, framework_id).await?;
         if let Some(g) = req.grace_period_secs {
             if !g.is_finite() || g < 0.0 {
@@ -701,6 +737,7 @@ impl Master {
                 req.grace_period_secs.or(task.value.info.kill_grace_period_secs).unwrap_or(DEFAULT_KILL_GRACE_SECS);
             let mut txn = Txn::default();
             request_kill(&mut txn, &task, grace);
+            txn.checks.extend(fence.map(crate::store::Check::Epoch));
             Ok((txn, ()))
         })
     }
@@ -710,6 +747,12 @@ impl Master {
     /// lost) can be torn down too, so that its tasks need not run on for ever.
     /// Only an operator may tear down a framework that is not registered.
     pub async fn teardown(&self, caller: &Caller, framework_id: &FrameworkId) -> Result<(), ServerError> {
+        if framework_id.as_str().starts_with(RESERVED_FRAMEWORK_PREFIX) {
+            return Err(ServerError::Conflict {
+                code: "framework_reserved",
+                message: format!("framework {framework_id} is the master's own: delete its services instead"),
+            });
+        }
         let owner = self.framework_principal(framework_id).await?;
         caller.check_acts_for_framework(framework_id, owner.as_deref())?;
         if owner.is_none() && caller.kind != crate::auth::Kind::Operator {

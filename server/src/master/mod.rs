@@ -88,6 +88,7 @@ pub mod policy;
 pub mod records;
 mod reservations;
 mod roles;
+mod services;
 #[cfg(test)]
 mod tests;
 mod views;
@@ -107,6 +108,7 @@ use std::time::Duration;
 
 pub use policy::Caller;
 pub use records::TaskRecord;
+pub(crate) use services::deployment_view;
 pub use views::TaskLocation;
 
 /// Grace period between SIGTERM and SIGKILL when neither the task nor the kill names one.

@@ -232,6 +232,11 @@ pub fn rule(operation: &str) -> Option<Rule> {
         "operator_events" => OPERATOR_READ,
         "set_role" | "drain_agent" | "deactivate_agent" | "reactivate_agent" => OPERATE,
         "reserve_resources" | "unreserve_resources" | "create_volume" | "destroy_volume" => OPERATE,
+        "put_service" | "delete_service" | "scale_service" | "restart_service" | "rollback_service" => OPERATE,
+        "cancel_deployment" => OPERATE,
+        "list_services" | "get_service" | "list_deployments" => OPERATOR_READ,
+        // Discovery: what applications read to find each other.
+        "service_endpoints" => CLUSTER_READ,
         _ => return None,
     })
 }

@@ -44,6 +44,10 @@ pub mod key {
     pub const EVENTS: &str = "events";
     /// Set of roles an operator configured (`PUT /v1/roles/{role}`).
     pub const ROLES: &str = "roles";
+    /// Set of service ids.
+    pub const SERVICES: &str = "services";
+    /// Woken when a service changes: the services scheduler looks again.
+    pub const SERVICES_WAKE: &str = "services:wake";
 
     pub const AGENT_PREFIX: &str = "agent:";
     pub const FRAMEWORK_PREFIX: &str = "framework:";
@@ -53,6 +57,12 @@ pub mod key {
     pub const TASK_PREFIX: &str = "task:";
     pub const REMOVED_PREFIX: &str = "removed:";
     pub const ROLE_PREFIX: &str = "role:";
+    pub const SERVICE_PREFIX: &str = "service:";
+
+    /// A service (`ServiceRecord`).
+    pub fn service(s: impl Display) -> String {
+        format!("{SERVICE_PREFIX}{s}")
+    }
 
     /// A role's settings (`RoleConfig`).
     pub fn role(r: impl Display) -> String {
@@ -285,4 +295,56 @@ impl TaskRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RemovedRecord {
     pub removed_at: f64,
+}
+
+/// A service: its spec, the versions kept, the deployment under way, and its restart backoff.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub spec: agora_api::services::ServiceSpec,
+    /// The version its instances are brought to.
+    pub version: u64,
+    /// The number the next new version takes.
+    pub next_version: u64,
+    /// Kept versions, newest first.
+    pub versions: Vec<agora_api::services::ServiceVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+    #[serde(default)]
+    pub backoff: BackoffState,
+    /// Deleted: its instances are killed, then the record goes.
+    #[serde(default)]
+    pub deleting: bool,
+    /// Instances the scheduler wanted to launch and found no offer for, at its last look.
+    #[serde(default)]
+    pub unplaced: u32,
+}
+
+/// A deployment under way.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub from_version: Option<u64>,
+    pub from_instances: u32,
+    pub to_version: u64,
+    pub to_instances: u32,
+    pub started_at: f64,
+    /// Instances to stop, counted by the scheduler when it first saw the deployment.
+    #[serde(default)]
+    pub stop_target: Option<u32>,
+    /// The progress last announced (`deployment_step`): healthy new, and left to stop.
+    #[serde(default)]
+    pub announced: (u32, u32),
+}
+
+/// A service's restart backoff.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BackoffState {
+    /// Failures in a row; 0 when not backing off.
+    pub failures: u32,
+    pub delay_secs: f64,
+    /// No launch before this (Unix seconds).
+    pub until: f64,
+    /// The last failure's reason and message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }

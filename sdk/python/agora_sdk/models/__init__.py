@@ -28,6 +28,8 @@ from .agent_view_attributes import AgentViewAttributes
 from .agent_view_reserved import AgentViewReserved
 from .argv_command import ArgvCommand
 from .attribute_selector import AttributeSelector
+from .backoff import Backoff
+from .backoff_view import BackoffView
 from .capability import Capability
 from .cluster_view import ClusterView
 from .command_check import CommandCheck
@@ -40,6 +42,11 @@ from .create_volume_operation_type import CreateVolumeOperationType
 from .deactivated import Deactivated
 from .deactivated_mode import DeactivatedMode
 from .decline import Decline
+from .deployment_event import DeploymentEvent
+from .deployment_list import DeploymentList
+from .deployment_started import DeploymentStarted
+from .deployment_step import DeploymentStep
+from .deployment_view import DeploymentView
 from .destroy_volume_command import DestroyVolumeCommand
 from .destroy_volume_operation import DestroyVolumeOperation
 from .destroy_volume_operation_type import DestroyVolumeOperationType
@@ -47,6 +54,10 @@ from .diagnostics import Diagnostics
 from .drain_agent import DrainAgent
 from .draining import Draining
 from .draining_mode import DrainingMode
+from .endpoint import Endpoint
+from .endpoint_ports import EndpointPorts
+from .endpoints import Endpoints
+from .endpoints_event import EndpointsEvent
 from .error_body import ErrorBody
 from .failure import Failure
 from .fetch_uri import FetchUri
@@ -74,10 +85,12 @@ from .framework_view import FrameworkView
 from .health_check import HealthCheck
 from .http_check import HttpCheck
 from .http_probe import HttpProbe
+from .instance_view import InstanceView
 from .inverse_offer import InverseOffer
 from .inverse_offers import InverseOffers
 from .kill import Kill
 from .kill_command import KillCommand
+from .kill_selection import KillSelection
 from .labels import Labels
 from .launch_command import LaunchCommand
 from .launch_operation import LaunchOperation
@@ -98,6 +111,18 @@ from .operator_agent_added_event import OperatorAgentAddedEvent
 from .operator_agent_added_event_event import OperatorAgentAddedEventEvent
 from .operator_agent_unreachable_event import OperatorAgentUnreachableEvent
 from .operator_agent_unreachable_event_event import OperatorAgentUnreachableEventEvent
+from .operator_deployment_failed_event import OperatorDeploymentFailedEvent
+from .operator_deployment_failed_event_event import OperatorDeploymentFailedEventEvent
+from .operator_deployment_finished_event import OperatorDeploymentFinishedEvent
+from .operator_deployment_finished_event_event import (
+    OperatorDeploymentFinishedEventEvent,
+)
+from .operator_deployment_started_event import OperatorDeploymentStartedEvent
+from .operator_deployment_started_event_event import OperatorDeploymentStartedEventEvent
+from .operator_deployment_step_event import OperatorDeploymentStepEvent
+from .operator_deployment_step_event_event import OperatorDeploymentStepEventEvent
+from .operator_endpoints_changed_event import OperatorEndpointsChangedEvent
+from .operator_endpoints_changed_event_event import OperatorEndpointsChangedEventEvent
 from .operator_error_event import OperatorErrorEvent
 from .operator_error_event_event import OperatorErrorEventEvent
 from .operator_framework_added_event import OperatorFrameworkAddedEvent
@@ -106,6 +131,8 @@ from .operator_framework_removed_event import OperatorFrameworkRemovedEvent
 from .operator_framework_removed_event_event import OperatorFrameworkRemovedEventEvent
 from .operator_heartbeat_event import OperatorHeartbeatEvent
 from .operator_heartbeat_event_event import OperatorHeartbeatEventEvent
+from .operator_service_updated_event import OperatorServiceUpdatedEvent
+from .operator_service_updated_event_event import OperatorServiceUpdatedEventEvent
 from .operator_task_updated_event import OperatorTaskUpdatedEvent
 from .operator_task_updated_event_event import OperatorTaskUpdatedEventEvent
 from .port_mapping import PortMapping
@@ -141,8 +168,17 @@ from .role_diagnostics import RoleDiagnostics
 from .role_list import RoleList
 from .role_view import RoleView
 from .roles import Roles
+from .rollback import Rollback
 from .running_task import RunningTask
+from .scale import Scale
 from .selector_type_0 import SelectorType0
+from .service_event import ServiceEvent
+from .service_list import ServiceList
+from .service_port import ServicePort
+from .service_spec import ServiceSpec
+from .service_status import ServiceStatus
+from .service_version import ServiceVersion
+from .service_view import ServiceView
 from .shell_command import ShellCommand
 from .status_updates import StatusUpdates
 from .subscribed import Subscribed
@@ -152,14 +188,19 @@ from .task_info_env import TaskInfoEnv
 from .task_list import TaskList
 from .task_state import TaskState
 from .task_status import TaskStatus
+from .task_template import TaskTemplate
+from .task_template_env import TaskTemplateEnv
 from .task_view import TaskView
 from .tcp_check import TcpCheck
 from .tcp_probe import TcpProbe
+from .unreachable_strategy import UnreachableStrategy
 from .unreserve_operation import UnreserveOperation
 from .unreserve_operation_type import UnreserveOperationType
 from .update import Update
+from .upgrade_strategy import UpgradeStrategy
 from .volume import Volume
 from .volume_mode import VolumeMode
+from .waiting_reason import WaitingReason
 
 __all__ = (
     "Accept",
@@ -190,6 +231,8 @@ __all__ = (
     "AgentViewReserved",
     "ArgvCommand",
     "AttributeSelector",
+    "Backoff",
+    "BackoffView",
     "Capability",
     "ClusterView",
     "CommandCheck",
@@ -202,6 +245,11 @@ __all__ = (
     "Deactivated",
     "DeactivatedMode",
     "Decline",
+    "DeploymentEvent",
+    "DeploymentList",
+    "DeploymentStarted",
+    "DeploymentStep",
+    "DeploymentView",
     "DestroyVolumeCommand",
     "DestroyVolumeOperation",
     "DestroyVolumeOperationType",
@@ -209,6 +257,10 @@ __all__ = (
     "DrainAgent",
     "Draining",
     "DrainingMode",
+    "Endpoint",
+    "EndpointPorts",
+    "Endpoints",
+    "EndpointsEvent",
     "ErrorBody",
     "Failure",
     "FetchUri",
@@ -236,10 +288,12 @@ __all__ = (
     "HealthCheck",
     "HttpCheck",
     "HttpProbe",
+    "InstanceView",
     "InverseOffer",
     "InverseOffers",
     "Kill",
     "KillCommand",
+    "KillSelection",
     "Labels",
     "LaunchCommand",
     "LaunchOperation",
@@ -258,6 +312,16 @@ __all__ = (
     "OperatorAgentAddedEventEvent",
     "OperatorAgentUnreachableEvent",
     "OperatorAgentUnreachableEventEvent",
+    "OperatorDeploymentFailedEvent",
+    "OperatorDeploymentFailedEventEvent",
+    "OperatorDeploymentFinishedEvent",
+    "OperatorDeploymentFinishedEventEvent",
+    "OperatorDeploymentStartedEvent",
+    "OperatorDeploymentStartedEventEvent",
+    "OperatorDeploymentStepEvent",
+    "OperatorDeploymentStepEventEvent",
+    "OperatorEndpointsChangedEvent",
+    "OperatorEndpointsChangedEventEvent",
     "OperatorErrorEvent",
     "OperatorErrorEventEvent",
     "OperatorFrameworkAddedEvent",
@@ -266,6 +330,8 @@ __all__ = (
     "OperatorFrameworkRemovedEventEvent",
     "OperatorHeartbeatEvent",
     "OperatorHeartbeatEventEvent",
+    "OperatorServiceUpdatedEvent",
+    "OperatorServiceUpdatedEventEvent",
     "OperatorTaskUpdatedEvent",
     "OperatorTaskUpdatedEventEvent",
     "PortMapping",
@@ -301,8 +367,17 @@ __all__ = (
     "RoleList",
     "Roles",
     "RoleView",
+    "Rollback",
     "RunningTask",
+    "Scale",
     "SelectorType0",
+    "ServiceEvent",
+    "ServiceList",
+    "ServicePort",
+    "ServiceSpec",
+    "ServiceStatus",
+    "ServiceVersion",
+    "ServiceView",
     "ShellCommand",
     "StatusUpdates",
     "Subscribed",
@@ -312,12 +387,17 @@ __all__ = (
     "TaskList",
     "TaskState",
     "TaskStatus",
+    "TaskTemplate",
+    "TaskTemplateEnv",
     "TaskView",
     "TcpCheck",
     "TcpProbe",
+    "UnreachableStrategy",
     "UnreserveOperation",
     "UnreserveOperationType",
     "Update",
+    "UpgradeStrategy",
     "Volume",
     "VolumeMode",
+    "WaitingReason",
 )

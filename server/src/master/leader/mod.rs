@@ -93,6 +93,12 @@ impl Master {
         }
     }
 
+    /// The epoch this replica leads with, as it last saw the lease; `None` if it does not
+    /// lead. What it then writes as the leader still checks the epoch.
+    pub fn leading_epoch(&self) -> Option<u64> {
+        self.known_lease().filter(|l| l.holder == self.replica).map(|l| l.epoch)
+    }
+
     /// Forgets replicas not heard from for a day: every process start adds a name.
     async fn forget_old_replicas(&self) -> Result<(), ServerError> {
         let old = self.store.zrange_below(key::REPLICAS, now_secs() - 86_400.0).await?;

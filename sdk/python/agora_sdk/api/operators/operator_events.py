@@ -10,10 +10,16 @@ from ... import errors
 from ...models.error_body import ErrorBody
 from ...models.operator_agent_added_event import OperatorAgentAddedEvent
 from ...models.operator_agent_unreachable_event import OperatorAgentUnreachableEvent
+from ...models.operator_deployment_failed_event import OperatorDeploymentFailedEvent
+from ...models.operator_deployment_finished_event import OperatorDeploymentFinishedEvent
+from ...models.operator_deployment_started_event import OperatorDeploymentStartedEvent
+from ...models.operator_deployment_step_event import OperatorDeploymentStepEvent
+from ...models.operator_endpoints_changed_event import OperatorEndpointsChangedEvent
 from ...models.operator_error_event import OperatorErrorEvent
 from ...models.operator_framework_added_event import OperatorFrameworkAddedEvent
 from ...models.operator_framework_removed_event import OperatorFrameworkRemovedEvent
 from ...models.operator_heartbeat_event import OperatorHeartbeatEvent
+from ...models.operator_service_updated_event import OperatorServiceUpdatedEvent
 from ...models.operator_task_updated_event import OperatorTaskUpdatedEvent
 from ...types import Unset
 
@@ -43,10 +49,16 @@ def _parse_response(
         Union[
             "OperatorAgentAddedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorDeploymentFailedEvent",
+            "OperatorDeploymentFinishedEvent",
+            "OperatorDeploymentStartedEvent",
+            "OperatorDeploymentStepEvent",
+            "OperatorEndpointsChangedEvent",
             "OperatorErrorEvent",
             "OperatorFrameworkAddedEvent",
             "OperatorFrameworkRemovedEvent",
             "OperatorHeartbeatEvent",
+            "OperatorServiceUpdatedEvent",
             "OperatorTaskUpdatedEvent",
         ],
     ]
@@ -58,10 +70,16 @@ def _parse_response(
         ) -> Union[
             "OperatorAgentAddedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorDeploymentFailedEvent",
+            "OperatorDeploymentFinishedEvent",
+            "OperatorDeploymentStartedEvent",
+            "OperatorDeploymentStepEvent",
+            "OperatorEndpointsChangedEvent",
             "OperatorErrorEvent",
             "OperatorFrameworkAddedEvent",
             "OperatorFrameworkRemovedEvent",
             "OperatorHeartbeatEvent",
+            "OperatorServiceUpdatedEvent",
             "OperatorTaskUpdatedEvent",
         ]:
             try:
@@ -118,19 +136,79 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_5 = (
-                    OperatorHeartbeatEvent.from_dict(data)
+                    OperatorServiceUpdatedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_5
             except:  # noqa: E722
                 pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_operator_stream_event_type_6 = (
+                    OperatorDeploymentStartedEvent.from_dict(data)
+                )
+
+                return componentsschemas_operator_stream_event_type_6
+            except:  # noqa: E722
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_operator_stream_event_type_7 = (
+                    OperatorDeploymentStepEvent.from_dict(data)
+                )
+
+                return componentsschemas_operator_stream_event_type_7
+            except:  # noqa: E722
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_operator_stream_event_type_8 = (
+                    OperatorDeploymentFinishedEvent.from_dict(data)
+                )
+
+                return componentsschemas_operator_stream_event_type_8
+            except:  # noqa: E722
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_operator_stream_event_type_9 = (
+                    OperatorDeploymentFailedEvent.from_dict(data)
+                )
+
+                return componentsschemas_operator_stream_event_type_9
+            except:  # noqa: E722
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_operator_stream_event_type_10 = (
+                    OperatorEndpointsChangedEvent.from_dict(data)
+                )
+
+                return componentsschemas_operator_stream_event_type_10
+            except:  # noqa: E722
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_operator_stream_event_type_11 = (
+                    OperatorHeartbeatEvent.from_dict(data)
+                )
+
+                return componentsschemas_operator_stream_event_type_11
+            except:  # noqa: E722
+                pass
             if not isinstance(data, dict):
                 raise TypeError()
-            componentsschemas_operator_stream_event_type_6 = (
+            componentsschemas_operator_stream_event_type_12 = (
                 OperatorErrorEvent.from_dict(data)
             )
 
-            return componentsschemas_operator_stream_event_type_6
+            return componentsschemas_operator_stream_event_type_12
 
         response_200 = _parse_response_200(response.text)
 
@@ -175,10 +253,16 @@ def _build_response(
         Union[
             "OperatorAgentAddedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorDeploymentFailedEvent",
+            "OperatorDeploymentFinishedEvent",
+            "OperatorDeploymentStartedEvent",
+            "OperatorDeploymentStepEvent",
+            "OperatorEndpointsChangedEvent",
             "OperatorErrorEvent",
             "OperatorFrameworkAddedEvent",
             "OperatorFrameworkRemovedEvent",
             "OperatorHeartbeatEvent",
+            "OperatorServiceUpdatedEvent",
             "OperatorTaskUpdatedEvent",
         ],
     ]
@@ -201,10 +285,16 @@ def sync_detailed(
         Union[
             "OperatorAgentAddedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorDeploymentFailedEvent",
+            "OperatorDeploymentFinishedEvent",
+            "OperatorDeploymentStartedEvent",
+            "OperatorDeploymentStepEvent",
+            "OperatorEndpointsChangedEvent",
             "OperatorErrorEvent",
             "OperatorFrameworkAddedEvent",
             "OperatorFrameworkRemovedEvent",
             "OperatorHeartbeatEvent",
+            "OperatorServiceUpdatedEvent",
             "OperatorTaskUpdatedEvent",
         ],
     ]
@@ -219,7 +309,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorTaskUpdatedEvent']]]
+        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
     """
 
     kwargs = _get_kwargs(
@@ -243,10 +333,16 @@ def sync(
         Union[
             "OperatorAgentAddedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorDeploymentFailedEvent",
+            "OperatorDeploymentFinishedEvent",
+            "OperatorDeploymentStartedEvent",
+            "OperatorDeploymentStepEvent",
+            "OperatorEndpointsChangedEvent",
             "OperatorErrorEvent",
             "OperatorFrameworkAddedEvent",
             "OperatorFrameworkRemovedEvent",
             "OperatorHeartbeatEvent",
+            "OperatorServiceUpdatedEvent",
             "OperatorTaskUpdatedEvent",
         ],
     ]
@@ -261,7 +357,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorTaskUpdatedEvent']]
+        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
     """
 
     return sync_detailed(
@@ -280,10 +376,16 @@ async def asyncio_detailed(
         Union[
             "OperatorAgentAddedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorDeploymentFailedEvent",
+            "OperatorDeploymentFinishedEvent",
+            "OperatorDeploymentStartedEvent",
+            "OperatorDeploymentStepEvent",
+            "OperatorEndpointsChangedEvent",
             "OperatorErrorEvent",
             "OperatorFrameworkAddedEvent",
             "OperatorFrameworkRemovedEvent",
             "OperatorHeartbeatEvent",
+            "OperatorServiceUpdatedEvent",
             "OperatorTaskUpdatedEvent",
         ],
     ]
@@ -298,7 +400,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorTaskUpdatedEvent']]]
+        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
     """
 
     kwargs = _get_kwargs(
@@ -320,10 +422,16 @@ async def asyncio(
         Union[
             "OperatorAgentAddedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorDeploymentFailedEvent",
+            "OperatorDeploymentFinishedEvent",
+            "OperatorDeploymentStartedEvent",
+            "OperatorDeploymentStepEvent",
+            "OperatorEndpointsChangedEvent",
             "OperatorErrorEvent",
             "OperatorFrameworkAddedEvent",
             "OperatorFrameworkRemovedEvent",
             "OperatorHeartbeatEvent",
+            "OperatorServiceUpdatedEvent",
             "OperatorTaskUpdatedEvent",
         ],
     ]
@@ -338,7 +446,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorTaskUpdatedEvent']]
+        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
     """
 
     return (

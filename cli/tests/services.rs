@@ -1,0 +1,288 @@
+//! Services through the API and the CLI, on real agents running real processes: placement by
+//! constraints, rolling deploys held to the healthy floor, a version that never becomes
+//! healthy and its rollback, replacement of killed instances and backoff of crash loops.
+
+mod common;
+
+use agora_api::services::{ServiceSpec, ServiceView};
+use common::*;
+use futures::StreamExt as _;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Long enough for a deployment on this 2-core machine; each wait polls and ends early.
+const DEPLOY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A service spec from JSON, with a default task of `command` (a shell line).
+fn spec(value: serde_json::Value) -> ServiceSpec {
+    serde_json::from_value(value).expect("a valid spec")
+}
+
+/// Waits for the service to satisfy `check`, and returns it.
+async fn service_until(
+    client: &agora_client::Client,
+    id: &str,
+    what: &str,
+    check: impl Fn(&ServiceView) -> bool,
+) -> ServiceView {
+    let check = &check;
+    eventually(DEPLOY_DEADLINE, what, || {
+        let client = client.clone();
+        async move { client.get_service(id).await.ok().filter(check) }
+    })
+    .await
+}
+
+/// Hostnames of the service's instances that are not being killed, with their counts.
+fn hosts(view: &ServiceView) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for i in view.instances.iter().filter(|i| !i.killing) {
+        *counts.entry(i.hostname.clone()).or_default() += 1;
+    }
+    counts
+}
+
+fn running(view: &ServiceView) -> usize {
+    view.instances.iter().filter(|i| i.ready).count()
+}
+
+/// `agora dev` and four agents on two racks and two zones.
+async fn racks() -> Cluster {
+    let mut cluster = Cluster::start(&[]).await;
+    for (name, rack, zone) in [("a1", "r1", "z1"), ("a2", "r1", "z2"), ("a3", "r2", "z1"), ("a4", "r2", "z2")] {
+        let attributes = format!("rack:{rack},zone:{zone}");
+        cluster.spawn_agent_with(name, "cpus:2,mem:1024", &["--attributes", &attributes]);
+    }
+    cluster.wait_for_agents(5).await;
+    cluster
+}
+
+fn sleeper(instances: u32, constraints: serde_json::Value) -> ServiceSpec {
+    spec(serde_json::json!({
+        "instances": instances,
+        "task": {"resources": {"cpus": 0.1, "mem": 16}, "command": {"shell": "exec sleep 600"}},
+        "constraints": constraints,
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constraints_spread_instances_and_an_impossible_one_says_why() {
+    let cluster = racks().await;
+    let client = cluster.client();
+    // The dev agent has no rack: every constraint on `rack` but UNLIKE keeps it out.
+    let on_racks = serde_json::json!(["rack", "LIKE", "r[12]"]);
+    client
+        .put_service("unique", &sleeper(4, serde_json::json!([["hostname", "UNIQUE"], on_racks])))
+        .await
+        .expect("put");
+    client.put_service("grouped", &sleeper(6, serde_json::json!([["rack", "GROUP_BY", "2"]]))).await.expect("put");
+    client.put_service("capped", &sleeper(3, serde_json::json!([["zone", "MAX_PER", "1"]]))).await.expect("put");
+    client.put_service("nowhere", &sleeper(1, serde_json::json!([["rack", "CLUSTER", "r9"]]))).await.expect("put");
+
+    let unique = service_until(&client, "unique", "4 unique instances", |v| running(v) == 4).await;
+    assert_eq!(hosts(&unique).keys().cloned().collect::<Vec<_>>(), ["a1", "a2", "a3", "a4"]);
+    assert!(hosts(&unique).values().all(|n| *n == 1), "one per host: {:?}", hosts(&unique));
+
+    let grouped = service_until(&client, "grouped", "6 grouped instances", |v| running(v) == 6).await;
+    let mut per_rack: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in &grouped.instances {
+        let rack = if ["a1", "a2"].contains(&i.hostname.as_str()) { "r1" } else { "r2" };
+        *per_rack.entry(rack).or_default() += 1;
+    }
+    assert_eq!(per_rack, BTreeMap::from([("r1", 3), ("r2", 3)]), "spread evenly over two racks");
+
+    // Two zones hold one each: the third waits, and says why.
+    let capped = service_until(&client, "capped", "2 of 3 placed, and why", |v| {
+        running(v) == 2 && v.waiting_reasons.iter().any(|r| r.code == "constraint_unmet")
+    })
+    .await;
+    let zones: BTreeSet<bool> = capped.instances.iter().map(|i| ["a1", "a3"].contains(&i.hostname.as_str())).collect();
+    assert_eq!(zones.len(), 2, "one in each zone: {:?}", hosts(&capped));
+    let reason = capped.waiting_reasons.iter().find(|r| r.code == "constraint_unmet").expect("the reason");
+    assert!(reason.message.contains("MAX_PER") && reason.message.contains("at most 2"), "{}", reason.message);
+    assert_eq!(capped.status, agora_api::services::ServiceStatus::Waiting);
+
+    let nowhere =
+        service_until(&client, "nowhere", "the reason no agent fits", |v| !v.waiting_reasons.is_empty()).await;
+    assert!(nowhere.instances.is_empty());
+    assert_eq!(nowhere.waiting_reasons[0].code, "constraint_unmet");
+    assert!(nowhere.waiting_reasons[0].message.contains("no active agent meets"), "{:?}", nowhere.waiting_reasons);
+    let why = cluster.cli(&["service", "why", "nowhere"]).output().expect("agora service why");
+    let text = String::from_utf8_lossy(&why.stdout);
+    assert!(why.status.success() && text.contains("constraint_unmet") && text.contains("CLUSTER"), "{text}");
+}
+
+/// A health-checked sleeper whose check passes: `version` goes into its environment, so that
+/// changing it makes a new version.
+fn checked(instances: u32, version: &str, check: &str, strategy: serde_json::Value) -> ServiceSpec {
+    spec(serde_json::json!({
+        "instances": instances,
+        "task": {
+            "resources": {"cpus": 0.05, "mem": 16},
+            "command": {"shell": "exec sleep 600"},
+            "env": {"RELEASE": version},
+            "health_check": {"check": {"command": check}, "delay_secs": 0, "interval_secs": 0.3,
+                             "grace_period_secs": 0, "consecutive_failures": 2, "timeout_secs": 5},
+        },
+        "upgrade_strategy": strategy,
+        "backoff": {"seconds": 0.5, "factor": 1.5, "max_launch_delay_secs": 5},
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_deploy_keeps_the_healthy_floor_and_is_announced_step_by_step() {
+    let cluster = Cluster::start(&[]).await;
+    let client = cluster.client();
+    let strategy = serde_json::json!({"minimum_health_capacity": 0.5, "maximum_over_capacity": 0});
+    client.put_service("web", &checked(6, "one", "true", strategy.clone())).await.expect("put v1");
+    let v1 =
+        service_until(&client, "web", "6 healthy of version 1", |v| v.healthy == 6 && v.deployment.is_none()).await;
+    assert_eq!(v1.version, 1);
+
+    let mut events = client.events("/v1/events", None).await.expect("operator stream");
+    let started = client.put_service("web", &checked(6, "two", "true", strategy)).await.expect("put v2");
+    assert_eq!(started.version, 2);
+    let deployment = started.deployment_id.clone().expect("a deployment");
+    // The watcher: every look during the deployment sees at least 3 healthy instances, and
+    // never more than 6 instances that count.
+    let mut lowest = usize::MAX;
+    let mut looks = 0;
+    let finished = tokio::time::timeout(DEPLOY_DEADLINE, async {
+        loop {
+            let view = client.get_service("web").await.expect("get");
+            lowest = lowest.min(running(&view));
+            looks += 1;
+            assert!(view.instances.iter().filter(|i| !i.killing).count() <= 6, "over capacity: {:?}", view.instances);
+            if view.deployment.is_none() && view.healthy == 6 {
+                return view;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the deployment finished");
+    assert!(lowest >= 3, "a look saw {lowest} healthy instances (of {looks} looks)");
+    assert!(finished.instances.iter().all(|i| i.version == 2), "{:?}", finished.instances);
+
+    // The operator stream told it: started, steps, finished, for this deployment.
+    let mut names = Vec::new();
+    while names.last().map(String::as_str) != Some("deployment_finished") {
+        let event = tokio::time::timeout(DEADLINE, events.next()).await.expect("an event").expect("open").expect("ok");
+        if event.event.starts_with("deployment_") && event.data.contains(&deployment) {
+            names.push(event.event);
+        }
+    }
+    assert_eq!(names.first().map(String::as_str), Some("deployment_started"));
+    assert!(names.iter().filter(|n| *n == "deployment_step").count() >= 3, "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_never_becomes_healthy_stalls_with_its_reason_and_rolls_back() {
+    let cluster = Cluster::start(&[]).await;
+    let client = cluster.client();
+    let strategy = serde_json::json!({});
+    client.put_service("api", &checked(2, "good", "true", strategy.clone())).await.expect("put v1");
+    let v1 = service_until(&client, "api", "2 healthy", |v| v.healthy == 2 && v.deployment.is_none()).await;
+    let v1_tasks: BTreeSet<String> = v1.instances.iter().map(|i| i.task_id.to_string()).collect();
+
+    client.put_service("api", &checked(2, "bad", "false", strategy)).await.expect("put v2");
+    // Its instances fail their checks and are killed; the deployment stays, saying why, and
+    // the old instances keep serving.
+    let stalled = service_until(&client, "api", "the stalled deployment's reason", |v| {
+        v.backoff.as_ref().is_some_and(|b| b.failures >= 2)
+            && v.waiting_reasons.iter().any(|r| r.message.contains("task_unhealthy"))
+    })
+    .await;
+    assert!(stalled.deployment.is_some(), "the deployment is still there");
+    let serving: BTreeSet<String> =
+        stalled.instances.iter().filter(|i| i.ready).map(|i| i.task_id.to_string()).collect();
+    assert_eq!(serving, v1_tasks, "the old instances serve on");
+    let why = cluster.cli(&["service", "why", "api"]).output().expect("agora service why");
+    assert!(
+        String::from_utf8_lossy(&why.stdout).contains("task_unhealthy"),
+        "{}",
+        String::from_utf8_lossy(&why.stdout)
+    );
+
+    let rollback = cluster.cli(&["service", "rollback", "api"]).output().expect("agora service rollback");
+    let text = String::from_utf8_lossy(&rollback.stdout);
+    assert!(rollback.status.success(), "{text}{}", String::from_utf8_lossy(&rollback.stderr));
+    assert!(text.contains("deployment finished"), "{text}");
+    let back = client.get_service("api").await.expect("get");
+    assert_eq!(back.version, 1);
+    let now: BTreeSet<String> = back.instances.iter().map(|i| i.task_id.to_string()).collect();
+    assert_eq!(now, v1_tasks, "the old version's instances were kept, not restarted");
+    assert_eq!(back.versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
+}
+
+/// The pid of the process whose command line is exactly `words`.
+fn pid_of(words: &[&str]) -> Option<i32> {
+    let want: Vec<u8> = words.iter().flat_map(|w| w.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        (std::fs::read(entry.path().join("cmdline")).ok()? == want).then_some(pid)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_is_replaced_and_a_crash_loop_backs_off() {
+    let cluster = Cluster::start(&[]).await;
+    let client = cluster.client();
+    let one = spec(serde_json::json!({
+        "instances": 1,
+        "task": {"resources": {"cpus": 0.1, "mem": 16}, "command": {"shell": "exec sleep 6001"}},
+    }));
+    client.put_service("one", &one).await.expect("put");
+    let first = service_until(&client, "one", "1 running", |v| running(v) == 1).await;
+    let pid = eventually(DEADLINE, "the instance's process", || async { pid_of(&["sleep", "6001"]) }).await;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill");
+    let replaced = service_until(&client, "one", "a replacement", |v| {
+        running(v) == 1 && v.instances[0].task_id != first.instances[0].task_id
+    })
+    .await;
+    assert_eq!(replaced.backoff.as_ref().map(|b| b.failures), Some(1), "the kill counted as a failure");
+
+    // A command that exits at once: each failure waits longer, and the view says until when.
+    let crashy = spec(serde_json::json!({
+        "instances": 1,
+        "task": {"resources": {"cpus": 0.1, "mem": 16}, "command": {"shell": "exit 3"}},
+        "backoff": {"seconds": 0.2, "factor": 2, "max_launch_delay_secs": 30},
+    }));
+    client.put_service("crashy", &crashy).await.expect("put");
+    let delayed = service_until(&client, "crashy", "a backoff of 4 failures", |v| {
+        v.backoff.as_ref().is_some_and(|b| b.failures >= 4) && v.status == agora_api::services::ServiceStatus::Delayed
+    })
+    .await;
+    let backoff = delayed.backoff.clone().expect("backoff");
+    assert!(backoff.delay_secs >= 0.2 * 2f64.powi(3) - 1e-9, "the delay grows: {backoff:?}");
+    let reason = delayed.waiting_reasons.iter().find(|r| r.code == "backoff").expect("a backoff reason");
+    assert!(reason.until.is_some() && reason.message.contains("exited with code 3"), "{reason:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_operators_change_services_and_the_schedulers_framework_is_its_own() {
+    let cluster = Cluster::start(&[]).await;
+    let framework_token = cluster.issue_token("framework", "mallory");
+    let mallory = cluster.client_with(&framework_token);
+    let err = mallory.put_service("web", &sleeper(1, serde_json::json!([]))).await.expect_err("refused");
+    assert_eq!(err.status(), Some(403));
+    let err = mallory.list_services().await.expect_err("refused");
+    assert_eq!(err.status(), Some(403));
+    // The scheduler's framework id cannot be taken, nor the framework torn down.
+    let mut registration = registration("impostor");
+    registration.id = Some(agora_api::FrameworkId::from("agora-services"));
+    let err = mallory.register_framework(&registration).await.expect_err("refused");
+    assert_eq!(err.code(), Some("framework_id_taken"));
+    let client = cluster.client();
+    client.put_service("web", &sleeper(1, serde_json::json!([]))).await.expect("put");
+    service_until(&client, "web", "running", |v| running(v) == 1).await;
+    let err = client.delete("/v1/frameworks/agora-services").await.expect_err("refused");
+    assert_eq!(err.code(), Some("framework_reserved"));
+    // Bad specs are refused whole, with what is wrong.
+    let bad = serde_json::json!({"task": {"resources": {"cpus": 0.1, "mem": 16}, "command": {"shell": "true"}},
+                                 "constraints": [["rack", "SOMETIMES"]]});
+    let err = client.put("/v1/services/web", &bad).await.map(|_: serde_json::Value| ()).expect_err("refused");
+    assert_eq!(err.code(), Some("invalid_constraint"));
+    let err = client.put_service("Web_1", &sleeper(1, serde_json::json!([]))).await.expect_err("refused");
+    assert_eq!(err.code(), Some("invalid_id"));
+}
