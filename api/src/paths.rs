@@ -64,7 +64,8 @@ fn get_framework() {}
 
 #[utoipa::path(delete, path = "/v1/frameworks/{id}", tag = "frameworks", security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
     description = "Kills the framework's tasks and forgets it; its id cannot register again. An operator may also tear down a framework that has not registered since a master restart, whose tasks agents still report.",
-    responses((status = 204, description = "Torn down: its tasks are killed"), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+    responses((status = 204, description = "Torn down: its tasks are killed"), (status = 404, description = "Unknown framework", body = ErrorBody),
+              (status = 409, description = "The framework is the master's own (`framework_reserved`): delete its services instead", body = ErrorBody)))]
 fn teardown_framework() {}
 
 #[utoipa::path(get, path = "/v1/frameworks/{id}/events", tag = "frameworks", security(("bearer" = [])), description = sse_doc!(),
