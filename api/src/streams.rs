@@ -168,7 +168,8 @@ mod tests {
         };
         let _ = |e: O| match e {
             O::AgentAdded(_) | O::AgentUnreachable(_) | O::FrameworkAdded(_) | O::FrameworkRemoved(_) => {}
-            O::TaskUpdated(_) => {}
+            O::TaskUpdated(_) | O::ServiceUpdated(_) | O::EndpointsChanged(_) => {}
+            O::DeploymentStarted(_) | O::DeploymentStep(_) | O::DeploymentFinished(_) | O::DeploymentFailed(_) => {}
         };
         [
             (
@@ -189,6 +190,12 @@ mod tests {
                     "framework_added",
                     "framework_removed",
                     "task_updated",
+                    "service_updated",
+                    "deployment_started",
+                    "deployment_step",
+                    "deployment_finished",
+                    "deployment_failed",
+                    "endpoints_changed",
                     "heartbeat",
                     "error",
                 ],
