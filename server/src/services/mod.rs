@@ -179,6 +179,14 @@ impl Scheduler {
 
     async fn look(&mut self, epoch: u64) -> Result<Duration, ServerError> {
         let services = self.master.load_services().await?;
+        // Registered only once a service is made: a cluster without services has no
+        // framework of the master's own in its lists and metrics.
+        if services.is_empty() && self.session.is_none() {
+            let registered = self.master.load::<FrameworkRecord>(&key::framework(FRAMEWORK_ID)).await?;
+            if registered.is_none() {
+                return Ok(IDLE_LOOK);
+            }
+        }
         let mut roles: Vec<String> = services.iter().map(|(_, s)| s.value.spec.role.clone()).collect();
         roles.push(agora_api::types::DEFAULT_ROLE.to_string());
         roles.sort();
