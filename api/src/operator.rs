@@ -189,7 +189,7 @@ pub struct ClusterView {
     pub tasks: usize,
 }
 
-/// Data of the operator stream's `agent_added` and `agent_unreachable` events.
+/// Data of the operator stream's `agent_added`, `agent_unreachable` and `agent_removed` events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AgentEvent {
     pub agent_id: AgentId,
@@ -216,6 +216,7 @@ pub struct TaskEvent {
 pub enum OperatorEvent {
     AgentAdded(AgentEvent),
     AgentUnreachable(AgentEvent),
+    AgentRemoved(AgentEvent),
     FrameworkAdded(FrameworkEventData),
     FrameworkRemoved(FrameworkEventData),
     TaskUpdated(TaskEvent),
@@ -233,6 +234,7 @@ impl OperatorEvent {
         match self {
             OperatorEvent::AgentAdded(_) => "agent_added",
             OperatorEvent::AgentUnreachable(_) => "agent_unreachable",
+            OperatorEvent::AgentRemoved(_) => "agent_removed",
             OperatorEvent::FrameworkAdded(_) => "framework_added",
             OperatorEvent::FrameworkRemoved(_) => "framework_removed",
             OperatorEvent::TaskUpdated(_) => "task_updated",
@@ -248,7 +250,9 @@ impl OperatorEvent {
     /// The SSE `data:` JSON.
     pub fn data(&self) -> String {
         let json = match self {
-            OperatorEvent::AgentAdded(e) | OperatorEvent::AgentUnreachable(e) => serde_json::to_string(e),
+            OperatorEvent::AgentAdded(e) | OperatorEvent::AgentUnreachable(e) | OperatorEvent::AgentRemoved(e) => {
+                serde_json::to_string(e)
+            }
             OperatorEvent::FrameworkAdded(e) | OperatorEvent::FrameworkRemoved(e) => serde_json::to_string(e),
             OperatorEvent::TaskUpdated(e) => serde_json::to_string(e),
             OperatorEvent::ServiceUpdated(e) => serde_json::to_string(e),
@@ -266,6 +270,7 @@ impl OperatorEvent {
         Ok(Some(match name {
             "agent_added" => OperatorEvent::AgentAdded(serde_json::from_str(data)?),
             "agent_unreachable" => OperatorEvent::AgentUnreachable(serde_json::from_str(data)?),
+            "agent_removed" => OperatorEvent::AgentRemoved(serde_json::from_str(data)?),
             "framework_added" => OperatorEvent::FrameworkAdded(serde_json::from_str(data)?),
             "framework_removed" => OperatorEvent::FrameworkRemoved(serde_json::from_str(data)?),
             "task_updated" => OperatorEvent::TaskUpdated(serde_json::from_str(data)?),

@@ -76,7 +76,7 @@ fn framework_events() {}
 
 #[utoipa::path(get, path = "/v1/events", tag = "operators", security(("bearer" = [])), description = sse_doc!(),
     params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent), heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
+    responses((status = 200, description = "Events: agent_added, agent_unreachable, agent_removed, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent), heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 401, description = "No valid token", body = ErrorBody)))]
 fn operator_events() {}
 

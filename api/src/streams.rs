@@ -67,6 +67,7 @@ pub const STREAMS: [(&str, Stream); 3] = [
             events: &[
                 ("agent_added", Some("AgentEvent")),
                 ("agent_unreachable", Some("AgentEvent")),
+                ("agent_removed", Some("AgentEvent")),
                 ("framework_added", Some("FrameworkEventData")),
                 ("framework_removed", Some("FrameworkEventData")),
                 ("task_updated", Some("TaskEvent")),
@@ -167,7 +168,8 @@ mod tests {
             A::Shutdown | A::Ping => {}
         };
         let _ = |e: O| match e {
-            O::AgentAdded(_) | O::AgentUnreachable(_) | O::FrameworkAdded(_) | O::FrameworkRemoved(_) => {}
+            O::AgentAdded(_) | O::AgentUnreachable(_) | O::AgentRemoved(_) => {}
+            O::FrameworkAdded(_) | O::FrameworkRemoved(_) => {}
             O::TaskUpdated(_) | O::ServiceUpdated(_) | O::EndpointsChanged(_) => {}
             O::DeploymentStarted(_) | O::DeploymentStep(_) | O::DeploymentFinished(_) | O::DeploymentFailed(_) => {}
         };
@@ -187,6 +189,7 @@ mod tests {
                 vec![
                     "agent_added",
                     "agent_unreachable",
+                    "agent_removed",
                     "framework_added",
                     "framework_removed",
                     "task_updated",

@@ -15,6 +15,8 @@ use std::time::Duration;
 const DEV_TOKEN_TTL_SECS: u64 = 365 * 24 * 3600;
 /// How long `agora dev` lets an offer go unanswered before it goes to other frameworks.
 const DEV_OFFER_TIMEOUT_SECS: f64 = 10.0;
+/// Where `agora dev` writes the address DNS answers at, in its data directory.
+const DNS_ADDRESS_FILE: &str = "dns-address";
 /// How long `agora dev` waits for its agent to register before it says the cluster is up.
 const AGENT_REGISTRATION_WAIT: Duration = Duration::from_secs(30);
 
@@ -30,6 +32,12 @@ pub struct MasterArgs {
     /// Seconds of silence after which an agent is unreachable and its tasks lost.
     #[arg(long, default_value_t = 15.0)]
     agent_timeout: f64,
+    /// Seconds an agent may stay unreachable before it is removed: its tasks become `gone`
+    /// (services replace them), and it leaves the lists with its reservations and volumes. If
+    /// it comes back, it registers as new and the tasks it still runs are killed. 0 keeps
+    /// unreachable agents for ever.
+    #[arg(long, default_value_t = 86_400.0)]
+    agent_removal_timeout: f64,
     /// Seconds between heartbeats on event streams.
     #[arg(long, default_value_t = 15.0)]
     heartbeat_interval: f64,
@@ -87,6 +95,13 @@ pub struct MasterArgs {
     /// A file holding a bearer token that `GET /metrics` then requires (default: open).
     #[arg(long)]
     metrics_token_file: Option<PathBuf>,
+    /// Answer DNS queries for services' healthy instances on this address, over UDP and TCP
+    /// (`A web.agora.`, `SRV _http._tcp.web.agora.`), as Mesos-DNS did; port 0 picks one.
+    #[arg(long, value_parser = crate::parse_listen)]
+    dns_listen: Option<SocketAddr>,
+    /// The DNS zone the services' names are in.
+    #[arg(long, default_value = "agora")]
+    dns_domain: String,
     /// Web origins whose pages may call the API from a browser (CORS), comma-separated:
     /// `https://ui.example.com,http://localhost:3000`, or `*` for any (default: none).
     #[arg(long, default_value = "")]
@@ -369,6 +384,9 @@ fn master_config(args: &MasterArgs) -> anyhow::Result<MasterConfig> {
         offer_timeout: args.offer_timeout.filter(|t| *t != 0.0).map(|t| secs("offer-timeout", t)).transpose()?,
         completed_tasks_kept: args.max_completed_tasks,
         agent_commands_per_sec: positive("agent-commands-per-sec", args.agent_commands_per_sec)?,
+        agent_removal_timeout: (args.agent_removal_timeout != 0.0)
+            .then(|| secs("agent-removal-timeout", args.agent_removal_timeout))
+            .transpose()?,
         ..MasterConfig::default()
     })
 }
@@ -442,11 +460,16 @@ struct Started {
     store: Store,
     server: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
+    /// Where DNS answers, and its task.
+    dns: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl Started {
     /// Stops serving, then writes out what the store still holds.
     async fn stop(self) {
+        if let Some((_, dns)) = &self.dns {
+            dns.abort();
+        }
         let _ = self.stop.send(true);
         let _ = self.server.await;
         self.store.close().await;
@@ -479,10 +502,40 @@ async fn start_master(
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let master = Master::new(config, store.clone());
     let edge = edge_config(args)?;
+    let dns = match args.dns_listen {
+        Some(listen) => {
+            let (udp, tcp) = bind_dns(listen).await?;
+            let addr = udp.local_addr()?;
+            tracing::info!(%addr, domain = %args.dns_domain, "answering DNS for services");
+            let domain = args.dns_domain.clone();
+            let master = master.clone();
+            Some((addr, tokio::spawn(async move { agora_server::dns::serve(master, &domain, udp, tcp).await })))
+        }
+        None => None,
+    };
     let server = tokio::spawn(agora_server::serve(listener, tls, master, keys.clone(), edge, async move {
         let _ = stopped.changed().await;
     }));
-    Ok(Started { url, keys, store, server, stop })
+    Ok(Started { url, keys, store, server, stop, dns })
+}
+
+/// A UDP socket and a TCP listener on one address; with port 0, on one port picked for both.
+async fn bind_dns(listen: SocketAddr) -> anyhow::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
+    let bind = |addr: SocketAddr| async move {
+        let udp = tokio::net::UdpSocket::bind(addr).await?;
+        let tcp = tokio::net::TcpListener::bind(udp.local_addr()?).await?;
+        Ok::<_, std::io::Error>((udp, tcp))
+    };
+    let tries = if listen.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        match bind(listen).await {
+            Ok(bound) => return Ok(bound),
+            Err(e) => last = Some(e),
+        }
+    }
+    let e = last.map_or_else(|| "no attempt".to_string(), |e| e.to_string());
+    bail!("cannot listen for DNS on {listen} (UDP and TCP): {e}")
 }
 
 /// The environment variable that holds the store's password.
@@ -558,6 +611,16 @@ pub async fn dev(mut args: DevArgs) -> anyhow::Result<()> {
     std::fs::write(data_dir.join(ADDRESS_FILE), format!("{}\n", started.url))
         .with_context(|| format!("writing {}", data_dir.join(ADDRESS_FILE).display()))?;
     println!("Agora is running at {}", started.url);
+    if let Some((dns, _)) = &started.dns {
+        std::fs::write(data_dir.join(DNS_ADDRESS_FILE), format!("{dns}\n"))
+            .with_context(|| format!("writing {}", data_dir.join(DNS_ADDRESS_FILE).display()))?;
+        println!(
+            "DNS answers for services at {dns} (try: dig @{} -p {} SERVICE.{})",
+            dns.ip(),
+            dns.port(),
+            args.master.dns_domain
+        );
+    }
     println!("Admin token (also in {}):", data_dir.join(ADMIN_TOKEN_FILE).display());
     println!("{admin}");
     println!("Try: agora run --cpus 0.1 --mem 32 -- echo hello");

@@ -516,3 +516,65 @@ async fn task_logs_are_read_through_any_replica() {
     assert_eq!(String::from_utf8_lossy(&body), "hello from the agent\n");
     assert_eq!(headers.get("x-agora-task-ended").map(|v| v.as_bytes()), Some(&b"true"[..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_survives_its_leaders_death_without_losing_or_doubling_instances() {
+    let mut cluster = Replicas::start(2, 1.0, 10.0).await;
+    let masters = cluster.replicas.iter().map(|r| r.url.clone()).collect::<Vec<_>>().join(",");
+    cluster.spawn_agent("a1", "cpus:4,mem:2048", &masters);
+    let leader = cluster.leader_index().await;
+    let survivor = 1 - leader;
+    let client = cluster.client(survivor);
+    eventually(DEADLINE, "the agent", || {
+        let client = client.clone();
+        async move { client.list_agents().await.ok().filter(|l| l.agents.len() == 1) }
+    })
+    .await;
+    let web = |release: &str| -> agora_api::services::ServiceSpec {
+        serde_json::from_value(serde_json::json!({
+            "instances": 6,
+            "task": {
+                "resources": {"cpus": 0.05, "mem": 16},
+                "command": {"shell": "exec sleep 600"},
+                "env": {"RELEASE": release},
+                "health_check": {"check": {"command": "sleep 0.5"}, "delay_secs": 0, "interval_secs": 0.5,
+                                 "grace_period_secs": 0, "consecutive_failures": 3, "timeout_secs": 5},
+            },
+            "upgrade_strategy": {"minimum_health_capacity": 0.5, "maximum_over_capacity": 0},
+        }))
+        .expect("spec")
+    };
+    let healthy = |version: u64| {
+        let client = client.clone();
+        move || {
+            let client = client.clone();
+            async move {
+                let view = client.get_service("web").await.ok()?;
+                (view.version == version && view.healthy == 6 && view.deployment.is_none()).then_some(view)
+            }
+        }
+    };
+    client.put_service("web", &web("one")).await.expect("put v1");
+    eventually(Duration::from_secs(60), "6 healthy at version 1", healthy(1)).await;
+    client.put_service("web", &web("two")).await.expect("put v2");
+    // The leader dies in the middle: some of version 2 started, some of version 1 left.
+    eventually(Duration::from_secs(60), "the deployment under way", || {
+        let client = client.clone();
+        async move {
+            let view = client.get_service("web").await.ok()?;
+            let new = view.instances.iter().filter(|i| i.version == 2).count();
+            let old = view.instances.iter().filter(|i| i.version == 1 && !i.killing).count();
+            (new > 0 && old > 0).then_some(())
+        }
+    })
+    .await;
+    cluster.kill_replica(leader);
+    let done = eventually(Duration::from_secs(60), "the deployment finished on the new leader", healthy(2)).await;
+    assert_eq!(cluster.leader_index().await, survivor);
+    assert_eq!(done.instances.len(), 6, "{:?}", done.instances);
+    assert!(done.instances.iter().all(|i| i.version == 2 && i.ready), "{:?}", done.instances);
+    // Nothing more than the six runs: no instance was launched twice.
+    let tasks: TaskList = client.get("/v1/tasks?framework_id=agora-services").await.expect("tasks");
+    let live: Vec<_> = tasks.tasks.iter().filter(|t| !t.state.is_terminal()).collect();
+    assert_eq!(live.len(), 6, "live tasks of the services framework: {live:?}");
+}

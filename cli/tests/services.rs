@@ -257,6 +257,22 @@ async fn a_killed_instance_is_replaced_and_a_crash_loop_backs_off() {
     assert!(backoff.delay_secs >= 0.2 * 2f64.powi(3) - 1e-9, "the delay grows: {backoff:?}");
     let reason = delayed.waiting_reasons.iter().find(|r| r.code == "backoff").expect("a backoff reason");
     assert!(reason.until.is_some() && reason.message.contains("exited with code 3"), "{reason:?}");
+
+    // The metrics say the same, per service.
+    let metrics = client.metrics().await.expect("metrics");
+    let value = |line: &str| -> f64 {
+        let found =
+            metrics.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("no `{line}` in\n{metrics}"));
+        found[line.len()..].trim().parse().expect("a number")
+    };
+    assert_eq!(value(r#"agora_service_instances{service="one",state="desired"}"#), 1.0);
+    assert_eq!(value(r#"agora_service_instances{service="one",state="healthy"}"#), 1.0);
+    assert!(value(r#"agora_service_backoff_failures{service="crashy"}"#) >= 4.0);
+    assert_eq!(value(r#"agora_service_instances{service="crashy",state="desired"}"#), 1.0);
+    metrics
+        .lines()
+        .find(|l| l.starts_with(r#"agora_service_launch_delay_seconds{service="crashy"}"#))
+        .expect("the delay");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,4 +301,152 @@ async fn only_operators_change_services_and_the_schedulers_framework_is_its_own(
     assert_eq!(err.code(), Some("invalid_constraint"));
     let err = client.put_service("Web_1", &sleeper(1, serde_json::json!([]))).await.expect_err("refused");
     assert_eq!(err.code(), Some("invalid_id"));
+}
+
+/// Asks `server` one question over UDP (or TCP), and returns the answer.
+async fn ask(
+    server: std::net::SocketAddr,
+    name: &str,
+    kind: hickory_proto::rr::RecordType,
+    tcp: bool,
+) -> hickory_proto::op::Message {
+    use hickory_proto::op::{Message, Query};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut question = Message::new();
+    question.set_id(7).add_query(Query::query(hickory_proto::rr::Name::from_ascii(name).expect("a name"), kind));
+    let bytes = question.to_vec().expect("encoded");
+    let answer = if tcp {
+        let mut stream = tokio::net::TcpStream::connect(server).await.expect("connect");
+        stream.write_all(&(bytes.len() as u16).to_be_bytes()).await.expect("write");
+        stream.write_all(&bytes).await.expect("write");
+        let mut length = [0u8; 2];
+        stream.read_exact(&mut length).await.expect("length");
+        let mut answer = vec![0u8; u16::from_be_bytes(length) as usize];
+        stream.read_exact(&mut answer).await.expect("answer");
+        answer
+    } else {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        socket.send_to(&bytes, server).await.expect("send");
+        let mut answer = vec![0u8; 4096];
+        let n =
+            tokio::time::timeout(DEADLINE, socket.recv(&mut answer)).await.expect("an answer in time").expect("recv");
+        answer.truncate(n);
+        answer
+    };
+    let message = Message::from_vec(&answer).expect("a DNS message");
+    assert_eq!(message.id(), 7);
+    message
+}
+
+/// The ports an SRV answer names, sorted.
+fn srv_ports(message: &hickory_proto::op::Message) -> Vec<u16> {
+    let mut ports: Vec<u16> = message
+        .answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            hickory_proto::rr::RData::SRV(srv) => Some(srv.port()),
+            _ => None,
+        })
+        .collect();
+    ports.sort();
+    ports
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_answers_with_the_endpoints_as_instances_come_and_go() {
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
+    let cluster = Cluster::start(&["--dns-listen", "127.0.0.1:0"]).await;
+    let dns: std::net::SocketAddr = std::fs::read_to_string(cluster.data_dir().join("dns-address"))
+        .expect("agora dev wrote where DNS answers")
+        .trim()
+        .parse()
+        .expect("an address");
+    let client = cluster.client();
+    let web = |instances: u32| {
+        spec(serde_json::json!({
+            "instances": instances,
+            "task": {"resources": {"cpus": 0.1, "mem": 16}, "command": {"shell": "exec sleep 600"},
+                     "ports": [{"name": "http"}, {"name": "admin"}]},
+        }))
+    };
+    client.put_service("web", &web(2)).await.expect("put");
+    // At each count, DNS says what the endpoints say.
+    for instances in [2usize, 3, 1] {
+        if instances != 2 {
+            client.scale_service("web", instances as u32).await.expect("scale");
+        }
+        let endpoints = eventually(DEPLOY_DEADLINE, "the endpoints at the new count", || {
+            let client = client.clone();
+            async move { client.service_endpoints("web").await.ok().filter(|e| e.endpoints.len() == instances) }
+        })
+        .await;
+        let mut http: Vec<u16> = endpoints.endpoints.iter().map(|e| e.ports["http"]).collect();
+        http.sort();
+        let answer = eventually(DEADLINE, "DNS to catch up", || async move {
+            let answer = ask(dns, "_http._tcp.web.agora.", RecordType::SRV, false).await;
+            (srv_ports(&answer).len() == instances).then_some(answer)
+        })
+        .await;
+        assert_eq!(srv_ports(&answer), http, "SRV names the endpoints' http ports");
+        assert!(answer.authoritative());
+        assert!(
+            answer
+                .additionals()
+                .iter()
+                .any(|r| matches!(r.data(), hickory_proto::rr::RData::A(a) if a.0.is_loopback())),
+            "each target's address comes along: {answer:?}"
+        );
+        let all = ask(dns, "web.agora.", RecordType::SRV, true).await;
+        assert_eq!(all.answers().len(), 2 * instances, "both ports of each instance, over TCP");
+    }
+    let a = ask(dns, "web.agora.", RecordType::A, false).await;
+    assert_eq!(a.answers().len(), 1, "one agent, one address: {a:?}");
+    assert_eq!(ask(dns, "nosuch.agora.", RecordType::A, false).await.response_code(), ResponseCode::NXDomain);
+    assert_eq!(ask(dns, "example.com.", RecordType::A, false).await.response_code(), ResponseCode::Refused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_unreachable_past_the_removal_timeout_is_removed_and_its_instances_replaced() {
+    let mut cluster = Cluster::start(&["--agent-timeout", "3", "--agent-removal-timeout", "3"]).await;
+    let first = cluster.spawn_agent_with("a1", "cpus:1,mem:512", &["--attributes", "rack:r1"]);
+    cluster.spawn_agent_with("a2", "cpus:1,mem:512", &["--attributes", "rack:r1"]);
+    cluster.wait_for_agents(3).await;
+    let client = cluster.client();
+    // Replaced only through the removal: the unreachable strategy waits longer.
+    let spread = spec(serde_json::json!({
+        "instances": 2,
+        "task": {"resources": {"cpus": 0.1, "mem": 16}, "command": {"shell": "exec sleep 6002"}},
+        "constraints": [["hostname", "UNIQUE"], ["rack", "LIKE", "r.*"]],
+        "unreachable_strategy": {"inactive_after_secs": 600, "expunge_after_secs": 600},
+    }));
+    client.put_service("spread", &spread).await.expect("put");
+    let before = service_until(&client, "spread", "2 running", |v| running(v) == 2).await;
+    let on_a1 = before.instances.iter().find(|i| i.hostname == "a1").expect("an instance on a1").task_id.clone();
+    cluster.spawn_agent_with("a3", "cpus:1,mem:512", &["--attributes", "rack:r2"]);
+    cluster.wait_for_agents(4).await;
+    cluster.kill_agent(first);
+
+    let after = service_until(&client, "spread", "the instance replaced on a3", |v| {
+        running(v) == 2 && hosts(v).contains_key("a3") && !hosts(v).contains_key("a1")
+    })
+    .await;
+    assert_eq!(hosts(&after).keys().cloned().collect::<Vec<_>>(), ["a2", "a3"]);
+    let agents = client.list_agents().await.expect("agents");
+    assert!(agents.agents.iter().all(|a| a.hostname != "a1"), "a1 was removed: {:?}", agents.agents);
+    let gone: agora_api::operator::TaskList = client.get("/v1/tasks?state=gone").await.expect("tasks");
+    let old = gone.tasks.iter().find(|t| t.task_id == on_a1).expect("the old instance is gone");
+    assert_eq!(old.status.reason.as_deref(), Some("agent_removed"));
+    // The agent was SIGKILLed: its task's process outlived it. The others go with the service.
+    client.delete_service("spread").await.expect("delete");
+    eventually(DEPLOY_DEADLINE, "the service to be gone", || {
+        let client = client.clone();
+        async move { client.get_service("spread").await.err().filter(|e| e.is_not_found()) }
+    })
+    .await;
+    for _ in 0..100 {
+        let Some(pid) = pid_of(&["sleep", "6002"]) else { break };
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod allocator;
 pub mod auth;
+pub mod dns;
 pub mod error;
 pub mod http;
 pub mod logs;

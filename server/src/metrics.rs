@@ -28,6 +28,22 @@ pub struct Snapshot {
     pub roles: Vec<agora_api::operator::RoleView>,
     /// Active offer filters (an agent a framework declined, until its time), by role.
     pub role_filters: BTreeMap<String, usize>,
+    pub services: Vec<ServiceGauges>,
+}
+
+/// One service's gauges.
+#[derive(Default)]
+pub struct ServiceGauges {
+    pub id: String,
+    pub desired: u32,
+    /// Instances running (any version, not being killed).
+    pub running: usize,
+    /// Running and passing their health checks.
+    pub healthy: usize,
+    pub deploying: bool,
+    /// Seconds until launches may go again (0 when not backing off), and the failures in a row.
+    pub launch_delay: f64,
+    pub failures: u32,
 }
 
 pub struct Metrics {
@@ -46,6 +62,10 @@ pub struct Metrics {
     role_limit: Family<Labels, Gauge<f64, AtomicU64>>,
     role_consumed: Family<Labels, Gauge<f64, AtomicU64>>,
     role_filters: Family<Labels, Gauge>,
+    service_instances: Family<Labels, Gauge>,
+    service_deployments: Family<Labels, Gauge>,
+    service_launch_delay: Family<Labels, Gauge<f64, AtomicU64>>,
+    service_failures: Family<Labels, Gauge>,
     pub round_duration: Histogram,
     /// From the first change that asks for a round to the round's start.
     pub round_queue_delay: Histogram,
@@ -79,6 +99,10 @@ impl Metrics {
             role_limit: Family::default(),
             role_consumed: Family::default(),
             role_filters: Family::default(),
+            service_instances: Family::default(),
+            service_deployments: Family::default(),
+            service_launch_delay: Family::default(),
+            service_failures: Family::default(),
             // 10 µs to about 5 s.
             round_duration: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
             round_queue_delay: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
@@ -132,6 +156,26 @@ impl Metrics {
             "Active offer filters (agents declined until a time) of a role's frameworks",
             m.role_filters.clone(),
         );
+        registry.register(
+            "service_instances",
+            "A service's instances: desired, running, and healthy (running and passing their health checks)",
+            m.service_instances.clone(),
+        );
+        registry.register(
+            "service_deployments_in_flight",
+            "Deployments under way, by service (0 or 1)",
+            m.service_deployments.clone(),
+        );
+        registry.register(
+            "service_launch_delay_seconds",
+            "Seconds until a backing-off service may launch again (0 when it is not backing off)",
+            m.service_launch_delay.clone(),
+        );
+        registry.register(
+            "service_backoff_failures",
+            "Failures in a row of a service's current version, counted by its backoff",
+            m.service_failures.clone(),
+        );
         registry.register("allocation_round_duration_seconds", "Time one offer round takes", m.round_duration.clone());
         registry.register(
             "allocation_queue_delay_seconds",
@@ -177,6 +221,7 @@ impl Metrics {
             family.get_or_create(&label("resource", "ports")).set(resources.port_count() as f64);
         }
         self.render_roles(snapshot);
+        self.render_services(snapshot);
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             text.clear();
@@ -220,6 +265,27 @@ impl Metrics {
             }
             let filters = snapshot.role_filters.get(&view.role).copied().unwrap_or(0);
             self.role_filters.get_or_create(&role).set(filters as i64);
+        }
+    }
+}
+
+impl Metrics {
+    /// Sets the per-service gauges; services that are gone disappear from the exposition.
+    fn render_services(&self, snapshot: &Snapshot) {
+        self.service_instances.clear();
+        self.service_deployments.clear();
+        self.service_launch_delay.clear();
+        self.service_failures.clear();
+        for s in &snapshot.services {
+            let service = label("service", &s.id);
+            let state =
+                |state: &str| vec![("service".to_string(), s.id.clone()), ("state".to_string(), state.to_string())];
+            self.service_instances.get_or_create(&state("desired")).set(i64::from(s.desired));
+            self.service_instances.get_or_create(&state("running")).set(s.running as i64);
+            self.service_instances.get_or_create(&state("healthy")).set(s.healthy as i64);
+            self.service_deployments.get_or_create(&service).set(i64::from(s.deploying));
+            self.service_launch_delay.get_or_create(&service).set(s.launch_delay);
+            self.service_failures.get_or_create(&service).set(i64::from(s.failures));
         }
     }
 }

@@ -775,7 +775,7 @@ export interface components {
             /** @description The id to resume after. */
             id?: string;
         };
-        /** @description Data of the operator stream's `agent_added` and `agent_unreachable` events. */
+        /** @description Data of the operator stream's `agent_added`, `agent_unreachable` and `agent_removed` events. */
         AgentEvent: {
             agent_id: components["schemas"]["AgentId"];
             hostname: string;
@@ -1534,6 +1534,18 @@ export interface components {
             /** @description The id to resume after. */
             id?: string;
         };
+        /** @description The `agent_removed` event. */
+        OperatorAgentRemovedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "agent_removed";
+            /** @description The JSON of `AgentEvent`. */
+            data: string;
+            /** @description The id to resume after. */
+            id?: string;
+        };
         /** @description The `agent_unreachable` event. */
         OperatorAgentUnreachableEvent: {
             /**
@@ -1667,7 +1679,7 @@ export interface components {
             id?: string;
         };
         /** @description One event of the stream: `event` says which, `data` is its JSON. */
-        OperatorStreamEvent: components["schemas"]["OperatorAgentAddedEvent"] | components["schemas"]["OperatorAgentUnreachableEvent"] | components["schemas"]["OperatorFrameworkAddedEvent"] | components["schemas"]["OperatorFrameworkRemovedEvent"] | components["schemas"]["OperatorTaskUpdatedEvent"] | components["schemas"]["OperatorServiceUpdatedEvent"] | components["schemas"]["OperatorDeploymentStartedEvent"] | components["schemas"]["OperatorDeploymentStepEvent"] | components["schemas"]["OperatorDeploymentFinishedEvent"] | components["schemas"]["OperatorDeploymentFailedEvent"] | components["schemas"]["OperatorEndpointsChangedEvent"] | components["schemas"]["OperatorHeartbeatEvent"] | components["schemas"]["OperatorErrorEvent"];
+        OperatorStreamEvent: components["schemas"]["OperatorAgentAddedEvent"] | components["schemas"]["OperatorAgentUnreachableEvent"] | components["schemas"]["OperatorAgentRemovedEvent"] | components["schemas"]["OperatorFrameworkAddedEvent"] | components["schemas"]["OperatorFrameworkRemovedEvent"] | components["schemas"]["OperatorTaskUpdatedEvent"] | components["schemas"]["OperatorServiceUpdatedEvent"] | components["schemas"]["OperatorDeploymentStartedEvent"] | components["schemas"]["OperatorDeploymentStepEvent"] | components["schemas"]["OperatorDeploymentFinishedEvent"] | components["schemas"]["OperatorDeploymentFailedEvent"] | components["schemas"]["OperatorEndpointsChangedEvent"] | components["schemas"]["OperatorHeartbeatEvent"] | components["schemas"]["OperatorErrorEvent"];
         /** @description The `task_updated` event. */
         OperatorTaskUpdatedEvent: {
             /**
@@ -3702,7 +3714,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Events: agent_added, agent_unreachable, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent), heartbeat */
+            /** @description Events: agent_added, agent_unreachable, agent_removed, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent), heartbeat */
             200: {
                 headers: {
                     [name: string]: unknown;

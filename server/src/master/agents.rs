@@ -184,6 +184,7 @@ impl Master {
             principal,
             // A drain or deactivation outlasts the agent's restarts.
             maintenance: previous.as_ref().and_then(|p| p.value.maintenance.clone()),
+            address: caller.address.or_else(|| previous.as_ref().and_then(|p| p.value.address)),
             containerizers: req
                 .containerizers
                 .iter()

@@ -139,6 +139,8 @@ const REMOVED_FRAMEWORKS_KEPT: usize = 10_000;
 const MAX_NAME_LEN: usize = 255;
 /// Entries kept in each agent's command stream.
 const AGENT_COMMANDS_KEPT: usize = 2 * MAX_LAUNCH_BATCH;
+/// How long an agent may stay unreachable before it is removed, by default: a day.
+pub const DEFAULT_AGENT_REMOVAL_TIMEOUT: Duration = Duration::from_secs(86_400);
 /// How often a transaction that keeps meeting concurrent changes is tried before giving up.
 const MAX_ATTEMPTS: u32 = 64;
 
@@ -168,6 +170,8 @@ pub struct MasterConfig {
     /// Acknowledgements and kills each principal may send each agent a second, through this
     /// replica (and as many in a row).
     pub agent_commands_per_sec: f64,
+    /// An agent unreachable this long is removed, its tasks `gone`; `None`: kept for ever.
+    pub agent_removal_timeout: Option<Duration>,
 }
 
 impl Default for MasterConfig {
@@ -183,6 +187,7 @@ impl Default for MasterConfig {
             offer_timeout: None,
             completed_tasks_kept: COMPLETED_TASKS_KEPT,
             agent_commands_per_sec: crate::ratelimit::COMMANDS_PER_SEC,
+            agent_removal_timeout: Some(DEFAULT_AGENT_REMOVAL_TIMEOUT),
         }
     }
 }

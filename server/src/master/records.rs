@@ -165,6 +165,10 @@ pub struct AgentRecord {
     /// How it runs tasks, as it said when it last registered.
     #[serde(default = "process_only")]
     pub containerizers: Vec<agora_api::Containerizer>,
+    /// The address it registered from (behind a trusted proxy, the one the proxy named): what
+    /// DNS answers for its tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl AgentRecord {

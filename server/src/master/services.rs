@@ -385,6 +385,31 @@ impl Master {
         Ok(DeploymentList { deployments })
     }
 
+    /// Each service's gauges, for `/metrics`.
+    pub(crate) async fn service_gauges(
+        &self,
+        snapshot: &Snapshot,
+        now: f64,
+    ) -> Result<Vec<crate::metrics::ServiceGauges>, ServerError> {
+        let services = self.load_services().await?;
+        let mut gauges = Vec::new();
+        for (id, record) in services {
+            let record = record.value;
+            let tasks = service_tasks(snapshot, &id);
+            let live = tasks.iter().filter(|t| t.kill_requested.is_none());
+            gauges.push(crate::metrics::ServiceGauges {
+                desired: if record.deleting { 0 } else { record.spec.instances },
+                running: live.filter(|t| t.status.state == TaskState::Running).count(),
+                healthy: tasks.iter().filter(|t| scheduler::is_ready(t)).count(),
+                deploying: record.deployment.is_some(),
+                launch_delay: (record.backoff.until - now).max(0.0),
+                failures: record.backoff.failures,
+                id,
+            });
+        }
+        Ok(gauges)
+    }
+
     fn service_view(&self, id: &str, record: &ServiceRecord, snapshot: &Snapshot) -> ServiceView {
         let now = now_secs();
         let tasks = service_tasks(snapshot, id);

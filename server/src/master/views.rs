@@ -244,6 +244,7 @@ impl Master {
         }
         gauges.roles = snapshot.role_views();
         let now = agora_api::types::now_secs();
+        gauges.services = self.service_gauges(&snapshot, now).await?;
         for entry in &snapshot.frameworks {
             for (role, agents) in &entry.filters.roles {
                 let active = agents.values().filter(|refusal| refusal.until > now).count();

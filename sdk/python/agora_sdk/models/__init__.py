@@ -109,6 +109,8 @@ from .offers import Offers
 from .openapi_json_response_200 import OpenapiJsonResponse200
 from .operator_agent_added_event import OperatorAgentAddedEvent
 from .operator_agent_added_event_event import OperatorAgentAddedEventEvent
+from .operator_agent_removed_event import OperatorAgentRemovedEvent
+from .operator_agent_removed_event_event import OperatorAgentRemovedEventEvent
 from .operator_agent_unreachable_event import OperatorAgentUnreachableEvent
 from .operator_agent_unreachable_event_event import OperatorAgentUnreachableEventEvent
 from .operator_deployment_failed_event import OperatorDeploymentFailedEvent
@@ -310,6 +312,8 @@ __all__ = (
     "OpenapiJsonResponse200",
     "OperatorAgentAddedEvent",
     "OperatorAgentAddedEventEvent",
+    "OperatorAgentRemovedEvent",
+    "OperatorAgentRemovedEventEvent",
     "OperatorAgentUnreachableEvent",
     "OperatorAgentUnreachableEventEvent",
     "OperatorDeploymentFailedEvent",

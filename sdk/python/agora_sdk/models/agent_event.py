@@ -10,7 +10,7 @@ T = TypeVar("T", bound="AgentEvent")
 
 @_attrs_define
 class AgentEvent:
-    """Data of the operator stream's `agent_added` and `agent_unreachable` events.
+    """Data of the operator stream's `agent_added`, `agent_unreachable` and `agent_removed` events.
 
     Attributes:
         agent_id (str): An agent's id, minted at its first registration and kept across its restarts: 1 to 128

@@ -8,6 +8,7 @@ impl Master {
     /// frameworks past their failover timeout, each checked against `epoch`.
     pub async fn reap(&self, epoch: u64) -> Result<(), ServerError> {
         self.reap_agents(epoch).await?;
+        self.remove_lost_agents(epoch).await?;
         self.reap_offers_and_frameworks(epoch).await
     }
 
@@ -65,6 +66,58 @@ impl Master {
             }
         }
         Ok(())
+    }
+
+    /// Removes agents unreachable past `--agent-removal-timeout`.
+    async fn remove_lost_agents(&self, epoch: u64) -> Result<(), ServerError> {
+        let Some(timeout) = self.config.agent_removal_timeout else { return Ok(()) };
+        let cutoff = now_secs() - timeout.as_secs_f64();
+        for (agent_id, _) in self.store.zrange_below(key::AGENTS_AWAY, cutoff).await? {
+            let agent_id = AgentId::from(agent_id.as_str());
+            if let Err(e) = transact!(self, self.remove_agent(epoch, &agent_id, timeout).await) {
+                tracing::warn!(agent = %agent_id, error = %e, "could not remove an agent unreachable for too long");
+            }
+        }
+        Ok(())
+    }
+
+    /// One attempt at removing an unreachable agent: its tasks are `gone` (their frameworks
+    /// replace them), and it leaves the lists and the cluster's capacity, with its
+    /// reservations and volumes. If it comes back it registers as if new, and the tasks it
+    /// still runs are killed: they ended for their frameworks.
+    async fn remove_agent(&self, epoch: u64, agent_id: &AgentId, timeout: Duration) -> Result<(Txn, ()), ServerError> {
+        let mut txn = Txn::default();
+        txn.checks.push(Check::Epoch(epoch));
+        let Some(agent) = self.load::<AgentRecord>(&key::agent(agent_id)).await? else {
+            txn.op(Op::ZRemove(key::AGENTS_AWAY.to_string(), agent_id.to_string()));
+            return Ok((txn, ()));
+        };
+        if agent.value.state != AgentState::Unreachable {
+            return Ok((Txn::default(), ()));
+        }
+        tracing::warn!(agent = %agent_id, hostname = %agent.value.hostname, "agent unreachable past the removal timeout: removed");
+        txn.check(key::agent(agent_id), agent.version);
+        txn.delete(key::agent(agent_id));
+        txn.op(Op::SetRemove(key::AGENTS.to_string(), agent_id.to_string()));
+        txn.op(Op::ZRemove(key::AGENTS_AWAY.to_string(), agent_id.to_string()));
+        for offer in self.load_offers(&self.store.members(&key::agent_offers(agent_id)).await?).await? {
+            rescind_offer(&mut txn, &offer);
+        }
+        let members = self.store.members(&key::agent_tasks(agent_id)).await?;
+        let keys = task_keys(&members);
+        let store_keys: Vec<String> = keys.iter().map(|(f, t)| key::task(f, t)).collect();
+        let message = format!("the agent was removed after {:.0} s unreachable", timeout.as_secs_f64());
+        for task in self.load_many::<TaskRecord>(&store_keys).await?.into_iter().flatten() {
+            let framework_id = task.value.framework_id.clone();
+            let gone = status(&task.value.info, &framework_id, TaskState::Gone, reason::AGENT_REMOVED, message.clone());
+            let framework = self.load::<FrameworkRecord>(&key::framework(&framework_id)).await?;
+            finish_task(&mut txn, &task, gone.clone(), self.config.completed_tasks_kept);
+            push_update(&mut txn, &gone, framework.is_some());
+        }
+        txn.delete(key::agent_tasks(agent_id));
+        let event = AgentEvent { agent_id: agent_id.clone(), hostname: agent.value.hostname.clone() };
+        push_operator_event(&mut txn, &OperatorEvent::AgentRemoved(event));
+        Ok((txn, ()))
     }
 
     /// Disconnects frameworks whose replica died and removes those past their failover timeout.

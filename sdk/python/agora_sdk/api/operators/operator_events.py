@@ -9,6 +9,7 @@ from ... import errors
 
 from ...models.error_body import ErrorBody
 from ...models.operator_agent_added_event import OperatorAgentAddedEvent
+from ...models.operator_agent_removed_event import OperatorAgentRemovedEvent
 from ...models.operator_agent_unreachable_event import OperatorAgentUnreachableEvent
 from ...models.operator_deployment_failed_event import OperatorDeploymentFailedEvent
 from ...models.operator_deployment_finished_event import OperatorDeploymentFinishedEvent
@@ -48,6 +49,7 @@ def _parse_response(
         ErrorBody,
         Union[
             "OperatorAgentAddedEvent",
+            "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
@@ -69,6 +71,7 @@ def _parse_response(
             data: object,
         ) -> Union[
             "OperatorAgentAddedEvent",
+            "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
@@ -106,7 +109,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_2 = (
-                    OperatorFrameworkAddedEvent.from_dict(data)
+                    OperatorAgentRemovedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_2
@@ -116,7 +119,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_3 = (
-                    OperatorFrameworkRemovedEvent.from_dict(data)
+                    OperatorFrameworkAddedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_3
@@ -126,7 +129,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_4 = (
-                    OperatorTaskUpdatedEvent.from_dict(data)
+                    OperatorFrameworkRemovedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_4
@@ -136,7 +139,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_5 = (
-                    OperatorServiceUpdatedEvent.from_dict(data)
+                    OperatorTaskUpdatedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_5
@@ -146,7 +149,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_6 = (
-                    OperatorDeploymentStartedEvent.from_dict(data)
+                    OperatorServiceUpdatedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_6
@@ -156,7 +159,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_7 = (
-                    OperatorDeploymentStepEvent.from_dict(data)
+                    OperatorDeploymentStartedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_7
@@ -166,7 +169,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_8 = (
-                    OperatorDeploymentFinishedEvent.from_dict(data)
+                    OperatorDeploymentStepEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_8
@@ -176,7 +179,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_9 = (
-                    OperatorDeploymentFailedEvent.from_dict(data)
+                    OperatorDeploymentFinishedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_9
@@ -186,7 +189,7 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_10 = (
-                    OperatorEndpointsChangedEvent.from_dict(data)
+                    OperatorDeploymentFailedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_10
@@ -196,19 +199,29 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_11 = (
-                    OperatorHeartbeatEvent.from_dict(data)
+                    OperatorEndpointsChangedEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_11
             except:  # noqa: E722
                 pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_operator_stream_event_type_12 = (
+                    OperatorHeartbeatEvent.from_dict(data)
+                )
+
+                return componentsschemas_operator_stream_event_type_12
+            except:  # noqa: E722
+                pass
             if not isinstance(data, dict):
                 raise TypeError()
-            componentsschemas_operator_stream_event_type_12 = (
+            componentsschemas_operator_stream_event_type_13 = (
                 OperatorErrorEvent.from_dict(data)
             )
 
-            return componentsschemas_operator_stream_event_type_12
+            return componentsschemas_operator_stream_event_type_13
 
         response_200 = _parse_response_200(response.text)
 
@@ -252,6 +265,7 @@ def _build_response(
         ErrorBody,
         Union[
             "OperatorAgentAddedEvent",
+            "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
@@ -284,6 +298,7 @@ def sync_detailed(
         ErrorBody,
         Union[
             "OperatorAgentAddedEvent",
+            "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
@@ -309,7 +324,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
+        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
     """
 
     kwargs = _get_kwargs(
@@ -332,6 +347,7 @@ def sync(
         ErrorBody,
         Union[
             "OperatorAgentAddedEvent",
+            "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
@@ -357,7 +373,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
+        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
     """
 
     return sync_detailed(
@@ -375,6 +391,7 @@ async def asyncio_detailed(
         ErrorBody,
         Union[
             "OperatorAgentAddedEvent",
+            "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
@@ -400,7 +417,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
+        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
     """
 
     kwargs = _get_kwargs(
@@ -421,6 +438,7 @@ async def asyncio(
         ErrorBody,
         Union[
             "OperatorAgentAddedEvent",
+            "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
@@ -446,7 +464,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
+        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
     """
 
     return (
