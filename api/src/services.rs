@@ -23,6 +23,10 @@ pub struct ServiceSpec {
     pub role: String,
     /// What each instance runs.
     pub task: TaskTemplate,
+    /// An HTTP check the scheduler sends each new instance once it runs and is healthy: it
+    /// counts (replaces an old instance, serves as an endpoint) only once it answers ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_check: Option<ReadinessCheck>,
     /// Marathon's constraints: `[field, OPERATOR]` or `[field, OPERATOR, value]`. The field is
     /// `hostname` (or `@hostname`) or an agent attribute; the operators are `UNIQUE`,
     /// `CLUSTER`, `GROUP_BY`, `MAX_PER`, `LIKE`, `UNLIKE` and `IS`.
@@ -73,6 +77,26 @@ pub struct TaskTemplate {
     /// The OS user the instances run as; absent: the agent's default task user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+}
+
+/// Marathon's readiness check: `GET http://AGENT:PORT{path}` from the scheduler, every
+/// `interval_secs` until the instance answers with one of `http_status_codes_for_ready`; from
+/// then on it is ready for good.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessCheck {
+    /// The name of one of the task's `ports`.
+    pub port_name: String,
+    #[serde(default = "defaults::path")]
+    #[schema(max_length = 2048)]
+    pub path: String,
+    #[serde(default = "defaults::one")]
+    pub interval_secs: f64,
+    #[serde(default = "defaults::readiness_timeout")]
+    pub timeout_secs: f64,
+    #[serde(default = "defaults::ready_codes")]
+    #[schema(max_items = 16)]
+    pub http_status_codes_for_ready: Vec<u16>,
 }
 
 /// A host port an instance gets.
@@ -160,6 +184,15 @@ mod defaults {
     }
     pub fn max_launch_delay() -> f64 {
         300.0
+    }
+    pub fn path() -> String {
+        "/".to_string()
+    }
+    pub fn readiness_timeout() -> f64 {
+        5.0
+    }
+    pub fn ready_codes() -> Vec<u16> {
+        vec![200]
     }
 }
 
@@ -253,8 +286,8 @@ pub struct InstanceView {
     /// The agent's health check's last result; absent before the first, or without a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
-    /// Running, and healthy where the service has a health check: it serves, and is an
-    /// endpoint.
+    /// Running, healthy where the service has a health check, and ready where it has a
+    /// readiness check: it serves, and is an endpoint.
     pub ready: bool,
     pub version: u64,
     /// When it was launched (Unix seconds).
@@ -302,7 +335,7 @@ pub struct WaitingReason {
     /// How many instances this holds for.
     pub instances: u32,
     /// `constraint_unmet`, `no_free_resources`, `no_agents`, `agents_in_maintenance`,
-    /// `quota_limit`, `backoff`, `unhealthy`, `starting`, `kill_pending`.
+    /// `quota_limit`, `waiting_for_offers`, `backoff`, `starting`, `unhealthy`, `not_ready`.
     pub code: String,
     pub message: String,
     /// For `backoff`: when the next launch may go (Unix seconds).

@@ -6,6 +6,7 @@ mod containers;
 mod report;
 mod scale;
 mod servers;
+mod services;
 mod sim_agent;
 mod sim_framework;
 mod streams;
@@ -38,6 +39,8 @@ enum Scenario {
     /// Image tasks against process tasks on a real agent: accept to running (cold and warm
     /// image cache), launch rate, memory per container. Needs root, runc and docker-registry.
     Containers(containers::ContainersArgs),
+    /// The services scheduler on simulated agents: deploy, rolling restart, steady-state CPU.
+    Services(services::ServicesArgs),
 }
 
 /// Options every scenario takes.
@@ -72,6 +75,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Scenario::Containers(args) => {
             let report = containers::run(&args).await?;
+            emit(&report.table(), &report, args.common.json.as_deref())
+        }
+        Scenario::Services(args) => {
+            let report = services::run(&args).await?;
             emit(&report.table(), &report, args.common.json.as_deref())
         }
         Scenario::Streams(args) => {

@@ -213,6 +213,30 @@ async fn a_version_that_never_becomes_healthy_stalls_with_its_reason_and_rolls_b
     let now: BTreeSet<String> = back.instances.iter().map(|i| i.task_id.to_string()).collect();
     assert_eq!(now, v1_tasks, "the old version's instances were kept, not restarted");
     assert_eq!(back.versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
+
+    // Again, cancelled through the API: DELETE /v1/deployments/{id} rolls it back to where it
+    // started, and the operator stream says the deployment failed.
+    let mut events = client.events("/v1/events", None).await.expect("operator stream");
+    let started = client.put_service("api", &checked(2, "worse", "false", serde_json::json!({}))).await.expect("v3");
+    let deployment = started.deployment_id.expect("a deployment");
+    let listed = client.list_deployments().await.expect("deployments");
+    assert!(listed.deployments.iter().any(|d| d.id == deployment && d.from_version == Some(1)), "{listed:?}");
+    let cancelled = client.cancel_deployment(&deployment).await.expect("cancel");
+    assert_eq!(cancelled.version, 1);
+    let back = service_until(&client, "api", "back at version 1", |v| {
+        v.version == 1 && v.deployment.is_none() && v.healthy == 2
+    })
+    .await;
+    let now: BTreeSet<String> = back.instances.iter().map(|i| i.task_id.to_string()).collect();
+    assert_eq!(now, v1_tasks, "the old instances served throughout");
+    loop {
+        let event = tokio::time::timeout(DEADLINE, events.next()).await.expect("an event").expect("open").expect("ok");
+        if event.event == "deployment_failed" && event.data.contains(&deployment) {
+            break;
+        }
+    }
+    let err = client.cancel_deployment(&deployment).await.expect_err("it is over");
+    assert_eq!(err.code(), Some("unknown_deployment"));
 }
 
 /// The pid of the process whose command line is exactly `words`.
@@ -449,4 +473,119 @@ async fn an_agent_unreachable_past_the_removal_timeout_is_removed_and_its_instan
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A web server that answers `GET` with 200 once the file `$MARKER` exists, 503 before.
+const READY_SERVER: &str = r#"
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if os.path.exists(os.environ["MARKER"]) else 503)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("0.0.0.0", int(os.environ["PORT_HTTP"])), Handler).serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_instances_count_only_once_their_readiness_check_answers() {
+    let cluster = Cluster::start(&[]).await;
+    let client = cluster.client();
+    let marker = |release: &str| cluster.scratch().join(format!("ready-{release}"));
+    let ready_spec = |release: &str| {
+        spec(serde_json::json!({
+            "instances": 2,
+            "task": {
+                "resources": {"cpus": 0.1, "mem": 64},
+                "command": {"argv": ["python3", "-c", READY_SERVER]},
+                "env": {"MARKER": marker(release).to_str().expect("utf-8")},
+                "ports": [{"name": "http"}],
+            },
+            "readiness_check": {"port_name": "http", "path": "/ready", "interval_secs": 0.2, "timeout_secs": 2},
+        }))
+    };
+    client.put_service("ready", &ready_spec("one")).await.expect("put v1");
+    // Running, and not ready: not endpoints, and the deployment waits, saying why.
+    let waiting = service_until(&client, "ready", "2 running, not ready", |v| {
+        v.instances.iter().filter(|i| i.state == agora_api::TaskState::Running).count() == 2
+            && v.waiting_reasons.iter().any(|r| r.code == "not_ready" && r.instances == 2)
+    })
+    .await;
+    assert!(waiting.instances.iter().all(|i| !i.ready), "{:?}", waiting.instances);
+    assert!(waiting.deployment.is_some());
+    assert!(client.service_endpoints("ready").await.expect("endpoints").endpoints.is_empty());
+    std::fs::write(marker("one"), "").expect("marker");
+    let v1 = service_until(&client, "ready", "2 ready", |v| running(v) == 2 && v.deployment.is_none()).await;
+    assert_eq!(client.service_endpoints("ready").await.expect("endpoints").endpoints.len(), 2);
+    let v1_tasks: BTreeSet<String> = v1.instances.iter().map(|i| i.task_id.to_string()).collect();
+
+    // Version 2 runs but is not ready: the old instances are not killed.
+    client.put_service("ready", &ready_spec("two")).await.expect("put v2");
+    let held = service_until(&client, "ready", "version 2 running, not ready", |v| {
+        let new_running = v.instances.iter().filter(|i| i.version == 2 && i.state == agora_api::TaskState::Running);
+        new_running.count() == 2
+    })
+    .await;
+    assert!(held.instances.iter().filter(|i| i.version == 2).all(|i| !i.ready));
+    // Several readiness intervals later, still held, the old ones serving.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let still = client.get_service("ready").await.expect("get");
+    let serving: BTreeSet<String> = still.instances.iter().filter(|i| i.ready).map(|i| i.task_id.to_string()).collect();
+    assert_eq!(serving, v1_tasks, "only the old instances serve: {:?}", still.instances);
+    assert!(still.deployment.is_some());
+    std::fs::write(marker("two"), "").expect("marker");
+    let v2 = service_until(&client, "ready", "version 2 ready, version 1 gone", |v| {
+        running(v) == 2 && v.deployment.is_none() && v.instances.iter().all(|i| i.version == 2)
+    })
+    .await;
+    assert_eq!(v2.instances.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_applies_a_yaml_file_and_follows_the_deployment() {
+    let cluster = Cluster::start(&[]).await;
+    let file = cluster.scratch().join("web.yaml");
+    let yaml = |release: &str| {
+        format!(
+            "id: web\ninstances: 2\ntask:\n  resources: {{cpus: 0.1, mem: 16}}\n  command: {{shell: \"exec sleep 600\"}}\n  env: {{RELEASE: \"{release}\"}}\n"
+        )
+    };
+    std::fs::write(&file, yaml("1")).expect("write the file");
+    let path = file.to_str().expect("utf-8");
+    let text = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let applied = text(cluster.cli(&["service", "apply", "-f", path]).output().expect("apply"));
+    assert!(
+        applied.contains("to version 1 started") && applied.contains("deployment finished: 2 healthy at version 1"),
+        "{applied}"
+    );
+    let list = text(cluster.cli(&["service", "list"]).output().expect("list"));
+    let row = list.lines().find(|l| l.starts_with("web ")).unwrap_or_else(|| panic!("no row for web:\n{list}"));
+    assert!(row.contains("running") && row.contains("2/2"), "{row}");
+    let shown: ServiceView =
+        serde_json::from_str(&text(cluster.cli(&["service", "show", "web", "--json"]).output().expect("show")))
+            .expect("json");
+    assert_eq!((shown.version, shown.instances.len()), (1, 2));
+
+    // --detach returns once the change is accepted.
+    std::fs::write(&file, yaml("2")).expect("write the file");
+    let detached = text(cluster.cli(&["service", "apply", "-f", path, "--detach"]).output().expect("apply"));
+    assert!(detached.contains("to version 2 started") && !detached.contains("finished"), "{detached}");
+    let unchanged = text(cluster.cli(&["service", "apply", "-f", path]).output().expect("apply again"));
+    assert!(unchanged.contains("nothing to deploy") || unchanged.contains("finished"), "{unchanged}");
+    let deleted = text(cluster.cli(&["service", "delete", "web"]).output().expect("delete"));
+    assert!(deleted.contains("service web: deleted"), "{deleted}");
+    let list = text(cluster.cli(&["service", "list"]).output().expect("list"));
+    assert!(!list.contains("web"), "{list}");
+    // A file without an id is refused before anything is sent.
+    std::fs::write(&file, "instances: 1\n").expect("write the file");
+    let out = cluster.cli(&["service", "apply", "-f", path]).output().expect("apply");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("has no `id`"));
 }

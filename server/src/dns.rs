@@ -138,11 +138,15 @@ async fn build(master: &Master) -> Result<Table, crate::ServerError> {
         .collect();
     let specs: HashMap<&str, &agora_api::services::ServiceSpec> =
         services.iter().map(|(id, s)| (id.as_str(), &s.value.spec)).collect();
+    let mut ready: HashMap<&str, services::Ready> = HashMap::new();
+    for (id, s) in &services {
+        ready.insert(id.as_str(), services::load_ready(master, id, &s.value.spec).await?);
+    }
     for task in &tasks {
         let task = &task.value;
         let Some(service) = task.info.labels.get(LABEL_SERVICE) else { continue };
         let (Some(spec), Some(instances)) = (specs.get(service.as_str()), table.get_mut(service)) else { continue };
-        if !services::is_ready(task) {
+        if !services::counts(task, ready.get(service.as_str()).unwrap_or(&None)) {
             continue;
         }
         let agent = agents.get(task.info.agent_id.as_str());

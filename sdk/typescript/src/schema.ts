@@ -1349,8 +1349,8 @@ export interface components {
             /** @description The agent's health check's last result; absent before the first, or without a check. */
             healthy?: boolean | null;
             /**
-             * @description Running, and healthy where the service has a health check: it serves, and is an
-             *     endpoint.
+             * @description Running, healthy where the service has a health check, and ready where it has a
+             *     readiness check: it serves, and is an endpoint.
              */
             ready: boolean;
             /** Format: int64 */
@@ -1766,6 +1766,21 @@ export interface components {
              */
             wait_secs: number;
         };
+        /**
+         * @description Marathon's readiness check: `GET http://AGENT:PORT{path}` from the scheduler, every
+         *     `interval_secs` until the instance answers with one of `http_status_codes_for_ready`; from
+         *     then on it is ready for good.
+         */
+        ReadinessCheck: {
+            /** @description The name of one of the task's `ports`. */
+            port_name: string;
+            path?: string;
+            /** Format: double */
+            interval_secs?: number;
+            /** Format: double */
+            timeout_secs?: number;
+            http_status_codes_for_ready?: number[];
+        };
         /** @description One reason a framework is not offered resources. */
         Reason: {
             /**
@@ -1998,6 +2013,7 @@ export interface components {
             role?: string;
             /** @description What each instance runs. */
             task: components["schemas"]["TaskTemplate"];
+            readiness_check?: null | components["schemas"]["ReadinessCheck"];
             /**
              * @description Marathon's constraints: `[field, OPERATOR]` or `[field, OPERATOR, value]`. The field is
              *     `hostname` (or `@hostname`) or an agent attribute; the operators are `UNIQUE`,
@@ -2236,7 +2252,7 @@ export interface components {
             instances: number;
             /**
              * @description `constraint_unmet`, `no_free_resources`, `no_agents`, `agents_in_maintenance`,
-             *     `quota_limit`, `backoff`, `unhealthy`, `starting`, `kill_pending`.
+             *     `quota_limit`, `waiting_for_offers`, `backoff`, `starting`, `unhealthy`, `not_ready`.
              */
             code: string;
             message: string;

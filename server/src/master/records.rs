@@ -63,6 +63,10 @@ pub mod key {
     pub fn service(s: impl Display) -> String {
         format!("{SERVICE_PREFIX}{s}")
     }
+    /// Set of the ids of a service's instances that passed its readiness check.
+    pub fn service_ready(s: impl Display) -> String {
+        format!("{SERVICE_PREFIX}{s}:ready")
+    }
 
     /// A role's settings (`RoleConfig`).
     pub fn role(r: impl Display) -> String {

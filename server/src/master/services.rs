@@ -95,6 +95,26 @@ fn validate_spec(id: &str, spec: &ServiceSpec) -> Result<(), ServerError> {
     if t.ports.len() > 16 {
         return Err(invalid("at most 16 ports".into()));
     }
+    if let Some(check) = &spec.readiness_check {
+        let bad = |m: &str| Err(ServerError::bad("invalid_readiness_check", m.to_string()));
+        if !t.ports.iter().any(|p| p.name == check.port_name) {
+            return bad("the readiness check's port_name must name one of the task's ports");
+        }
+        if !check.path.starts_with('/')
+            || check.path.len() > 2048
+            || check.path.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return bad("the readiness check's path must start with `/`, without spaces");
+        }
+        let secs = |v: f64| v.is_finite() && v > 0.0 && v <= 86_400.0;
+        if !secs(check.timeout_secs) || !secs(check.interval_secs) || check.interval_secs < 0.1 {
+            return bad("the readiness check's interval (at least 0.1 s) and timeout are seconds up to a day");
+        }
+        let codes = &check.http_status_codes_for_ready;
+        if codes.is_empty() || codes.len() > 16 || codes.iter().any(|c| !(100..=599).contains(c)) {
+            return bad("http_status_codes_for_ready takes 1 to 16 HTTP status codes");
+        }
+    }
     if t.command.is_none() && t.container.is_none() {
         return Err(invalid("the task needs a command, or a container whose image has one".into()));
     }
@@ -358,7 +378,8 @@ impl Master {
         let snapshot = self.snapshot().await?;
         let mut views = Vec::new();
         for (id, record) in services {
-            views.push(self.service_view(&id, &record.value, &snapshot));
+            let ready = scheduler::load_ready(self, &id, &record.value.spec).await?;
+            views.push(self.service_view(&id, &record.value, &snapshot, &ready));
         }
         Ok(views)
     }
@@ -367,7 +388,8 @@ impl Master {
     pub async fn service(&self, id: &str) -> Result<ServiceView, ServerError> {
         let record = self.service_record(id).await?;
         let snapshot = self.snapshot().await?;
-        Ok(self.service_view(id, &record.value, &snapshot))
+        let ready = scheduler::load_ready(self, id, &record.value.spec).await?;
+        Ok(self.service_view(id, &record.value, &snapshot, &ready))
     }
 
     /// `GET /v1/services/{id}/endpoints`.
@@ -376,7 +398,8 @@ impl Master {
         let snapshot = self.snapshot().await?;
         let agents = snapshot.agents.iter().map(|(id, a)| (id.clone(), a.value.clone())).collect();
         let tasks = service_tasks(&snapshot, id);
-        Ok(scheduler::endpoints_of(id, &record.value.spec, tasks.into_iter(), &agents))
+        let ready = scheduler::load_ready(self, id, &record.value.spec).await?;
+        Ok(scheduler::endpoints_of(id, &record.value.spec, tasks.into_iter(), &agents, &ready))
     }
 
     /// `GET /v1/deployments`.
@@ -395,12 +418,13 @@ impl Master {
         let mut gauges = Vec::new();
         for (id, record) in services {
             let record = record.value;
+            let ready = scheduler::load_ready(self, &id, &record.spec).await?;
             let tasks = service_tasks(snapshot, &id);
             let live = tasks.iter().filter(|t| t.kill_requested.is_none());
             gauges.push(crate::metrics::ServiceGauges {
                 desired: if record.deleting { 0 } else { record.spec.instances },
                 running: live.filter(|t| t.status.state == TaskState::Running).count(),
-                healthy: tasks.iter().filter(|t| scheduler::is_ready(t)).count(),
+                healthy: tasks.iter().filter(|t| scheduler::counts(t, &ready)).count(),
                 deploying: record.deployment.is_some(),
                 launch_delay: (record.backoff.until - now).max(0.0),
                 failures: record.backoff.failures,
@@ -410,7 +434,13 @@ impl Master {
         Ok(gauges)
     }
 
-    fn service_view(&self, id: &str, record: &ServiceRecord, snapshot: &Snapshot) -> ServiceView {
+    fn service_view(
+        &self,
+        id: &str,
+        record: &ServiceRecord,
+        snapshot: &Snapshot,
+        ready: &scheduler::Ready,
+    ) -> ServiceView {
         let now = now_secs();
         let tasks = service_tasks(snapshot, id);
         let hostnames: HashMap<&AgentId, &str> =
@@ -418,7 +448,7 @@ impl Master {
         let mut instances = Vec::new();
         let mut planned = Vec::new();
         for task in &tasks {
-            let Some((_, instance)) = scheduler::instance_of(task) else { continue };
+            let Some((_, instance)) = scheduler::instance_of(task, ready) else { continue };
             instances.push(InstanceView {
                 task_id: task.info.task_id.clone(),
                 agent_id: task.info.agent_id.clone(),
@@ -426,7 +456,7 @@ impl Master {
                 ports: task.info.resources.ports.iter().flat_map(|[low, high]| *low..=*high).collect(),
                 state: task.status.state,
                 healthy: task.status.healthy,
-                ready: scheduler::is_ready(task),
+                ready: instance.healthy,
                 version: instance.version,
                 launched_at: instance.launched_at,
                 killing: instance.killing,
@@ -501,13 +531,23 @@ impl Master {
             reasons.extend(self.placement_reasons(record, snapshot));
         }
         let current = instances.iter().filter(|i| i.version == record.version && !i.killing);
-        let (mut starting, mut unhealthy) = (0, 0);
+        let (mut starting, mut unhealthy, mut not_ready) = (0, 0, 0);
         for i in current {
+            // Instances of the current version have its health check, if any.
+            let healthy = i.healthy == Some(true) || (i.healthy.is_none() && record.spec.task.health_check.is_none());
             match i.state {
                 TaskState::Staging | TaskState::Starting => starting += 1,
-                TaskState::Running if !i.ready => unhealthy += 1,
+                TaskState::Running if !healthy => unhealthy += 1,
+                TaskState::Running if !i.ready => not_ready += 1,
                 _ => {}
             }
+        }
+        if let (Some(check), true) = (&record.spec.readiness_check, not_ready > 0) {
+            let message = format!(
+                "{not_ready} instance(s) of version {} do not answer ready yet (GET on port {}, {})",
+                record.version, check.port_name, check.path
+            );
+            reasons.push(reason(not_ready, "not_ready", message));
         }
         if starting > 0 {
             let message = format!("{starting} instance(s) of version {} are starting", record.version);

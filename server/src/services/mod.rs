@@ -27,7 +27,7 @@ use agora_api::operator::OperatorEvent;
 use agora_api::services::{DeploymentEvent, Endpoint, Endpoints, EndpointsEvent, ServiceSpec, TaskTemplate};
 use agora_api::types::{now_secs, reason};
 use agora_api::{AgentId, Command, FrameworkId, Resources, TaskId, TaskInfo, TaskState};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,6 +90,10 @@ struct Scheduler {
     unplaced: BTreeMap<String, u32>,
     /// The endpoints last announced, per service.
     endpoints: HashMap<String, Endpoints>,
+    /// Readiness probes: those under way, and when each instance was last probed.
+    probing: Arc<std::sync::Mutex<HashSet<TaskId>>>,
+    probed: HashMap<TaskId, std::time::Instant>,
+    http: reqwest::Client,
 }
 
 /// A service and what the look found of it.
@@ -101,6 +105,7 @@ struct Look {
     plan: plan::Plan,
     placed: u32,
     failures: Vec<Failure>,
+    ready: Ready,
 }
 
 /// An instance's end that counts for its service's backoff.
@@ -120,6 +125,10 @@ impl Scheduler {
             session: None,
             unplaced: BTreeMap::new(),
             endpoints: HashMap::new(),
+            probing: Default::default(),
+            probed: HashMap::new(),
+            // Readiness checks are answered by the instance itself: no redirects are followed.
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
         }
     }
 
@@ -208,11 +217,17 @@ impl Scheduler {
         let now = now_secs();
 
         // The instances, by service.
+        let mut ready: HashMap<String, Ready> = HashMap::new();
+        for (id, service) in &services {
+            ready.insert(id.clone(), load_ready(&self.master, id, &service.value.spec).await?);
+        }
         let tasks = self.master.framework_tasks(&self.framework_id).await?;
         let mut by_service: HashMap<String, Vec<(plan::Instance, Arc<TaskRecord>)>> = HashMap::new();
         for task in tasks {
             let record = Arc::new(task.value);
-            if let Some((service, instance)) = instance_of(&record) {
+            let service = record.info.labels.get(LABEL_SERVICE);
+            let ready = service.and_then(|s| ready.get(s)).unwrap_or(&None);
+            if let Some((service, instance)) = instance_of(&record, ready) {
                 by_service.entry(service).or_default().push((instance, record));
             }
         }
@@ -221,6 +236,7 @@ impl Scheduler {
             .map(|(id, loaded)| {
                 let instances = by_service.remove(&id).unwrap_or_default();
                 let failures = failures.get(&id).cloned().unwrap_or_default();
+                let ready = ready.remove(&id).unwrap_or_default();
                 Look {
                     id,
                     record: loaded.value,
@@ -229,6 +245,7 @@ impl Scheduler {
                     plan: Default::default(),
                     placed: 0,
                     failures,
+                    ready,
                 }
             })
             .collect();
@@ -257,6 +274,9 @@ impl Scheduler {
             }
         }
         self.launch(epoch, &mut looks).await?;
+        if let Some(interval) = self.probe(epoch, &looks).await? {
+            next_due = Some(next_due.map_or(now + interval, |d| d.min(now + interval)));
+        }
         self.announce(epoch, &mut looks, now).await?;
         let wait = next_due.map_or(IDLE_LOOK, |due| Duration::from_secs_f64((due - now).clamp(0.05, 5.0)));
         Ok(wait)
@@ -446,6 +466,71 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Starts the readiness probes that are due: each running, healthy instance that has not
+    /// answered ready yet, once per interval. A probe that finds it ready marks it so in the
+    /// store (under the lease's epoch) and wakes the next look. Returns the shortest interval
+    /// of a probe still wanted, to look again then.
+    async fn probe(&mut self, epoch: u64, looks: &[Look]) -> Result<Option<f64>, ServerError> {
+        let wanted = looks.iter().any(|l| {
+            l.record.spec.readiness_check.is_some()
+                && l.instances.iter().any(|(i, t)| !i.killing && !i.healthy && is_ready(t))
+        });
+        if !wanted {
+            self.probed.clear();
+            return Ok(None);
+        }
+        let agents = self.instance_agents(looks).await?;
+        let now = std::time::Instant::now();
+        let mut again: Option<f64> = None;
+        let mut still_wanted = HashSet::new();
+        for look in looks {
+            let (Some(check), Some(ready)) = (&look.record.spec.readiness_check, &look.ready) else { continue };
+            let Some(index) = look.record.spec.task.ports.iter().position(|p| p.name == check.port_name) else {
+                continue;
+            };
+            for (instance, task) in &look.instances {
+                let id = &instance.task_id;
+                if instance.killing || ready.contains(id.as_str()) || !is_ready(task) {
+                    continue;
+                }
+                still_wanted.insert(id.clone());
+                again = Some(again.map_or(check.interval_secs, |a| a.min(check.interval_secs)));
+                let recent =
+                    self.probed.get(id).is_some_and(|at| now.duration_since(*at).as_secs_f64() < check.interval_secs);
+                if recent || self.probing.lock().unwrap_or_else(|p| p.into_inner()).contains(id) {
+                    continue;
+                }
+                let Some(port) = task.info.resources.ports.iter().flat_map(|[low, high]| *low..=*high).nth(index)
+                else {
+                    continue;
+                };
+                let Some(agent) = agents.get(&task.info.agent_id) else { continue };
+                let host = match agent.address {
+                    Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+                    Some(ip) => ip.to_string(),
+                    None => agent.hostname.clone(),
+                };
+                let url = format!("http://{host}:{port}{}", check.path);
+                self.probed.insert(id.clone(), now);
+                self.probing.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone());
+                let probe = Probe {
+                    master: self.master.clone(),
+                    http: self.http.clone(),
+                    probing: self.probing.clone(),
+                    ready_key: key::service_ready(&look.id),
+                    task_id: id.clone(),
+                    url,
+                    timeout: Duration::from_secs_f64(check.timeout_secs),
+                    codes: check.http_status_codes_for_ready.clone(),
+                    epoch,
+                };
+                tokio::spawn(probe.run());
+            }
+        }
+        self.probed.retain(|id, _| still_wanted.contains(id));
+        Ok(again)
+    }
+
     /// The agents the instances run on, for their hostnames and attributes.
     async fn instance_agents(&self, looks: &[Look]) -> Result<HashMap<AgentId, AgentRecord>, ServerError> {
         let ids: BTreeSet<&AgentId> =
@@ -513,6 +598,7 @@ impl Scheduler {
                 txn.check(key::service(&look.id), look.version);
                 if removed {
                     txn.delete(key::service(&look.id));
+                    txn.delete(key::service_ready(&look.id));
                     txn.op(Op::SetRemove(key::SERVICES.to_string(), look.id.clone()));
                 } else {
                     txn.put(
@@ -522,8 +608,15 @@ impl Scheduler {
                 }
             }
             // Endpoints: the ready instances, announced when they change.
-            let endpoints =
-                endpoints_of(&look.id, &record.spec, look.instances.iter().map(|(_, t)| t.as_ref()), &agents);
+            let tasks = look.instances.iter().map(|(_, t)| t.as_ref());
+            let endpoints = endpoints_of(&look.id, &record.spec, tasks, &agents, &look.ready);
+            // Readiness of instances that ended is forgotten.
+            if let Some(ready) = &look.ready {
+                let live: HashSet<&str> = look.instances.iter().map(|(i, _)| i.task_id.as_str()).collect();
+                for stale in ready.iter().filter(|t| !live.contains(t.as_str())) {
+                    txn.op(Op::SetRemove(key::service_ready(&look.id), stale.clone()));
+                }
+            }
             let announced = self.endpoints.get(&look.id);
             let endpoints_changed =
                 announced != Some(&endpoints) && !(announced.is_none() && endpoints.endpoints.is_empty());
@@ -547,6 +640,37 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+}
+
+/// One readiness probe of one instance.
+struct Probe {
+    master: Arc<Master>,
+    http: reqwest::Client,
+    probing: Arc<std::sync::Mutex<HashSet<TaskId>>>,
+    ready_key: String,
+    task_id: TaskId,
+    url: String,
+    timeout: Duration,
+    codes: Vec<u16>,
+    epoch: u64,
+}
+
+impl Probe {
+    async fn run(self) {
+        let answer = self.http.get(&self.url).timeout(self.timeout).send().await;
+        let ready = answer.as_ref().is_ok_and(|r| self.codes.contains(&r.status().as_u16()));
+        tracing::debug!(task = %self.task_id, url = %self.url, ready, "readiness probe");
+        if ready {
+            let mut txn = Txn::default();
+            txn.checks.push(Check::Epoch(self.epoch));
+            txn.op(Op::SetAdd(self.ready_key.clone(), self.task_id.to_string()));
+            txn.op(Op::Wake(key::SERVICES_WAKE.to_string()));
+            if let Err(e) = self.master.store.commit(&txn).await {
+                tracing::debug!(task = %self.task_id, error = %e, "could not mark an instance ready");
+            }
+        }
+        self.probing.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.task_id);
     }
 }
 
@@ -574,8 +698,25 @@ fn scalars(r: &Resources) -> Resources {
     Resources { ports: Vec::new(), ..r.clone() }
 }
 
+/// The instances of a service that passed its readiness check (task ids); `None` when it
+/// has no readiness check.
+pub(crate) type Ready = Option<HashSet<String>>;
+
+/// The ready instances of a service, from the store.
+pub(crate) async fn load_ready(master: &Master, id: &str, spec: &ServiceSpec) -> Result<Ready, ServerError> {
+    if spec.readiness_check.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(master.store.members(&key::service_ready(id)).await?.into_iter().collect()))
+}
+
+/// Whether an instance counts: running, healthy, and ready where its service checks readiness.
+pub(crate) fn counts(task: &TaskRecord, ready: &Ready) -> bool {
+    is_ready(task) && ready.as_ref().is_none_or(|r| r.contains(task.info.task_id.as_str()))
+}
+
 /// An instance, as the plan sees it, from its task; `None` for a task that is not one.
-pub(crate) fn instance_of(task: &TaskRecord) -> Option<(String, plan::Instance)> {
+pub(crate) fn instance_of(task: &TaskRecord, ready: &Ready) -> Option<(String, plan::Instance)> {
     let labels = &task.info.labels;
     let service = labels.get(LABEL_SERVICE)?.clone();
     let version = labels.get(LABEL_VERSION)?.parse().ok()?;
@@ -585,7 +726,7 @@ pub(crate) fn instance_of(task: &TaskRecord) -> Option<(String, plan::Instance)>
         task_id: task.info.task_id.clone(),
         version,
         state,
-        healthy: is_ready(task),
+        healthy: counts(task, ready),
         killing: task.kill_requested.is_some() || state == TaskState::Killing,
         unreachable_since: matches!(state, TaskState::Unreachable | TaskState::Lost).then_some(task.status.timestamp),
         launched_at,
@@ -640,9 +781,10 @@ pub(crate) fn endpoints_of<'a>(
     spec: &ServiceSpec,
     tasks: impl Iterator<Item = &'a TaskRecord>,
     agents: &HashMap<AgentId, AgentRecord>,
+    ready: &Ready,
 ) -> Endpoints {
     let mut endpoints: Vec<Endpoint> = tasks
-        .filter(|t| is_ready(t))
+        .filter(|t| counts(t, ready))
         .map(|t| Endpoint {
             task_id: t.info.task_id.clone(),
             agent_id: t.info.agent_id.clone(),

@@ -168,6 +168,7 @@ mod tests {
                 ports: vec![],
                 user: None,
             },
+            readiness_check: None,
             constraints: vec![],
             upgrade_strategy: UpgradeStrategy { minimum_health_capacity: min, maximum_over_capacity: over },
             backoff: Default::default(),

@@ -149,6 +149,7 @@ from .quota import Quota
 from .quota_guarantee import QuotaGuarantee
 from .quota_limit import QuotaLimit
 from .read_log_command import ReadLogCommand
+from .readiness_check import ReadinessCheck
 from .reason import Reason
 from .reconcile import Reconcile
 from .reconcile_task import ReconcileTask
@@ -349,6 +350,7 @@ __all__ = (
     "Quota",
     "QuotaGuarantee",
     "QuotaLimit",
+    "ReadinessCheck",
     "ReadLogCommand",
     "Reason",
     "Reconcile",

@@ -26,8 +26,8 @@ class InstanceView:
         hostname (str):
         ports (list[int]): Its host ports, in the order of the spec's `ports`.
         state (TaskState): A task's lifecycle state, as in Mesos (`TASK_STAGING` is `staging`, and so on).
-        ready (bool): Running, and healthy where the service has a health check: it serves, and is an
-            endpoint.
+        ready (bool): Running, healthy where the service has a health check, and ready where it has a
+            readiness check: it serves, and is an endpoint.
         version (int):
         launched_at (float): When it was launched (Unix seconds).
         healthy (Union[None, Unset, bool]): The agent's health check's last result; absent before the first, or without

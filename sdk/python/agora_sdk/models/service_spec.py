@@ -10,10 +10,11 @@ from typing import cast
 from typing import Union
 
 if TYPE_CHECKING:
+    from ..models.upgrade_strategy import UpgradeStrategy
     from ..models.unreachable_strategy import UnreachableStrategy
     from ..models.task_template import TaskTemplate
     from ..models.backoff import Backoff
-    from ..models.upgrade_strategy import UpgradeStrategy
+    from ..models.readiness_check import ReadinessCheck
 
 
 T = TypeVar("T", bound="ServiceSpec")
@@ -28,6 +29,7 @@ class ServiceSpec:
             (id, agent, ports).
         instances (Union[Unset, int]): How many instances to keep running. Default 1.
         role (Union[Unset, str]): The role its instances' resources are offered to. Default `*`.
+        readiness_check (Union['ReadinessCheck', None, Unset]):
         constraints (Union[Unset, list[list[str]]]): Marathon's constraints: `[field, OPERATOR]` or `[field, OPERATOR,
             value]`. The field is
             `hostname` (or `@hostname`) or an agent attribute; the operators are `UNIQUE`,
@@ -48,6 +50,7 @@ class ServiceSpec:
     task: "TaskTemplate"
     instances: Union[Unset, int] = UNSET
     role: Union[Unset, str] = UNSET
+    readiness_check: Union["ReadinessCheck", None, Unset] = UNSET
     constraints: Union[Unset, list[list[str]]] = UNSET
     upgrade_strategy: Union[Unset, "UpgradeStrategy"] = UNSET
     backoff: Union[Unset, "Backoff"] = UNSET
@@ -55,11 +58,21 @@ class ServiceSpec:
     kill_selection: Union[Unset, KillSelection] = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.readiness_check import ReadinessCheck
+
         task = self.task.to_dict()
 
         instances = self.instances
 
         role = self.role
+
+        readiness_check: Union[None, Unset, dict[str, Any]]
+        if isinstance(self.readiness_check, Unset):
+            readiness_check = UNSET
+        elif isinstance(self.readiness_check, ReadinessCheck):
+            readiness_check = self.readiness_check.to_dict()
+        else:
+            readiness_check = self.readiness_check
 
         constraints: Union[Unset, list[list[str]]] = UNSET
         if not isinstance(self.constraints, Unset):
@@ -96,6 +109,8 @@ class ServiceSpec:
             field_dict["instances"] = instances
         if role is not UNSET:
             field_dict["role"] = role
+        if readiness_check is not UNSET:
+            field_dict["readiness_check"] = readiness_check
         if constraints is not UNSET:
             field_dict["constraints"] = constraints
         if upgrade_strategy is not UNSET:
@@ -111,10 +126,11 @@ class ServiceSpec:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.upgrade_strategy import UpgradeStrategy
         from ..models.unreachable_strategy import UnreachableStrategy
         from ..models.task_template import TaskTemplate
         from ..models.backoff import Backoff
-        from ..models.upgrade_strategy import UpgradeStrategy
+        from ..models.readiness_check import ReadinessCheck
 
         d = dict(src_dict)
         task = TaskTemplate.from_dict(d.pop("task"))
@@ -122,6 +138,25 @@ class ServiceSpec:
         instances = d.pop("instances", UNSET)
 
         role = d.pop("role", UNSET)
+
+        def _parse_readiness_check(
+            data: object,
+        ) -> Union["ReadinessCheck", None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                readiness_check_type_1 = ReadinessCheck.from_dict(data)
+
+                return readiness_check_type_1
+            except:  # noqa: E722
+                pass
+            return cast(Union["ReadinessCheck", None, Unset], data)
+
+        readiness_check = _parse_readiness_check(d.pop("readiness_check", UNSET))
 
         constraints = []
         _constraints = d.pop("constraints", UNSET)
@@ -162,6 +197,7 @@ class ServiceSpec:
             task=task,
             instances=instances,
             role=role,
+            readiness_check=readiness_check,
             constraints=constraints,
             upgrade_strategy=upgrade_strategy,
             backoff=backoff,

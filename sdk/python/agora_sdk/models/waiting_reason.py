@@ -23,7 +23,7 @@ class WaitingReason:
     Attributes:
         instances (int): How many instances this holds for.
         code (str): `constraint_unmet`, `no_free_resources`, `no_agents`, `agents_in_maintenance`,
-            `quota_limit`, `backoff`, `unhealthy`, `starting`, `kill_pending`.
+            `quota_limit`, `waiting_for_offers`, `backoff`, `starting`, `unhealthy`, `not_ready`.
         message (str):
         until (Union[None, Unset, float]): For `backoff`: when the next launch may go (Unix seconds).
         largest_free (Union['Resources', None, Unset]):
