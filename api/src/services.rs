@@ -407,8 +407,12 @@ pub struct DeploymentEvent {
     pub reason: Option<String>,
 }
 
-/// Data of the `endpoints_changed` event.
+/// Data of the `endpoints_changed` event: what changed of a service's endpoints since the last
+/// such event. A new leader's first one lists them all as added; a reader that starts late
+/// reads `GET /v1/services/{id}/endpoints` first, then applies the changes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointsEvent {
-    pub endpoints: Endpoints,
+    pub service_id: String,
+    pub added: Vec<Endpoint>,
+    pub removed: Vec<Endpoint>,
 }

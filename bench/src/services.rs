@@ -20,8 +20,9 @@ use tokio::sync::watch;
 
 /// How long each phase may take.
 const PHASE_DEADLINE: Duration = Duration::from_secs(900);
-/// How often a phase's end is looked for.
-const POLL: Duration = Duration::from_millis(250);
+/// How often a phase's end is looked for, per 1,000 instances: each look is a view of every
+/// instance, which costs the server too (so the bigger the service, the rarer the look).
+const POLL_PER_THOUSAND: Duration = Duration::from_millis(100);
 /// Simulated tasks run this long unless killed: for ever, for this scenario.
 const TASK_SECS: f64 = 1e7;
 /// A pause before a CPU window, for the last updates and acknowledgements to settle.
@@ -80,9 +81,16 @@ fn spec(instances: u32) -> anyhow::Result<ServiceSpec> {
     }))?)
 }
 
-/// Polls the service until `done`; returns the seconds since `since`.
-async fn wait(client: &Client, since: Instant, what: &str, done: impl Fn(&ServiceView) -> bool) -> anyhow::Result<f64> {
+/// Polls the service of `instances` until `done`; returns the seconds since `since`.
+async fn wait(
+    client: &Client,
+    instances: u32,
+    since: Instant,
+    what: &str,
+    done: impl Fn(&ServiceView) -> bool,
+) -> anyhow::Result<f64> {
     let until = since + PHASE_DEADLINE;
+    let poll = POLL_PER_THOUSAND * instances.div_ceil(1000).max(1);
     loop {
         if let Ok(view) = client.get_service(SERVICE).await {
             if done(&view) {
@@ -92,7 +100,7 @@ async fn wait(client: &Client, since: Instant, what: &str, done: impl Fn(&Servic
                 bail!("{what}: not done in {PHASE_DEADLINE:?} ({} of {} healthy)", view.healthy, view.spec.instances);
             }
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll).await;
     }
 }
 
@@ -132,11 +140,11 @@ pub async fn run(args: &ServicesArgs) -> anyhow::Result<ServicesReport> {
     let started = Instant::now();
     client.put_service(SERVICE, &spec(n)?).await.context("PUT the service")?;
     let deploy_secs =
-        wait(&client, started, "the deployment", |v| v.healthy == n && v.deployment.is_none() && v.version == 1)
+        wait(&client, n, started, "the deployment", |v| v.healthy == n && v.deployment.is_none() && v.version == 1)
             .await?;
     let started = Instant::now();
     client.restart_service(SERVICE).await.context("restart")?;
-    let restart_secs = wait(&client, started, "the rolling restart", |v| {
+    let restart_secs = wait(&client, n, started, "the rolling restart", |v| {
         v.version == 2 && v.healthy == n && v.deployment.is_none() && v.instances.len() == n as usize
     })
     .await?;
@@ -146,8 +154,8 @@ pub async fn run(args: &ServicesArgs) -> anyhow::Result<ServicesReport> {
         let steady = args.steady_instances;
         let started = Instant::now();
         client.scale_service(SERVICE, steady).await.context("scale")?;
-        scale_secs =
-            Some(wait(&client, started, "the scale-up", |v| v.healthy == steady && v.deployment.is_none()).await?);
+        let scaled = wait(&client, steady, started, "the scale-up", |v| v.healthy == steady && v.deployment.is_none());
+        scale_secs = Some(scaled.await?);
         tokio::time::sleep(SETTLE).await;
         server_cpu_steady_secs = Some(cpu_window(&cluster, window).await);
         server_rss_steady_bytes = Some(cluster.server_samples().iter().map(|s| s.rss_bytes).sum());

@@ -205,3 +205,16 @@ fn containers_times_image_tasks_against_process_tasks() {
     assert!(report["burst_launches_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{text}");
     assert!(report["host_processes_kib_per_container"].as_f64().is_some_and(|k| k > 0.0), "{text}");
 }
+
+#[test]
+fn services_deploys_restarts_and_measures_the_steady_state() {
+    let (stdout, report, text) =
+        run_bench(&["services", "--agents", "3", "--instances", "20", "--steady-instances", "40", "--window", "1"]);
+    assert!(stdout.contains("rolling restart"), "the table is printed: {stdout}");
+    assert_eq!(report["scenario"], "services", "{text}");
+    assert_eq!(report["instances"], 20, "{text}");
+    assert!(report["deploy_secs"].as_f64().is_some_and(|s| s > 0.0), "{text}");
+    assert!(report["restart_secs"].as_f64().is_some_and(|s| s > 0.0), "{text}");
+    assert!(report["scale_secs"].as_f64().is_some_and(|s| s > 0.0), "{text}");
+    assert!(report["server_cpu_steady_secs"].as_f64().is_some(), "{text}");
+}

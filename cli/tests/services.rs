@@ -394,6 +394,7 @@ async fn dns_answers_with_the_endpoints_as_instances_come_and_go() {
                      "ports": [{"name": "http"}, {"name": "admin"}]},
         }))
     };
+    let mut events = client.events("/v1/events", None).await.expect("operator stream");
     client.put_service("web", &web(2)).await.expect("put");
     // At each count, DNS says what the endpoints say.
     for instances in [2usize, 3, 1] {
@@ -423,6 +424,26 @@ async fn dns_answers_with_the_endpoints_as_instances_come_and_go() {
         );
         let all = ask(dns, "web.agora.", RecordType::SRV, true).await;
         assert_eq!(all.answers().len(), 2 * instances, "both ports of each instance, over TCP");
+    }
+    // The operator stream told each change: applied in order, they give the endpoints.
+    let endpoints = client.service_endpoints("web").await.expect("endpoints");
+    let wanted: BTreeSet<String> = endpoints.endpoints.iter().map(|e| e.task_id.to_string()).collect();
+    let mut told = BTreeSet::new();
+    // Until the scale-down's removals are read too: an early state could match by chance.
+    let mut removals = 0;
+    while told != wanted || removals < 2 {
+        let event = tokio::time::timeout(DEADLINE, events.next()).await.expect("an event").expect("open").expect("ok");
+        if event.event != "endpoints_changed" {
+            continue;
+        }
+        let change: agora_api::services::EndpointsEvent =
+            serde_json::from_str(&event.data).expect("an endpoints event");
+        assert_eq!(change.service_id, "web");
+        for e in change.removed {
+            removals += 1;
+            told.remove(e.task_id.as_str());
+        }
+        told.extend(change.added.into_iter().map(|e| e.task_id.to_string()));
     }
     let a = ask(dns, "web.agora.", RecordType::A, false).await;
     assert_eq!(a.answers().len(), 1, "one agent, one address: {a:?}");

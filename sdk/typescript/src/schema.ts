@@ -1127,9 +1127,15 @@ export interface components {
             service_id: string;
             endpoints: components["schemas"]["Endpoint"][];
         };
-        /** @description Data of the `endpoints_changed` event. */
+        /**
+         * @description Data of the `endpoints_changed` event: what changed of a service's endpoints since the last
+         *     such event. A new leader's first one lists them all as added; a reader that starts late
+         *     reads `GET /v1/services/{id}/endpoints` first, then applies the changes.
+         */
         EndpointsEvent: {
-            endpoints: components["schemas"]["Endpoints"];
+            service_id: string;
+            added: components["schemas"]["Endpoint"][];
+            removed: components["schemas"]["Endpoint"][];
         };
         /** @description The error body of every 4xx and 5xx answer. */
         ErrorBody: {

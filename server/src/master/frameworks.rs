@@ -645,6 +645,59 @@ impl Master {
         Ok(())
     }
 
+    /// Acknowledges a burst of one framework's updates in one commit, with the checks of
+    /// [`Master::acknowledge`]: for the master's own schedulers, whose updates come by the
+    /// thousand. One that fails a check (its task moved, its agent is unknown, the agent's
+    /// command budget is spent) is left out: its agent sends the update again.
+    pub(crate) async fn acknowledge_all(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        acks: &[Acknowledge],
+    ) -> Result<usize, ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
+        let framework = self.framework_record(framework_id).await?;
+        let valid = |a: &&Acknowledge| {
+            agora_api::ids::is_valid_id(a.task_id.as_str())
+                && agora_api::ids::is_valid_id(a.agent_id.as_str())
+                && agora_api::ids::is_valid_id(a.update_id.as_str())
+        };
+        let acks: Vec<&Acknowledge> = acks.iter().filter(valid).collect();
+        let task_keys: Vec<String> = acks.iter().map(|a| key::task(framework_id, &a.task_id)).collect();
+        let tasks = self.load_many::<TaskRecord>(&task_keys).await?;
+        let agent_ids: Vec<&AgentId> =
+            acks.iter().map(|a| &a.agent_id).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let agent_keys: Vec<String> = agent_ids.iter().map(key::agent).collect();
+        let known: HashSet<&AgentId> = agent_ids
+            .iter()
+            .zip(self.store.get(&agent_keys).await?)
+            .filter(|(_, a)| a.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut txn = Txn::default();
+        let mut sent = 0;
+        for (ack, task) in acks.iter().zip(tasks) {
+            let moved = task.is_some_and(|t| t.value.info.agent_id != ack.agent_id);
+            if moved || !known.contains(&ack.agent_id) {
+                continue;
+            }
+            if self.command_budget.take(&framework.value.principal, &ack.agent_id).is_err() {
+                continue;
+            }
+            let command = AgentCommand::Acknowledge(AcknowledgeCommand {
+                framework_id: framework_id.clone(),
+                task_id: ack.task_id.clone(),
+                update_id: ack.update_id.clone(),
+            });
+            push_command(&mut txn, &ack.agent_id, &command);
+            sent += 1;
+        }
+        if sent > 0 {
+            self.store.commit(&txn).await?;
+        }
+        Ok(sent)
+    }
+
     pub async fn reconcile(
         &self,
         caller: &Caller,
@@ -707,18 +760,6 @@ impl Master {
         task_id: &TaskId,
         req: Kill,
     ) -> Result<(), ServerError> {
-        self.kill_fenced(caller, framework_id, task_id, req, None).await
-    }
-
-    /// [`Master::kill`], committed only while the leader lease's epoch is `fence`.
-    pub(crate) async fn kill_fenced(
-        &self,
-        caller: &Caller,
-        framework_id: &FrameworkId,
-        task_id: &TaskId,
-        req: Kill,
-        fence: Option<u64>,
-    ) -> Result<(), ServerError> {
         self.check_acts_for(caller, framework_id).await?;
         if let Some(g) = req.grace_period_secs {
             if !g.is_finite() || g < 0.0 {
@@ -737,7 +778,37 @@ impl Master {
                 req.grace_period_secs.or(task.value.info.kill_grace_period_secs).unwrap_or(DEFAULT_KILL_GRACE_SECS);
             let mut txn = Txn::default();
             request_kill(&mut txn, &task, grace);
-            txn.checks.extend(fence.map(crate::store::Check::Epoch));
+            Ok((txn, ()))
+        })
+    }
+
+    /// Kills many of a framework's tasks in one commit, with the grace period each was
+    /// launched with, under the lease's epoch `fence`: for the master's own schedulers. Tasks
+    /// that ended meanwhile are left out.
+    pub(crate) async fn kill_all_fenced(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        task_ids: &[TaskId],
+        fence: u64,
+    ) -> Result<(), ServerError> {
+        self.check_acts_for(caller, framework_id).await?;
+        let keys: Vec<String> = task_ids.iter().map(|t| key::task(framework_id, t)).collect();
+        transact!(self, {
+            let framework = self.framework_record(framework_id).await?;
+            let tasks = self.load_many::<TaskRecord>(&keys).await?;
+            let mut txn = Txn::default();
+            txn.checks.push(crate::store::Check::Epoch(fence));
+            for task in tasks.into_iter().flatten().filter(|t| !t.value.status.state.is_terminal()) {
+                if self.command_budget.take(&framework.value.principal, &task.value.info.agent_id).is_err() {
+                    continue;
+                }
+                let grace = task.value.info.kill_grace_period_secs.unwrap_or(DEFAULT_KILL_GRACE_SECS);
+                request_kill(&mut txn, &task, grace);
+            }
+            if txn.ops.is_empty() {
+                txn.checks.clear();
+            }
             Ok((txn, ()))
         })
     }

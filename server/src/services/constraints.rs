@@ -2,7 +2,7 @@
 //! whether an agent may take one more instance, given where the service's instances are.
 
 use regex::Regex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The compiled size a `LIKE` or `UNLIKE` expression may take.
 const MAX_REGEX_BYTES: usize = 64 * 1024;
@@ -115,28 +115,44 @@ impl Constraint {
 
     /// Whether an agent may take one more instance, with the service's instances at `placed`.
     pub fn allows(&self, hostname: &str, attributes: &BTreeMap<String, String>, placed: &Placed) -> bool {
+        self.allows_counted(hostname, attributes, &self.count(placed))
+    }
+
+    /// How many of `placed` have each value of the field.
+    pub fn count(&self, placed: &Placed) -> HashMap<String, u32> {
+        let mut counts = HashMap::new();
+        for (h, a) in placed {
+            if let Some(v) = self.value(h, a) {
+                *counts.entry(v.to_string()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// [`Constraint::allows`], given the instances' count per value ([`Constraint::count`]).
+    pub fn allows_counted(
+        &self,
+        hostname: &str,
+        attributes: &BTreeMap<String, String>,
+        counts: &HashMap<String, u32>,
+    ) -> bool {
         if !self.admits_agent(hostname, attributes) {
             return false;
         }
         let Some(value) = self.value(hostname, attributes) else { return true };
-        let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
-        for (h, a) in placed {
-            if let Some(v) = self.value(h, a) {
-                *counts.entry(v).or_default() += 1;
-            }
-        }
         let here = counts.get(value).copied().unwrap_or(0);
         match &self.operator {
             Operator::Unique => here == 0,
             Operator::MaxPer(n) => here < *n,
-            Operator::Cluster(None) => counts.keys().all(|v| *v == value),
+            Operator::Cluster(None) => counts.iter().all(|(v, c)| *c == 0 || v == value),
             // Marathon's rule: until `n` values hold instances, only a new value; then only a
             // value holding no more than the fewest.
             Operator::GroupBy(n) => {
-                if counts.len() < n.unwrap_or(1) as usize {
+                let held = counts.values().filter(|c| **c > 0);
+                if held.clone().count() < n.unwrap_or(1) as usize {
                     here == 0
                 } else {
-                    counts.values().all(|c| here <= *c)
+                    held.into_iter().all(|c| here <= *c)
                 }
             }
             _ => true,

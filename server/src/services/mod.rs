@@ -13,19 +13,18 @@
 //! or doubling instances.
 
 pub mod constraints;
+mod events;
 pub mod placement;
 pub mod plan;
 
 use crate::error::ServerError;
 use crate::master::records::{key, AgentRecord, BackoffState, FrameworkRecord, ServiceRecord, TaskRecord};
-use crate::master::{Caller, Master, StreamKey, StreamRead};
-use crate::store::{Check, Committed, Op, StreamId, Txn};
-use agora_api::framework::{
-    Accept, Acknowledge, Capability, Decline, Filters, FrameworkEvent, Kill, Operation, RegisterFramework,
-};
+use crate::master::{Caller, Master, StreamKey};
+use crate::store::{Check, Committed, Op, Txn};
+use agora_api::framework::{Accept, Capability, Decline, Filters, Operation, RegisterFramework};
 use agora_api::operator::OperatorEvent;
 use agora_api::services::{DeploymentEvent, Endpoint, Endpoints, EndpointsEvent, ServiceSpec, TaskTemplate};
-use agora_api::types::{now_secs, reason};
+use agora_api::types::now_secs;
 use agora_api::{AgentId, Command, FrameworkId, Resources, TaskId, TaskInfo, TaskState};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -43,11 +42,11 @@ pub const LABEL_LAUNCHED: &str = "agora.launched_at";
 const LOOK_BATCH: Duration = Duration::from_millis(20);
 /// A look at least this often while leading, whatever happens.
 const IDLE_LOOK: Duration = Duration::from_secs(5);
+/// Instances killed in one commit.
+const KILL_BATCH: usize = 100;
 /// How long declined offers are refused while the role still wants more, and when it does not.
 const REFUSE_WANTING_SECS: f64 = 1.0;
 const REFUSE_IDLE_SECS: f64 = 5.0;
-/// Events read from the stream in one go.
-const EVENTS_PER_READ: usize = 1_000;
 
 /// Runs the scheduler until `shutdown`: it acts only while this replica leads.
 pub async fn run(master: Arc<Master>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
@@ -77,7 +76,7 @@ pub async fn run(master: Arc<Master>, mut shutdown: tokio::sync::watch::Receiver
 struct Session {
     epoch: u64,
     generation: u64,
-    position: Option<StreamId>,
+    reader: events::EventReader,
 }
 
 struct Scheduler {
@@ -166,7 +165,14 @@ impl Scheduler {
         let (_, position, generation) =
             self.master.open_framework_stream(&self.caller, &self.framework_id, None).await?;
         tracing::info!(epoch, "the services scheduler is subscribed");
-        self.session = Some(Session { epoch, generation, position });
+        let reader = events::EventReader::start(
+            self.master.clone(),
+            self.caller.clone(),
+            self.framework_id.clone(),
+            generation,
+            position,
+        );
+        self.session = Some(Session { epoch, generation, reader });
         self.endpoints.clear();
         Ok(())
     }
@@ -200,6 +206,9 @@ impl Scheduler {
         roles.push(agora_api::types::DEFAULT_ROLE.to_string());
         roles.sort();
         roles.dedup();
+        if self.session.as_ref().is_some_and(|s| s.reader.ended()) {
+            self.session = None;
+        }
         if self.session.as_ref().is_none_or(|s| s.epoch != epoch) {
             self.open(epoch, roles.clone()).await?;
         }
@@ -213,7 +222,7 @@ impl Scheduler {
         if framework.roles != roles {
             self.register(roles).await?;
         }
-        let failures = self.read_events().await?;
+        let failures = self.session.as_ref().map(|s| s.reader.take_failures()).unwrap_or_default();
         let now = now_secs();
 
         // The instances, by service.
@@ -266,11 +275,11 @@ impl Scheduler {
             }
         }
 
-        for task_id in looks.iter().flat_map(|l| l.plan.kill.iter()).chain(&strays) {
-            let kill = Kill { grace_period_secs: None };
-            if let Err(e) = self.master.kill_fenced(&self.caller, &self.framework_id, task_id, kill, Some(epoch)).await
-            {
-                tracing::debug!(task = %task_id, error = %e, "could not kill an instance");
+        let kills: Vec<TaskId> = looks.iter().flat_map(|l| l.plan.kill.iter()).chain(&strays).cloned().collect();
+        // In batches: one commit each, small enough not to keep meeting the agents' updates.
+        for batch in kills.chunks(KILL_BATCH) {
+            if let Err(e) = self.master.kill_all_fenced(&self.caller, &self.framework_id, batch, epoch).await {
+                tracing::debug!(tasks = batch.len(), error = %e, "could not kill instances");
             }
         }
         self.launch(epoch, &mut looks).await?;
@@ -280,77 +289,6 @@ impl Scheduler {
         self.announce(epoch, &mut looks, now).await?;
         let wait = next_due.map_or(IDLE_LOOK, |due| Duration::from_secs_f64((due - now).clamp(0.05, 5.0)));
         Ok(wait)
-    }
-
-    /// Reads the stream: acknowledges every update, and returns the failures of instances,
-    /// by service, for the backoff.
-    async fn read_events(&mut self) -> Result<HashMap<String, Vec<Failure>>, ServerError> {
-        let mut failures: HashMap<String, Vec<Failure>> = HashMap::new();
-        let stream = StreamKey::Framework(self.framework_id.clone());
-        while let Some((generation, position)) = self.session.as_ref().map(|s| (s.generation, s.position)) {
-            let entries = match self.master.read_stream(&stream, generation, position, EVENTS_PER_READ).await? {
-                StreamRead::Events(entries) => entries,
-                StreamRead::Ended { code, message } => {
-                    tracing::info!(code, %message, "the services scheduler's stream ended; subscribing again");
-                    self.session = None;
-                    break;
-                }
-            };
-            let full = entries.len() == EVENTS_PER_READ;
-            if let (Some(session), Some(last)) = (self.session.as_mut(), entries.last()) {
-                session.position = StreamId::parse(&last.id).or(session.position);
-            }
-            for entry in &entries {
-                let Ok(Some(FrameworkEvent::Update(update))) = FrameworkEvent::parse(&entry.name, &entry.data) else {
-                    continue;
-                };
-                let status = update.status;
-                if status.state.is_terminal() || status.state == TaskState::Lost {
-                    if let Some((service, failure)) = self.failure(&status).await? {
-                        failures.entry(service).or_default().push(failure);
-                    }
-                }
-                if let Some(update_id) = status.update_id.clone() {
-                    let ack =
-                        Acknowledge { task_id: status.task_id.clone(), agent_id: status.agent_id.clone(), update_id };
-                    if let Err(e) = self.master.acknowledge(&self.caller, &self.framework_id, ack).await {
-                        tracing::debug!(task = %status.task_id, error = %e, "could not acknowledge; the agent sends it again");
-                    }
-                }
-            }
-            if !full {
-                break;
-            }
-        }
-        Ok(failures)
-    }
-
-    /// An instance's end that counts for the backoff (as Marathon's: an exit or failure, not
-    /// a kill, unless the agent killed it for failing its health checks), with its service
-    /// and what to show of it.
-    async fn failure(&self, status: &agora_api::TaskStatus) -> Result<Option<(String, Failure)>, ServerError> {
-        let killed = status.state == TaskState::Killed && status.reason.as_deref() != Some(reason::TASK_UNHEALTHY);
-        if killed {
-            return Ok(None);
-        }
-        let Some(task) = self.master.load::<TaskRecord>(&key::task(&self.framework_id, &status.task_id)).await? else {
-            return Ok(None);
-        };
-        if task.value.kill_requested.is_some() {
-            return Ok(None);
-        }
-        let Some(service) = task.value.info.labels.get(LABEL_SERVICE) else { return Ok(None) };
-        let Some(version) = task.value.info.labels.get(LABEL_VERSION).and_then(|v| v.parse().ok()) else {
-            return Ok(None);
-        };
-        let text = format!(
-            "instance {} (version {version}) {}{}{}",
-            status.task_id,
-            status.state.as_str(),
-            status.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
-            status.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default(),
-        );
-        Ok(Some((service.clone(), Failure { version, text })))
     }
 
     /// Places the launches the plans want on the outstanding offers, accepts them, declines
@@ -617,11 +555,18 @@ impl Scheduler {
                     txn.op(Op::SetRemove(key::service_ready(&look.id), stale.clone()));
                 }
             }
-            let announced = self.endpoints.get(&look.id);
-            let endpoints_changed =
-                announced != Some(&endpoints) && !(announced.is_none() && endpoints.endpoints.is_empty());
-            if endpoints_changed || removed {
-                let event = OperatorEvent::EndpointsChanged(EndpointsEvent { endpoints: endpoints.clone() });
+            let announced = self.endpoints.get(&look.id).map_or(&[][..], |e| &e.endpoints[..]);
+            let by_task = |list: &[Endpoint]| -> HashMap<TaskId, Endpoint> {
+                list.iter().map(|e| (e.task_id.clone(), e.clone())).collect()
+            };
+            let (before, after) = (by_task(announced), by_task(&endpoints.endpoints));
+            let changed = |from: &HashMap<TaskId, Endpoint>, to: &HashMap<TaskId, Endpoint>| -> Vec<Endpoint> {
+                to.values().filter(|e| from.get(&e.task_id) != Some(*e)).cloned().collect()
+            };
+            let (added, gone) = (changed(&before, &after), changed(&after, &before));
+            if !added.is_empty() || !gone.is_empty() {
+                let change = EndpointsEvent { service_id: look.id.clone(), added, removed: gone };
+                let event = OperatorEvent::EndpointsChanged(change);
                 txn.append(key::EVENTS, event.name(), event.data());
             }
             if txn.ops.is_empty() {

@@ -4,7 +4,7 @@
 
 use super::constraints::Constraint;
 use agora_api::{AgentId, OfferId, Resources};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The offers of one agent for one role (and reservation): one accept.
 #[derive(Clone, Debug)]
@@ -40,21 +40,35 @@ pub struct Placement {
     pub ports: Vec<u16>,
 }
 
-/// Places as many instances of each demand, in order, as the slots take.
+/// Places as many instances of each demand, in order, as the slots take. The counts the
+/// choice needs (instances per host, per value of each constraint's field) are kept as it
+/// goes, so that placing thousands stays linear in them.
 pub fn place(demands: &mut [Demand], slots: &mut [Slot]) -> Vec<Placement> {
     let mut placements = Vec::new();
     for (d, demand) in demands.iter_mut().enumerate() {
+        if demand.count == 0 {
+            continue;
+        }
+        let placed: Vec<(&str, &BTreeMap<String, String>)> =
+            demand.placed.iter().map(|(h, a)| (h.as_str(), a)).collect();
+        let mut per_value: Vec<HashMap<String, u32>> = demand.constraints.iter().map(|c| c.count(&placed)).collect();
+        let mut per_host: HashMap<String, usize> = HashMap::new();
+        for (host, _) in &placed {
+            *per_host.entry(host.to_string()).or_default() += 1;
+        }
+        drop(placed);
         for _ in 0..demand.count {
-            let placed: Vec<(&str, &BTreeMap<String, String>)> =
-                demand.placed.iter().map(|(h, a)| (h.as_str(), a)).collect();
             let best = slots
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.role == demand.role && demand.resources.fits_in(&s.free))
                 .filter(|(_, s)| count_ports(&s.free) >= demand.ports as u64)
-                .filter(|(_, s)| demand.constraints.iter().all(|c| c.allows(&s.hostname, &s.attributes, &placed)))
+                .filter(|(_, s)| {
+                    let mut checks = demand.constraints.iter().zip(&per_value);
+                    checks.all(|(c, counts)| c.allows_counted(&s.hostname, &s.attributes, counts))
+                })
                 .min_by(|(_, a), (_, b)| {
-                    let here = |s: &Slot| placed.iter().filter(|(h, _)| *h == s.hostname).count();
+                    let here = |s: &Slot| per_host.get(&s.hostname).copied().unwrap_or(0);
                     here(a).cmp(&here(b)).then(b.free.cpus.total_cmp(&a.free.cpus))
                 })
                 .map(|(i, _)| i);
@@ -62,6 +76,12 @@ pub fn place(demands: &mut [Demand], slots: &mut [Slot]) -> Vec<Placement> {
             let slot = &mut slots[i];
             let ports = take_ports(&mut slot.free.ports, demand.ports);
             slot.free.subtract(&demand.resources);
+            *per_host.entry(slot.hostname.clone()).or_default() += 1;
+            for (c, counts) in demand.constraints.iter().zip(per_value.iter_mut()) {
+                if let Some(v) = c.value(&slot.hostname, &slot.attributes) {
+                    *counts.entry(v.to_string()).or_default() += 1;
+                }
+            }
             demand.placed.push((slot.hostname.clone(), slot.attributes.clone()));
             placements.push(Placement { slot: i, demand: d, ports });
         }
