@@ -594,11 +594,17 @@ async fn the_cli_applies_a_yaml_file_and_follows_the_deployment() {
         serde_json::from_str(&text(cluster.cli(&["service", "show", "web", "--json"]).output().expect("show")))
             .expect("json");
     assert_eq!((shown.version, shown.instances.len()), (1, 2));
+    let scaled = text(cluster.cli(&["service", "scale", "web", "3"]).output().expect("scale"));
+    assert!(scaled.contains("deployment finished: 3 healthy at version 1"), "{scaled}");
+    let restarted = text(cluster.cli(&["service", "restart", "web"]).output().expect("restart"));
+    assert!(restarted.contains("deployment finished: 3 healthy at version 2"), "{restarted}");
+    let shown = text(cluster.cli(&["service", "show", "web"]).output().expect("show"));
+    assert!(shown.contains("running, version 2 (kept: 2, 1), 3/3 healthy"), "{shown}");
 
     // --detach returns once the change is accepted.
     std::fs::write(&file, yaml("2")).expect("write the file");
     let detached = text(cluster.cli(&["service", "apply", "-f", path, "--detach"]).output().expect("apply"));
-    assert!(detached.contains("to version 2 started") && !detached.contains("finished"), "{detached}");
+    assert!(detached.contains("to version 3 started") && !detached.contains("finished"), "{detached}");
     let unchanged = text(cluster.cli(&["service", "apply", "-f", path]).output().expect("apply again"));
     assert!(unchanged.contains("nothing to deploy") || unchanged.contains("finished"), "{unchanged}");
     let deleted = text(cluster.cli(&["service", "delete", "web"]).output().expect("delete"));
@@ -609,4 +615,41 @@ async fn the_cli_applies_a_yaml_file_and_follows_the_deployment() {
     std::fs::write(&file, "instances: 1\n").expect("write the file");
     let out = cluster.cli(&["service", "apply", "-f", path]).output().expect("apply");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("has no `id`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_instance_is_replaced_and_the_extra_one_killed_when_its_agent_returns() {
+    let mut cluster = Cluster::start(&["--agent-timeout", "2", "--agent-removal-timeout", "0"]).await;
+    let a1 = cluster.spawn_agent_with("a1", "cpus:1,mem:512", &["--attributes", "rack:r1"]);
+    let a2 = cluster.spawn_agent_with("a2", "cpus:1,mem:512", &["--attributes", "rack:r1"]);
+    cluster.wait_for_agents(3).await;
+    let client = cluster.client();
+    let one = spec(serde_json::json!({
+        "instances": 1,
+        "task": {"resources": {"cpus": 0.1, "mem": 16}, "command": {"shell": "exec sleep 6003"}},
+        "constraints": [["rack", "LIKE", "r1"]],
+        "unreachable_strategy": {"inactive_after_secs": 0, "expunge_after_secs": 600},
+    }));
+    client.put_service("one", &one).await.expect("put");
+    let first = service_until(&client, "one", "1 running", |v| running(v) == 1).await;
+    let old = first.instances[0].clone();
+    let (lost, lost_name) = if old.hostname == "a1" { (a1, "a1") } else { (a2, "a2") };
+    cluster.kill_agent(lost);
+    // Unreachable: replaced at once (inactive after 0 s), and kept (expunged after 600 s).
+    let replaced = service_until(&client, "one", "a replacement while the old one is unreachable", |v| {
+        running(v) == 1
+            && v.instances.iter().any(|i| i.task_id == old.task_id && i.state == agora_api::TaskState::Unreachable)
+    })
+    .await;
+    let new = replaced.instances.iter().find(|i| i.ready).expect("the replacement").clone();
+    assert_ne!(new.hostname, lost_name);
+    // The agent comes back with the old instance still running: one of the two goes, the
+    // youngest (the replacement), as the kill selection says.
+    cluster.restart_agent(lost, lost_name, "cpus:1,mem:512", &["--attributes", "rack:r1"]);
+    let settled = service_until(&client, "one", "back to one instance", |v| {
+        v.instances.len() == 1 && running(v) == 1 && v.deployment.is_none()
+    })
+    .await;
+    assert_eq!(settled.instances[0].task_id, old.task_id, "the youngest went: {:?}", settled.instances);
+    client.delete_service("one").await.expect("delete");
 }
