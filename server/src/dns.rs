@@ -28,8 +28,11 @@ const TTL: u32 = 5;
 /// The table is rebuilt at least this often, and at most this often on changes.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 const REFRESH_BATCH: Duration = Duration::from_millis(50);
-/// The largest UDP answer to a query without EDNS (RFC 1035).
+/// The largest UDP answer to a query without EDNS (RFC 1035), and with it: 1,232 bytes, as DNS
+/// Flag Day 2020 advised, so that answers are not fragmented and a small query cannot draw a
+/// large answer at a forged address.
 const UDP_PLAIN_MAX: usize = 512;
+const UDP_EDNS_MAX: usize = 1232;
 /// How long a TCP client may take to send a query.
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
@@ -150,7 +153,8 @@ async fn build(master: &Master) -> Result<Table, crate::ServerError> {
             continue;
         }
         let agent = agents.get(task.info.agent_id.as_str());
-        let address = agent.and_then(|a| a.address.or_else(|| a.hostname.parse().ok()));
+        // The address it connected from, never the hostname it names itself.
+        let address = agent.and_then(|a| a.address);
         let label =
             task.info.task_id.as_str().strip_prefix(&format!("{service}.")).unwrap_or(task.info.task_id.as_str());
         let ports = spec
@@ -207,7 +211,8 @@ impl Answerer {
         }
         drop(table);
         let limit = if udp {
-            request.extensions().as_ref().map_or(UDP_PLAIN_MAX, |e| usize::from(e.max_payload()).max(UDP_PLAIN_MAX))
+            let asked = request.extensions().as_ref().map_or(UDP_PLAIN_MAX, |e| usize::from(e.max_payload()));
+            asked.clamp(UDP_PLAIN_MAX, UDP_EDNS_MAX)
         } else {
             usize::from(u16::MAX)
         };

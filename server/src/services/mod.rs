@@ -442,11 +442,12 @@ impl Scheduler {
                 else {
                     continue;
                 };
-                let Some(agent) = agents.get(&task.info.agent_id) else { continue };
-                let host = match agent.address {
-                    Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
-                    Some(ip) => ip.to_string(),
-                    None => agent.hostname.clone(),
+                // Only the address the agent connected from: never the hostname it names itself,
+                // which would let an agent token point the master's requests anywhere.
+                let Some(address) = agents.get(&task.info.agent_id).and_then(|a| a.address) else { continue };
+                let host = match address {
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    ip => ip.to_string(),
                 };
                 let url = format!("http://{host}:{port}{}", check.path);
                 self.probed.insert(id.clone(), now);
