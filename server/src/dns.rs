@@ -13,6 +13,7 @@
 use crate::master::records::{key, AgentRecord};
 use crate::master::Master;
 use crate::services::{self, FRAMEWORK_ID, LABEL_SERVICE};
+use agora_api::AgentId;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -127,47 +128,32 @@ async fn build(master: &Master) -> Result<Table, crate::ServerError> {
         return Ok(table);
     }
     let tasks = master.framework_tasks(&agora_api::FrameworkId::from(FRAMEWORK_ID)).await?;
-    let agent_ids: Vec<String> = {
-        let mut ids: Vec<String> = tasks.iter().map(|t| t.value.info.agent_id.to_string()).collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    };
+    let mut agent_ids: Vec<AgentId> = tasks.iter().map(|t| t.value.info.agent_id.clone()).collect();
+    agent_ids.sort();
+    agent_ids.dedup();
     let keys: Vec<String> = agent_ids.iter().map(key::agent).collect();
-    let agents: HashMap<&str, AgentRecord> = agent_ids
-        .iter()
+    let agents: HashMap<AgentId, AgentRecord> = agent_ids
+        .into_iter()
         .zip(master.load_many::<AgentRecord>(&keys).await?)
-        .filter_map(|(id, a)| a.map(|a| (id.as_str(), a.value)))
+        .filter_map(|(id, a)| a.map(|a| (id, a.value)))
         .collect();
-    let specs: HashMap<&str, &agora_api::services::ServiceSpec> =
-        services.iter().map(|(id, s)| (id.as_str(), &s.value.spec)).collect();
-    let mut ready: HashMap<&str, services::Ready> = HashMap::new();
-    for (id, s) in &services {
-        ready.insert(id.as_str(), services::load_ready(master, id, &s.value.spec).await?);
-    }
-    for task in &tasks {
-        let task = &task.value;
-        let Some(service) = task.info.labels.get(LABEL_SERVICE) else { continue };
-        let (Some(spec), Some(instances)) = (specs.get(service.as_str()), table.get_mut(service)) else { continue };
-        if !services::counts(task, ready.get(service.as_str()).unwrap_or(&None)) {
-            continue;
-        }
-        let agent = agents.get(task.info.agent_id.as_str());
-        // The address it connected from, never the hostname it names itself.
-        let address = agent.and_then(|a| a.address);
-        let label =
-            task.info.task_id.as_str().strip_prefix(&format!("{service}.")).unwrap_or(task.info.task_id.as_str());
-        let ports = spec
-            .task
-            .ports
-            .iter()
-            .map(|p| p.name.clone())
-            .zip(task.info.resources.ports.iter().flat_map(|[low, high]| *low..=*high))
-            .collect();
-        instances.push(Instance { label: label.to_ascii_lowercase(), address, ports });
-    }
-    for instances in table.values_mut() {
-        instances.sort_by(|a, b| a.label.cmp(&b.label));
+    for (id, service) in &services {
+        let spec = &service.value.spec;
+        let ready = services::load_ready(master, id, spec).await?;
+        let of_service = tasks.iter().map(|t| &t.value).filter(|t| t.info.labels.get(LABEL_SERVICE) == Some(id));
+        let endpoints = services::endpoints_of(id, spec, of_service, &agents, &ready);
+        let instances = endpoints.endpoints.into_iter().map(|e| Instance {
+            label: e
+                .task_id
+                .as_str()
+                .strip_prefix(&format!("{id}."))
+                .unwrap_or(e.task_id.as_str())
+                .to_ascii_lowercase(),
+            // The address it connected from, never the hostname it names itself.
+            address: agents.get(&e.agent_id).and_then(|a| a.address),
+            ports: e.ports,
+        });
+        table.insert(id.clone(), instances.collect());
     }
     Ok(table)
 }

@@ -453,7 +453,7 @@ impl Master {
                 task_id: task.info.task_id.clone(),
                 agent_id: task.info.agent_id.clone(),
                 hostname: hostnames.get(&task.info.agent_id).map(|h| h.to_string()).unwrap_or_default(),
-                ports: task.info.resources.ports.iter().flat_map(|[low, high]| *low..=*high).collect(),
+                ports: scheduler::host_ports(&task.info).collect(),
                 state: task.status.state,
                 healthy: task.status.healthy,
                 ready: instance.healthy,
@@ -617,7 +617,7 @@ impl Master {
         let own: Vec<&agora_api::Offer> =
             snapshot.offers.iter().filter(|o| o.framework_id.as_str() == scheduler::FRAMEWORK_ID).collect();
         let path = crate::allocator::role_path(&spec.role);
-        let wanted = Resources { ports: Vec::new(), ..spec.task.resources.clone() };
+        let wanted = scheduler::scalars(&spec.task.resources);
         let mut largest = Resources::default();
         let mut fits = false;
         for (id, agent) in &meeting {

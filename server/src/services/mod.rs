@@ -282,18 +282,24 @@ impl Scheduler {
                 tracing::debug!(tasks = batch.len(), error = %e, "could not kill instances");
             }
         }
-        self.launch(epoch, &mut looks).await?;
-        if let Some(interval) = self.probe(epoch, &looks).await? {
+        let agents = self.instance_agents(&looks).await?;
+        self.launch(epoch, &mut looks, &agents).await?;
+        if let Some(interval) = self.probe(epoch, &looks, &agents) {
             next_due = Some(next_due.map_or(now + interval, |d| d.min(now + interval)));
         }
-        self.announce(epoch, &mut looks, now).await?;
+        self.announce(epoch, &mut looks, &agents, now).await?;
         let wait = next_due.map_or(IDLE_LOOK, |due| Duration::from_secs_f64((due - now).clamp(0.05, 5.0)));
         Ok(wait)
     }
 
     /// Places the launches the plans want on the outstanding offers, accepts them, declines
     /// the rest, and suppresses or revives roles by what is still wanted.
-    async fn launch(&mut self, epoch: u64, looks: &mut [Look]) -> Result<(), ServerError> {
+    async fn launch(
+        &mut self,
+        epoch: u64,
+        looks: &mut [Look],
+        agents: &HashMap<AgentId, AgentRecord>,
+    ) -> Result<(), ServerError> {
         let offers = self.master.framework_offers(&self.framework_id).await?;
         let mut slots: Vec<placement::Slot> = Vec::new();
         for offer in offers {
@@ -317,7 +323,6 @@ impl Scheduler {
                 }),
             }
         }
-        let agents = self.instance_agents(looks).await?;
         let parsed: Vec<Vec<constraints::Constraint>> =
             looks.iter().map(|l| constraints::parse_all(&l.record.spec.constraints).unwrap_or_default()).collect();
         let mut demands: Vec<placement::Demand> = looks
@@ -408,16 +413,15 @@ impl Scheduler {
     /// answered ready yet, once per interval. A probe that finds it ready marks it so in the
     /// store (under the lease's epoch) and wakes the next look. Returns the shortest interval
     /// of a probe still wanted, to look again then.
-    async fn probe(&mut self, epoch: u64, looks: &[Look]) -> Result<Option<f64>, ServerError> {
+    fn probe(&mut self, epoch: u64, looks: &[Look], agents: &HashMap<AgentId, AgentRecord>) -> Option<f64> {
         let wanted = looks.iter().any(|l| {
             l.record.spec.readiness_check.is_some()
                 && l.instances.iter().any(|(i, t)| !i.killing && !i.healthy && is_ready(t))
         });
         if !wanted {
             self.probed.clear();
-            return Ok(None);
+            return None;
         }
-        let agents = self.instance_agents(looks).await?;
         let now = std::time::Instant::now();
         let mut again: Option<f64> = None;
         let mut still_wanted = HashSet::new();
@@ -438,10 +442,7 @@ impl Scheduler {
                 if recent || self.probing.lock().unwrap_or_else(|p| p.into_inner()).contains(id) {
                     continue;
                 }
-                let Some(port) = task.info.resources.ports.iter().flat_map(|[low, high]| *low..=*high).nth(index)
-                else {
-                    continue;
-                };
+                let Some(port) = host_ports(&task.info).nth(index) else { continue };
                 // Only the address the agent connected from: never the hostname it names itself,
                 // which would let an agent token point the master's requests anywhere.
                 let Some(address) = agents.get(&task.info.agent_id).and_then(|a| a.address) else { continue };
@@ -467,7 +468,7 @@ impl Scheduler {
             }
         }
         self.probed.retain(|id, _| still_wanted.contains(id));
-        Ok(again)
+        again
     }
 
     /// The agents the instances run on, for their hostnames and attributes.
@@ -482,8 +483,13 @@ impl Scheduler {
 
     /// Writes what changed of each service: its backoff, what waits, its deployment's
     /// progress or end, its removal once deleted; and the endpoints that changed.
-    async fn announce(&mut self, epoch: u64, looks: &mut [Look], now: f64) -> Result<(), ServerError> {
-        let agents = self.instance_agents(looks).await?;
+    async fn announce(
+        &mut self,
+        epoch: u64,
+        looks: &mut [Look],
+        agents: &HashMap<AgentId, AgentRecord>,
+        now: f64,
+    ) -> Result<(), ServerError> {
         for look in looks.iter_mut() {
             let mut txn = Txn::default();
             txn.checks.push(Check::Epoch(epoch));
@@ -548,7 +554,7 @@ impl Scheduler {
             }
             // Endpoints: the ready instances, announced when they change.
             let tasks = look.instances.iter().map(|(_, t)| t.as_ref());
-            let endpoints = endpoints_of(&look.id, &record.spec, tasks, &agents, &look.ready);
+            let endpoints = endpoints_of(&look.id, &record.spec, tasks, agents, &look.ready);
             // Readiness of instances that ended is forgotten.
             if let Some(ready) = &look.ready {
                 let live: HashSet<&str> = look.instances.iter().map(|(i, _)| i.task_id.as_str()).collect();
@@ -639,8 +645,13 @@ fn note_failures(record: &mut ServiceRecord, failures: &[Failure], now: f64) {
     }
 }
 
+/// The host ports a task was given, in order.
+pub(crate) fn host_ports(task: &TaskInfo) -> impl Iterator<Item = u16> + '_ {
+    task.resources.ports.iter().flat_map(|[low, high]| *low..=*high)
+}
+
 /// The scalar part of a template's resources: its ports are asked for by `ports`.
-fn scalars(r: &Resources) -> Resources {
+pub(crate) fn scalars(r: &Resources) -> Resources {
     Resources { ports: Vec::new(), ..r.clone() }
 }
 
@@ -735,13 +746,7 @@ pub(crate) fn endpoints_of<'a>(
             task_id: t.info.task_id.clone(),
             agent_id: t.info.agent_id.clone(),
             hostname: agents.get(&t.info.agent_id).map(|a| a.hostname.clone()).unwrap_or_default(),
-            ports: spec
-                .task
-                .ports
-                .iter()
-                .map(|p| p.name.clone())
-                .zip(t.info.resources.ports.iter().flat_map(|[low, high]| *low..=*high))
-                .collect(),
+            ports: spec.task.ports.iter().map(|p| p.name.clone()).zip(host_ports(&t.info)).collect(),
         })
         .collect();
     endpoints.sort_by(|a, b| a.task_id.cmp(&b.task_id));
