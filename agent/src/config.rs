@@ -37,6 +37,10 @@ pub struct AgentConfig {
     /// Told each time the agent registers with the master (`agora dev` waits for it before it
     /// says the cluster is up).
     pub registered: Option<Arc<tokio::sync::Notify>>,
+    /// Whether stopping the agent kills its tasks. When not (an upgrade or a restart), they
+    /// keep running and the next agent on this work directory takes them over, as Mesos's
+    /// agent recovery does.
+    pub kill_tasks_on_exit: bool,
 }
 
 /// How tasks are isolated.
@@ -72,6 +76,7 @@ impl fmt::Debug for AgentConfig {
             .field("metrics_listen", &self.metrics_listen)
             .field("containers", &self.containers)
             .field("registered", &self.registered.is_some())
+            .field("kill_tasks_on_exit", &self.kill_tasks_on_exit)
             .finish()
     }
 }

@@ -319,10 +319,28 @@ impl Agent {
         }
     }
 
-    /// Kills every task (SIGTERM, then SIGKILL after its grace), waits for them within a bound,
-    /// and makes one short attempt to tell the master how they ended.
+    /// Stops the agent: kills its tasks when configured to, else leaves them to the next agent
+    /// on this work directory.
     pub(crate) async fn stop(&mut self, exits: &mut mpsc::Receiver<(TaskKey, Exit)>) {
-        // Tasks still pulling their image end here: they have no process to wait for.
+        self.end_preparing();
+        if self.config.kill_tasks_on_exit {
+            self.kill_all(exits).await;
+        } else {
+            // Their checkpoints name their processes; `recover` finds them again.
+            let running = self.tasks.values().filter(|t| t.is_running()).count();
+            tracing::info!(running, "stopping: tasks keep running, for the next agent on this work directory");
+        }
+        self.send_last_updates().await;
+        // Containers are removed in the background as their tasks end; the runtime stops with
+        // the agent, so what is left of ended tasks goes now (their mounts and networks would
+        // outlive it).
+        self.remove_idle_containers();
+        self.session = None;
+        tracing::info!("agent stopped");
+    }
+
+    /// Tasks still pulling their image end: they have no process that could outlive the agent.
+    fn end_preparing(&mut self) {
         let preparing: Vec<TaskKey> = self.tasks.iter().filter(|(_, t)| t.preparing).map(|(k, _)| k.clone()).collect();
         for key in preparing {
             let Some(task) = self.tasks.get(&key) else { continue };
@@ -333,6 +351,11 @@ impl Agent {
             };
             self.end_unstarted(&key, status);
         }
+    }
+
+    /// Kills every task (SIGTERM, then SIGKILL after its grace) and waits for them within a
+    /// bound.
+    async fn kill_all(&mut self, exits: &mut mpsc::Receiver<(TaskKey, Exit)>) {
         let mut longest = Duration::ZERO;
         for task in self.tasks.values() {
             if let Some(kill) = &task.kill {
@@ -354,6 +377,11 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// One short attempt to tell the master what it has not acknowledged (they stay in the
+    /// checkpoints for the next agent too).
+    async fn send_last_updates(&mut self) {
         if let (Some(_), Some(agent_id)) = (&self.session, &self.agent_id) {
             let updates = self.updates.all_pending();
             if !updates.is_empty() {
@@ -366,11 +394,6 @@ impl Agent {
                 }
             }
         }
-        // Containers are removed in the background as their tasks end; the runtime stops with
-        // the agent, so what is left goes now (their mounts and networks would outlive it).
-        self.remove_idle_containers();
-        self.session = None;
-        tracing::info!("agent stopped");
     }
 }
 

@@ -288,6 +288,7 @@ fn config(master: &str, work_dir: &Path) -> AgentConfig {
         metrics_listen: None,
         containers: Default::default(),
         registered: None,
+        kill_tasks_on_exit: true,
     }
 }
 

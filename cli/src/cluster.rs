@@ -313,6 +313,11 @@ pub struct AgentArgs {
     /// Serve Prometheus metrics (`GET /metrics`) at this address, e.g. `0.0.0.0:5051`.
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Kill the tasks when the agent stops (SIGTERM or Ctrl-C). By default they keep running,
+    /// and an agent started again on the same work directory (say, a new version) takes them
+    /// over; to move tasks off a machine, drain it first (`agora node drain`).
+    #[arg(long)]
+    kill_tasks_on_exit: bool,
     #[command(flatten)]
     containers: ContainerArgs,
 }
@@ -597,6 +602,8 @@ pub async fn dev(mut args: DevArgs) -> anyhow::Result<()> {
         metrics_listen: None,
         containers: args.containers.config()?,
         registered: Some(registered.clone()),
+        // `agora dev` is one process for one machine: stopping it stops everything.
+        kill_tasks_on_exit: true,
     };
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agora_agent::run(agent_config, async move {
@@ -754,6 +761,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         containers: args.containers.config()?,
         registered: None,
+        kill_tasks_on_exit: args.kill_tasks_on_exit,
     };
     agora_agent::run(config, stop_signal()).await?;
     Ok(())

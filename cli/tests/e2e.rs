@@ -1671,6 +1671,169 @@ async fn a_restarted_agent_reattaches_to_its_tasks_and_reports_their_exits() {
     assert_eq!((status.state, status.exit_code), (TaskState::Failed, Some(7)), "{status:?}");
 }
 
+/// An agent upgrade: SIGTERM stops `agora agent` and leaves its three tasks running; a new
+/// binary put in the old one's place (renamed over it, as a package upgrade does) starts on the
+/// same work directory, takes the tasks over under the same agent id, and reports their exit
+/// codes. No task starts twice. An agent started with `--kill-tasks-on-exit` kills its task
+/// when it stops, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_upgraded_in_place_keeps_its_tasks_running() {
+    let test = "an_agent_upgraded_in_place_keeps_its_tasks_running";
+    let cluster = Cluster::start(&[]).await;
+    let dir = cluster.scratch().to_path_buf();
+    let binary = dir.join("bin").join("agora");
+    std::fs::create_dir_all(binary.parent().expect("bin")).expect("bin dir");
+    std::fs::copy(AGORA, &binary).expect("the old binary");
+    // With cgroups where the host has them, so that the tasks' groups are seen to survive too.
+    let isolation = if can_isolate(test) { "cgroups" } else { "none" };
+    let token = cluster.issue_token("agent", "upgraded");
+    let start_agent = |binary: &Path| {
+        agent_command(binary, &dir, &cluster.url, &token, "upgraded", "cpus:2,mem:1024")
+            .args(["--isolation", isolation])
+            .spawn()
+            .expect("agora agent starts")
+    };
+    let mut agent = TaskReaper { agent: Some(start_agent(&binary)), pids: Vec::new() };
+    let agent_id = cluster.agent_id_by_hostname("upgraded").await;
+
+    let mut framework = Framework::register(cluster.client(), registration("upgrade")).await;
+    let offer = offer_where(&framework, "an offer of the agent", |o| o.hostname == "upgraded").await;
+    // Each task notes every start of its own, then waits (bounded) for its flag and exits.
+    let codes = [("t0", 0), ("t3", 3), ("t7", 7)];
+    let tasks = codes
+        .iter()
+        .map(|(id, code)| {
+            let line = format!(
+                "echo $$ >> {d}/{id}.starts; for _ in $(seq 1200); do [ -f {d}/{id}.go ] && exit {code}; sleep 0.1; done; exit 99",
+                d = dir.display()
+            );
+            shell_task(&offer.agent_id, id, &line, 0.1, 32.0)
+        })
+        .collect();
+    framework.launch(&offer, tasks).await.expect("launch");
+    let mut running = std::collections::BTreeSet::new();
+    while running.len() < codes.len() {
+        if let FrameworkEvent::Update(u) = framework.next_event().await {
+            framework.ack(&u.status).await;
+            assert!(!u.status.state.is_terminal(), "{:?}", u.status);
+            if u.status.state == TaskState::Running {
+                running.insert(u.status.task_id.to_string());
+            }
+        }
+    }
+    for (id, _) in codes {
+        let pid: i32 = eventually(DEADLINE, "the task's pid", || async {
+            std::fs::read_to_string(dir.join(format!("{id}.starts"))).ok()?.trim().parse().ok()
+        })
+        .await;
+        agent.pids.push(pid);
+    }
+
+    // SIGTERM: the agent leaves in good order, the tasks stay.
+    let mut old = agent.agent.take().expect("the agent");
+    signal(&old, nix::sys::signal::Signal::SIGTERM);
+    let status = old.wait().expect("the agent exits");
+    assert!(status.success(), "agora agent exits 0 on SIGTERM: {status:?}");
+    let log = std::fs::read_to_string(dir.join("upgraded.stderr")).unwrap_or_default();
+    assert!(log.contains("tasks keep running"), "{log}");
+    for pid in &agent.pids {
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "task {pid} outlives its agent");
+    }
+
+    // The upgrade: a new file renamed over the binary, started on the same work directory.
+    let staged = dir.join("bin").join("agora.new");
+    std::fs::copy(AGORA, &staged).expect("the new binary");
+    std::fs::rename(&staged, &binary).expect("replaced");
+    agent.agent = Some(start_agent(&binary));
+    // Both agents log to the same file: the second registration is the new agent's.
+    let log = eventually(DEADLINE, "the new agent to register", || async {
+        let log = std::fs::read_to_string(dir.join("upgraded.stderr")).ok()?;
+        (log.matches("registered with the master").count() == 2).then_some(log)
+    })
+    .await;
+    let registered = format!("registered with the master agent_id={agent_id}");
+    assert_eq!(log.matches(&registered).count(), 2, "the same agent id: {log}");
+    assert_eq!(log.matches("re-attached to a running task").count(), 3, "{log}");
+
+    for (id, _) in codes {
+        std::fs::write(dir.join(format!("{id}.go")), "").expect("flag");
+    }
+    let ended = framework.terminals(codes.len()).await;
+    for (id, code) in codes {
+        let status = &ended[id];
+        let state = if code == 0 { TaskState::Finished } else { TaskState::Failed };
+        assert_eq!((status.state, status.exit_code), (state, Some(code)), "{status:?}");
+        assert_eq!(status.agent_id, agent_id);
+        let starts = std::fs::read_to_string(dir.join(format!("{id}.starts"))).expect("starts");
+        assert_eq!(starts.lines().count(), 1, "{id} started once: {starts}");
+    }
+
+    // The old behaviour on request: --kill-tasks-on-exit kills the task when the agent stops.
+    let mut killer = agent.agent.take().expect("the agent");
+    signal(&killer, nix::sys::signal::Signal::SIGTERM);
+    killer.wait().expect("the agent exits");
+    let mut killer = TaskReaper {
+        agent: Some(
+            agent_command(&binary, &dir, &cluster.url, &token, "upgraded", "cpus:2,mem:1024")
+                .args(["--isolation", isolation, "--kill-tasks-on-exit"])
+                .spawn()
+                .expect("agora agent starts"),
+        ),
+        pids: Vec::new(),
+    };
+    eventually(DEADLINE, "the third agent to register", || async {
+        let log = std::fs::read_to_string(dir.join("upgraded.stderr")).ok()?;
+        (log.matches(&registered).count() == 3).then_some(())
+    })
+    .await;
+    // Offers made before it registered were rescinded when it did.
+    let offer = offer_where(&framework, "an offer of the agent again", |o| o.hostname == "upgraded").await;
+    let line = format!("echo $$ > {}/doomed.pid; exec sleep 600", dir.display());
+    framework.launch(&offer, vec![shell_task(&offer.agent_id, "doomed", &line, 0.1, 32.0)]).await.expect("launch");
+    let mut update = framework.update("doomed", true).await;
+    while update.state != TaskState::Running {
+        assert!(!update.state.is_terminal(), "{update:?}");
+        update = framework.update("doomed", true).await;
+    }
+    let pid: i32 = eventually(DEADLINE, "the doomed task's pid", || async {
+        std::fs::read_to_string(dir.join("doomed.pid")).ok()?.trim().parse().ok()
+    })
+    .await;
+    killer.pids.push(pid);
+    let child = killer.agent.take().expect("the agent");
+    signal(&child, nix::sys::signal::Signal::SIGTERM);
+    let mut child = child;
+    child.wait().expect("the agent exits");
+    eventually(DEADLINE, "the task to end with its agent", || async {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+    let status = framework.terminal("doomed").await;
+    assert_eq!(status.state, TaskState::Killed, "{status:?}");
+}
+
+fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("signal");
+}
+
+/// Ends, when a test stops (passing or not), the agent it holds and the task processes it
+/// names, which would outlive an agent that leaves its tasks running.
+struct TaskReaper {
+    agent: Option<std::process::Child>,
+    pids: Vec<i32>,
+}
+
+impl Drop for TaskReaper {
+    fn drop(&mut self) {
+        if let Some(agent) = &mut self.agent {
+            stop(agent);
+        }
+        for pid in &self.pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// GPUs found with `nvidia-smi` (a stand-in script here, listing two) are offered as `gpus`
 /// and handed out whole: a task sees only its own in `CUDA_VISIBLE_DEVICES`, and its cgroup
 /// denies it the device files of the others (device nodes made for the test: opening an

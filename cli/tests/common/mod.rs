@@ -96,25 +96,47 @@ pub fn spawn_agent_process(dir: &Path, masters: &str, token: &str, name: &str, r
     spawn_agent_with(dir, masters, token, name, resources, &[])
 }
 
-/// Like [`spawn_agent_process`], with more `agora agent` flags.
+/// Like [`spawn_agent_process`], with more `agora agent` flags. Its tasks end when it stops.
 pub fn spawn_agent_with(dir: &Path, masters: &str, token: &str, name: &str, resources: &str, extra: &[&str]) -> Child {
+    agent_command(Path::new(AGORA), dir, masters, token, name, resources)
+        // A test's tasks end with it (they would outlive a stopped agent otherwise).
+        .arg("--kill-tasks-on-exit")
+        .args(extra)
+        .spawn()
+        .expect("agora agent starts")
+}
+
+/// `binary agent` named `name`, with its work directory, token file and logs under `dir`
+/// (its stderr appended to `dir/NAME.stderr`), leaving its tasks running when it stops.
+pub fn agent_command(
+    binary: &Path,
+    dir: &Path,
+    masters: &str,
+    token: &str,
+    name: &str,
+    resources: &str,
+) -> std::process::Command {
     let token_file = dir.join(format!("{name}.token"));
     std::fs::write(&token_file, token).expect("token file");
     let work_dir = dir.join("agents").join(name);
-    std::process::Command::new(AGORA)
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.stderr")))
+        .expect("stderr file");
+    let mut command = std::process::Command::new(binary);
+    command
         .args(["agent", "--master", masters, "--resources", resources, "--hostname", name])
         .arg("--token-file")
         .arg(&token_file)
         .arg("--work-dir")
         .arg(&work_dir)
-        .args(extra)
         .env("AGORA_LOG", "info")
         // Tasks must not see it: they inherit only PATH, LANG, LC_* and TZ of the agent's.
         .env("AGENT_ONLY_SECRET", "agent-only")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("{name}.stderr"))).expect("stderr file"))
-        .spawn()
-        .expect("agora agent starts")
+        .stderr(stderr);
+    command
 }
 
 /// `agora dev`'s files in the test's directory: its data directory (made 0700 by `agora dev`,
