@@ -43,8 +43,9 @@ pub struct MasterArgs {
     heartbeat_interval: f64,
     /// Where the cluster's state lives: `file:DIR` (embedded, default DATA_DIR/state),
     /// `memory:` (kept nowhere), or `redis://HOST:PORT/DB` (shared by every replica; add
-    /// `?prefix=NAME` to share one Redis between clusters). Put no password in it: every user of
-    /// the machine sees command lines. Give Redis's password with AGORA_STORE_PASSWORD or
+    /// `?prefix=NAME` to share one Redis between clusters), `rediss://` for Redis over TLS, and
+    /// `rediss://USER@HOST:PORT/DB` for an ACL user. Put no password in it: every user of the
+    /// machine sees command lines. Give Redis's password with AGORA_STORE_PASSWORD or
     /// --store-password-file.
     #[arg(long, env = "AGORA_STORE")]
     store: Option<String>,
@@ -52,6 +53,10 @@ pub struct MasterArgs {
     /// AGORA_STORE_PASSWORD holds it instead. Either takes the place of a password in the URL.
     #[arg(long, env = "AGORA_STORE_PASSWORD_FILE")]
     store_password_file: Option<PathBuf>,
+    /// A PEM file of the CA certificates that sign a `rediss://` store's certificate, trusted
+    /// instead of the system's roots (a private CA; ElastiCache's are publicly signed).
+    #[arg(long, env = "AGORA_STORE_CA")]
+    store_ca: Option<PathBuf>,
     /// Seconds the allocator lease lasts without renewal: a new leader takes over within about
     /// twice this after the old one dies.
     #[arg(long, default_value_t = 3.0)]
@@ -500,7 +505,11 @@ async fn start_master(
         None => format!("file:{}", data_dir.join("state").display()),
     };
     let password = store_password(args.store_password_file.as_deref())?;
-    let store = Store::open(&address, StoreConfig { password, ..StoreConfig::default() })
+    let ca = match &args.store_ca {
+        Some(file) => Some(std::fs::read(file).with_context(|| format!("reading --store-ca {}", file.display()))?),
+        None => None,
+    };
+    let store = Store::open(&address, StoreConfig { password, ca, ..StoreConfig::default() })
         .await
         .with_context(|| "opening the state store")?;
     tracing::info!(store = store.kind(), "state store open");

@@ -322,3 +322,97 @@ async fn the_redis_password_comes_from_the_environment_or_a_file_never_the_comma
         }
     }
 }
+
+/// A `redis-server` that speaks only TLS (no plain port), with its certificate signed by a
+/// private CA (made by `agora certs create`), and whose only user is an ACL user `agora`
+/// allowed the keys and channels under `allowed_prefix` and no dangerous command.
+struct TlsRedis {
+    child: Child,
+    port: u16,
+    ca: PathBuf,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TlsRedis {
+    async fn start(dir: &Path, password: &str, allowed_prefix: &str) -> TlsRedis {
+        let certs = dir.join("certs");
+        let out = Command::new(AGORA)
+            .args(["certs", "create", "--server", "127.0.0.1,localhost", "--dir"])
+            .arg(&certs)
+            .output()
+            .expect("agora certs create");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let conf = dir.join("redis-tls.conf");
+        let text = format!(
+            "port 0\ntls-port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {dir}\n\
+             tls-cert-file {certs}/server.pem\ntls-key-file {certs}/server.key\ntls-ca-cert-file {certs}/ca.pem\n\
+             tls-auth-clients no\nuser default off\n\
+             user agora on >{password} ~{allowed_prefix}:* &{allowed_prefix}:* +@all -@dangerous\n",
+            dir = dir.display(),
+            certs = certs.display(),
+        );
+        std::fs::write(&conf, text).expect("redis.conf");
+        chmod(&conf, 0o600);
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .stdout(std::fs::File::create(dir.join("redis-tls.log")).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (apt-get install redis-server)");
+        let redis = TlsRedis { child, port, ca: certs.join("ca.pem") };
+        eventually(DEADLINE, "redis-server to listen for TLS", || async move {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok().then_some(())
+        })
+        .await;
+        redis
+    }
+
+    fn url(&self, scheme: &str, prefix: &str) -> String {
+        format!("{scheme}://agora@127.0.0.1:{}/0?prefix={prefix}", self.port)
+    }
+}
+
+/// The managed-Redis setup (ElastiCache with in-transit encryption and AUTH): `rediss://` with
+/// an ACL user, its password from the environment, and a private CA given with --store-ca. The
+/// server leads through that Redis; without the CA, with a prefix outside the user's keys, or
+/// with the CA on a plain address, it says what is wrong and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_speaks_tls_to_redis_as_an_acl_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let password = format!("tls-pw-{}", std::process::id());
+    let redis = TlsRedis::start(dir.path(), &password, "tenant-a").await;
+    let ca = redis.ca.to_str().expect("utf-8 path").to_string();
+    let env = [("AGORA_STORE_PASSWORD", password.as_str())];
+
+    let (server, stdout) =
+        spawn_server(dir.path(), "tls", &redis.url("rediss", "tenant-a"), &env, &["--store-ca", &ca]);
+    serves_without_showing(server, &stdout, dir.path(), &password).await;
+
+    // The system's roots do not know the private CA.
+    let (server, _) = spawn_server(dir.path(), "no-ca", &redis.url("rediss", "tenant-a"), &env, &[]);
+    let stderr = fails(server, dir.path(), "no-ca").await;
+    assert!(stderr.contains("certificate") && stderr.contains("--store-ca"), "{stderr}");
+
+    // The ACL keeps the user to its own prefix.
+    let (server, _) =
+        spawn_server(dir.path(), "other-prefix", &redis.url("rediss", "tenant-b"), &env, &["--store-ca", &ca]);
+    let stderr = fails(server, dir.path(), "other-prefix").await;
+    assert!(stderr.to_lowercase().contains("no permissions"), "{stderr}");
+
+    // A CA for an address that is not TLS is a mistake, not ignored.
+    let (server, _) = spawn_server(dir.path(), "plain", &redis.url("redis", "tenant-a"), &env, &["--store-ca", &ca]);
+    let stderr = fails(server, dir.path(), "plain").await;
+    assert!(stderr.contains("not a TLS address"), "{stderr}");
+
+    for name in ["tls", "no-ca", "other-prefix", "plain"] {
+        let text = std::fs::read_to_string(dir.path().join(format!("{name}.stderr"))).unwrap_or_default();
+        assert!(!text.contains(&password), "{name}.stderr shows the password: {text}");
+    }
+}

@@ -180,7 +180,7 @@ pub enum StoreError {
     Redis(String),
     #[error("embedded store: {0}")]
     Embedded(String),
-    #[error("invalid store address `{0}`: use file:DIR, memory: or redis://HOST:PORT/DB")]
+    #[error("invalid store address `{0}`: use file:DIR, memory:, redis://HOST:PORT/DB or rediss://HOST:PORT/DB")]
     Address(String),
     /// Redis asks for a password it was not given, or refused the one it was given.
     #[error(
@@ -188,6 +188,9 @@ pub enum StoreError {
          --store-password-file, not in the address"
     )]
     Auth { address: String, problem: String },
+    /// The TLS settings of a `rediss://` address cannot be used.
+    #[error("redis TLS: {0}")]
+    Tls(String),
 }
 
 /// How long stream entries are kept: each stream keeps about this many newest entries.
@@ -202,11 +205,13 @@ pub struct StoreConfig {
     /// and logs would show it. It takes the place of a password the address holds. Never shown:
     /// `Debug` prints `***`.
     pub password: Option<String>,
+    /// For `rediss://`: the CA certificates (PEM) to trust instead of the system's roots.
+    pub ca: Option<Vec<u8>>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { stream_retention: DEFAULT_STREAM_RETENTION, password: None }
+        StoreConfig { stream_retention: DEFAULT_STREAM_RETENTION, password: None, ca: None }
     }
 }
 
@@ -215,6 +220,7 @@ impl std::fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("stream_retention", &self.stream_retention)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ca", &self.ca.as_ref().map(|pem| pem.len()))
             .finish()
     }
 }

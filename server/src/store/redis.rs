@@ -60,10 +60,9 @@ impl RedisStore {
     /// subscribing to the notify channel before it returns, so no wake-up is missed.
     pub async fn connect(address: &str, config: StoreConfig) -> Result<RedisStore, StoreError> {
         let (url, prefix) = split_prefix(address)?;
-        let password = config.password.as_deref();
-        let client = open_client(&url, address, password)?;
+        let client = open_client(&url, address, &config)?;
         let store = RedisStore {
-            lanes: Lanes::connect(&url, address, password).await?,
+            lanes: Lanes::connect(&url, address, &config).await?,
             key_prefix: format!("{prefix}:"),
             retention: config.stream_retention,
             watchers: Arc::default(),
@@ -230,21 +229,21 @@ impl Lanes {
     /// choose: over RESP3 a lane hears at once that its connection closed and reconnects in the
     /// background, so that the first command after a Redis restart does not fail. A Redis too
     /// old for RESP3 (before 6) refuses HELLO, and gets RESP2.
-    async fn connect(url: &str, address: &str, password: Option<&str>) -> Result<Lanes, StoreError> {
+    async fn connect(url: &str, address: &str, config: &StoreConfig) -> Result<Lanes, StoreError> {
         if url.contains("protocol=") {
-            return Lanes::connect_as(url, address, password).await;
+            return Lanes::connect_as(url, address, config).await;
         }
         let separator = if url.contains('?') { '&' } else { '?' };
-        match Lanes::connect_as(&format!("{url}{separator}protocol=resp3"), address, password).await {
+        match Lanes::connect_as(&format!("{url}{separator}protocol=resp3"), address, config).await {
             Err(StoreError::Redis(e)) if e.contains("HELLO") || e.contains("unknown command") => {
-                Lanes::connect_as(url, address, password).await
+                Lanes::connect_as(url, address, config).await
             }
             result => result,
         }
     }
 
-    async fn connect_as(url: &str, address: &str, password: Option<&str>) -> Result<Lanes, StoreError> {
-        let client = open_client(url, address, password)?;
+    async fn connect_as(url: &str, address: &str, config: &StoreConfig) -> Result<Lanes, StoreError> {
+        let client = open_client(url, address, config)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -307,18 +306,32 @@ fn redacted(address: &str) -> String {
     }
 }
 
-/// A client for `url`, with `password` (when given) in place of any the URL holds.
-fn open_client(url: &str, address: &str, password: Option<&str>) -> Result<Client, StoreError> {
+/// A client for `url`, with the configured password (when given) in place of any the URL
+/// holds, and over TLS (`rediss://`) trusting the configured CA instead of the system's roots
+/// when one is given.
+fn open_client(url: &str, address: &str, config: &StoreConfig) -> Result<Client, StoreError> {
     use redis::IntoConnectionInfo as _;
     let info = url.into_connection_info().map_err(|_| StoreError::Address(redacted(address)))?;
-    let info = match password {
+    let info = match &config.password {
         Some(password) => {
             let settings = info.redis_settings().clone().set_password(password);
             info.set_redis_settings(settings)
         }
         None => info,
     };
-    Client::open(info).map_err(|_| StoreError::Address(redacted(address)))
+    match &config.ca {
+        Some(ca) => {
+            if !address.starts_with("rediss://") {
+                return Err(StoreError::Tls(format!(
+                    "a CA to trust is given for {}, which is not a TLS address (rediss://)",
+                    redacted(address)
+                )));
+            }
+            let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) };
+            Client::build_with_tls(info, certificates).map_err(|e| StoreError::Tls(e.to_string()))
+        }
+        None => Client::open(info).map_err(|_| StoreError::Address(redacted(address))),
+    }
 }
 
 /// Names a refused or missing password plainly: redis-rs says `NOAUTH` or `WRONGPASS`. A
@@ -337,6 +350,10 @@ fn auth_error(e: redis::RedisError, address: &str) -> StoreError {
     };
     match problem {
         Some(problem) => StoreError::Auth { address: redacted(address), problem: problem.to_string() },
+        None if text.contains("certificate") => StoreError::Tls(format!(
+            "{text}: the certificate of {} is not trusted; give the CA that signed it with --store-ca",
+            redacted(address)
+        )),
         None => redis_error(e),
     }
 }
