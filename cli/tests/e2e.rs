@@ -1031,6 +1031,64 @@ async fn the_embedded_store_keeps_frameworks_tasks_and_agents_across_a_restart()
     }
 }
 
+/// `agora dev` on the embedded store, SIGKILLed while four clients write: each client sets roles
+/// `wJ-0000`, `wJ-0001`, ... one after another, each once the last was acknowledged. After the
+/// restart, what each client finds is a prefix of what it wrote (nothing after a gap), with at
+/// most the one write in flight at the kill beyond what was acknowledged. The store's writer
+/// commits in the order of the commits, in whole batches, so a kill loses only a tail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_server_keeps_a_prefix_of_what_it_acknowledged() {
+    const WRITERS: usize = 16;
+    let mut cluster = Cluster::start(&[]).await;
+    let acked: Arc<Vec<std::sync::atomic::AtomicUsize>> =
+        Arc::new((0..WRITERS).map(|_| std::sync::atomic::AtomicUsize::new(0)).collect());
+    let http = reqwest::Client::new();
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (http, url, token, acked) = (http.clone(), cluster.url.clone(), cluster.token.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            // Bounded: the server is killed long before the last.
+            for i in 0..100_000 {
+                let path = format!("{url}/v1/roles/w{writer}-{i:05}");
+                let sent = http.put(&path).bearer_auth(&token).json(&serde_json::json!({"weight": 1.0})).send().await;
+                match sent {
+                    Ok(response) if response.status().is_success() => {
+                        acked[writer].store(i + 1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    let total = || acked.iter().map(|a| a.load(std::sync::atomic::Ordering::SeqCst)).sum::<usize>();
+    eventually(DEADLINE, "400 acknowledged writes", || async { (total() >= 400).then_some(()) }).await;
+    let pid = nix::unistd::Pid::from_raw(cluster.dev_pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL agora dev");
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let acknowledged: Vec<usize> = acked.iter().map(|a| a.load(std::sync::atomic::Ordering::SeqCst)).collect();
+
+    cluster.restart_dev().await;
+    let roles: agora_api::operator::RoleList = cluster.client().get("/v1/roles").await.expect("roles");
+    let mut kept = 0;
+    for (writer, acknowledged) in acknowledged.iter().enumerate() {
+        let prefix = format!("w{writer}-");
+        let mut found: Vec<usize> = roles
+            .roles
+            .iter()
+            .filter_map(|r| r.role.strip_prefix(&prefix).map(|n| n.parse().expect("a number")))
+            .collect();
+        found.sort_unstable();
+        let expected: Vec<usize> = (0..found.len()).collect();
+        assert_eq!(found, expected, "writer {writer}'s writes kept are not a prefix of its writes");
+        assert!(found.len() <= acknowledged + 1, "writer {writer}: {} kept, {acknowledged} acknowledged", found.len());
+        kept += found.len();
+    }
+    assert!(kept > 0, "nothing was kept of {acknowledged:?}");
+    eprintln!("acknowledged {acknowledged:?}, kept {kept}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_token_acts_only_as_the_agents_its_principal_registered() {
     let mut cluster = Cluster::start(&[]).await;

@@ -6,7 +6,7 @@ mod common;
 use agora_api::framework::FrameworkEvent;
 use agora_api::operator::TaskList;
 use agora_api::{AgentId, Offer, TaskState};
-use common::replicas::{assert_in_order_and_ended, redis_command, redis_info, Replicas, ResilientFramework};
+use common::replicas::{assert_in_order_and_ended, redis_command, redis_info, signal, Replicas, ResilientFramework};
 use common::{eventually, registration, shell_task, Framework, DEADLINE};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -282,25 +282,104 @@ async fn a_leader_killed_during_500_launches_loses_nothing_and_never_overcommits
     assert!(watcher.await.expect("watcher") > 0);
 }
 
+/// What Redis acknowledged survives a SIGKILL of Redis, read back before anyone could have
+/// written it again: with the replicas and the agent frozen (SIGSTOP), every record, set, sorted
+/// set and stream under the cluster's prefix is read, Redis is killed and restarted from its
+/// AOF, and the same is read again while they are still frozen. Then they resume, and tasks
+/// launched afterwards run and end on the same framework and agent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cluster_carries_on_after_redis_restarts() {
+async fn what_redis_acknowledged_survives_its_sigkill_and_the_cluster_carries_on() {
     let mut cluster = Replicas::start(2, 1.0, 10.0).await;
     let both = format!("{},{}", cluster.replicas[0].url, cluster.replicas[1].url);
-    cluster.spawn_agent("a1", "cpus:4,mem:2048", &both);
+    let agent = cluster.spawn_agent("a1", "cpus:4,mem:2048", &both);
     agent_id(&cluster, 0, "a1").await;
     let client = agora_client::Client::new(&both, &cluster.token).expect("client");
     let mut framework = ResilientFramework::register(client, "steady").await;
     launch_many(&mut framework, 10, "t", "true", usize::MAX, || {}).await;
     wait_until_all_ended(&mut framework, 10).await;
-    // Redis dies hard and comes back from its AOF (fsynced every second).
+
+    // Nothing writes while the store is read, killed and read again.
+    for index in 0..2 {
+        cluster.pause_replica(index);
+    }
+    signal(cluster.agent_process(agent), nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP the agent");
+    let url = cluster.redis.url();
+    // Commands already sent when the writers stopped are still applied: read until two reads agree.
+    let mut before = redis_contents(&url, "agora-test:").await;
+    loop {
+        let again = redis_contents(&url, "agora-test:").await;
+        if again == before {
+            break;
+        }
+        before = again;
+    }
+    let framework_keys = before.keys().filter(|k| k.contains(framework.id.as_str())).count();
+    assert!(framework_keys >= 10, "the framework and its tasks are in Redis: {:?}", before.keys());
     cluster.redis.kill().expect("kill redis");
     cluster.redis.start_again().expect("redis starts again");
-    // Tasks launched afterwards run and end, on the same framework and agent.
+    let after = redis_contents(&url, "agora-test:").await;
+    let lost: Vec<&String> = before.keys().filter(|k| after.get(*k) != before.get(*k)).collect();
+    assert!(lost.is_empty(), "{} of {} keys differ after the restart: {lost:?}", lost.len(), before.len());
+    assert_eq!(after.len(), before.len());
+
+    for index in 0..2 {
+        cluster.resume_replica(index);
+    }
+    signal(cluster.agent_process(agent), nix::sys::signal::Signal::SIGCONT).expect("SIGCONT the agent");
     framework.updates.clear();
     launch_many(&mut framework, 10, "after", "true", usize::MAX, || {}).await;
     wait_until_ended(&mut framework, "after", 10).await;
     let agents: agora_api::operator::AgentList = cluster.client(1).get("/v1/agents").await.expect("agents");
     assert_eq!(agents.agents.len(), 1, "the agent is still known: {agents:?}");
+}
+
+/// Every key under `prefix` that does not expire (the leader lease does), with what it holds,
+/// read type by type: a hash's fields, a set's members, a sorted set's members and scores, a
+/// stream's entries with their ids.
+async fn redis_contents(url: &str, prefix: &str) -> BTreeMap<String, String> {
+    // Over RESP3, hashes come back as maps and sets as sets, whose order means nothing.
+    let client = redis::Client::open(format!("{url}?protocol=resp3")).expect("redis url");
+    let mut redis = client.get_multiplexed_async_connection().await.expect("connect to redis");
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut redis).await.expect("KEYS");
+    let mut contents = BTreeMap::new();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut redis).await.expect("PTTL");
+        if ttl >= 0 {
+            continue;
+        }
+        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut redis).await.expect("TYPE");
+        let command = match kind.as_str() {
+            "string" => redis::cmd("GET").arg(&key).clone(),
+            "hash" => redis::cmd("HGETALL").arg(&key).clone(),
+            "set" => redis::cmd("SMEMBERS").arg(&key).clone(),
+            "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES").clone(),
+            "stream" => redis::cmd("XRANGE").arg(&key).arg("-").arg("+").clone(),
+            other => panic!("{key} is a {other}"),
+        };
+        let value: redis::Value = command.query_async(&mut redis).await.expect("read the key");
+        contents.insert(key, format!("{kind} {}", canonical(value)));
+    }
+    contents
+}
+
+/// A reply as text, with the members of sets and maps sorted (Redis returns them in any order).
+fn canonical(value: redis::Value) -> String {
+    use redis::Value;
+    match value {
+        Value::Array(items) => format!("[{}]", items.into_iter().map(canonical).collect::<Vec<_>>().join(",")),
+        Value::Set(items) => {
+            let mut parts: Vec<String> = items.into_iter().map(canonical).collect();
+            parts.sort();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Map(pairs) => {
+            let mut parts: Vec<String> =
+                pairs.into_iter().map(|(k, v)| format!("{}={}", canonical(k), canonical(v))).collect();
+            parts.sort();
+            format!("{{{}}}", parts.join(","))
+        }
+        other => format!("{other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
