@@ -29,6 +29,9 @@ pub struct Snapshot {
     /// Active offer filters (an agent a framework declined, until its time), by role.
     pub role_filters: BTreeMap<String, usize>,
     pub services: Vec<ServiceGauges>,
+    /// Whether this replica holds the leader lease, and the epoch of the lease it last saw.
+    pub leading: bool,
+    pub epoch: Option<u64>,
 }
 
 /// One service's gauges.
@@ -66,6 +69,8 @@ pub struct Metrics {
     service_deployments: Family<Labels, Gauge>,
     service_launch_delay: Family<Labels, Gauge<f64, AtomicU64>>,
     service_failures: Family<Labels, Gauge>,
+    leader: Gauge,
+    lease_epoch: Gauge,
     pub round_duration: Histogram,
     /// From the first change that asks for a round to the round's start.
     pub round_queue_delay: Histogram,
@@ -103,6 +108,8 @@ impl Metrics {
             service_deployments: Family::default(),
             service_launch_delay: Family::default(),
             service_failures: Family::default(),
+            leader: Gauge::default(),
+            lease_epoch: Gauge::default(),
             // 10 µs to about 5 s.
             round_duration: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
             round_queue_delay: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
@@ -195,6 +202,23 @@ impl Metrics {
             "Store transactions that met a concurrent change and were tried again",
             m.store_conflicts.clone(),
         );
+        registry.register(
+            "leader",
+            "1 on the replica that holds the leader lease (runs offer rounds), else 0",
+            m.leader.clone(),
+        );
+        registry.register(
+            "lease_epoch",
+            "The epoch of the leader lease as this replica last saw it: it rises at each change of leader",
+            m.lease_epoch.clone(),
+        );
+        let store = &crate::store::STORE_METRICS;
+        registry.register(
+            "store_operation_duration_seconds",
+            "Time each store operation (Redis round trip or embedded call) took, by operation",
+            store.latency.clone(),
+        );
+        registry.register("store_errors", "Store operations that failed, by operation", store.errors.clone());
         m
     }
 
@@ -206,6 +230,8 @@ impl Metrics {
         let disconnected = snapshot.frameworks.saturating_sub(snapshot.frameworks_connected);
         self.frameworks.get_or_create(&label("state", "disconnected")).set(disconnected as i64);
         self.offers_outstanding.set(snapshot.offers as i64);
+        self.leader.set(i64::from(snapshot.leading));
+        self.lease_epoch.set(snapshot.epoch.map_or(0, |e| i64::try_from(e).unwrap_or(i64::MAX)));
         for state in TaskState::ALL {
             let count = snapshot.tasks.get(&state).copied().unwrap_or(0);
             self.tasks.get_or_create(&label("state", state.as_str())).set(count as i64);

@@ -237,6 +237,8 @@ impl Master {
                 .count(),
             frameworks: snapshot.frameworks.len(),
             offers: snapshot.offers.len(),
+            leading: self.leading_epoch().is_some(),
+            epoch: self.known_lease().map(|l| l.epoch),
             ..Default::default()
         };
         for task in &snapshot.tasks {

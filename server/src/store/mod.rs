@@ -24,6 +24,9 @@ pub mod redis;
 #[cfg(any(test, feature = "test-support"))]
 pub mod redis_server;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -232,6 +235,58 @@ pub enum Store {
     Redis(Arc<redis::RedisStore>),
 }
 
+/// Every store operation's latency and failures, by operation, for `GET /metrics`: one set per
+/// process, however many stores it opens (tests open several).
+pub struct StoreMetrics {
+    pub latency: Family<OperationLabel, Histogram, fn() -> Histogram>,
+    pub errors: Family<OperationLabel, Counter>,
+}
+
+/// `operation="commit"`, ...
+pub type OperationLabel = Vec<(String, String)>;
+
+pub static STORE_METRICS: std::sync::LazyLock<StoreMetrics> = std::sync::LazyLock::new(|| {
+    let metrics = StoreMetrics {
+        // 50 µs to 3.3 s.
+        latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00005, 2.0, 17))),
+        errors: Family::default(),
+    };
+    // Exported at 0 from the start, so that alerts on them have series to read.
+    for operation in OPERATIONS {
+        let _ = metrics.errors.get_or_create(&vec![("operation".to_string(), operation.to_string())]);
+    }
+    metrics
+});
+
+const OPERATIONS: [&str; 11] = [
+    "get",
+    "members",
+    "snapshot",
+    "zrange_below",
+    "zadd",
+    "commit",
+    "read_stream",
+    "last_id",
+    "acquire_lease",
+    "lease",
+    "release_lease",
+];
+
+/// Runs a store operation, recording how long it took and whether it failed.
+async fn timed<T>(
+    operation: &'static str,
+    run: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = std::time::Instant::now();
+    let result = run.await;
+    let labels = vec![("operation".to_string(), operation.to_string())];
+    STORE_METRICS.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        STORE_METRICS.errors.get_or_create(&labels).inc();
+    }
+    result
+}
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
@@ -275,7 +330,7 @@ impl Store {
 
     /// Reads records; `None` where a key holds none.
     pub async fn get(&self, keys: &[String]) -> Result<Vec<Option<Versioned>>, StoreError> {
-        dispatch!(self, s => s.get(keys).await)
+        timed("get", async { dispatch!(self, s => s.get(keys).await) }).await
     }
 
     /// Reads one record.
@@ -285,7 +340,7 @@ impl Store {
 
     /// The members of a set, in no particular order.
     pub async fn members(&self, set: &str) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, s => s.members(set).await)
+        timed("members", async { dispatch!(self, s => s.members(set).await) }).await
     }
 
     /// Reads, atomically, each set's members with the record at `prefix + member` for each:
@@ -294,24 +349,24 @@ impl Store {
         &self,
         sets: &[(String, String)],
     ) -> Result<Vec<Vec<(String, Option<Versioned>)>>, StoreError> {
-        dispatch!(self, s => s.snapshot(sets).await)
+        timed("snapshot", async { dispatch!(self, s => s.snapshot(sets).await) }).await
     }
 
     /// The members of a sorted set with a score at most `max`, lowest first.
     pub async fn zrange_below(&self, zset: &str, max: f64) -> Result<Vec<(String, f64)>, StoreError> {
-        dispatch!(self, s => s.zrange_below(zset, max).await)
+        timed("zrange_below", async { dispatch!(self, s => s.zrange_below(zset, max).await) }).await
     }
 
     /// Sets a member's score outside any transaction (a heartbeat: last writer wins). The
     /// embedded store keeps a known member's new score in memory only: it need not survive a
     /// restart.
     pub async fn zadd(&self, zset: &str, member: &str, score: f64) -> Result<(), StoreError> {
-        dispatch!(self, s => s.zadd(zset, member, score).await)
+        timed("zadd", async { dispatch!(self, s => s.zadd(zset, member, score).await) }).await
     }
 
     /// Applies a transaction atomically, or reports a conflict and writes nothing.
     pub async fn commit(&self, txn: &Txn) -> Result<Committed, StoreError> {
-        dispatch!(self, s => s.commit(txn).await)
+        timed("commit", async { dispatch!(self, s => s.commit(txn).await) }).await
     }
 
     /// Up to `count` entries of a stream with ids above `after` (from the start when `None`).
@@ -321,12 +376,12 @@ impl Store {
         after: Option<StreamId>,
         count: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        dispatch!(self, s => s.read_stream(stream, after, count).await)
+        timed("read_stream", async { dispatch!(self, s => s.read_stream(stream, after, count).await) }).await
     }
 
     /// The id of a stream's newest entry, `None` while it has none.
     pub async fn last_id(&self, stream: &str) -> Result<Option<StreamId>, StoreError> {
-        dispatch!(self, s => s.last_id(stream).await)
+        timed("last_id", async { dispatch!(self, s => s.last_id(stream).await) }).await
     }
 
     /// A notifier woken after each commit that appends to `key` or wakes it, on any replica.
@@ -340,17 +395,17 @@ impl Store {
     /// Taking it increments the epoch. Returns the lease now in force: `holder` leads only if
     /// the returned holder is itself.
     pub async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
-        dispatch!(self, s => s.acquire_lease(holder, ttl).await)
+        timed("acquire_lease", async { dispatch!(self, s => s.acquire_lease(holder, ttl).await) }).await
     }
 
     /// The lease in force, if any.
     pub async fn lease(&self) -> Result<Option<Lease>, StoreError> {
-        dispatch!(self, s => s.lease().await)
+        timed("lease", async { dispatch!(self, s => s.lease().await) }).await
     }
 
     /// Gives the lease up if `holder` has it, so another replica need not wait for it to expire.
     pub async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.release_lease(holder).await)
+        timed("release_lease", async { dispatch!(self, s => s.release_lease(holder).await) }).await
     }
 
     /// Writes whatever is pending to durable storage (embedded) and stops background work.
