@@ -30,6 +30,7 @@ mod process;
 mod recovery;
 mod resources;
 mod sandbox;
+pub use sandbox::create_dirs_traversable;
 mod session;
 mod staging;
 mod state;
@@ -111,8 +112,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send)
     if !config.resources.is_well_formed() {
         return Err(AgentError::Config("resources must be finite, non-negative, with ordered port ranges".to_string()));
     }
-    std::fs::create_dir_all(&config.work_dir)
-        .map_err(|e| AgentError::io(format!("cannot create work dir {}", config.work_dir.display()), e))?;
+    sandbox::create_dirs_traversable(&config.work_dir)?;
     let users = config.task_users.resolve()?;
     users.check_reachable(&config.work_dir)?;
     tracing::info!(user = %users.default_user().name, uid = users.default_user().uid, "tasks run as");

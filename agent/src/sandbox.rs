@@ -82,8 +82,7 @@ impl Sandbox {
     ) -> Result<(Sandbox, Output), AgentError> {
         let path = sandbox_dir(work_dir, framework_id, task_id)?;
         let framework_dir = path.parent().unwrap_or(work_dir);
-        std::fs::create_dir_all(framework_dir)
-            .map_err(|e| AgentError::io(format!("cannot create {}", framework_dir.display()), e))?;
+        create_dirs_traversable(framework_dir)?;
         // Tasks get an absolute AGORA_SANDBOX even when the work dir was given relative.
         let framework_dir = framework_dir
             .canonicalize()
@@ -221,6 +220,24 @@ fn new_output(dir: &OwnedFd, name: &str, owner: Owner) -> Result<File, AgentErro
         .map_err(|e| io(format!("cannot create {name}"), e))?;
     chown(&fd, owner, name)?;
     Ok(File::from(fd))
+}
+
+/// Makes `path` and whatever is missing above it, each made 0711 whatever the umask: the
+/// tasks' users must pass through to their sandboxes (but may not list them). Directories that
+/// already exist are left as they are.
+pub fn create_dirs_traversable(path: &Path) -> Result<(), AgentError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let missing: Vec<&Path> = path.ancestors().take_while(|p| !p.as_os_str().is_empty() && !p.exists()).collect();
+    for dir in missing.into_iter().rev() {
+        match std::fs::create_dir(dir) {
+            Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+                .map_err(|e| AgentError::io(format!("cannot set the mode of {}", dir.display()), e))?,
+            // Made meanwhile by another task's launch.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(AgentError::io(format!("cannot create {}", dir.display()), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Links the volume directory `target` at `container_path` (checked: relative, no `..`) in a

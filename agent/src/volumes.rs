@@ -42,8 +42,7 @@ pub fn prepare(work_dir: &Path, volumes: &[Volume], owner: Owner) -> Result<Vec<
     let mut prepared = Vec::new();
     for volume in volumes {
         let dir = volume_dir(work_dir, &volume.id)?;
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| AgentError::io(format!("cannot create volume {}", dir.display()), e))?;
+        crate::sandbox::create_dirs_traversable(&dir)?;
         let dir = dir.canonicalize().map_err(|e| AgentError::io(format!("cannot resolve {}", dir.display()), e))?;
         if let Some((uid, gid)) = owner {
             // `{work_dir}/volumes` is the agent's, so the volume's directory is what it made;

@@ -585,7 +585,7 @@ pub async fn dev(mut args: DevArgs) -> anyhow::Result<()> {
     let task_users = args.users.config();
     let work_dir = match &args.agent_work_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            agora_agent::create_dirs_traversable(dir)?;
             println!("Sandboxes are in {}", dir.display());
             dir.clone()
         }
@@ -676,7 +676,7 @@ fn dev_work_dir(data_dir: &Path, task_users: &agora_agent::users::TaskUsers) -> 
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf()).hash(&mut hasher);
     let fallback = std::env::temp_dir().join(format!("agora-dev-{:016x}", hasher.finish()));
-    std::fs::create_dir_all(&fallback).with_context(|| format!("creating {}", fallback.display()))?;
+    agora_agent::create_dirs_traversable(&fallback)?;
     // The temp directory is shared: use only a directory this user made, not one planted there.
     let meta = std::fs::symlink_metadata(&fallback).with_context(|| format!("reading {}", fallback.display()))?;
     if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != nix::unistd::Uid::effective().as_raw() {
@@ -747,7 +747,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         (Some(token), None) => token.clone(),
         (None, None) => bail!("give the agent token with --token-file or AGORA_TOKEN"),
     };
-    std::fs::create_dir_all(&args.work_dir).with_context(|| format!("creating {}", args.work_dir.display()))?;
+    agora_agent::create_dirs_traversable(&args.work_dir)?;
     let gpus = agora_agent::gpus::discover(&args.nvidia_smi);
     let (resources, reserved) = agent_resources(&args.work_dir, args.resources.as_deref(), &gpus)?;
     let config = agora_agent::AgentConfig {

@@ -1870,6 +1870,43 @@ async fn an_agent_upgraded_in_place_keeps_its_tasks_running() {
     assert_eq!(status.state, TaskState::Killed, "{status:?}");
 }
 
+/// An agent started under `umask 077` (as a hardened host's service manager may start it) makes
+/// its work directory and the sandboxes' parents traversable all the same: a task run as
+/// `nobody` reaches its sandbox and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_under_a_strict_umask_still_runs_tasks_as_nobody() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!(
+            "skipped an_agent_under_a_strict_umask_still_runs_tasks_as_nobody: not root, so tasks run as this user"
+        );
+        return;
+    }
+    let cluster = Cluster::start(&[]).await;
+    let dir = cluster.scratch().to_path_buf();
+    let wrapper = dir.join("agora-umask-077");
+    std::fs::write(&wrapper, format!("#!/bin/sh\numask 077\nexec {AGORA} \"$@\"\n")).expect("wrapper");
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let token = cluster.issue_token("agent", "strict");
+    let agent = agent_command(&wrapper, &dir, &cluster.url, &token, "strict", "cpus:1,mem:256")
+        .arg("--kill-tasks-on-exit")
+        .spawn()
+        .expect("agora agent starts");
+    let _agent = TaskReaper { agent: Some(agent), pids: Vec::new() };
+    let mut framework = Framework::register(cluster.client(), registration("strict")).await;
+    let offer = offer_where(&framework, "an offer of the agent", |o| o.hostname == "strict").await;
+    let task = shell_task(&offer.agent_id, "whoami", "id -un; echo written > $AGORA_SANDBOX/out", 0.1, 32.0);
+    framework.launch(&offer, vec![task]).await.expect("launch");
+    let status = framework.terminal("whoami").await;
+    assert_eq!(status.state, TaskState::Finished, "{status:?}");
+    let work_dir = cluster.agent_work_dir("strict");
+    let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).expect("stat").permissions());
+    assert_eq!(mode(&work_dir) & 0o777, 0o711, "the work directory, made by the agent");
+    assert_eq!(mode(&work_dir.join("sandboxes")) & 0o777, 0o711);
+    let sandbox = work_dir.join("sandboxes").join(framework.id.as_str()).join("whoami");
+    assert_eq!(std::fs::read_to_string(sandbox.join("stdout")).expect("stdout").trim(), "nobody");
+    assert_eq!(std::fs::read_to_string(sandbox.join("out")).expect("out").trim(), "written");
+}
+
 fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("signal");
 }
