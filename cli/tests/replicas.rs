@@ -326,6 +326,20 @@ async fn what_redis_acknowledged_survives_its_sigkill_and_the_cluster_carries_on
         cluster.resume_replica(index);
     }
     signal(cluster.agent_process(agent), nix::sys::signal::Signal::SIGCONT).expect("SIGCONT the agent");
+    cluster.wait_for_leader(None).await;
+    // Offers the framework holds from before may have gone by unread (waiting for updates skips
+    // offers events): declined, they come back as new offers events.
+    let held: agora_api::operator::OfferList =
+        eventually(DEADLINE, "the offers", || async { framework.client.get("/v1/offers").await.ok() }).await;
+    let offer_ids: Vec<_> = held.offers.into_iter().filter(|o| o.framework_id == framework.id).map(|o| o.id).collect();
+    if !offer_ids.is_empty() {
+        let decline = agora_api::framework::Decline {
+            offer_ids,
+            filters: agora_api::framework::Filters { refuse_secs: Some(0.0) },
+        };
+        // Rescinded meanwhile (a new leader) is as good: the resources are offered again.
+        let _ = framework.client.post_no_content(&framework.path("decline"), &decline).await;
+    }
     framework.updates.clear();
     launch_many(&mut framework, 10, "after", "true", usize::MAX, || {}).await;
     wait_until_ended(&mut framework, "after", 10).await;
