@@ -279,8 +279,9 @@ pub struct AgentArgs {
     /// moves to the next one when the one it uses cannot be reached.
     #[arg(long, env = "AGORA_MASTER")]
     master: String,
-    /// A file holding the agent token: the way to give it.
-    #[arg(long, env = "AGORA_TOKEN_FILE", conflicts_with = "token")]
+    /// A file holding the agent token: the way to give it. Takes the place of --token and
+    /// AGORA_TOKEN (a user's shell may export one of its own).
+    #[arg(long, env = "AGORA_TOKEN_FILE")]
     token_file: Option<PathBuf>,
     /// The agent token. As a flag it is visible to every user of the machine (`ps`): give it in
     /// AGORA_TOKEN or with --token-file instead.
@@ -742,7 +743,11 @@ fn parse_attributes(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
 pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let token = match (&args.token, &args.token_file) {
         (_, Some(file)) => {
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?.trim().to_string()
+            let token = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            if token.trim().is_empty() {
+                bail!("{} is empty: it should hold the agent token", file.display());
+            }
+            token.trim().to_string()
         }
         (Some(token), None) => token.clone(),
         (None, None) => bail!("give the agent token with --token-file or AGORA_TOKEN"),

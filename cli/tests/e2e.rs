@@ -1870,6 +1870,35 @@ async fn an_agent_upgraded_in_place_keeps_its_tasks_running() {
     assert_eq!(status.state, TaskState::Killed, "{status:?}");
 }
 
+/// `--token-file` takes the place of an AGORA_TOKEN the agent's environment happens to hold (a
+/// user's shell exporting their own token), as it does for the other verbs: it was refused as
+/// a conflict. An empty token file is an error that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_token_file_takes_the_place_of_agora_token() {
+    let cluster = Cluster::start(&[]).await;
+    let dir = cluster.scratch().to_path_buf();
+    let token = cluster.issue_token("agent", "filed");
+    let agent = agent_command(Path::new(AGORA), &dir, &cluster.url, &token, "filed", "cpus:1,mem:256")
+        .env("AGORA_TOKEN", "not-a-token")
+        .arg("--kill-tasks-on-exit")
+        .spawn()
+        .expect("agora agent starts");
+    let _agent = TaskReaper { agent: Some(agent), pids: Vec::new() };
+    cluster.agent_id_by_hostname("filed").await;
+
+    let empty = dir.join("empty.token");
+    std::fs::write(&empty, "\n").expect("empty token file");
+    let out = std::process::Command::new(AGORA)
+        .args(["agent", "--master", &cluster.url, "--token-file"])
+        .arg(&empty)
+        .arg("--work-dir")
+        .arg(dir.join("agents").join("empty"))
+        .output()
+        .expect("agora agent");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
+}
+
 /// An agent started under `umask 077` (as a hardened host's service manager may start it) makes
 /// its work directory and the sandboxes' parents traversable all the same: a task run as
 /// `nobody` reaches its sandbox and finishes.
