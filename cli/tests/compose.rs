@@ -10,7 +10,7 @@ mod common;
 
 use agora_api::operator::{AgentList, AgentState, ClusterView};
 use agora_client::Client;
-use common::{eventually, AGORA};
+use common::{eventually, repo, AGORA};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -25,10 +25,6 @@ const RUN: Duration = Duration::from_secs(60);
 /// must scrape.
 const SERVERS: [&str; 3] = ["server1", "server2", "server3"];
 const AGENTS: [&str; 2] = ["agent1", "agent2"];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_path_buf()
-}
 
 /// `DOCKER_HOST` for the test's daemon, if one is named.
 fn docker_host() -> Option<String> {

@@ -49,10 +49,6 @@ const QUIET: &[&str] = &[
     "AgoraStoreErrors",
 ];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_path_buf()
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -292,7 +288,7 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_file = dir.path().join("prometheus.yml");
         std::fs::write(&config_file, config).expect("write the config");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let child = std::process::Command::new(PROMETHEUS)
             .arg(format!("--config.file={}", config_file.display()))

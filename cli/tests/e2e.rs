@@ -1789,7 +1789,7 @@ async fn an_agent_upgraded_in_place_keeps_its_tasks_running() {
 
     // SIGTERM: the agent leaves in good order, the tasks stay.
     let mut old = agent.agent.take().expect("the agent");
-    signal(&old, nix::sys::signal::Signal::SIGTERM);
+    common::replicas::signal(&old, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM the agent");
     let status = old.wait().expect("the agent exits");
     assert!(status.success(), "agora agent exits 0 on SIGTERM: {status:?}");
     let log = std::fs::read_to_string(dir.join("upgraded.stderr")).unwrap_or_default();
@@ -1828,7 +1828,7 @@ async fn an_agent_upgraded_in_place_keeps_its_tasks_running() {
 
     // The old behaviour on request: --kill-tasks-on-exit kills the task when the agent stops.
     let mut killer = agent.agent.take().expect("the agent");
-    signal(&killer, nix::sys::signal::Signal::SIGTERM);
+    common::replicas::signal(&killer, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM the agent");
     killer.wait().expect("the agent exits");
     let mut killer = TaskReaper {
         agent: Some(
@@ -1859,7 +1859,7 @@ async fn an_agent_upgraded_in_place_keeps_its_tasks_running() {
     .await;
     killer.pids.push(pid);
     let child = killer.agent.take().expect("the agent");
-    signal(&child, nix::sys::signal::Signal::SIGTERM);
+    common::replicas::signal(&child, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM the agent");
     let mut child = child;
     child.wait().expect("the agent exits");
     eventually(DEADLINE, "the task to end with its agent", || async {
@@ -1934,10 +1934,6 @@ async fn an_agent_under_a_strict_umask_still_runs_tasks_as_nobody() {
     let sandbox = work_dir.join("sandboxes").join(framework.id.as_str()).join("whoami");
     assert_eq!(std::fs::read_to_string(sandbox.join("stdout")).expect("stdout").trim(), "nobody");
     assert_eq!(std::fs::read_to_string(sandbox.join("out")).expect("out").trim(), "written");
-}
-
-fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("signal");
 }
 
 /// Ends, when a test stops (passing or not), the agent it holds and the task processes it

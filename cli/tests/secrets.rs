@@ -6,7 +6,7 @@
 mod common;
 
 use agora_api::operator::ClusterView;
-use common::{eventually, stop, AGORA, DEADLINE};
+use common::{eventually, free_port, stop, AGORA, DEADLINE};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -181,10 +181,6 @@ impl Drop for PasswordRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
 }
 
 /// Whether a Redis answers on `port` (with anything: it asks for a password).

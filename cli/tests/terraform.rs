@@ -330,10 +330,6 @@ fn sha256_of(path: &str) -> String {
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().expect("a digest").to_string()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 /// The stand-ins for `aws` and for curl's requests to the instance metadata service, and the
 /// state they answer from: `ssm/`, `secrets/` and `imds/`, one file each, and `calls.log`.
 struct StandIns {

@@ -19,6 +19,16 @@ pub const AGORA: &str = env!("CARGO_BIN_EXE_agora");
 /// Generous: CI machines are small and busy. Tests poll, so a fast run stays fast.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// The repository's root (the workspace), for the files tests read from it.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_path_buf()
+}
+
+/// A loopback port nobody listens on now (for a server the test starts itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
 /// Whether this host lets a test isolate tasks in cgroups: the tests run as root, and cgroups
 /// (v1 or v2) are mounted. Prints why the test skips when not.
 pub fn can_isolate(test: &str) -> bool {
