@@ -240,49 +240,86 @@ pub enum Store {
 pub struct StoreMetrics {
     pub latency: Family<OperationLabel, Histogram, fn() -> Histogram>,
     pub errors: Family<OperationLabel, Counter>,
+    /// Each operation's histogram and error counter, by `Operation as usize`.
+    handles: [(Histogram, Counter); 11],
 }
 
 /// `operation="commit"`, ...
 pub type OperationLabel = Vec<(String, String)>;
 
 pub static STORE_METRICS: std::sync::LazyLock<StoreMetrics> = std::sync::LazyLock::new(|| {
-    let metrics = StoreMetrics {
+    let latency: Family<OperationLabel, Histogram, fn() -> Histogram> =
         // 50 µs to 3.3 s.
-        latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00005, 2.0, 17))),
-        errors: Family::default(),
-    };
-    // Exported at 0 from the start, so that alerts on them have series to read.
-    for operation in OPERATIONS {
-        let _ = metrics.errors.get_or_create(&vec![("operation".to_string(), operation.to_string())]);
-    }
-    metrics
+        Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00005, 2.0, 17)));
+    let errors: Family<OperationLabel, Counter> = Family::default();
+    // Each operation's series made once, so that a call neither allocates its label nor looks
+    // it up; the error counters are exported at 0 from the start, for alerts to read.
+    let handles = Operation::ALL.map(|operation| {
+        let label = vec![("operation".to_string(), operation.name().to_string())];
+        (latency.get_or_create(&label).clone(), errors.get_or_create(&label).clone())
+    });
+    StoreMetrics { latency, errors, handles }
 });
 
-const OPERATIONS: [&str; 11] = [
-    "get",
-    "members",
-    "snapshot",
-    "zrange_below",
-    "zadd",
-    "commit",
-    "read_stream",
-    "last_id",
-    "acquire_lease",
-    "lease",
-    "release_lease",
-];
+/// The store's operations, as the `operation` label names them.
+#[derive(Clone, Copy)]
+enum Operation {
+    Get,
+    Members,
+    Snapshot,
+    ZrangeBelow,
+    Zadd,
+    Commit,
+    ReadStream,
+    LastId,
+    AcquireLease,
+    Lease,
+    ReleaseLease,
+}
+
+impl Operation {
+    const ALL: [Operation; 11] = [
+        Operation::Get,
+        Operation::Members,
+        Operation::Snapshot,
+        Operation::ZrangeBelow,
+        Operation::Zadd,
+        Operation::Commit,
+        Operation::ReadStream,
+        Operation::LastId,
+        Operation::AcquireLease,
+        Operation::Lease,
+        Operation::ReleaseLease,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Operation::Get => "get",
+            Operation::Members => "members",
+            Operation::Snapshot => "snapshot",
+            Operation::ZrangeBelow => "zrange_below",
+            Operation::Zadd => "zadd",
+            Operation::Commit => "commit",
+            Operation::ReadStream => "read_stream",
+            Operation::LastId => "last_id",
+            Operation::AcquireLease => "acquire_lease",
+            Operation::Lease => "lease",
+            Operation::ReleaseLease => "release_lease",
+        }
+    }
+}
 
 /// Runs a store operation, recording how long it took and whether it failed.
 async fn timed<T>(
-    operation: &'static str,
+    operation: Operation,
     run: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
     let started = std::time::Instant::now();
     let result = run.await;
-    let labels = vec![("operation".to_string(), operation.to_string())];
-    STORE_METRICS.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    let (latency, errors) = &STORE_METRICS.handles[operation as usize];
+    latency.observe(started.elapsed().as_secs_f64());
     if result.is_err() {
-        STORE_METRICS.errors.get_or_create(&labels).inc();
+        errors.inc();
     }
     result
 }
@@ -330,7 +367,7 @@ impl Store {
 
     /// Reads records; `None` where a key holds none.
     pub async fn get(&self, keys: &[String]) -> Result<Vec<Option<Versioned>>, StoreError> {
-        timed("get", async { dispatch!(self, s => s.get(keys).await) }).await
+        timed(Operation::Get, async { dispatch!(self, s => s.get(keys).await) }).await
     }
 
     /// Reads one record.
@@ -340,7 +377,7 @@ impl Store {
 
     /// The members of a set, in no particular order.
     pub async fn members(&self, set: &str) -> Result<Vec<String>, StoreError> {
-        timed("members", async { dispatch!(self, s => s.members(set).await) }).await
+        timed(Operation::Members, async { dispatch!(self, s => s.members(set).await) }).await
     }
 
     /// Reads, atomically, each set's members with the record at `prefix + member` for each:
@@ -349,24 +386,24 @@ impl Store {
         &self,
         sets: &[(String, String)],
     ) -> Result<Vec<Vec<(String, Option<Versioned>)>>, StoreError> {
-        timed("snapshot", async { dispatch!(self, s => s.snapshot(sets).await) }).await
+        timed(Operation::Snapshot, async { dispatch!(self, s => s.snapshot(sets).await) }).await
     }
 
     /// The members of a sorted set with a score at most `max`, lowest first.
     pub async fn zrange_below(&self, zset: &str, max: f64) -> Result<Vec<(String, f64)>, StoreError> {
-        timed("zrange_below", async { dispatch!(self, s => s.zrange_below(zset, max).await) }).await
+        timed(Operation::ZrangeBelow, async { dispatch!(self, s => s.zrange_below(zset, max).await) }).await
     }
 
     /// Sets a member's score outside any transaction (a heartbeat: last writer wins). The
     /// embedded store keeps a known member's new score in memory only: it need not survive a
     /// restart.
     pub async fn zadd(&self, zset: &str, member: &str, score: f64) -> Result<(), StoreError> {
-        timed("zadd", async { dispatch!(self, s => s.zadd(zset, member, score).await) }).await
+        timed(Operation::Zadd, async { dispatch!(self, s => s.zadd(zset, member, score).await) }).await
     }
 
     /// Applies a transaction atomically, or reports a conflict and writes nothing.
     pub async fn commit(&self, txn: &Txn) -> Result<Committed, StoreError> {
-        timed("commit", async { dispatch!(self, s => s.commit(txn).await) }).await
+        timed(Operation::Commit, async { dispatch!(self, s => s.commit(txn).await) }).await
     }
 
     /// Up to `count` entries of a stream with ids above `after` (from the start when `None`).
@@ -376,12 +413,12 @@ impl Store {
         after: Option<StreamId>,
         count: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        timed("read_stream", async { dispatch!(self, s => s.read_stream(stream, after, count).await) }).await
+        timed(Operation::ReadStream, async { dispatch!(self, s => s.read_stream(stream, after, count).await) }).await
     }
 
     /// The id of a stream's newest entry, `None` while it has none.
     pub async fn last_id(&self, stream: &str) -> Result<Option<StreamId>, StoreError> {
-        timed("last_id", async { dispatch!(self, s => s.last_id(stream).await) }).await
+        timed(Operation::LastId, async { dispatch!(self, s => s.last_id(stream).await) }).await
     }
 
     /// A notifier woken after each commit that appends to `key` or wakes it, on any replica.
@@ -395,17 +432,17 @@ impl Store {
     /// Taking it increments the epoch. Returns the lease now in force: `holder` leads only if
     /// the returned holder is itself.
     pub async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
-        timed("acquire_lease", async { dispatch!(self, s => s.acquire_lease(holder, ttl).await) }).await
+        timed(Operation::AcquireLease, async { dispatch!(self, s => s.acquire_lease(holder, ttl).await) }).await
     }
 
     /// The lease in force, if any.
     pub async fn lease(&self) -> Result<Option<Lease>, StoreError> {
-        timed("lease", async { dispatch!(self, s => s.lease().await) }).await
+        timed(Operation::Lease, async { dispatch!(self, s => s.lease().await) }).await
     }
 
     /// Gives the lease up if `holder` has it, so another replica need not wait for it to expire.
     pub async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
-        timed("release_lease", async { dispatch!(self, s => s.release_lease(holder).await) }).await
+        timed(Operation::ReleaseLease, async { dispatch!(self, s => s.release_lease(holder).await) }).await
     }
 
     /// Writes whatever is pending to durable storage (embedded) and stops background work.
