@@ -238,6 +238,38 @@ pub struct Kill {
     pub grace_period_secs: Option<f64>,
 }
 
+/// `PUT /v1/frameworks/{id}/demand`: the work a framework has waiting for resources, declared so
+/// that an autoscaler can see what no agent has room (or the attributes) for. It replaces what
+/// the framework declared before; an empty list clears it. The master only keeps it: offers do
+/// not depend on it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Demand {
+    /// At most 1000 entries.
+    #[schema(max_items = 1000)]
+    pub tasks: Vec<DemandTasks>,
+}
+
+/// Tasks of one shape waiting to be launched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DemandTasks {
+    /// How many such tasks wait: 1 to 100000.
+    #[schema(minimum = 1, maximum = 100000)]
+    pub count: u32,
+    /// What each of them needs.
+    pub resources: Resources,
+    /// The role they would run in, one of the framework's roles; absent when it does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Where they may run, as Marathon's constraints: `[field, OPERATOR]` or
+    /// `[field, OPERATOR, value]` (such as `["zone", "IS", "a"]`), kept as given. At most 16,
+    /// each of 2 or 3 strings of at most 255 characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 16)]
+    pub constraints: Vec<Vec<String>>,
+}
+
 /// Data of the `subscribed` event, the first on every connection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Subscribed {

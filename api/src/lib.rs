@@ -3,6 +3,7 @@
 //! and the server all share one definition.
 
 pub mod agent;
+pub mod constraints;
 pub mod containers;
 pub mod framework;
 pub mod ids;

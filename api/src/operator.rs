@@ -134,6 +134,10 @@ pub struct FrameworkView {
     pub offered: Resources,
     pub tasks: usize,
     pub registered_at: f64,
+    /// The work it declared waiting for resources (`PUT /v1/frameworks/{id}/demand`), for an
+    /// autoscaler to read; absent when it declared none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub demand: Vec<crate::framework::DemandTasks>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -226,6 +230,7 @@ pub enum OperatorEvent {
     DeploymentFinished(crate::services::DeploymentEvent),
     DeploymentFailed(crate::services::DeploymentEvent),
     EndpointsChanged(crate::services::EndpointsEvent),
+    Autoscaler(AutoscalerEvent),
 }
 
 impl OperatorEvent {
@@ -244,6 +249,7 @@ impl OperatorEvent {
             OperatorEvent::DeploymentFinished(_) => "deployment_finished",
             OperatorEvent::DeploymentFailed(_) => "deployment_failed",
             OperatorEvent::EndpointsChanged(_) => "endpoints_changed",
+            OperatorEvent::Autoscaler(_) => "autoscaler",
         }
     }
 
@@ -261,6 +267,7 @@ impl OperatorEvent {
             | OperatorEvent::DeploymentFinished(e)
             | OperatorEvent::DeploymentFailed(e) => serde_json::to_string(e),
             OperatorEvent::EndpointsChanged(e) => serde_json::to_string(e),
+            OperatorEvent::Autoscaler(e) => serde_json::to_string(e),
         };
         json.unwrap_or_else(|_| "{}".to_string())
     }
@@ -280,9 +287,86 @@ impl OperatorEvent {
             "deployment_finished" => OperatorEvent::DeploymentFinished(serde_json::from_str(data)?),
             "deployment_failed" => OperatorEvent::DeploymentFailed(serde_json::from_str(data)?),
             "endpoints_changed" => OperatorEvent::EndpointsChanged(serde_json::from_str(data)?),
+            "autoscaler" => OperatorEvent::Autoscaler(serde_json::from_str(data)?),
             _ => return Ok(None),
         }))
     }
+}
+
+/// `POST /v1/autoscaler/events`, and the data of the operator stream's `autoscaler` event: a
+/// decision an autoscaler made (or, with `dry_run`, would have made), for operators to follow
+/// on the same stream as what it acted on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalerEvent {
+    /// What it decided: `launch`, `launch_failed`, `drain`, `reactivate`, `terminate`,
+    /// `unplaceable`, `scale_in_skipped`, ...: 1 to 64 characters, no control characters.
+    #[schema(min_length = 1, max_length = 64)]
+    pub action: String,
+    /// Why, for people: at most 4096 characters.
+    #[schema(max_length = 4096)]
+    pub reason: String,
+    /// The replica of the autoscaler that decided (the holder of its lease): at most 255
+    /// characters, no control characters.
+    #[schema(max_length = 255)]
+    pub holder: String,
+    /// Decided but not done: the autoscaler runs in dry-run mode.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The pool of instances it concerns (at most 255 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
+    pub pool: Option<String>,
+    /// The instance type it launched or would launch (at most 255 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
+    pub instance_type: Option<String>,
+    /// The cloud's ids of the instances concerned: at most 1000, each at most 255 characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000)]
+    pub instance_ids: Vec<String>,
+    /// The agent concerned (drained, reactivated, terminated), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    /// How many: instances launched, tasks that cannot be placed, ...
+    #[serde(default)]
+    pub count: u32,
+}
+
+/// `PUT /v1/leases/{name}`: takes or renews a named lease, so that of several replicas of a
+/// tool (an autoscaler) one acts at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcquireLease {
+    /// Who takes it: 1 to 255 characters, no control characters. The same holder renews it.
+    #[schema(min_length = 1, max_length = 255)]
+    pub holder: String,
+    /// How long it lasts without renewal, in seconds from now by the server's clock: more
+    /// than 0, at most 3600.
+    #[schema(exclusive_minimum = 0, maximum = 3600)]
+    pub ttl_secs: f64,
+}
+
+/// A named lease, as `PUT` and `GET /v1/leases/{name}` answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Lease {
+    pub name: String,
+    /// Who holds it, or held it last; empty once released.
+    pub holder: String,
+    /// Rises by one each time the lease is taken (not when it is renewed): a holder that sees
+    /// its epoch change lost the lease in between.
+    pub epoch: u64,
+    /// When it expires unless renewed, in seconds since the Unix epoch, by the server's clock;
+    /// in the past once expired or released.
+    pub expires_at: f64,
+}
+
+/// The query of `DELETE /v1/leases/{name}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReleaseLease {
+    /// The holder giving it up: the lease is released only if this holder has it.
+    pub holder: String,
 }
 
 fn one() -> f64 {

@@ -5,12 +5,13 @@
 
 use crate::agent::{AgentRegistered, LogChunkInfo, RegisterAgent, StatusUpdates};
 use crate::framework::{
-    Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
+    Accept, Acknowledge, Decline, Demand, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
 use crate::ids::{AgentId, FrameworkId, TaskId};
 use crate::operator::{
-    AgentList, AgentView, ClusterView, CreateVolume, Diagnostics, DrainAgent, FrameworkList, FrameworkView, LogQuery,
-    OfferList, ReserveResources, RoleConfig, RoleList, RoleView, TaskFilter, TaskList,
+    AcquireLease, AgentList, AgentView, AutoscalerEvent, ClusterView, CreateVolume, Diagnostics, DrainAgent,
+    FrameworkList, FrameworkView, Lease, LogQuery, OfferList, ReleaseLease, ReserveResources, RoleConfig, RoleList,
+    RoleView, TaskFilter, TaskList,
 };
 use crate::services::{
     DeploymentList, DeploymentStarted, Endpoints, Rollback, Scale, ServiceList, ServiceSpec, ServiceView,
@@ -76,7 +77,7 @@ fn framework_events() {}
 
 #[utoipa::path(get, path = "/v1/events", tag = "operators", security(("bearer" = [])), description = sse_doc!(),
     params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "Events: agent_added, agent_unreachable, agent_removed, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent), heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
+    responses((status = 200, description = "Events: agent_added, agent_unreachable, agent_removed, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed, autoscaler (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent, AutoscalerEvent), heartbeat", body = ServerSentEvent, content_type = "text/event-stream"),
               (status = 401, description = "No valid token", body = ErrorBody)))]
 fn operator_events() {}
 
@@ -108,6 +109,11 @@ fn reconcile() {}
     params(("id" = FrameworkId, Path, description = "Framework id"), ("task_id" = TaskId, Path, description = "Task id")),
     responses((status = 202, description = "SIGTERM sent; SIGKILL follows after the grace period"), (status = 404, description = "Unknown framework or task", body = ErrorBody), (status = 429, description = "Too many failed authentications from this address, or this token sends the agent too many acknowledgements and kills (`too_many_commands`)", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds to wait")))))]
 fn kill_task() {}
+
+#[utoipa::path(put, path = "/v1/frameworks/{id}/demand", tag = "frameworks", request_body = Demand, security(("bearer" = [])), params(("id" = FrameworkId, Path, description = "Framework id")),
+    description = "Declares the framework's work waiting for resources, replacing what it declared before (an empty list clears it), so that an autoscaler can see demand no agent has room for. `GET /v1/frameworks/{id}` shows it as `demand`; it goes with the framework. Offers do not depend on it. The framework's own token or an operator.",
+    responses((status = 204, description = "Declared"), (status = 400, description = "Bad input: a count, resources, role or constraint that is not valid", body = ErrorBody), (status = 404, description = "Unknown framework", body = ErrorBody)))]
+fn set_demand() {}
 
 #[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = RegisterAgent, security(("bearer" = [])),
     responses((status = 200, description = "Registered", body = AgentRegistered), (status = 400, description = "Bad input", body = ErrorBody)))]
@@ -216,6 +222,31 @@ fn create_volume() {}
     responses((status = 200, description = "The agent with its volumes", body = AgentView), (status = 400, description = "A live task uses the volume", body = ErrorBody), (status = 404, description = "Unknown agent or volume", body = ErrorBody)))]
 fn destroy_volume() {}
 
+#[utoipa::path(put, path = "/v1/leases/{name}", tag = "operators", request_body = AcquireLease, security(("bearer" = [])),
+    params(("name" = String, Path, description = "The lease's name: 1 to 128 characters of `A-Z a-z 0-9 . _ -`, not `.` or `..`")),
+    description = "Takes or renews a named lease, so that of several replicas of a tool (such as an autoscaler) one acts at a time. A lease that is free, expired, released or already the holder's is given to the holder for `ttl_secs` from now, by the server's clock; taking it (rather than renewing it unexpired) raises its epoch. These leases are the operators' own: they have nothing to do with the allocator's. Operators only.",
+    responses((status = 200, description = "Taken or renewed: the lease as it now is", body = Lease),
+              (status = 400, description = "A bad name, holder or `ttl_secs`", body = ErrorBody),
+              (status = 409, description = "Another holder has it, unexpired (`lease_held`); the message names the holder and when the lease expires", body = ErrorBody)))]
+fn acquire_lease() {}
+
+#[utoipa::path(get, path = "/v1/leases/{name}", tag = "operators", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The lease's name")),
+    responses((status = 200, description = "The lease: its holder, epoch and expiry (in the past once it expired or was released)", body = Lease),
+              (status = 404, description = "No lease of that name was ever taken (`unknown_lease`)", body = ErrorBody)))]
+fn get_lease() {}
+
+#[utoipa::path(delete, path = "/v1/leases/{name}", tag = "operators", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The lease's name"), ReleaseLease),
+    description = "Gives the lease up if `holder` has it, so that another holder may take it at once. Releasing a lease the holder does not have changes nothing. Operators only.",
+    responses((status = 204, description = "Released, or not the holder's")))]
+fn release_lease() {}
+
+#[utoipa::path(post, path = "/v1/autoscaler/events", tag = "operators", request_body = AutoscalerEvent, security(("bearer" = [])),
+    description = "Appends an autoscaler's decision to the operator stream (`GET /v1/events`) as an `autoscaler` event, so that operators follow what it did beside what the cluster did. Operators only.",
+    responses((status = 204, description = "Appended"), (status = 400, description = "Bad input", body = ErrorBody)))]
+fn autoscaler_event() {}
+
 #[utoipa::path(put, path = "/v1/services/{id}", tag = "services", request_body = ServiceSpec, security(("bearer" = [])), params(("id" = String, Path, description = "Service id: a DNS label (lowercase letters, digits, `-`)")),
     description = "Creates or updates a service. A change to its task, role or constraints makes a new version, rolled out by its upgrade strategy; a change of `instances` alone scales it. A deployment under way is replaced by the new one, which starts from where the service is. Operators only.",
     responses((status = 200, description = "The version and the deployment started (none when nothing changed)", body = DeploymentStarted), (status = 400, description = "Bad spec", body = ErrorBody), (status = 409, description = "The service is being deleted", body = ErrorBody)))]
@@ -270,11 +301,11 @@ fn cancel_deployment() {}
     paths(
         healthz, readyz, metrics, openapi_json,
         register_framework, list_frameworks, get_framework, teardown_framework, framework_events, operator_events,
-        accept, decline, revive, suppress, acknowledge, reconcile, kill_task,
+        accept, decline, revive, suppress, acknowledge, reconcile, kill_task, set_demand,
         register_agent, list_agents, get_agent, agent_commands, agent_updates, agent_heartbeat, agent_log_chunk,
         cluster, list_tasks, list_offers, task_logs, list_roles, set_role, framework_diagnostics,
         drain_agent, deactivate_agent, reactivate_agent, reserve_resources, unreserve_resources,
-        create_volume, destroy_volume,
+        create_volume, destroy_volume, acquire_lease, get_lease, release_lease, autoscaler_event,
         put_service, list_services, get_service, delete_service, scale_service, restart_service, rollback_service,
         service_endpoints, list_deployments, cancel_deployment,
     ),
@@ -283,6 +314,7 @@ fn cancel_deployment() {}
         crate::framework::Failure, crate::agent::LaunchCommand, crate::agent::KillCommand, crate::agent::AcknowledgeCommand, crate::agent::ReadLogCommand, crate::agent::DestroyVolumeCommand,
         crate::operator::AgentEvent, crate::operator::FrameworkEventData, crate::operator::TaskEvent,
         crate::services::ServiceEvent, crate::services::DeploymentEvent, crate::services::EndpointsEvent,
+        crate::operator::AutoscalerEvent,
     ))
 )]
 pub struct ApiDoc;

@@ -77,6 +77,7 @@ pub const STREAMS: [(&str, Stream); 3] = [
                 ("deployment_finished", Some("DeploymentEvent")),
                 ("deployment_failed", Some("DeploymentEvent")),
                 ("endpoints_changed", Some("EndpointsEvent")),
+                ("autoscaler", Some("AutoscalerEvent")),
                 ("heartbeat", None),
                 ("error", Some("ErrorBody")),
             ],
@@ -170,7 +171,7 @@ mod tests {
         let _ = |e: O| match e {
             O::AgentAdded(_) | O::AgentUnreachable(_) | O::AgentRemoved(_) => {}
             O::FrameworkAdded(_) | O::FrameworkRemoved(_) => {}
-            O::TaskUpdated(_) | O::ServiceUpdated(_) | O::EndpointsChanged(_) => {}
+            O::TaskUpdated(_) | O::ServiceUpdated(_) | O::EndpointsChanged(_) | O::Autoscaler(_) => {}
             O::DeploymentStarted(_) | O::DeploymentStep(_) | O::DeploymentFinished(_) | O::DeploymentFailed(_) => {}
         };
         [
@@ -199,6 +200,7 @@ mod tests {
                     "deployment_finished",
                     "deployment_failed",
                     "endpoints_changed",
+                    "autoscaler",
                     "heartbeat",
                     "error",
                 ],

@@ -356,6 +356,11 @@ impl Client {
         self.send_to_any(|base| self.json_request(base, Method::POST, path, body), false).await.map(drop)
     }
 
+    /// PUTs `body` as JSON and accepts any 2xx answer, ignoring its body.
+    pub async fn put_no_content<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Result<(), ClientError> {
+        self.send_to_any(|base| self.json_request(base, Method::PUT, path, body), false).await.map(drop)
+    }
+
     /// POSTs without a body and accepts any 2xx answer, ignoring its body.
     pub async fn post_empty(&self, path: &str) -> Result<(), ClientError> {
         self.send_to_any(|base| Ok(self.request(base, Method::POST, path)), false).await.map(drop)

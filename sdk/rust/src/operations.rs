@@ -5,11 +5,12 @@
 use crate::{ByteStream, Client, ClientError, EventStream};
 use agora_api::agent::{AgentRegistered, LogChunkInfo, RegisterAgent, StatusUpdates};
 use agora_api::framework::{
-    Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
+    Accept, Acknowledge, Decline, Demand, FrameworkRegistered, Kill, Reconcile, Reconciled, RegisterFramework, Roles,
 };
 use agora_api::operator::{
-    AgentList, AgentView, ClusterView, CreateVolume, Diagnostics, DrainAgent, FrameworkList, FrameworkView, LogQuery,
-    OfferList, ReserveResources, RoleConfig, RoleList, RoleView, TaskFilter, TaskList,
+    AcquireLease, AgentList, AgentView, AutoscalerEvent, ClusterView, CreateVolume, Diagnostics, DrainAgent,
+    FrameworkList, FrameworkView, Lease, LogQuery, OfferList, ReleaseLease, ReserveResources, RoleConfig, RoleList,
+    RoleView, TaskFilter, TaskList,
 };
 use agora_api::services::{
     DeploymentList, DeploymentStarted, Endpoints, Rollback, Scale, ServiceList, ServiceSpec, ServiceView,
@@ -100,6 +101,12 @@ impl Client {
     /// `POST /v1/frameworks/{id}/tasks/{task_id}/kill`.
     pub async fn kill_task(&self, id: &FrameworkId, task_id: &TaskId, request: &Kill) -> Result<(), ClientError> {
         self.post_no_content(&framework(id, &format!("tasks/{task_id}/kill")), request).await
+    }
+
+    /// `PUT /v1/frameworks/{id}/demand`: declares the framework's work waiting for resources,
+    /// replacing what it declared before (an empty list clears it).
+    pub async fn set_demand(&self, id: &FrameworkId, demand: &Demand) -> Result<(), ClientError> {
+        self.put_no_content(&framework(id, "demand"), demand).await
     }
 }
 
@@ -249,6 +256,33 @@ impl Client {
     /// `DELETE /v1/agents/{id}/volumes/{volume_id}`.
     pub async fn destroy_volume(&self, id: &AgentId, volume_id: &str) -> Result<(), ClientError> {
         self.delete(&agent(id, &format!("volumes/{volume_id}"))).await
+    }
+}
+
+/// Operators' tools, such as an autoscaler: named leases, and the decisions they report.
+impl Client {
+    /// `PUT /v1/leases/{name}`: takes or renews the lease for `request.holder`. Another
+    /// holder's unexpired lease is an error of status 409 and code `lease_held`
+    /// ([`ClientError::status`], [`ClientError::code`]).
+    pub async fn acquire_lease(&self, name: &str, request: &AcquireLease) -> Result<Lease, ClientError> {
+        self.put(&format!("/v1/leases/{name}"), request).await
+    }
+
+    /// `GET /v1/leases/{name}`: the lease as it is (404 `unknown_lease` if never taken).
+    pub async fn get_lease(&self, name: &str) -> Result<Lease, ClientError> {
+        self.get(&format!("/v1/leases/{name}")).await
+    }
+
+    /// `DELETE /v1/leases/{name}?holder=H`: gives the lease up if `holder` has it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), ClientError> {
+        let query = ReleaseLease { holder: holder.to_string() };
+        self.delete(&with_query(format!("/v1/leases/{name}"), &query)?).await
+    }
+
+    /// `POST /v1/autoscaler/events`: appends a decision to the operator stream, as an
+    /// `autoscaler` event.
+    pub async fn autoscaler_event(&self, event: &AutoscalerEvent) -> Result<(), ClientError> {
+        self.post_no_content("/v1/autoscaler/events", event).await
     }
 }
 

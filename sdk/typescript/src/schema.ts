@@ -284,6 +284,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/autoscaler/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Appends an autoscaler's decision to the operator stream (`GET /v1/events`) as an `autoscaler` event, so that operators follow what it did beside what the cluster did. Operators only. */
+        post: operations["autoscaler_event"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/cluster": {
         parameters: {
             query?: never;
@@ -431,6 +448,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/frameworks/{id}/demand": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** @description Declares the framework's work waiting for resources, replacing what it declared before (an empty list clears it), so that an autoscaler can see demand no agent has room for. `GET /v1/frameworks/{id}` shows it as `demand`; it goes with the framework. Offers do not depend on it. The framework's own token or an operator. */
+        put: operations["set_demand"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/frameworks/{id}/diagnostics": {
         parameters: {
             query?: never;
@@ -524,6 +558,24 @@ export interface paths {
         put?: never;
         post: operations["kill_task"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leases/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_lease"];
+        /** @description Takes or renews a named lease, so that of several replicas of a tool (such as an autoscaler) one acts at a time. A lease that is free, expired, released or already the holder's is given to the holder for `ttl_secs` from now, by the server's clock; taking it (rather than renewing it unexpired) raises its epoch. These leases are the operators' own: they have nothing to do with the allocator's. Operators only. */
+        put: operations["acquire_lease"];
+        post?: never;
+        /** @description Gives the lease up if `holder` has it, so that another holder may take it at once. Releasing a lease the holder does not have changes nothing. Operators only. */
+        delete: operations["release_lease"];
         options?: never;
         head?: never;
         patch?: never;
@@ -739,6 +791,20 @@ export interface components {
             task_id: components["schemas"]["TaskId"];
             update_id: components["schemas"]["UpdateId"];
         };
+        /**
+         * @description `PUT /v1/leases/{name}`: takes or renews a named lease, so that of several replicas of a
+         *     tool (an autoscaler) one acts at a time.
+         */
+        AcquireLease: {
+            /** @description Who takes it: 1 to 255 characters, no control characters. The same holder renews it. */
+            holder: string;
+            /**
+             * Format: double
+             * @description How long it lasts without renewal, in seconds from now by the server's clock: more
+             *     than 0, at most 3600.
+             */
+            ttl_secs: number;
+        };
         /** @description The `acknowledge` event. */
         AgentAcknowledgeEvent: {
             /**
@@ -899,6 +965,39 @@ export interface components {
             drained?: boolean;
         };
         /**
+         * @description `POST /v1/autoscaler/events`, and the data of the operator stream's `autoscaler` event: a
+         *     decision an autoscaler made (or, with `dry_run`, would have made), for operators to follow
+         *     on the same stream as what it acted on.
+         */
+        AutoscalerEvent: {
+            /**
+             * @description What it decided: `launch`, `launch_failed`, `drain`, `reactivate`, `terminate`,
+             *     `unplaceable`, `scale_in_skipped`, ...: 1 to 64 characters, no control characters.
+             */
+            action: string;
+            /** @description Why, for people: at most 4096 characters. */
+            reason: string;
+            /**
+             * @description The replica of the autoscaler that decided (the holder of its lease): at most 255
+             *     characters, no control characters.
+             */
+            holder: string;
+            /** @description Decided but not done: the autoscaler runs in dry-run mode. */
+            dry_run?: boolean;
+            /** @description The pool of instances it concerns (at most 255 characters). */
+            pool?: string | null;
+            /** @description The instance type it launched or would launch (at most 255 characters). */
+            instance_type?: string | null;
+            /** @description The cloud's ids of the instances concerned: at most 1000, each at most 255 characters. */
+            instance_ids?: string[];
+            agent_id?: null | components["schemas"]["AgentId"];
+            /**
+             * Format: int32
+             * @description How many: instances launched, tasks that cannot be placed, ...
+             */
+            count?: number;
+        };
+        /**
          * @description The delay before an instance replaces one that failed or exited: `seconds`, then times
          *     `factor` for each further failure, up to `max_launch_delay_secs`. It resets with a new
          *     version, and after a quiet spell of the delay plus `max_launch_delay_secs`.
@@ -1031,6 +1130,34 @@ export interface components {
         Decline: {
             offer_ids: components["schemas"]["OfferId"][];
             filters?: components["schemas"]["Filters"];
+        };
+        /**
+         * @description `PUT /v1/frameworks/{id}/demand`: the work a framework has waiting for resources, declared so
+         *     that an autoscaler can see what no agent has room (or the attributes) for. It replaces what
+         *     the framework declared before; an empty list clears it. The master only keeps it: offers do
+         *     not depend on it.
+         */
+        Demand: {
+            /** @description At most 1000 entries. */
+            tasks: components["schemas"]["DemandTasks"][];
+        };
+        /** @description Tasks of one shape waiting to be launched. */
+        DemandTasks: {
+            /**
+             * Format: int32
+             * @description How many such tasks wait: 1 to 100000.
+             */
+            count: number;
+            /** @description What each of them needs. */
+            resources: components["schemas"]["Resources"];
+            /** @description The role they would run in, one of the framework's roles; absent when it does not say. */
+            role?: string | null;
+            /**
+             * @description Where they may run, as Marathon's constraints: `[field, OPERATOR]` or
+             *     `[field, OPERATOR, value]` (such as `["zone", "IS", "a"]`), kept as given. At most 16,
+             *     each of 2 or 3 strings of at most 255 characters.
+             */
+            constraints?: string[][];
         };
         /**
          * @description Data of `deployment_started`, `deployment_step`, `deployment_finished` and
@@ -1309,6 +1436,11 @@ export interface components {
             tasks: number;
             /** Format: double */
             registered_at: number;
+            /**
+             * @description The work it declared waiting for resources (`PUT /v1/frameworks/{id}/demand`), for an
+             *     autoscaler to read; absent when it declared none.
+             */
+            demand?: components["schemas"]["DemandTasks"][];
         };
         /**
          * @description A health check run by the task's agent, as Mesos-native checks are: a command in the
@@ -1423,6 +1555,24 @@ export interface components {
             task: components["schemas"]["TaskInfo"];
             /** @description The persistent volumes the task names, to link into its sandbox. */
             volumes?: components["schemas"]["Volume"][];
+        };
+        /** @description A named lease, as `PUT` and `GET /v1/leases/{name}` answer. */
+        Lease: {
+            name: string;
+            /** @description Who holds it, or held it last; empty once released. */
+            holder: string;
+            /**
+             * Format: int64
+             * @description Rises by one each time the lease is taken (not when it is renewed): a holder that sees
+             *     its epoch change lost the lease in between.
+             */
+            epoch: number;
+            /**
+             * Format: double
+             * @description When it expires unless renewed, in seconds since the Unix epoch, by the server's clock;
+             *     in the past once expired or released.
+             */
+            expires_at: number;
         };
         /**
          * @description Which of a task's output files.
@@ -1564,6 +1714,18 @@ export interface components {
             /** @description The id to resume after. */
             id?: string;
         };
+        /** @description The `autoscaler` event. */
+        OperatorAutoscalerEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "autoscaler";
+            /** @description The JSON of `AutoscalerEvent`. */
+            data: string;
+            /** @description The id to resume after. */
+            id?: string;
+        };
         /** @description The `deployment_failed` event. */
         OperatorDeploymentFailedEvent: {
             /**
@@ -1685,7 +1847,7 @@ export interface components {
             id?: string;
         };
         /** @description One event of the stream: `event` says which, `data` is its JSON. */
-        OperatorStreamEvent: components["schemas"]["OperatorAgentAddedEvent"] | components["schemas"]["OperatorAgentUnreachableEvent"] | components["schemas"]["OperatorAgentRemovedEvent"] | components["schemas"]["OperatorFrameworkAddedEvent"] | components["schemas"]["OperatorFrameworkRemovedEvent"] | components["schemas"]["OperatorTaskUpdatedEvent"] | components["schemas"]["OperatorServiceUpdatedEvent"] | components["schemas"]["OperatorDeploymentStartedEvent"] | components["schemas"]["OperatorDeploymentStepEvent"] | components["schemas"]["OperatorDeploymentFinishedEvent"] | components["schemas"]["OperatorDeploymentFailedEvent"] | components["schemas"]["OperatorEndpointsChangedEvent"] | components["schemas"]["OperatorHeartbeatEvent"] | components["schemas"]["OperatorErrorEvent"];
+        OperatorStreamEvent: components["schemas"]["OperatorAgentAddedEvent"] | components["schemas"]["OperatorAgentUnreachableEvent"] | components["schemas"]["OperatorAgentRemovedEvent"] | components["schemas"]["OperatorFrameworkAddedEvent"] | components["schemas"]["OperatorFrameworkRemovedEvent"] | components["schemas"]["OperatorTaskUpdatedEvent"] | components["schemas"]["OperatorServiceUpdatedEvent"] | components["schemas"]["OperatorDeploymentStartedEvent"] | components["schemas"]["OperatorDeploymentStepEvent"] | components["schemas"]["OperatorDeploymentFinishedEvent"] | components["schemas"]["OperatorDeploymentFailedEvent"] | components["schemas"]["OperatorEndpointsChangedEvent"] | components["schemas"]["OperatorAutoscalerEvent"] | components["schemas"]["OperatorHeartbeatEvent"] | components["schemas"]["OperatorErrorEvent"];
         /** @description The `task_updated` event. */
         OperatorTaskUpdatedEvent: {
             /**
@@ -3520,6 +3682,75 @@ export interface operations {
             };
         };
     };
+    autoscaler_event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AutoscalerEvent"];
+            };
+        };
+        responses: {
+            /** @description Appended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     cluster: {
         parameters: {
             query?: never;
@@ -3736,7 +3967,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Events: agent_added, agent_unreachable, agent_removed, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent), heartbeat */
+            /** @description Events: agent_added, agent_unreachable, agent_removed, framework_added, framework_removed, task_updated, service_updated, deployment_started, deployment_step, deployment_finished, deployment_failed, endpoints_changed, autoscaler (data: AgentEvent, FrameworkEventData, TaskEvent, ServiceEvent, DeploymentEvent, EndpointsEvent, AutoscalerEvent), heartbeat */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4340,6 +4571,87 @@ export interface operations {
             };
         };
     };
+    set_demand: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Framework id */
+                id: components["schemas"]["FrameworkId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Demand"];
+            };
+        };
+        responses: {
+            /** @description Declared */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: a count, resources, role or constraint that is not valid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown framework */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     framework_diagnostics: {
         parameters: {
             query?: never;
@@ -4808,6 +5120,239 @@ export interface operations {
                 };
             };
             /** @description Too many failed authentications from this address, or this token sends the agent too many acknowledgements and kills (`too_many_commands`) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_lease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The lease's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lease: its holder, epoch and expiry (in the past once it expired or was released) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lease"];
+                };
+            };
+            /** @description Bad input; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No lease of that name was ever taken (`unknown_lease`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    acquire_lease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The lease's name: 1 to 128 characters of `A-Z a-z 0-9 . _ -`, not `.` or `..` */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AcquireLease"];
+            };
+        };
+        responses: {
+            /** @description Taken or renewed: the lease as it now is */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lease"];
+                };
+            };
+            /** @description A bad name, holder or `ttl_secs` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another holder has it, unexpired (`lease_held`); the message names the holder and when the lease expires */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The state store did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    release_lease: {
+        parameters: {
+            query: {
+                /** @description The holder giving it up: the lease is released only if this holder has it. */
+                holder: string;
+            };
+            header?: never;
+            path: {
+                /** @description The lease's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Released, or not the holder's */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address */
             429: {
                 headers: {
                     /** @description Seconds to wait */

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::master::StreamKey;
-use agora_api::framework::{Accept, Acknowledge, Decline, Kill, Reconcile, RegisterFramework, Roles};
+use agora_api::framework::{Accept, Acknowledge, Decline, Demand, Kill, Reconcile, RegisterFramework, Roles};
 use agora_api::{FrameworkId, TaskId};
 
 pub(super) async fn register(ctx: Arc<Ctx>, call: Call) -> Reply_ {
@@ -63,4 +63,10 @@ pub(super) async fn kill(ctx: Arc<Ctx>, call: Call) -> Reply_ {
     let task_id: TaskId = call.param("task_id")?;
     ctx.master.kill(call.caller()?, &call.param("id")?, &task_id, req).await?;
     accepted()
+}
+
+pub(super) async fn set_demand(ctx: Arc<Ctx>, call: Call) -> Reply_ {
+    let req: Demand = call.body()?;
+    ctx.master.set_demand(call.caller()?, &call.param("id")?, req).await?;
+    status(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,5 @@
 //! HTTP routes, by audience: `frameworks`, `agents`, `operators` (with the agent maintenance,
-//! reservation and volume routes), `system` (health, metrics, the document), `logs` (task output,
+//! reservation and volume routes), `leases` (an autoscaler's leases and events), `system` (health, metrics, the document), `logs` (task output,
 //! read and followed) and `streams` (Server-Sent Events). [`router`] holds the one list of
 //! routes and admits callers by the policy's rules; this module holds what handlers share: the
 //! context, parsing, and the mapping of results to answers. A handler parses, calls one master
@@ -8,6 +8,7 @@
 mod agents;
 pub mod cors;
 mod frameworks;
+mod leases;
 mod logs;
 mod operators;
 pub mod router;
@@ -108,6 +109,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/v1/frameworks/{id}/acknowledge", "acknowledge", frameworks::acknowledge),
         route(M::POST, "/v1/frameworks/{id}/reconcile", "reconcile", frameworks::reconcile),
         route(M::POST, "/v1/frameworks/{id}/tasks/{task_id}/kill", "kill_task", frameworks::kill),
+        route(M::PUT, "/v1/frameworks/{id}/demand", "set_demand", frameworks::set_demand),
         route(M::POST, "/v1/agents", "register_agent", agents::register),
         route(M::GET, "/v1/agents/{id}/commands", "agent_commands", agents::commands),
         route(M::POST, "/v1/agents/{id}/updates", "agent_updates", agents::updates),
@@ -133,6 +135,10 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/v1/agents/{id}/unreserve", "unreserve_resources", operators::unreserve),
         route(M::POST, "/v1/agents/{id}/volumes", "create_volume", operators::create_volume),
         route(M::DELETE, "/v1/agents/{id}/volumes/{volume_id}", "destroy_volume", operators::destroy_volume),
+        route(M::PUT, "/v1/leases/{name}", "acquire_lease", leases::acquire),
+        route(M::GET, "/v1/leases/{name}", "get_lease", leases::get),
+        route(M::DELETE, "/v1/leases/{name}", "release_lease", leases::release),
+        route(M::POST, "/v1/autoscaler/events", "autoscaler_event", leases::autoscaler_event),
         route(M::GET, "/v1/services", "list_services", services::list),
         route(M::PUT, "/v1/services/{id}", "put_service", services::put),
         route(M::GET, "/v1/services/{id}", "get_service", services::get),

@@ -7,8 +7,8 @@ use super::records::{
 use super::*;
 use agora_api::agent::{AcknowledgeCommand, KillCommand, LaunchCommand};
 use agora_api::framework::{
-    Accept, Acknowledge, Decline, FrameworkRegistered, Kill, Operation, Reconcile, Reconciled, RegisterFramework,
-    Subscribed,
+    Accept, Acknowledge, Decline, Demand, FrameworkRegistered, Kill, Operation, Reconcile, Reconciled,
+    RegisterFramework, Subscribed,
 };
 use agora_api::operator::{FrameworkEventData, OperatorEvent};
 use agora_api::types::reason;
@@ -95,6 +95,14 @@ impl Master {
                         .filter(|r| req.roles.contains(r))
                         .cloned()
                         .collect(),
+                    // Likewise the demand it declared for roles it no longer has.
+                    demand: existing
+                        .value
+                        .demand
+                        .iter()
+                        .filter(|d| d.role.as_ref().is_none_or(|r| req.roles.contains(r)))
+                        .cloned()
+                        .collect(),
                     ..existing.value.clone()
                 },
                 None => {
@@ -114,6 +122,7 @@ impl Master {
                         offer_constraints: req.offer_constraints.clone(),
                         offer_filters: req.offer_filters.clone(),
                         came_back_at: req.id.is_some().then(now_secs),
+                        demand: Vec::new(),
                     }
                 }
             };
@@ -607,6 +616,38 @@ impl Master {
         self.set_suppressed(framework_id, roles, true).await
     }
 
+    /// Replaces the work the framework declared waiting for resources (an empty list clears
+    /// it). Kept on its record, so it goes with the framework.
+    pub async fn set_demand(
+        &self,
+        caller: &Caller,
+        framework_id: &FrameworkId,
+        demand: Demand,
+    ) -> Result<(), ServerError> {
+        check_id("framework id", framework_id.as_str())?;
+        self.check_acts_for(caller, framework_id).await?;
+        check_demand(&demand)?;
+        transact!(self, {
+            let framework = self.framework_record(framework_id).await?;
+            let roles = &framework.value.roles;
+            if let Some(role) = demand.tasks.iter().filter_map(|d| d.role.as_ref()).find(|r| !roles.contains(r)) {
+                return Err(ServerError::bad(
+                    "invalid_role",
+                    format!("the framework is not registered with role {}", role.escape_debug()),
+                ));
+            }
+            let mut txn = Txn::default();
+            // Declared again as it was: nothing to write (and no allocation round disturbed).
+            if framework.value.demand == demand.tasks {
+                return Ok((txn, ()));
+            }
+            let record = FrameworkRecord { demand: demand.tasks.clone(), ..framework.value.clone() };
+            txn.check(key::framework(framework_id), framework.version);
+            txn.put(key::framework(framework_id), encode(&record));
+            Ok((txn, ()))
+        })
+    }
+
     pub async fn acknowledge(
         &self,
         caller: &Caller,
@@ -896,6 +937,50 @@ pub(crate) fn remove_framework(
     txn.delete(key::framework_events(framework_id));
     txn.op(Op::Wake(key::framework_events(framework_id)));
     wake_allocator(txn);
+}
+
+/// The most entries a declared demand has.
+const MAX_DEMAND_ENTRIES: usize = 1_000;
+/// The most tasks one entry of a demand counts.
+const MAX_DEMAND_COUNT: u32 = 100_000;
+/// The most constraints one entry of a demand names.
+const MAX_DEMAND_CONSTRAINTS: usize = 16;
+
+/// Checks a declared demand's shape: counts, resources, roles and constraints (which are kept
+/// as given, not parsed).
+fn check_demand(demand: &Demand) -> Result<(), ServerError> {
+    let bad = |code, message: String| Err(ServerError::bad(code, message));
+    if demand.tasks.len() > MAX_DEMAND_ENTRIES {
+        return bad("invalid_demand", format!("a demand has at most {MAX_DEMAND_ENTRIES} entries"));
+    }
+    for (i, entry) in demand.tasks.iter().enumerate() {
+        if !(1..=MAX_DEMAND_COUNT).contains(&entry.count) {
+            return bad("invalid_demand", format!("entry {i}: count must be 1 to {MAX_DEMAND_COUNT}"));
+        }
+        if !entry.resources.is_well_formed() {
+            return bad("invalid_resources", format!("entry {i}: resources must be finite and non-negative"));
+        }
+        if let Some(role) = &entry.role {
+            check_role(role)?;
+        }
+        if entry.constraints.len() > MAX_DEMAND_CONSTRAINTS {
+            return bad("invalid_constraint", format!("entry {i}: at most {MAX_DEMAND_CONSTRAINTS} constraints"));
+        }
+        for constraint in &entry.constraints {
+            let parts_ok =
+                constraint.iter().all(|p| p.chars().count() <= MAX_NAME_LEN && !p.chars().any(char::is_control));
+            if !(2..=3).contains(&constraint.len()) || !parts_ok {
+                return bad(
+                    "invalid_constraint",
+                    format!(
+                        "entry {i}: a constraint is [field, OPERATOR] or [field, OPERATOR, value], each at most \
+                         {MAX_NAME_LEN} characters"
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The volumes a task names, from those its offers carry.

@@ -83,6 +83,7 @@ mod constraints;
 mod diagnostics;
 mod frameworks;
 pub mod leader;
+mod leases;
 mod maintenance;
 pub mod policy;
 pub mod records;

@@ -234,6 +234,11 @@ pub fn rule(operation: &str) -> Option<Rule> {
         "reserve_resources" | "unreserve_resources" | "create_volume" | "destroy_volume" => OPERATE,
         "put_service" | "delete_service" | "scale_service" | "restart_service" | "rollback_service" => OPERATE,
         "cancel_deployment" => OPERATE,
+        // An autoscaler's: its leases and the decisions it reports.
+        "acquire_lease" | "release_lease" | "autoscaler_event" => OPERATE,
+        "get_lease" => OPERATOR_READ,
+        // What a framework declares waiting for resources.
+        "set_demand" => FRAMEWORK_CALL,
         "list_services" | "get_service" | "list_deployments" => OPERATOR_READ,
         // Discovery: what applications read to find each other.
         "service_endpoints" => CLUSTER_READ,

@@ -58,6 +58,13 @@ pub mod key {
     pub const REMOVED_PREFIX: &str = "removed:";
     pub const ROLE_PREFIX: &str = "role:";
     pub const SERVICE_PREFIX: &str = "service:";
+    pub const LEASE_PREFIX: &str = "lease:";
+
+    /// A named lease of the operators' tools (`LeaseRecord`); not the allocator's lease, which
+    /// the store keeps apart.
+    pub fn lease(name: impl Display) -> String {
+        format!("{LEASE_PREFIX}{name}")
+    }
 
     /// A service (`ServiceRecord`).
     pub fn service(s: impl Display) -> String {
@@ -218,6 +225,9 @@ pub struct FrameworkRecord {
     /// same loss may report its tasks (see `Master::registration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub came_back_at: Option<f64>,
+    /// The work it declared waiting for resources (`PUT /v1/frameworks/{id}/demand`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub demand: Vec<agora_api::framework::DemandTasks>,
 }
 
 impl FrameworkRecord {
@@ -295,6 +305,24 @@ impl TaskRecord {
             resources: self.info.resources.clone(),
             status: self.status.clone(),
         }
+    }
+}
+
+/// A named lease (`PUT /v1/leases/{name}`). Kept once released (with no holder), so that its
+/// epoch keeps rising across holders.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    /// Empty once released.
+    pub holder: String,
+    pub epoch: u64,
+    /// Unix seconds, by the clock of the replica that wrote it.
+    pub expires_at: f64,
+}
+
+impl LeaseRecord {
+    /// Whether anyone holds it at `now`: taken, not released and not expired.
+    pub fn is_held(&self, now: f64) -> bool {
+        !self.holder.is_empty() && self.expires_at > now
     }
 }
 

@@ -313,5 +313,6 @@ fn framework_view(
         offered,
         tasks,
         registered_at: f.registered_at,
+        demand: f.demand.clone(),
     }
 }

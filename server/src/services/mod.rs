@@ -12,7 +12,8 @@
 //! themselves, so a new leader resumes a deployment where the old one left it, without losing
 //! or doubling instances.
 
-pub mod constraints;
+// Marathon's constraints live in agora-api: the autoscaler simulates placement with them too.
+pub use agora_api::constraints;
 mod events;
 pub mod placement;
 pub mod plan;

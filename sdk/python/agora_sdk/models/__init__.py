@@ -3,6 +3,7 @@
 from .accept import Accept
 from .acknowledge import Acknowledge
 from .acknowledge_command import AcknowledgeCommand
+from .acquire_lease import AcquireLease
 from .agent_acknowledge_event import AgentAcknowledgeEvent
 from .agent_acknowledge_event_event import AgentAcknowledgeEventEvent
 from .agent_destroy_volume_event import AgentDestroyVolumeEvent
@@ -28,6 +29,7 @@ from .agent_view_attributes import AgentViewAttributes
 from .agent_view_reserved import AgentViewReserved
 from .argv_command import ArgvCommand
 from .attribute_selector import AttributeSelector
+from .autoscaler_event import AutoscalerEvent
 from .backoff import Backoff
 from .backoff_view import BackoffView
 from .capability import Capability
@@ -42,6 +44,8 @@ from .create_volume_operation_type import CreateVolumeOperationType
 from .deactivated import Deactivated
 from .deactivated_mode import DeactivatedMode
 from .decline import Decline
+from .demand import Demand
+from .demand_tasks import DemandTasks
 from .deployment_event import DeploymentEvent
 from .deployment_list import DeploymentList
 from .deployment_started import DeploymentStarted
@@ -95,6 +99,7 @@ from .labels import Labels
 from .launch_command import LaunchCommand
 from .launch_operation import LaunchOperation
 from .launch_operation_type import LaunchOperationType
+from .lease import Lease
 from .log_stream import LogStream
 from .network_mode import NetworkMode
 from .offer import Offer
@@ -113,6 +118,8 @@ from .operator_agent_removed_event import OperatorAgentRemovedEvent
 from .operator_agent_removed_event_event import OperatorAgentRemovedEventEvent
 from .operator_agent_unreachable_event import OperatorAgentUnreachableEvent
 from .operator_agent_unreachable_event_event import OperatorAgentUnreachableEventEvent
+from .operator_autoscaler_event import OperatorAutoscalerEvent
+from .operator_autoscaler_event_event import OperatorAutoscalerEventEvent
 from .operator_deployment_failed_event import OperatorDeploymentFailedEvent
 from .operator_deployment_failed_event_event import OperatorDeploymentFailedEventEvent
 from .operator_deployment_finished_event import OperatorDeploymentFinishedEvent
@@ -209,6 +216,7 @@ __all__ = (
     "Accept",
     "Acknowledge",
     "AcknowledgeCommand",
+    "AcquireLease",
     "AgentAcknowledgeEvent",
     "AgentAcknowledgeEventEvent",
     "AgentDestroyVolumeEvent",
@@ -234,6 +242,7 @@ __all__ = (
     "AgentViewReserved",
     "ArgvCommand",
     "AttributeSelector",
+    "AutoscalerEvent",
     "Backoff",
     "BackoffView",
     "Capability",
@@ -248,6 +257,8 @@ __all__ = (
     "Deactivated",
     "DeactivatedMode",
     "Decline",
+    "Demand",
+    "DemandTasks",
     "DeploymentEvent",
     "DeploymentList",
     "DeploymentStarted",
@@ -301,6 +312,7 @@ __all__ = (
     "LaunchCommand",
     "LaunchOperation",
     "LaunchOperationType",
+    "Lease",
     "LogStream",
     "NetworkMode",
     "Offer",
@@ -317,6 +329,8 @@ __all__ = (
     "OperatorAgentRemovedEventEvent",
     "OperatorAgentUnreachableEvent",
     "OperatorAgentUnreachableEventEvent",
+    "OperatorAutoscalerEvent",
+    "OperatorAutoscalerEventEvent",
     "OperatorDeploymentFailedEvent",
     "OperatorDeploymentFailedEventEvent",
     "OperatorDeploymentFinishedEvent",

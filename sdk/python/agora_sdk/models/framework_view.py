@@ -10,6 +10,7 @@ from typing import cast
 from typing import Union
 
 if TYPE_CHECKING:
+    from ..models.demand_tasks import DemandTasks
     from ..models.resources import Resources
 
 
@@ -32,6 +33,9 @@ class FrameworkView:
         tasks (int):
         registered_at (float):
         suppressed_roles (Union[Unset, list[str]]): The roles it suppressed offers for.
+        demand (Union[Unset, list['DemandTasks']]): The work it declared waiting for resources (`PUT
+            /v1/frameworks/{id}/demand`), for an
+            autoscaler to read; absent when it declared none.
     """
 
     id: str
@@ -45,6 +49,7 @@ class FrameworkView:
     tasks: int
     registered_at: float
     suppressed_roles: Union[Unset, list[str]] = UNSET
+    demand: Union[Unset, list["DemandTasks"]] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +77,13 @@ class FrameworkView:
         if not isinstance(self.suppressed_roles, Unset):
             suppressed_roles = self.suppressed_roles
 
+        demand: Union[Unset, list[dict[str, Any]]] = UNSET
+        if not isinstance(self.demand, Unset):
+            demand = []
+            for demand_item_data in self.demand:
+                demand_item = demand_item_data.to_dict()
+                demand.append(demand_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -90,11 +102,14 @@ class FrameworkView:
         )
         if suppressed_roles is not UNSET:
             field_dict["suppressed_roles"] = suppressed_roles
+        if demand is not UNSET:
+            field_dict["demand"] = demand
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.demand_tasks import DemandTasks
         from ..models.resources import Resources
 
         d = dict(src_dict)
@@ -120,6 +135,13 @@ class FrameworkView:
 
         suppressed_roles = cast(list[str], d.pop("suppressed_roles", UNSET))
 
+        demand = []
+        _demand = d.pop("demand", UNSET)
+        for demand_item_data in _demand or []:
+            demand_item = DemandTasks.from_dict(demand_item_data)
+
+            demand.append(demand_item)
+
         framework_view = cls(
             id=id,
             name=name,
@@ -132,6 +154,7 @@ class FrameworkView:
             tasks=tasks,
             registered_at=registered_at,
             suppressed_roles=suppressed_roles,
+            demand=demand,
         )
 
         framework_view.additional_properties = d

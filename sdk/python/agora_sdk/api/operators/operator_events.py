@@ -11,6 +11,7 @@ from ...models.error_body import ErrorBody
 from ...models.operator_agent_added_event import OperatorAgentAddedEvent
 from ...models.operator_agent_removed_event import OperatorAgentRemovedEvent
 from ...models.operator_agent_unreachable_event import OperatorAgentUnreachableEvent
+from ...models.operator_autoscaler_event import OperatorAutoscalerEvent
 from ...models.operator_deployment_failed_event import OperatorDeploymentFailedEvent
 from ...models.operator_deployment_finished_event import OperatorDeploymentFinishedEvent
 from ...models.operator_deployment_started_event import OperatorDeploymentStartedEvent
@@ -51,6 +52,7 @@ def _parse_response(
             "OperatorAgentAddedEvent",
             "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorAutoscalerEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
             "OperatorDeploymentStartedEvent",
@@ -73,6 +75,7 @@ def _parse_response(
             "OperatorAgentAddedEvent",
             "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorAutoscalerEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
             "OperatorDeploymentStartedEvent",
@@ -209,19 +212,29 @@ def _parse_response(
                 if not isinstance(data, dict):
                     raise TypeError()
                 componentsschemas_operator_stream_event_type_12 = (
-                    OperatorHeartbeatEvent.from_dict(data)
+                    OperatorAutoscalerEvent.from_dict(data)
                 )
 
                 return componentsschemas_operator_stream_event_type_12
             except:  # noqa: E722
                 pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_operator_stream_event_type_13 = (
+                    OperatorHeartbeatEvent.from_dict(data)
+                )
+
+                return componentsschemas_operator_stream_event_type_13
+            except:  # noqa: E722
+                pass
             if not isinstance(data, dict):
                 raise TypeError()
-            componentsschemas_operator_stream_event_type_13 = (
+            componentsschemas_operator_stream_event_type_14 = (
                 OperatorErrorEvent.from_dict(data)
             )
 
-            return componentsschemas_operator_stream_event_type_13
+            return componentsschemas_operator_stream_event_type_14
 
         response_200 = _parse_response_200(response.text)
 
@@ -267,6 +280,7 @@ def _build_response(
             "OperatorAgentAddedEvent",
             "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorAutoscalerEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
             "OperatorDeploymentStartedEvent",
@@ -300,6 +314,7 @@ def sync_detailed(
             "OperatorAgentAddedEvent",
             "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorAutoscalerEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
             "OperatorDeploymentStartedEvent",
@@ -324,7 +339,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
+        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorAutoscalerEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
     """
 
     kwargs = _get_kwargs(
@@ -349,6 +364,7 @@ def sync(
             "OperatorAgentAddedEvent",
             "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorAutoscalerEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
             "OperatorDeploymentStartedEvent",
@@ -373,7 +389,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
+        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorAutoscalerEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
     """
 
     return sync_detailed(
@@ -393,6 +409,7 @@ async def asyncio_detailed(
             "OperatorAgentAddedEvent",
             "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorAutoscalerEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
             "OperatorDeploymentStartedEvent",
@@ -417,7 +434,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
+        Response[Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorAutoscalerEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]]
     """
 
     kwargs = _get_kwargs(
@@ -440,6 +457,7 @@ async def asyncio(
             "OperatorAgentAddedEvent",
             "OperatorAgentRemovedEvent",
             "OperatorAgentUnreachableEvent",
+            "OperatorAutoscalerEvent",
             "OperatorDeploymentFailedEvent",
             "OperatorDeploymentFinishedEvent",
             "OperatorDeploymentStartedEvent",
@@ -464,7 +482,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
+        Union[ErrorBody, Union['OperatorAgentAddedEvent', 'OperatorAgentRemovedEvent', 'OperatorAgentUnreachableEvent', 'OperatorAutoscalerEvent', 'OperatorDeploymentFailedEvent', 'OperatorDeploymentFinishedEvent', 'OperatorDeploymentStartedEvent', 'OperatorDeploymentStepEvent', 'OperatorEndpointsChangedEvent', 'OperatorErrorEvent', 'OperatorFrameworkAddedEvent', 'OperatorFrameworkRemovedEvent', 'OperatorHeartbeatEvent', 'OperatorServiceUpdatedEvent', 'OperatorTaskUpdatedEvent']]
     """
 
     return (
