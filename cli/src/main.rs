@@ -84,6 +84,27 @@ enum Command {
     /// Make TLS certificates for a cluster.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Run the EC2 autoscaler: `agora-autoscaler` (a separate binary, next to this one or on
+    /// PATH) with these arguments (docs/autoscaling.md).
+    #[command(disable_help_flag = true)]
+    Autoscaler(AutoscalerArgs),
+}
+
+#[derive(clap::Args)]
+struct AutoscalerArgs {
+    /// Its arguments (`agora autoscaler --help` shows them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<std::ffi::OsString>,
+}
+
+/// Replaces this process with `agora-autoscaler`: the one beside this binary, else on PATH.
+fn exec_autoscaler(args: &[std::ffi::OsString]) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe().ok().map(|exe| exe.with_file_name("agora-autoscaler"));
+    let binary = beside.filter(|b| b.is_file()).unwrap_or_else(|| "agora-autoscaler".into());
+    let error = std::process::Command::new(&binary).args(args).exec();
+    eprintln!("error: cannot start {}: {error} (install agora-autoscaler beside agora or on PATH)", binary.display());
+    ExitCode::FAILURE
 }
 
 #[derive(Subcommand)]
@@ -201,6 +222,7 @@ fn main() -> ExitCode {
             Command::Node(NodeCommand::Reactivate(args)) => {
                 lists::hold(args, "reactivate").await.map(|_| ExitCode::SUCCESS)
             }
+            Command::Autoscaler(args) => Ok(exec_autoscaler(&args.args)),
             Command::Role(RoleCommand::Set(args)) => lists::role_set(args).await.map(|_| ExitCode::SUCCESS),
             Command::Service(command) => match command {
                 ServiceCommand::Apply(args) => services::apply(args).await,

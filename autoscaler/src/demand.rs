@@ -1,0 +1,96 @@
+//! What waits for capacity: services' unplaced instances and frameworks' declared demand,
+//! each as a group of identical tasks with their shape and placement constraints.
+
+use agora_api::constraints::{self, Constraint};
+use agora_api::operator::{AgentView, FrameworkView};
+use agora_api::services::ServiceView;
+use agora_api::{AgentId, Resources};
+use std::collections::{BTreeMap, HashMap};
+
+/// Identical tasks that wait.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// `service/NAME` or `framework/ID`, for events and logs.
+    pub name: String,
+    pub role: String,
+    /// Scalars only; `ports` says how many ports each needs.
+    pub resources: Resources,
+    pub ports: u64,
+    pub constraints: Vec<Constraint>,
+    pub count: u32,
+    /// Where the group's siblings already run (hostname and attributes of each one's agent):
+    /// what UNIQUE, MAX_PER and GROUP_BY count.
+    pub placed: Vec<(String, BTreeMap<String, String>)>,
+}
+
+/// Waiting reasons under which more agents would not help.
+const NOT_FOR_CAPACITY: [&str; 2] = ["quota_limit", "service_deleting"];
+
+/// A service's instances that have no task yet, unless more agents would not place them.
+pub fn from_services(services: &[ServiceView], agents: &[AgentView]) -> (Vec<Group>, Vec<(String, String)>) {
+    let by_id: HashMap<&AgentId, &AgentView> = agents.iter().map(|a| (&a.id, a)).collect();
+    let mut groups = Vec::new();
+    let mut ignored = Vec::new();
+    for service in services {
+        let live: Vec<_> = service.instances.iter().filter(|i| !i.killing && !i.state.is_terminal()).collect();
+        let unplaced = service.spec.instances.saturating_sub(live.len() as u32);
+        if unplaced == 0 {
+            continue;
+        }
+        let name = format!("service/{}", service.id);
+        if let Some(r) = service.waiting_reasons.iter().find(|r| NOT_FOR_CAPACITY.contains(&r.code.as_str())) {
+            ignored.push((name, format!("{}: {}", r.code, r.message)));
+            continue;
+        }
+        let parsed = match constraints::parse_all(&service.spec.constraints) {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                ignored.push((name, message));
+                continue;
+            }
+        };
+        let placed = live
+            .iter()
+            .filter_map(|i| by_id.get(&i.agent_id))
+            .map(|a| (a.hostname.clone(), a.attributes.clone()))
+            .collect();
+        groups.push(Group {
+            name,
+            role: service.spec.role.clone(),
+            resources: scalars(&service.spec.task.resources),
+            ports: service.spec.task.ports.len() as u64,
+            constraints: parsed,
+            count: unplaced,
+            placed,
+        });
+    }
+    (groups, ignored)
+}
+
+/// What frameworks declared they wait for (`PUT /v1/frameworks/{id}/demand`).
+pub fn from_frameworks(frameworks: &[FrameworkView]) -> (Vec<Group>, Vec<(String, String)>) {
+    let mut groups = Vec::new();
+    let mut ignored = Vec::new();
+    for framework in frameworks {
+        for (i, entry) in framework.demand.iter().enumerate() {
+            let name = format!("framework/{}#{i}", framework.id);
+            match constraints::parse_all(&entry.constraints) {
+                Ok(parsed) => groups.push(Group {
+                    name,
+                    role: entry.role.clone().or_else(|| framework.roles.first().cloned()).unwrap_or_else(|| "*".into()),
+                    resources: scalars(&entry.resources),
+                    ports: entry.resources.port_count(),
+                    constraints: parsed,
+                    count: entry.count,
+                    placed: Vec::new(),
+                }),
+                Err(message) => ignored.push((name, message)),
+            }
+        }
+    }
+    (groups, ignored)
+}
+
+fn scalars(r: &Resources) -> Resources {
+    Resources { ports: Vec::new(), ..r.clone() }
+}
