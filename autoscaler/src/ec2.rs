@@ -3,14 +3,13 @@
 
 use crate::config::{Market, Pool};
 use crate::error::Error;
-use crate::plan::{Instance, Size};
+use crate::plan::{Instance, Launch, Size};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     Filter, InstanceMarketOptionsRequest, InstanceType, LaunchTemplateSpecification, MarketType, ResourceType, Tag,
     TagSpecification,
 };
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// The tag that marks what the autoscaler of a cluster launched (the Terraform module's IAM
 /// policy lets it terminate nothing else).
@@ -20,6 +19,8 @@ pub const ROLE_TAG: &str = "agora:role";
 pub const POOL_TAG: &str = "agora:pool";
 /// The launch's client token, so that a retry whose first try may have launched can look.
 pub const LAUNCH_TAG: &str = "agora:launch";
+/// Tries of one launch (the first and its retries).
+pub const TRIES: u32 = 4;
 
 pub struct Ec2 {
     client: aws_sdk_ec2::Client,
@@ -129,49 +130,34 @@ impl Ec2 {
             .collect())
     }
 
-    /// Launches `count` instances of `instance_type` in `subnet` for `pool`, under the client
-    /// token `token`. A try whose answer was lost (a timeout, a 5xx) may have launched: before
-    /// trying again the instances tagged with the token are looked for, and EC2 itself answers
-    /// a repeated token with the first launch.
-    pub async fn launch(
+    /// One try to launch `count` instances of `instance_type` in `subnet` for `pool`, under
+    /// the client token `token`. A try whose answer was lost (a timeout, a 5xx) may have
+    /// launched: a retry (`retry`) first looks for the instances tagged with the token (EC2
+    /// itself answers a repeated token with the first launch; emulators may not).
+    pub async fn try_launch(
         &self,
         pool: &Pool,
-        instance_type: &str,
-        subnet: &str,
-        count: u32,
+        launch: &Launch,
         token: &str,
         market: Option<MarketType>,
-    ) -> Result<Vec<String>, LaunchError> {
-        let mut delay = Duration::from_millis(500);
-        for attempt in 0..5 {
-            if attempt > 0 {
-                let launched = self
-                    .describe(vec![Filter::builder().name(format!("tag:{LAUNCH_TAG}")).values(token).build()])
-                    .await
-                    .map_err(|e| LaunchError::Failed(e.to_string()))?;
-                if !launched.is_empty() {
-                    return Ok(launched.into_iter().map(|i| i.id).collect());
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            match self.run_instances(pool, instance_type, subnet, count, token, market.clone()).await {
-                Ok(ids) => return Ok(ids),
-                Err(Attempt::Final(e)) => return Err(e),
-                Err(Attempt::Again(why)) => {
-                    tracing::warn!(%token, %why, "launch answer lost or throttled; trying again")
-                }
+        retry: bool,
+    ) -> Result<Vec<String>, Attempt> {
+        if retry {
+            let launched = self
+                .describe(vec![Filter::builder().name(format!("tag:{LAUNCH_TAG}")).values(token).build()])
+                .await
+                .map_err(|e| Attempt::Again(e.to_string()))?;
+            if !launched.is_empty() {
+                return Ok(launched.into_iter().map(|i| i.id).collect());
             }
         }
-        Err(LaunchError::Throttled(format!("no answer to RunInstances after 5 tries (token {token})")))
+        self.run_instances(pool, launch, token, market).await
     }
 
     async fn run_instances(
         &self,
         pool: &Pool,
-        instance_type: &str,
-        subnet: &str,
-        count: u32,
+        launch: &Launch,
         token: &str,
         market: Option<MarketType>,
     ) -> Result<Vec<String>, Attempt> {
@@ -188,15 +174,15 @@ impl Ec2 {
         for (k, v) in all {
             tags = tags.tags(Tag::builder().key(k).value(v).build());
         }
-        let count = i32::try_from(count).unwrap_or(i32::MAX);
+        let count = i32::try_from(launch.count).unwrap_or(i32::MAX);
         let mut request = self
             .client
             .run_instances()
             .client_token(token)
             .min_count(1)
             .max_count(count)
-            .instance_type(InstanceType::from(instance_type))
-            .subnet_id(subnet)
+            .instance_type(InstanceType::from(launch.instance_type.as_str()))
+            .subnet_id(&launch.subnet)
             .tag_specifications(tags.build());
         if let Some(template) = &pool.launch_template {
             request = request.launch_template(
@@ -253,7 +239,9 @@ pub fn markets(market: Market) -> Vec<Option<MarketType>> {
     }
 }
 
-enum Attempt {
+/// How a try went wrong.
+#[derive(Debug)]
+pub enum Attempt {
     Final(LaunchError),
     /// The launch may or may not have happened, or was throttled: look, then try again.
     Again(String),

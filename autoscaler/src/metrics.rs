@@ -23,6 +23,7 @@ pub struct Metrics {
     pub terminated: Family<Labels, Counter>,
     pub failed: Family<Labels, Counter>,
     pub decision_seconds: Histogram,
+    pub launch_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -45,6 +46,7 @@ impl Metrics {
             terminated: Family::default(),
             failed: Family::default(),
             decision_seconds: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            launch_seconds: Histogram::new([0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0]),
             registry: Registry::default(),
         };
         registry.register("leader", "1 on the replica that acts, 0 on standbys", m.leader.clone());
@@ -60,6 +62,11 @@ impl Metrics {
             "decision_seconds",
             "Time to read the cluster and EC2 and plan a round",
             m.decision_seconds.clone(),
+        );
+        registry.register(
+            "launch_seconds",
+            "Time of a launch's EC2 calls, from the first RunInstances to the instances' ids (retries included)",
+            m.launch_seconds.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -536,7 +536,10 @@ fn scale_in(
             && (service == 0 || config.scale_in.move_services)
             && (other == 0 || config.scale_in.kill_batch);
         if !(idle || movable) {
-            if agent.tasks > 0 && agent.used.dominant_share(&agent.total) < 0.5 {
+            // Said of agents that have had time to fill up, and that no waiting work is headed for.
+            let settled = inputs.now - agent.registered_at >= config.scale_in.idle_secs;
+            let filling = wanted.contains(agent.hostname.as_str());
+            if agent.tasks > 0 && settled && !filling && agent.used.dominant_share(&agent.total) < 0.5 {
                 let what = match (service, other) {
                     (s, 0) => format!("{s} service instance(s), which move only with scale_in.move_services"),
                     (0, o) => format!("{o} task(s) of other frameworks, killed only with scale_in.kill_batch"),

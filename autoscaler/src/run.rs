@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::demand;
-use crate::ec2::{self, Ec2, LaunchError};
+use crate::ec2::{self, Attempt, Ec2, LaunchError};
 use crate::error::Error;
 use crate::metrics::{labels, Metrics};
 use crate::plan::{self, Inputs, Launch, Plan, Size};
@@ -288,11 +288,11 @@ impl Autoscaler {
         }
         let mut last = String::new();
         for market in ec2::markets(pool.market) {
-            if !self.still_holding() {
-                return true;
-            }
             let token = self.client_token(launch, market.is_some());
-            match self.ec2.launch(&pool, &launch.instance_type, &launch.subnet, launch.count, &token, market).await {
+            let started = Instant::now();
+            let Some(result) = self.launch_with_retries(&pool, launch, &token, market).await else { return true };
+            self.metrics.launch_seconds.observe(started.elapsed().as_secs_f64());
+            match result {
                 Ok(ids) => {
                     self.metrics.launched.get_or_create(&labels(&[("pool", &launch.pool)])).inc_by(ids.len() as u64);
                     self.report(AutoscalerEvent { instance_ids: ids, ..base.clone() }).await;
@@ -316,6 +316,37 @@ impl Autoscaler {
         let why = format!("{what}: {last}; backing off {delay} s and trying another type, zone or pool");
         self.report(AutoscalerEvent { action: "launch_failed".into(), reason: why, ..base }).await;
         false
+    }
+
+    /// Tries a launch until it is answered, with backoff, while this replica holds the lease
+    /// (renewed between tries when the last renewal is getting old); `None` once it does not.
+    async fn launch_with_retries(
+        &mut self,
+        pool: &crate::config::Pool,
+        launch: &Launch,
+        token: &str,
+        market: Option<aws_sdk_ec2::types::MarketType>,
+    ) -> Option<Result<Vec<String>, LaunchError>> {
+        let mut delay = Duration::from_millis(500);
+        let mut last = String::new();
+        for attempt in 0..ec2::TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            if !self.still_holding() && !self.hold_lease().await {
+                return None;
+            }
+            match self.ec2.try_launch(pool, launch, token, market.clone(), attempt > 0).await {
+                Ok(ids) => return Some(Ok(ids)),
+                Err(Attempt::Final(e)) => return Some(Err(e)),
+                Err(Attempt::Again(why)) => {
+                    tracing::warn!(%token, %why, "launch answer lost or throttled; trying again");
+                    last = why;
+                }
+            }
+        }
+        Some(Err(LaunchError::Throttled(format!("{last} ({} tries, token {token})", ec2::TRIES))))
     }
 
     /// A token unique to this launch of this process, the same on every retry of it.

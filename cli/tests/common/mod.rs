@@ -3,6 +3,7 @@
 //! small framework written against the HTTP API.
 #![allow(dead_code)]
 
+pub mod cloud;
 pub mod replicas;
 
 use agora_api::framework::{Accept, FrameworkEvent, FrameworkRegistered, Operation, RegisterFramework};
