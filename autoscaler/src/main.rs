@@ -39,8 +39,9 @@ struct Args {
     /// scale_in.idle_secs, else 300).
     #[arg(long)]
     scale_in_idle_secs: Option<f64>,
-    /// Seconds the lease lasts unrenewed: how long a standby waits for a replica that died.
-    #[arg(long, default_value_t = 15.0)]
+    /// Seconds the lease lasts unrenewed: how long a standby waits for a replica that died
+    /// (more than twice --interval-secs).
+    #[arg(long, default_value_t = 30.0)]
     lease_ttl_secs: f64,
     /// Print the decisions (as JSON lines, also on the operator stream with dry_run set) and
     /// take none: no launch, drain or termination, no lease.

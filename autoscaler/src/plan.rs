@@ -838,6 +838,21 @@ mod tests {
     }
 
     #[test]
+    fn a_drain_in_progress_does_not_hold_up_buying_for_work_it_cannot_take() {
+        let mut world = World::new(vec![pool(&[("m5.large", 1.0)], &["subnet-a"], 0, 10)]);
+        world.instances = vec![instance("i-1", 0.0)];
+        world.agents.push(agent("a1", 2.0, 1.5, Some("i-1")));
+        world.agents[1].maintenance =
+            Some(Maintenance::Draining { since: 0.0, deadline: 60.0, inverse_offer_id: "o".into() });
+        world.drains = [AgentId::from("a1")].into();
+        world.demand = vec![group("service/web", 2.0, 1, &[])];
+        let plan = world.plan(1.0);
+        assert!(plan.reactivate.is_empty(), "half a cpu free on it: {plan:?}");
+        assert_eq!(launched(&plan), 1, "{plan:?}");
+        assert_eq!(plan.desired, 1, "the draining one is counted out, the new one in");
+    }
+
+    #[test]
     fn pools_are_kept_at_their_min() {
         let mut world = World::new(vec![pool(&[("m5.large", 1.0)], &["subnet-a"], 2, 10)]);
         world.agents.clear();

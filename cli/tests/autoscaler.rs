@@ -506,3 +506,171 @@ async fn a_replica_retrying_a_launch_past_its_lease_does_not_double() {
     );
     assert_eq!(runs.iter().filter(|r| r.forwarded && !r.replayed).count(), 1, "one launch reached moto");
 }
+
+/// A framework that declares what it waits for (`PUT /v1/frameworks/{id}/demand`) gets agents
+/// for it, and gives them back once it declares nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frameworks_declared_demand_is_scaled_for() {
+    let Some(scene) = Scene::start("cpus:1,mem:2048,disk:1024").await else { return };
+    let autoscaler = scene.autoscaler("solo");
+    let framework = Framework::register(scene.cluster.client(), registration("batch")).await;
+    let demand: agora_api::framework::Demand = serde_json::from_value(serde_json::json!({
+        "tasks": [{"count": 2, "resources": {"cpus": 2.0, "mem": 1024.0}}]
+    }))
+    .expect("a demand");
+    scene.cluster.client().set_demand(&framework.id, &demand).await.expect("declare the demand");
+    scene
+        .wait(SCALE_DEADLINE, "two agents of the cloud to join", || async {
+            let agents = scene.cluster.client().list_agents().await.ok()?;
+            let joined = agents.agents.iter().filter(|a| a.attributes.contains_key("instance_id")).count();
+            (joined == 2).then_some(())
+        })
+        .await;
+    let launches = scene.decided("the launch decisions", |all| all.iter().any(|e| e.action == "launch")).await;
+    assert!(
+        launches
+            .iter()
+            .filter(|e| e.action == "launch")
+            .all(|e| e.reason.contains(&format!("framework/{}", framework.id))),
+        "{launches:?}"
+    );
+    autoscaler.wait_rounds(5.0).await;
+    assert_eq!(scene.cloud.instances().await.len(), 2, "one m5.large per 2-cpu task, no more");
+
+    // Nothing declared: the agents are idle, drained and terminated.
+    let none: agora_api::framework::Demand = serde_json::from_value(serde_json::json!({"tasks": []})).expect("empty");
+    scene.cluster.client().set_demand(&framework.id, &none).await.expect("clear the demand");
+    scene
+        .wait(SCALE_DEADLINE, "the cloud's instances to be terminated", || async {
+            autoscaler.assert_running();
+            scene.cloud.live().await.is_empty().then_some(())
+        })
+        .await;
+    assert_eq!(scene.decisions.of("terminate").len(), 2);
+}
+
+/// A pool of `spot_then_on_demand` launches on-demand, in the same round, when spot has no
+/// capacity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_without_capacity_falls_back_to_on_demand() {
+    let Some(scene) = Scene::start("cpus:1,mem:2048,disk:1024").await else { return };
+    let spot = FaultRule { market: Some("spot".into()), ..FaultRule::any(Fault::Capacity) };
+    scene.cloud.fault(spot);
+    let autoscaler = scene.cloud.autoscaler_with(&scene.cluster, "solo", &[], "  market: spot_then_on_demand\n");
+    scene.logs.lock().expect("logs").push(autoscaler.stderr.clone());
+    let client = scene.cluster.client();
+    client.put_service("web", &sleepers(3, 0.5, 256.0, serde_json::json!([]), "youngest_first")).await.expect("put");
+    scene
+        .wait(SCALE_DEADLINE, "all 3 instances of web to run", || async {
+            autoscaler.assert_running();
+            scene.service("web").await.filter(|v| running(v).len() == 3)
+        })
+        .await;
+    let runs = scene.cloud.runs();
+    let markets: Vec<(&str, bool)> = runs.iter().map(|r| (r.market.as_str(), r.forwarded)).collect();
+    assert_eq!(markets, vec![("spot", false), ("", true)], "spot refused, then on-demand: {runs:#?}");
+    assert_ne!(runs[0].client_token, runs[1].client_token, "another launch, another token");
+    assert_eq!(scene.cloud.instances().await.len(), 1);
+    assert!(scene.decisions.of("launch_failed").is_empty(), "the fallback succeeded in the same round");
+}
+
+/// `--dry-run` prints what it would launch, says so on the operator stream, and launches
+/// nothing, takes no lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_prints_its_decisions_and_takes_none() {
+    let Some(scene) = Scene::start("cpus:1,mem:2048,disk:1024").await else { return };
+    let autoscaler = scene.cloud.autoscaler_with(&scene.cluster, "dry", &["--dry-run"], "");
+    scene.logs.lock().expect("logs").push(autoscaler.stderr.clone());
+    let client = scene.cluster.client();
+    client.put_service("web", &sleepers(8, 0.5, 256.0, serde_json::json!([]), "youngest_first")).await.expect("put");
+    let printed = scene
+        .wait(Duration::from_secs(60), "a launch printed on stdout", || async {
+            let out = std::fs::read_to_string(&autoscaler.stdout).unwrap_or_default();
+            let decisions: Vec<AutoscalerEvent> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+            decisions.into_iter().find(|d| d.action == "launch")
+        })
+        .await;
+    assert!(printed.dry_run, "{printed:?}");
+    assert_eq!(printed.count, 2, "what would place the six waiting instances: {printed:?}");
+    assert!(printed.instance_ids.is_empty(), "nothing launched: {printed:?}");
+    let on_stream = scene.decided("the dry-run launch on the operator stream", |all| {
+        all.iter().any(|e| e.action == "launch" && e.dry_run)
+    });
+    on_stream.await;
+    autoscaler.wait_rounds(5.0).await;
+    assert!(scene.cloud.runs().is_empty(), "no RunInstances: {:?}", scene.cloud.runs());
+    assert!(scene.cloud.instances().await.is_empty());
+    assert!(scene.lease().await.is_none_or(|l| l.holder.is_empty()), "a dry run takes no lease");
+    let out = std::fs::read_to_string(&autoscaler.stdout).unwrap_or_default();
+    let launches = out.lines().filter(|l| l.contains("\"action\":\"launch\"")).count();
+    assert_eq!(launches, 1, "printed once, not every round:\n{out}");
+}
+
+/// Not a check but a measurement (BENCHMARKS.md): where the time from a service's waiting
+/// instance to its `running` goes, five times over, each instance needing an agent of its own.
+/// `cargo test -p agora --test autoscaler -- --ignored --nocapture scale_out_latency`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn scale_out_latency() {
+    use agora_api::operator::OperatorEvent;
+    use futures::StreamExt as _;
+    use std::time::Instant;
+    let Some(scene) = Scene::start("cpus:0.5,mem:2048,disk:1024").await else { return };
+    let autoscaler = scene.autoscaler("solo");
+    autoscaler.wait_rounds(1.0).await;
+    // The operator stream, each event with when the test read it.
+    let timeline: std::sync::Arc<std::sync::Mutex<Vec<(Instant, OperatorEvent)>>> = Default::default();
+    let (into, client) = (timeline.clone(), scene.cluster.client());
+    let mut events = client.operator_events(None).await.expect("the operator stream");
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(event)) = events.next().await {
+            if let Ok(Some(parsed)) = OperatorEvent::parse(&event.event, &event.data) {
+                into.lock().expect("timeline").push((Instant::now(), parsed));
+            }
+        }
+    });
+    let mut rows = Vec::new();
+    for i in 0..5 {
+        let id = format!("big{i}");
+        let asked = Instant::now();
+        client.put_service(&id, &sleepers(1, 2.0, 256.0, serde_json::json!([]), "youngest_first")).await.expect("put");
+        let view = scene
+            .wait(SCALE_DEADLINE, "the instance to run", || async {
+                scene.service(&id).await.filter(|v| running(v).len() == 1)
+            })
+            .await;
+        let task = running(&view)[0].task_id.clone();
+        let at = |found: &dyn Fn(&OperatorEvent) -> bool| {
+            let seen = timeline.lock().expect("timeline");
+            seen.iter().find(|(t, e)| *t >= asked && found(e)).map(|(t, _)| *t)
+        };
+        let wanted = format!("service/{id}");
+        let launched = scene
+            .wait(Duration::from_secs(30), "the launch on the stream", || async {
+                at(&|e| matches!(e, OperatorEvent::Autoscaler(a) if a.action == "launch" && a.reason.contains(&wanted)))
+            })
+            .await;
+        let joined = at(&|e| matches!(e, OperatorEvent::AgentAdded(_))).expect("an agent joined");
+        let running_at = scene
+            .wait(Duration::from_secs(30), "running on the stream", || async {
+                at(&|e| matches!(e, OperatorEvent::TaskUpdated(t) if t.status.task_id == task && t.status.state == TaskState::Running))
+            })
+            .await;
+        rows.push((launched - asked, joined - launched, running_at - joined, running_at - asked));
+    }
+    reader.abort();
+    let decision = autoscaler.metric("agora_autoscaler_decision_seconds_sum", &[]).await.unwrap_or(0.0)
+        / autoscaler.rounds().await.unwrap_or(1.0);
+    let calls = autoscaler.metric("agora_autoscaler_launch_seconds_count", &[]).await.unwrap_or(1.0);
+    let call = autoscaler.metric("agora_autoscaler_launch_seconds_sum", &[]).await.unwrap_or(0.0) / calls;
+    println!("mean decision (a round's reads and plan): {:.1} ms over every round", decision * 1000.0);
+    println!("mean EC2 launch call (RunInstances through the proxy to moto): {:.1} ms", call * 1000.0);
+    println!("| run | put to launch decided (round wait + decision + call) | launch to agent joined | joined to running | total |");
+    for (i, (decide, join, start, total)) in rows.iter().enumerate() {
+        println!("| {i} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |", ms(*decide), ms(*join), ms(*start), ms(*total));
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

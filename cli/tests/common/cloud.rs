@@ -59,11 +59,13 @@ pub struct FaultRule {
     pub instance_type: Option<String>,
     /// Only a request with this client token, if given.
     pub client_token: Option<String>,
+    /// Only a request for this market (`spot`; empty for on-demand), if given.
+    pub market: Option<String>,
 }
 
 impl FaultRule {
     pub fn any(fault: Fault) -> FaultRule {
-        FaultRule { fault, subnet: None, instance_type: None, client_token: None }
+        FaultRule { fault, subnet: None, instance_type: None, client_token: None, market: None }
     }
 
     pub fn in_subnet(fault: Fault, subnet: &str) -> FaultRule {
@@ -74,6 +76,7 @@ impl FaultRule {
         self.subnet.as_ref().is_none_or(|s| s == &request.subnet)
             && self.instance_type.as_ref().is_none_or(|t| t == &request.instance_type)
             && self.client_token.as_ref().is_none_or(|t| t == &request.client_token)
+            && self.market.as_ref().is_none_or(|m| m == &request.market)
     }
 }
 
@@ -83,6 +86,8 @@ pub struct RunRequest {
     pub client_token: String,
     pub subnet: String,
     pub instance_type: String,
+    /// `spot`, or empty for on-demand (no market option).
+    pub market: String,
     pub max_count: u32,
     /// The fault applied to it, if any.
     pub fault: Option<Fault>,
@@ -519,7 +524,12 @@ impl Cloud {
 
     /// The autoscaler's configuration for this cloud: one pool of m5.large in the two subnets.
     pub fn config(&self) -> String {
-        format!(
+        self.config_with("")
+    }
+
+    /// The configuration with `extra` lines added to the pool (each `  key: value\n`).
+    pub fn config_with(&self, extra: &str) -> String {
+        let base = format!(
             "cluster: {CLUSTER}\n\
              region: {REGION}\n\
              join_timeout_secs: 60\n\
@@ -536,21 +546,30 @@ impl Cloud {
             self.subnet_a(),
             self.subnet_b(),
             self.launch_template
-        )
+        );
+        base + extra
     }
 
     /// Starts `agora-autoscaler` as `holder` against `cluster` (with its admin token) and this
     /// cloud's proxy: rounds every 0.5 s, a 3 s lease, agents idle for 2 s drained.
     pub fn autoscaler(&self, cluster: &Cluster, holder: &str) -> AutoscalerProcess {
+        self.autoscaler_with(cluster, holder, &[], "")
+    }
+
+    /// [`Cloud::autoscaler`] with more flags and lines for the pool (as [`Cloud::config_with`]);
+    /// its stdout goes to `autoscaler-HOLDER.stdout`.
+    pub fn autoscaler_with(&self, cluster: &Cluster, holder: &str, extra: &[&str], pool: &str) -> AutoscalerProcess {
         let binary = autoscaler_binary();
         let dir = cluster.scratch();
         let config = dir.join("autoscaler.yaml");
-        std::fs::write(&config, self.config()).expect("autoscaler config");
+        std::fs::write(&config, self.config_with(pool)).expect("autoscaler config");
         let token = dir.join("autoscaler.token");
         std::fs::write(&token, &cluster.token).expect("autoscaler token");
         let stderr_path = dir.join(format!("autoscaler-{holder}.stderr"));
         let stderr =
             std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("autoscaler stderr");
+        let stdout_path = dir.join(format!("autoscaler-{holder}.stdout"));
+        let stdout = std::fs::File::create(&stdout_path).expect("autoscaler stdout");
         let metrics = format!("127.0.0.1:{}", free_port());
         let child = std::process::Command::new(&binary)
             .arg("--config")
@@ -560,6 +579,7 @@ impl Cloud {
             .arg(&token)
             .args(["--interval-secs", "0.5", "--lease-ttl-secs", "3", "--scale-in-idle-secs", "2"])
             .args(["--holder", holder, "--metrics-listen", &metrics, "--ec2-endpoint", &self.proxy_url])
+            .args(extra)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", REGION)
@@ -568,7 +588,7 @@ impl Cloud {
             .env("NO_COLOR", "1")
             .env_remove("AGORA_TOKEN")
             .env_remove("AWS_PROFILE")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("agora-autoscaler starts");
@@ -577,6 +597,7 @@ impl Cloud {
             holder: holder.to_string(),
             metrics_url: format!("http://{metrics}/metrics"),
             stderr: stderr_path,
+            stdout: stdout_path,
         }
     }
 }
@@ -618,6 +639,7 @@ pub struct AutoscalerProcess {
     pub holder: String,
     pub metrics_url: String,
     pub stderr: PathBuf,
+    pub stdout: PathBuf,
 }
 
 impl Drop for AutoscalerProcess {
@@ -857,6 +879,7 @@ async fn proxy(
         client_token: param(&pairs, "ClientToken"),
         subnet: param(&pairs, "SubnetId"),
         instance_type: param(&pairs, "InstanceType"),
+        market: param(&pairs, "InstanceMarketOptions.MarketType"),
         max_count: param(&pairs, "MaxCount").parse().unwrap_or(1),
         fault: None,
         forwarded: false,
