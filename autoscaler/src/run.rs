@@ -39,7 +39,11 @@ pub struct Autoscaler {
     idle_since: HashMap<AgentId, f64>,
     drains: HashSet<AgentId>,
     backoff: HashMap<(String, String, String), (f64, u32)>,
+    /// Standing decisions (unplaceable work, a skipped agent, a dry run's launch) reported in
+    /// the last round, and those seen in this one: each is reported when it appears, again
+    /// only if it went away and came back.
     reported: HashSet<String>,
+    seen: HashSet<String>,
     renewed: Option<Instant>,
 }
 
@@ -59,6 +63,7 @@ impl Autoscaler {
             drains: HashSet::new(),
             backoff: HashMap::new(),
             reported: HashSet::new(),
+            seen: HashSet::new(),
             renewed: None,
         }
     }
@@ -181,6 +186,7 @@ impl Autoscaler {
         }
         let failed = self.act(plan).await;
         self.metrics.draining.set(self.drains.len() as i64);
+        self.reported = std::mem::take(&mut self.seen);
         Ok(failed)
     }
 
@@ -372,7 +378,7 @@ impl Autoscaler {
 
     /// Reports a decision that would otherwise repeat every round only when it first appears.
     async fn report_once(&mut self, e: AutoscalerEvent, key: &str) {
-        if self.reported.insert(key.to_string()) {
+        if self.seen.insert(key.to_string()) && !self.reported.contains(key) {
             self.report(e).await;
         }
     }

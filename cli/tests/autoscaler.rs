@@ -606,6 +606,21 @@ async fn a_dry_run_prints_its_decisions_and_takes_none() {
     assert_eq!(launches, 1, "printed once, not every round:\n{out}");
 }
 
+/// `agora autoscaler ARGS` is `agora-autoscaler ARGS`, the binary beside `agora`.
+#[test]
+fn agora_autoscaler_runs_the_autoscaler_beside_it() {
+    let out = std::process::Command::new(AGORA).args(["autoscaler", "--help"]).output().expect("agora autoscaler");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(help.contains("Usage: agora-autoscaler") && help.contains("--dry-run"), "{help}");
+    let out = std::process::Command::new(AGORA)
+        .args(["autoscaler", "--config", "/nonexistent.yaml", "--master", "http://127.0.0.1:9", "--token", "t"])
+        .output()
+        .expect("agora autoscaler");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent.yaml"));
+}
+
 /// Not a check but a measurement (BENCHMARKS.md): where the time from a service's waiting
 /// instance to its `running` goes, five times over, each instance needing an agent of its own.
 /// `cargo test -p agora --test autoscaler -- --ignored --nocapture scale_out_latency`
