@@ -3,7 +3,7 @@
 
 use agora_api::constraints::{self, Constraint};
 use agora_api::operator::{AgentView, FrameworkView};
-use agora_api::services::ServiceView;
+use agora_api::services::{ServiceStatus, ServiceView};
 use agora_api::{AgentId, Resources};
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,25 +23,33 @@ pub struct Group {
     pub placed: Vec<(String, BTreeMap<String, String>)>,
 }
 
-/// Waiting reasons under which more agents would not help.
-const NOT_FOR_CAPACITY: [&str; 2] = ["quota_limit", "service_deleting"];
+/// The waiting reasons of instances the services scheduler could not place on its last look
+/// (each carries that count); backoff, health and readiness are not about capacity.
+const PLACEMENT: [&str; 5] =
+    ["no_agents", "agents_in_maintenance", "constraint_unmet", "no_free_resources", "waiting_for_offers"];
+/// The one under which more agents would not help.
+const QUOTA: &str = "quota_limit";
 
-/// A service's instances that have no task yet, unless more agents would not place them.
+/// A service's instances the scheduler could not place, unless more agents would not help.
+/// (Not `instances` less those running: a deleted service's and a replaced version's
+/// instances are killed first and would look unplaced while they still hold their agents.)
 pub fn from_services(services: &[ServiceView], agents: &[AgentView]) -> (Vec<Group>, Vec<(String, String)>) {
     let by_id: HashMap<&AgentId, &AgentView> = agents.iter().map(|a| (&a.id, a)).collect();
     let mut groups = Vec::new();
     let mut ignored = Vec::new();
-    for service in services {
-        let live: Vec<_> = service.instances.iter().filter(|i| !i.killing && !i.state.is_terminal()).collect();
-        let unplaced = service.spec.instances.saturating_sub(live.len() as u32);
+    for service in services.iter().filter(|s| s.status != ServiceStatus::Deleting) {
+        let waiting =
+            service.waiting_reasons.iter().filter(|r| PLACEMENT.contains(&r.code.as_str()) || r.code == QUOTA);
+        let unplaced = waiting.map(|r| r.instances).max().unwrap_or(0);
         if unplaced == 0 {
             continue;
         }
         let name = format!("service/{}", service.id);
-        if let Some(r) = service.waiting_reasons.iter().find(|r| NOT_FOR_CAPACITY.contains(&r.code.as_str())) {
+        if let Some(r) = service.waiting_reasons.iter().find(|r| r.code == QUOTA) {
             ignored.push((name, format!("{}: {}", r.code, r.message)));
             continue;
         }
+        let live: Vec<_> = service.instances.iter().filter(|i| !i.killing && !i.state.is_terminal()).collect();
         let parsed = match constraints::parse_all(&service.spec.constraints) {
             Ok(parsed) => parsed,
             Err(message) => {
@@ -71,7 +79,8 @@ pub fn from_services(services: &[ServiceView], agents: &[AgentView]) -> (Vec<Gro
 pub fn from_frameworks(frameworks: &[FrameworkView]) -> (Vec<Group>, Vec<(String, String)>) {
     let mut groups = Vec::new();
     let mut ignored = Vec::new();
-    for framework in frameworks {
+    // A framework that is not connected is failing over or gone: what it declared waits for it.
+    for framework in frameworks.iter().filter(|f| f.connected) {
         for (i, entry) in framework.demand.iter().enumerate() {
             let name = format!("framework/{}#{i}", framework.id);
             match constraints::parse_all(&entry.constraints) {

@@ -44,7 +44,15 @@ impl Ec2 {
         use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
         let http =
             aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        // Without them a call whose answer never comes would hold the round, and the lease's
+        // renewal, forever.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .operation_attempt_timeout(std::time::Duration::from_secs(20))
+            .operation_timeout(std::time::Duration::from_secs(60))
+            .build();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).timeout_config(timeouts);
         if let Some(region) = region {
             loader = loader.region(aws_config::Region::new(region.to_string()));
         }
@@ -143,15 +151,18 @@ impl Ec2 {
         retry: bool,
     ) -> Result<Vec<String>, Attempt> {
         if retry {
-            let launched = self
-                .describe(vec![Filter::builder().name(format!("tag:{LAUNCH_TAG}")).values(token).build()])
-                .await
-                .map_err(|e| Attempt::Again(e.to_string()))?;
+            let launched = self.launched_with(token).await.map_err(|e| Attempt::Again(e.to_string()))?;
             if !launched.is_empty() {
-                return Ok(launched.into_iter().map(|i| i.id).collect());
+                return Ok(launched);
             }
         }
         self.run_instances(pool, launch, token, market).await
+    }
+
+    /// The instances tagged with a launch's token: what a try whose answer was lost launched.
+    pub async fn launched_with(&self, token: &str) -> Result<Vec<String>, Error> {
+        let filter = Filter::builder().name(format!("tag:{LAUNCH_TAG}")).values(token).build();
+        Ok(self.describe(vec![filter]).await?.into_iter().map(|i| i.id).collect())
     }
 
     async fn run_instances(

@@ -70,8 +70,8 @@ async fn main() -> anyhow::Result<()> {
         config.scale_in.idle_secs = idle;
         config.check().map_err(anyhow::Error::msg)?;
     }
-    if !(args.interval_secs > 0.0 && args.lease_ttl_secs > 2.0 * args.interval_secs) {
-        bail!("--lease-ttl-secs must be more than twice --interval-secs, which must be above 0");
+    if !(args.interval_secs > 0.0 && args.lease_ttl_secs > 2.0 * args.interval_secs && args.lease_ttl_secs <= 3600.0) {
+        bail!("--lease-ttl-secs must be more than twice --interval-secs (which must be above 0) and at most 3600");
     }
     let token = match (&args.token_file, &args.token) {
         (Some(file), _) => std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
@@ -88,7 +88,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let holder = args.holder.unwrap_or_else(|| {
         let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
-        format!("{host}-{}", std::process::id())
+        // A random part too: replicas in containers often share a pid (1) and may share a name.
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        format!("{host}-{}-{}", std::process::id(), &random[..8])
     });
     let options = Options {
         interval: Duration::from_secs_f64(args.interval_secs),
@@ -97,7 +99,9 @@ async fn main() -> anyhow::Result<()> {
         holder,
     };
     tracing::info!(cluster = %config.cluster, pools = config.pools.len(), dry_run = args.dry_run, "autoscaler starting");
-    Autoscaler::new(config, api, ec2, options, metrics).run(stop_signal()).await;
+    let mut autoscaler = Autoscaler::new(config, api, ec2, options, metrics);
+    autoscaler.prepare().await?;
+    autoscaler.run(stop_signal()).await;
     Ok(())
 }
 

@@ -113,10 +113,12 @@ pub fn plan(inputs: &Inputs) -> Plan {
     let config = inputs.config;
     let mut plan = Plan::default();
     let owned: HashMap<&str, &Instance> = inputs.instances.iter().map(|i| (i.id.as_str(), i)).collect();
+    // The agent on each instance, in whatever state: an unreachable one may come back with its
+    // tasks, so its instance is neither capacity nor an instance that never joined.
     let agent_of: HashMap<&str, &AgentView> = inputs
         .agents
         .iter()
-        .filter(|a| a.state == AgentState::Active && a.attributes.get("cluster") == Some(&config.cluster))
+        .filter(|a| a.attributes.get("cluster") == Some(&config.cluster))
         .filter_map(|a| a.attributes.get("instance_id").map(|id| (id.as_str(), a)))
         .collect();
 
@@ -183,11 +185,19 @@ pub fn plan(inputs: &Inputs) -> Plan {
     });
 
     // Then, one instance at a time, the candidate that places the most per unit of weight.
-    let failed: HashSet<&str> = plan.terminate.iter().map(|(id, _)| id.as_str()).collect();
+    // What each pool keeps: its instances but those terminated as failed and those whose agent
+    // is being drained (unless brought back now), before anything is bought or drained.
+    let reactivated: HashSet<&AgentId> = plan.reactivate.iter().collect();
+    let leaving = |i: &Instance| {
+        plan.terminate.iter().any(|(id, _)| id == &i.id)
+            || agent_of.get(i.id.as_str()).is_some_and(|a| {
+                matches!(a.maintenance, Some(Maintenance::Draining { .. })) && !reactivated.contains(&a.id)
+            })
+    };
     let mut per_pool: Vec<u32> = config
         .pools
         .iter()
-        .map(|p| inputs.instances.iter().filter(|i| i.pool == p.name && !failed.contains(i.id.as_str())).count() as u32)
+        .map(|p| inputs.instances.iter().filter(|i| i.pool == p.name && !leaving(i)).count() as u32)
         .collect();
     let mut bought: Vec<(usize, String, String, Vec<String>)> = Vec::new();
     let open = candidates_open(inputs, &candidates);
@@ -505,23 +515,27 @@ fn scale_in(
     let config = inputs.config;
     let wanted: HashSet<&str> = bins.iter().filter(|b| b.used).map(|b| b.hostname.as_str()).collect();
     let reactivated: HashSet<&AgentId> = plan.reactivate.iter().collect();
+
+    // What the open agents have free once the waiting work is on them: what movable agents'
+    // tasks would go to, less each agent drained as the loop goes.
+    let mut room = Resources::default();
+    for bin in bins.iter().filter(|b| b.kind == Kind::Agent) {
+        room.add(&bin.free);
+    }
     let mut ids: Vec<&&str> = agent_of.keys().collect();
     ids.sort();
     for id in ids {
         let agent = agent_of[*id];
+        if agent.state != AgentState::Active {
+            continue;
+        }
         let Some(instance) = owned.get(*id) else { continue };
         let Some(p) = config.pools.iter().position(|p| p.name == instance.pool) else { continue };
         match &agent.maintenance {
+            // Counted out of its pool already; terminated once its drain has ended.
             Some(Maintenance::Draining { .. }) => {
-                if reactivated.contains(&agent.id) {
-                    continue;
-                }
-                if agent.drained {
+                if agent.drained && !reactivated.contains(&agent.id) {
                     plan.terminate.push((instance.id.clone(), format!("agent {} is drained", agent.id)));
-                    per_pool[p] = per_pool[p].saturating_sub(1);
-                } else if inputs.drains.contains(&agent.id) {
-                    // Being drained: already counted out of the pool.
-                    per_pool[p] = per_pool[p].saturating_sub(1);
                 }
                 continue;
             }
@@ -531,8 +545,17 @@ fn scale_in(
         }
         let service = inputs.service_tasks.get(&agent.id).copied().unwrap_or(0);
         let other = agent.tasks.saturating_sub(service);
-        let idle = agent.tasks == 0 && !wanted.contains(agent.hostname.as_str());
+        let wanted_here = wanted.contains(agent.hostname.as_str());
+        // Its disk holds what a role keeps there: never taken away by the autoscaler.
+        if !agent.volumes.is_empty() || !agent.reservations.is_empty() {
+            if agent.tasks == 0 && !wanted_here {
+                plan.skipped.push((agent.id.clone(), "holds persistent volumes or dynamic reservations".into()));
+            }
+            continue;
+        }
+        let idle = agent.tasks == 0 && !wanted_here;
         let movable = agent.tasks > 0
+            && !wanted_here
             && (service == 0 || config.scale_in.move_services)
             && (other == 0 || config.scale_in.kill_batch);
         if !(idle || movable) {
@@ -554,24 +577,20 @@ fn scale_in(
         if inputs.now - since < config.scale_in.idle_secs || per_pool[p] <= config.pools[p].min {
             continue;
         }
-        if movable && !fits_elsewhere(inputs, agent) {
-            plan.skipped.push((agent.id.clone(), "the rest of the cluster has no room for what it runs".into()));
-            continue;
+        if movable {
+            // The room of the others: without this agent's own, less what it holds.
+            let own = bins.iter().find(|b| b.kind == Kind::Agent && b.hostname == agent.hostname);
+            let without = own.map_or(room.clone(), |b| room.minus(&b.free));
+            let holds = Resources { ports: Vec::new(), ..agent.used.clone() };
+            if !holds.fits_in(&without) {
+                plan.skipped.push((agent.id.clone(), "the rest of the cluster has no room for what it runs".into()));
+                continue;
+            }
+            room = without.minus(&holds);
         }
         per_pool[p] -= 1;
         plan.drain.push((agent.id.clone(), instance.id.clone()));
     }
-}
-
-/// Whether what `agent` holds would fit in the free room of the other open agents, in bulk.
-fn fits_elsewhere(inputs: &Inputs, agent: &AgentView) -> bool {
-    let mut room = Resources::default();
-    for other in inputs.agents.iter().filter(|a| a.id != agent.id && a.state == AgentState::Active) {
-        if other.maintenance.is_none() {
-            room.add(&Resources { ports: Vec::new(), ..other.total.minus(&other.used) });
-        }
-    }
-    Resources { ports: Vec::new(), ..agent.used.clone() }.fits_in(&room)
 }
 
 #[cfg(test)]
@@ -850,6 +869,54 @@ mod tests {
         assert!(plan.reactivate.is_empty(), "half a cpu free on it: {plan:?}");
         assert_eq!(launched(&plan), 1, "{plan:?}");
         assert_eq!(plan.desired, 1, "the draining one is counted out, the new one in");
+    }
+
+    #[test]
+    fn an_agent_being_drained_counts_out_of_its_pool_before_another_is_chosen() {
+        let mut world = World::new(vec![pool(&[("m5.large", 1.0)], &["subnet-a"], 1, 10)]);
+        world.instances = vec![instance("i-1", 0.0), instance("i-2", 0.0)];
+        world.agents.push(agent("a1", 2.0, 0.0, Some("i-1")));
+        world.agents.push(agent("a2", 2.0, 0.0, Some("i-2")));
+        world.agents[2].maintenance =
+            Some(Maintenance::Draining { since: 0.0, deadline: 1.0, inverse_offer_id: "o".into() });
+        world.agents[2].drained = true;
+        world.idle_since.insert(AgentId::from("a1"), 0.0);
+        let plan = world.plan(100.0);
+        assert_eq!(plan.terminate, vec![("i-2".to_string(), "agent a2 is drained".to_string())]);
+        assert!(plan.drain.is_empty(), "a1 is all the pool's min of 1 has left: {plan:?}");
+        assert_eq!(launched(&plan), 0);
+        assert_eq!(plan.desired, 1);
+    }
+
+    #[test]
+    fn an_unreachable_agents_instance_is_neither_capacity_nor_terminated() {
+        let mut world = World::new(vec![pool(&[("m5.large", 1.0)], &["subnet-a"], 0, 10)]);
+        world.instances = vec![instance("i-1", 0.0)];
+        world.agents.push(agent("a1", 2.0, 1.0, Some("i-1")));
+        world.agents[1].state = AgentState::Unreachable;
+        world.demand = vec![group("service/web", 1.5, 1, &[])];
+        let plan = world.plan(10_000.0);
+        assert!(plan.terminate.is_empty(), "{plan:?}");
+        assert!(plan.drain.is_empty());
+        assert_eq!(plan.pending, 0);
+        assert_eq!(launched(&plan), 1, "its room is not counted on: {plan:?}");
+    }
+
+    #[test]
+    fn an_idle_agent_with_a_volume_is_kept() {
+        let mut world = World::new(vec![pool(&[("m5.large", 1.0)], &["subnet-a"], 0, 10)]);
+        world.instances = vec![instance("i-1", 0.0)];
+        world.agents.push(agent("a1", 2.0, 0.0, Some("i-1")));
+        world.agents[1].reservations = vec![agora_api::operator::Reservation {
+            role: "db".into(),
+            resources: Resources { disk: 100.0, ..Resources::default() },
+            labels: BTreeMap::new(),
+            principal: "op".into(),
+        }];
+        world.idle_since.insert(AgentId::from("a1"), 0.0);
+        let plan = world.plan(1000.0);
+        assert!(plan.drain.is_empty(), "{plan:?}");
+        assert!(plan.skipped.iter().any(|(a, why)| a.as_str() == "a1" && why.contains("reservations")));
     }
 
     #[test]

@@ -38,7 +38,14 @@ pub struct Autoscaler {
     /// What the acting replica remembers between rounds; forgotten when it loses the lease.
     idle_since: HashMap<AgentId, f64>,
     drains: HashSet<AgentId>,
-    backoff: HashMap<(String, String, String), (f64, u32)>,
+    /// Kinds of launch backing off: until when, and their failures in a row (forgotten after
+    /// a success, or an hour without a failure).
+    backoff: HashMap<(String, String, String), (f64, u32, f64)>,
+    /// Instances launched and not yet seen in DescribeInstances (EC2 shows new instances late):
+    /// capacity all the same, until seen or past the join timeout.
+    launched: Vec<plan::Instance>,
+    /// The lease's epoch when last renewed: a different one means another replica acted between.
+    epoch: Option<u64>,
     /// Standing decisions (unplaceable work, a skipped agent, a dry run's launch) reported in
     /// the last round, and those seen in this one: each is reported when it appears, again
     /// only if it went away and came back.
@@ -62,6 +69,8 @@ impl Autoscaler {
             idle_since: HashMap::new(),
             drains: HashSet::new(),
             backoff: HashMap::new(),
+            launched: Vec::new(),
+            epoch: None,
             reported: HashSet::new(),
             seen: HashSet::new(),
             renewed: None,
@@ -98,12 +107,20 @@ impl Autoscaler {
         }
         let request =
             AcquireLease { holder: self.options.holder.clone(), ttl_secs: self.options.lease_ttl.as_secs_f64() };
+        // Counted from before the request: the lease may have been granted at any moment of it.
+        let asked = Instant::now();
         match self.api.acquire_lease(LEASE, &request).await {
             Ok(lease) => {
+                if self.epoch.is_some_and(|e| e != lease.epoch) {
+                    // Another replica held it in between: what this one remembers may be stale.
+                    tracing::warn!(epoch = lease.epoch, "the lease changed hands since this replica last held it");
+                    self.standby();
+                }
                 if self.renewed.is_none() {
                     tracing::info!(holder = %lease.holder, epoch = lease.epoch, "acting: holding the autoscaler lease");
                 }
-                self.renewed = Some(Instant::now());
+                self.epoch = Some(lease.epoch);
+                self.renewed = Some(asked);
                 self.metrics.leader.set(1);
                 true
             }
@@ -123,6 +140,7 @@ impl Autoscaler {
 
     fn standby(&mut self) {
         self.renewed = None;
+        self.epoch = None;
         self.metrics.leader.set(0);
         self.idle_since.clear();
         self.drains.clear();
@@ -145,7 +163,8 @@ impl Autoscaler {
         let instances = self.ec2.owned().await?;
         self.learn_sizes().await?;
         let now = unix_now();
-        self.backoff.retain(|_, (until, _)| *until > now);
+        self.backoff.retain(|_, (_, _, last)| now - *last < 3600.0);
+        let instances = self.with_launched(instances, now);
         // Drains that ended or were lifted by someone else are no longer ours to track.
         self.drains.retain(|id| {
             agents.agents.iter().any(|a| &a.id == id && matches!(a.maintenance, Some(Maintenance::Draining { .. })))
@@ -161,7 +180,8 @@ impl Autoscaler {
                 *service_tasks.entry(instance.agent_id.clone()).or_default() += 1;
             }
         }
-        let backed_off = self.backoff.keys().cloned().collect();
+        let backed_off =
+            self.backoff.iter().filter(|(_, (until, _, _))| *until > now).map(|(k, _)| k.clone()).collect();
         let plan = plan::plan(&Inputs {
             config: &self.config,
             agents: &agents.agents,
@@ -188,6 +208,25 @@ impl Autoscaler {
         self.metrics.draining.set(self.drains.len() as i64);
         self.reported = std::mem::take(&mut self.seen);
         Ok(failed)
+    }
+
+    /// Asks EC2 for the sizes of the configured instance types and the zones of the subnets,
+    /// and fails naming any it does not know: a round without them could place nothing.
+    pub async fn prepare(&mut self) -> Result<(), Error> {
+        self.learn_sizes().await?;
+        for pool in &self.config.pools {
+            let unknown: Vec<&str> = pool
+                .instance_types
+                .iter()
+                .map(|t| t.name.as_str())
+                .filter(|t| !self.sizes.contains_key(*t))
+                .chain(pool.subnets.iter().map(String::as_str).filter(|s| !self.zones.contains_key(*s)))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(Error::Config(format!("pool {}: EC2 does not know {}", pool.name, unknown.join(", "))));
+            }
+        }
+        Ok(())
     }
 
     /// The sizes of the configured instance types and the zones of the subnets, asked once.
@@ -300,6 +339,8 @@ impl Autoscaler {
             self.metrics.launch_seconds.observe(started.elapsed().as_secs_f64());
             match result {
                 Ok(ids) => {
+                    self.backoff.remove(&(launch.pool.clone(), launch.instance_type.clone(), launch.subnet.clone()));
+                    self.remember(launch, &ids);
                     self.metrics.launched.get_or_create(&labels(&[("pool", &launch.pool)])).inc_by(ids.len() as u64);
                     self.report(AutoscalerEvent { instance_ids: ids, ..base.clone() }).await;
                     return true;
@@ -312,16 +353,45 @@ impl Autoscaler {
                     };
                     self.metrics.failed.get_or_create(&labels(&[("pool", &launch.pool), ("reason", reason)])).inc();
                     last = text.clone();
+                    // Only a refusal for capacity says nothing was launched: after anything
+                    // else (a lost answer, say), another market could launch a second time.
+                    if !matches!(e, LaunchError::Capacity(_)) {
+                        break;
+                    }
                 }
             }
         }
         let key = (launch.pool.clone(), launch.instance_type.clone(), launch.subnet.clone());
-        let failures = self.backoff.get(&key).map_or(0, |(_, n)| *n) + 1;
-        let delay = (10.0 * 2f64.powi(failures as i32 - 1)).min(600.0);
-        self.backoff.insert(key, (unix_now() + delay, failures));
+        let failures = self.backoff.get(&key).map_or(0, |(_, n, _)| *n) + 1;
+        let delay = (10.0 * 2f64.powi(failures.min(16) as i32 - 1)).min(600.0);
+        let now = unix_now();
+        self.backoff.insert(key, (now + delay, failures, now));
         let why = format!("{what}: {last}; backing off {delay} s and trying another type, zone or pool");
         self.report(AutoscalerEvent { action: "launch_failed".into(), reason: why, ..base }).await;
         false
+    }
+
+    /// Keeps what a launch returned as capacity until DescribeInstances shows it.
+    fn remember(&mut self, launch: &Launch, ids: &[String]) {
+        for id in ids {
+            self.launched.push(plan::Instance {
+                id: id.clone(),
+                pool: launch.pool.clone(),
+                instance_type: launch.instance_type.clone(),
+                subnet: launch.subnet.clone(),
+                zone: self.zones.get(&launch.subnet).cloned().unwrap_or_default(),
+                launched_at: unix_now(),
+            });
+        }
+    }
+
+    /// EC2's instances and those launched that it does not show yet (forgotten once it does,
+    /// or past the join timeout, when it should have for long).
+    fn with_launched(&mut self, mut instances: Vec<plan::Instance>, now: f64) -> Vec<plan::Instance> {
+        let timeout = self.config.join_timeout_secs;
+        self.launched.retain(|l| !instances.iter().any(|i| i.id == l.id) && now - l.launched_at < timeout);
+        instances.extend(self.launched.iter().cloned());
+        instances
     }
 
     /// Tries a launch until it is answered, with backoff, while this replica holds the lease
@@ -350,6 +420,12 @@ impl Autoscaler {
                     tracing::warn!(%token, %why, "launch answer lost or throttled; trying again");
                     last = why;
                 }
+            }
+        }
+        // The last try's answer may have been lost too.
+        if let Ok(ids) = self.ec2.launched_with(token).await {
+            if !ids.is_empty() {
+                return Some(Ok(ids));
             }
         }
         Some(Err(LaunchError::Throttled(format!("{last} ({} tries, token {token})", ec2::TRIES))))

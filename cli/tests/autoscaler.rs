@@ -379,11 +379,10 @@ async fn failed_launches_fall_back_and_retries_do_not_double() {
     assert_eq!(runs[2].instance_ids, vec![instance.id.clone()]);
     assert_eq!(runs[1].client_token, runs[2].client_token, "a throttled launch is retried under its token");
     assert_ne!(runs[0].client_token, runs[1].client_token, "another subnet is another launch");
-    // After the lost answer: either it found the instance by its tag and sent nothing more, or
-    // it sent the same token again, which EC2 (here the proxy) answers with the first launch.
-    for later in &runs[3..] {
-        assert!(later.client_token == runs[2].client_token && later.replayed, "a second launch: {later:?}");
-    }
+    // After the lost answer it looked for the instance by its launch tag and sent nothing more
+    // (a resend under the same token would be answered by the proxy as by EC2, which would hide
+    // a missing look: so none is allowed).
+    assert_eq!(runs.len(), 3, "no RunInstances after the lost answer: {runs:#?}");
     assert_eq!(instance.tags.get("agora:launch"), Some(&runs[2].client_token));
     assert!(scene.cloud.faults_left().is_empty(), "every fault was met");
 
@@ -546,7 +545,9 @@ async fn a_frameworks_declared_demand_is_scaled_for() {
             scene.cloud.live().await.is_empty().then_some(())
         })
         .await;
-    assert_eq!(scene.decisions.of("terminate").len(), 2);
+    scene
+        .decided("both terminations on the stream", |all| all.iter().filter(|e| e.action == "terminate").count() == 2)
+        .await;
 }
 
 /// A pool of `spot_then_on_demand` launches on-demand, in the same round, when spot has no
@@ -571,6 +572,8 @@ async fn spot_without_capacity_falls_back_to_on_demand() {
     assert_eq!(markets, vec![("spot", false), ("", true)], "spot refused, then on-demand: {runs:#?}");
     assert_ne!(runs[0].client_token, runs[1].client_token, "another launch, another token");
     assert_eq!(scene.cloud.instances().await.len(), 1);
+    // Rounds later (any event of the fallback's round is on the stream by then): no failure.
+    autoscaler.wait_rounds(3.0).await;
     assert!(scene.decisions.of("launch_failed").is_empty(), "the fallback succeeded in the same round");
 }
 
