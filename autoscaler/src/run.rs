@@ -158,8 +158,10 @@ impl Autoscaler {
     async fn round(&mut self) -> Result<bool, Error> {
         let started = Instant::now();
         self.round += 1;
-        let (agents, services, frameworks) =
-            tokio::try_join!(self.api.list_agents(), self.api.list_services(), self.api.list_frameworks())?;
+        // Agents before what runs on them: a task placed between the reads then counts neither as
+        // used nor as waiting (this round may buy a little less, never twice for it).
+        let agents = self.api.list_agents().await?;
+        let (services, frameworks) = tokio::try_join!(self.api.list_services(), self.api.list_frameworks())?;
         let instances = self.ec2.owned().await?;
         self.learn_sizes().await?;
         let now = unix_now();
@@ -268,7 +270,11 @@ impl Autoscaler {
                 agent_id: Some(agent.clone()),
                 ..event("reactivate", "work waits that fits on it".into())
             };
-            if self.dry_run_report(&e, &format!("reactivate {agent}")).await || !self.still_holding() {
+            if self.dry_run_report(&e, &format!("reactivate {agent}")).await {
+                continue;
+            }
+            if !self.still_holding() {
+                tracing::info!(action = %e.action, "not done this round: the lease is not surely held");
                 continue;
             }
             match self.api.reactivate_agent(agent).await {
@@ -288,7 +294,11 @@ impl Autoscaler {
                 instance_ids: vec![instance.clone()],
                 ..event("drain", format!("idle for {} s", self.config.scale_in.idle_secs))
             };
-            if self.dry_run_report(&e, &format!("drain {agent}")).await || !self.still_holding() {
+            if self.dry_run_report(&e, &format!("drain {agent}")).await {
+                continue;
+            }
+            if !self.still_holding() {
+                tracing::info!(action = %e.action, "not done this round: the lease is not surely held");
                 continue;
             }
             let request = DrainAgent { grace_period_secs: self.config.scale_in.drain_grace_secs };
@@ -302,7 +312,11 @@ impl Autoscaler {
         }
         for (instance, why) in &plan.terminate {
             let e = AutoscalerEvent { instance_ids: vec![instance.clone()], ..event("terminate", why.clone()) };
-            if self.dry_run_report(&e, &format!("terminate {instance}")).await || !self.still_holding() {
+            if self.dry_run_report(&e, &format!("terminate {instance}")).await {
+                continue;
+            }
+            if !self.still_holding() {
+                tracing::info!(action = %e.action, "not done this round: the lease is not surely held");
                 continue;
             }
             match self.ec2.terminate(std::slice::from_ref(instance)).await {
