@@ -41,6 +41,11 @@ impl Resources {
         [&mut self.cpus, &mut self.mem, &mut self.disk, &mut self.gpus]
     }
 
+    /// The scalar amounts alone: what is asked or free when ports are counted apart.
+    pub fn without_ports(&self) -> Resources {
+        Resources { ports: Vec::new(), ..self.clone() }
+    }
+
     /// The number of ports in all ranges.
     pub fn port_count(&self) -> u64 {
         self.ports.iter().map(|[a, b]| u64::from(b.saturating_sub(*a)) + 1).sum()

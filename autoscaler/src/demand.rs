@@ -65,7 +65,7 @@ pub fn from_services(services: &[ServiceView], agents: &[AgentView]) -> (Vec<Gro
         groups.push(Group {
             name,
             role: service.spec.role.clone(),
-            resources: scalars(&service.spec.task.resources),
+            resources: service.spec.task.resources.without_ports(),
             ports: service.spec.task.ports.len() as u64,
             constraints: parsed,
             count: unplaced,
@@ -87,7 +87,7 @@ pub fn from_frameworks(frameworks: &[FrameworkView]) -> (Vec<Group>, Vec<(String
                 Ok(parsed) => groups.push(Group {
                     name,
                     role: entry.role.clone().or_else(|| framework.roles.first().cloned()).unwrap_or_else(|| "*".into()),
-                    resources: scalars(&entry.resources),
+                    resources: entry.resources.without_ports(),
                     ports: entry.resources.port_count(),
                     constraints: parsed,
                     count: entry.count,
@@ -98,8 +98,4 @@ pub fn from_frameworks(frameworks: &[FrameworkView]) -> (Vec<Group>, Vec<(String
         }
     }
     (groups, ignored)
-}
-
-fn scalars(r: &Resources) -> Resources {
-    Resources { ports: Vec::new(), ..r.clone() }
 }

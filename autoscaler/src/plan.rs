@@ -97,7 +97,7 @@ enum Kind {
     Agent,
     Draining(AgentId),
     Joining,
-    New { pool: usize, instance_type: String, subnet: String },
+    New,
 }
 
 /// A new instance that might be bought.
@@ -264,13 +264,12 @@ fn candidates(config: &Config, inputs: &Inputs) -> Vec<Candidate> {
         for choice in &pool.instance_types {
             for subnet in &pool.subnets {
                 let Some(bin) = new_bin(config, inputs, &pool.name, &choice.name, subnet, "new") else { continue };
-                let kind = Kind::New { pool: p, instance_type: choice.name.clone(), subnet: subnet.clone() };
                 out.push(Candidate {
                     pool: p,
                     instance_type: choice.name.clone(),
                     subnet: subnet.clone(),
                     weight: choice.weight,
-                    bin: Bin { kind, ..bin },
+                    bin: Bin { kind: Kind::New, ..bin },
                 });
             }
         }
@@ -309,7 +308,7 @@ fn new_bin(config: &Config, inputs: &Inputs, pool: &str, instance_type: &str, su
         hostname: format!("{id}.{subnet}"),
         attributes,
         ports: total.port_count(),
-        free: Resources { ports: Vec::new(), ..total },
+        free: total.without_ports(),
         kind: Kind::Agent,
         used: false,
     })
@@ -320,13 +319,13 @@ fn agent_bin(agent: &AgentView, kind: Kind) -> Bin {
     // taken for every role: conservative, it may buy where a reservation had room).
     let mut free = agent.total.minus(&agent.used);
     for reserved in agent.reserved.values() {
-        free.subtract(&Resources { ports: Vec::new(), ..reserved.clone() });
+        free.subtract(&reserved.without_ports());
     }
     let ports = agent.total.port_count().saturating_sub(agent.used.port_count());
     Bin {
         hostname: agent.hostname.clone(),
         attributes: agent.attributes.clone(),
-        free: Resources { ports: Vec::new(), ..free },
+        free: free.without_ports(),
         ports,
         kind,
         used: false,
@@ -362,14 +361,19 @@ impl<'a> Waiting<'a> {
     fn place_on(&mut self, bin: &mut Bin) -> u32 {
         let mut placed = 0;
         while self.count > 0 && self.fits(bin) && self.allowed(bin) {
-            bin.free.subtract(&self.group.resources);
-            bin.ports -= self.group.ports;
-            bin.used = true;
-            self.shift(bin, 1);
-            self.count -= 1;
+            self.take(bin);
             placed += 1;
         }
         placed
+    }
+
+    /// Puts one on `bin`.
+    fn take(&mut self, bin: &mut Bin) {
+        bin.free.subtract(&self.group.resources);
+        bin.ports -= self.group.ports;
+        bin.used = true;
+        self.shift(bin, 1);
+        self.count -= 1;
     }
 
     /// Counts `n` more (or fewer) tasks on `bin`'s values.
@@ -399,11 +403,7 @@ impl<'a> Waiting<'a> {
                 }
                 // One per bin per pass, so that a spreading constraint sees every bin in turn.
                 if self.allowed(bin) {
-                    bin.free.subtract(&self.group.resources);
-                    bin.ports -= self.group.ports;
-                    bin.used = true;
-                    self.shift(bin, 1);
-                    self.count -= 1;
+                    self.take(bin);
                     any = true;
                 }
             }
@@ -581,7 +581,7 @@ fn scale_in(
             // The room of the others: without this agent's own, less what it holds.
             let own = bins.iter().find(|b| b.kind == Kind::Agent && b.hostname == agent.hostname);
             let without = own.map_or(room.clone(), |b| room.minus(&b.free));
-            let holds = Resources { ports: Vec::new(), ..agent.used.clone() };
+            let holds = agent.used.without_ports();
             if !holds.fits_in(&without) {
                 plan.skipped.push((agent.id.clone(), "the rest of the cluster has no room for what it runs".into()));
                 continue;

@@ -310,25 +310,37 @@ impl Autoscaler {
                 Err(err) => tracing::warn!(%agent, error = %err, "draining failed"),
             }
         }
-        for (instance, why) in &plan.terminate {
+        self.terminate(&plan.terminate).await;
+        failed
+    }
+
+    /// Terminates the plan's instances in one call (which first checks each is this cluster's),
+    /// and reports each one terminated.
+    async fn terminate(&mut self, instances: &[(String, String)]) {
+        let mut events = Vec::new();
+        for (instance, why) in instances {
             let e = AutoscalerEvent { instance_ids: vec![instance.clone()], ..event("terminate", why.clone()) };
-            if self.dry_run_report(&e, &format!("terminate {instance}")).await {
-                continue;
+            if !self.dry_run_report(&e, &format!("terminate {instance}")).await {
+                events.push(e);
             }
-            if !self.still_holding() {
-                tracing::info!(action = %e.action, "not done this round: the lease is not surely held");
-                continue;
-            }
-            match self.ec2.terminate(std::slice::from_ref(instance)).await {
-                Ok(done) if !done.is_empty() => {
+        }
+        if events.is_empty() {
+            return;
+        }
+        if !self.still_holding() {
+            tracing::info!(action = "terminate", "not done this round: the lease is not surely held");
+            return;
+        }
+        let ids: Vec<String> = events.iter().flat_map(|e| e.instance_ids.clone()).collect();
+        match self.ec2.terminate(&ids).await {
+            Ok(done) => {
+                for e in events.into_iter().filter(|e| done.contains(&e.instance_ids[0])) {
                     self.metrics.terminated.get_or_create(&labels(&[])).inc();
                     self.report(e).await;
                 }
-                Ok(_) => {}
-                Err(err) => tracing::warn!(%instance, error = %err, "terminating failed"),
             }
+            Err(err) => tracing::warn!(instances = ?ids, error = %err, "terminating failed"),
         }
-        failed
     }
 
     /// Launches one plan's instances, trying the pool's markets in turn; `false` on failure

@@ -617,7 +617,7 @@ impl Master {
         let own: Vec<&agora_api::Offer> =
             snapshot.offers.iter().filter(|o| o.framework_id.as_str() == scheduler::FRAMEWORK_ID).collect();
         let path = crate::allocator::role_path(&spec.role);
-        let wanted = scheduler::scalars(&spec.task.resources);
+        let wanted = spec.task.resources.without_ports();
         let mut largest = Resources::default();
         let mut fits = false;
         for (id, agent) in &meeting {

@@ -26,7 +26,7 @@ use agora_api::framework::{Accept, Capability, Decline, Filters, Operation, Regi
 use agora_api::operator::OperatorEvent;
 use agora_api::services::{DeploymentEvent, Endpoint, Endpoints, EndpointsEvent, ServiceSpec, TaskTemplate};
 use agora_api::types::now_secs;
-use agora_api::{AgentId, Command, FrameworkId, Resources, TaskId, TaskInfo, TaskState};
+use agora_api::{AgentId, Command, FrameworkId, TaskId, TaskInfo, TaskState};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -331,7 +331,7 @@ impl Scheduler {
             .zip(&parsed)
             .map(|(l, constraints)| placement::Demand {
                 role: &l.record.spec.role,
-                resources: scalars(&l.record.spec.task.resources),
+                resources: l.record.spec.task.resources.without_ports(),
                 ports: l.record.spec.task.ports.len(),
                 constraints,
                 count: l.plan.launch,
@@ -651,11 +651,6 @@ pub(crate) fn host_ports(task: &TaskInfo) -> impl Iterator<Item = u16> + '_ {
     task.resources.ports.iter().flat_map(|[low, high]| *low..=*high)
 }
 
-/// The scalar part of a template's resources: its ports are asked for by `ports`.
-pub(crate) fn scalars(r: &Resources) -> Resources {
-    Resources { ports: Vec::new(), ..r.clone() }
-}
-
 /// The instances of a service that passed its readiness check (task ids); `None` when it
 /// has no readiness check.
 pub(crate) type Ready = Option<HashSet<String>>;
@@ -709,7 +704,7 @@ pub(crate) fn instance_task(
 ) -> TaskInfo {
     let template: &TaskTemplate = &record.spec.task;
     let short = &agora_api::TaskId::random().0[..13];
-    let mut resources = scalars(&template.resources);
+    let mut resources = template.resources.without_ports();
     resources.ports = ports.iter().map(|p| [*p, *p]).collect();
     let command = template.command.clone().unwrap_or(Command::Argv(Vec::new()));
     let mut task =
